@@ -1,0 +1,7 @@
+"""``python -m bids_app`` is the same program as the ``ssl-ieeg`` command."""
+
+import sys
+
+from bids_app.cli import main
+
+sys.exit(main())

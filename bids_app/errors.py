@@ -1,0 +1,59 @@
+"""Errors that map to the documented BIDS-Apps exit codes (DESIGN.md section 2).
+
+Every stage raises one of these for bad input; the CLI turns them into the exit code and prints
+the message, which names the offending file and says what to fix.
+"""
+
+from __future__ import annotations
+
+EXIT_SUCCESS = 0
+EXIT_FAILURE = 1
+EXIT_VALIDATION = 16
+EXIT_UNKNOWN_LEVEL = 17
+EXIT_NOTHING_SELECTED = 18
+EXIT_USAGE = 64
+EXIT_BAD_DATA = 65
+EXIT_MISSING_INPUT = 66
+EXIT_CANNOT_CREATE_OUTPUT = 73
+
+
+class SslIeegError(Exception):
+    """Base class of the app's expected errors; ``exit_code`` is what the CLI returns."""
+
+    exit_code = EXIT_FAILURE
+
+
+class BidsValidationError(SslIeegError):
+    """The input is not a valid BIDS dataset."""
+
+    exit_code = EXIT_VALIDATION
+
+
+class NothingSelectedError(SslIeegError):
+    """The filters (labels, sessions, tasks) matched no recording."""
+
+    exit_code = EXIT_NOTHING_SELECTED
+
+
+class UsageError(SslIeegError):
+    """Bad command line or configuration."""
+
+    exit_code = EXIT_USAGE
+
+
+class BadDataError(SslIeegError):
+    """An input file exists but cannot be used (unreadable, placeholder, inconsistent)."""
+
+    exit_code = EXIT_BAD_DATA
+
+
+class MissingInputError(SslIeegError):
+    """A required input (stimulus, transcript, model) is missing."""
+
+    exit_code = EXIT_MISSING_INPUT
+
+
+class OutputError(SslIeegError):
+    """The output directory or a file in it cannot be created."""
+
+    exit_code = EXIT_CANNOT_CREATE_OUTPUT

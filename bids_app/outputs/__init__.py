@@ -1,0 +1,1 @@
+"""BIDS derivatives writer: file names, sidecars and atomic writes."""
