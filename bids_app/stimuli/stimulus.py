@@ -42,9 +42,12 @@ class Stimulus:
         Word timings beside the audio (TextGrid, TSV/CSV or TIMIT ``.wrd``), if any.
     onset : float
         When the audio starts, in seconds of recording time.
+    duration : float
+        Length of the audio, in seconds.
     """
 
     stim_id: str
     audio_path: Path
     transcript_path: Path | None
     onset: float
+    duration: float

@@ -1,0 +1,211 @@
+"""Find the recordings to analyse with PyBIDS and read their sidecars through inheritance."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from bids import BIDSLayout
+from bids_validator import BIDSValidator
+
+from bids_app.bids.recording import Recording
+from bids_app.bids.tsv import read_tsv
+from bids_app.errors import BadDataError, BidsValidationError, NothingSelectedError, UsageError
+
+logger = logging.getLogger("ssl_ieeg")
+
+#: Raw iEEG formats that MNE reads and BIDS allows.
+DATA_EXTENSIONS = (".edf", ".vhdr", ".set", ".bdf")
+
+
+def normalize_label(label: str, prefix: str) -> str:
+    """Remove an optional ``<prefix>-`` from a BIDS label (``"sub-01"`` → ``"01"``)."""
+    return label.removeprefix(f"{prefix}-")
+
+
+@dataclass(frozen=True)
+class BidsConfig:
+    """YAML section ``bids``: how metadata is chosen when a dataset offers several.
+
+    Attributes
+    ----------
+    electrode_spaces : list of str
+        Preferred ``space-`` labels of ``electrodes.tsv``, best first. When none is present, any
+        space whose name starts with ``MNI`` is taken, then the first file found.
+    """
+
+    electrode_spaces: list[str] = field(default_factory=lambda: [
+        "MNI152NLin2009aSym", "MNI152NLin2009cAsym", "MNI152NLin6Asym", "MNI305", "fsaverage"])
+
+    def __post_init__(self) -> None:
+        if not all(isinstance(s, str) and s for s in self.electrode_spaces):
+            raise UsageError("bids.electrode_spaces must be a list of space labels, got "
+                             f"{self.electrode_spaces!r}")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The user's selection of recordings (labels without their ``sub-``/``ses-`` prefix)."""
+
+    participant_labels: tuple[str, ...] = ()
+    session_labels: tuple[str, ...] = ()
+    task_labels: tuple[str, ...] = ()
+    run_labels: tuple[str, ...] = ()
+    bids_filters: dict = field(default_factory=dict)
+
+    def as_query(self) -> dict:
+        """PyBIDS query entities for these filters."""
+        query = dict(self.bids_filters)
+        for key, labels in (("subject", self.participant_labels),
+                            ("session", self.session_labels),
+                            ("task", self.task_labels),
+                            ("run", self.run_labels)):
+            if labels:
+                query[key] = list(labels)
+        return query
+
+    def describe(self) -> str:
+        """A one-line description of the active filters, for error messages."""
+        query = self.as_query()
+        return ", ".join(f"{k}={v}" for k, v in query.items()) or "no filters"
+
+
+def validate_dataset(bids_dir: Path) -> None:
+    """Check that ``bids_dir`` looks like a BIDS dataset.
+
+    This is a light check with the ``bids_validator`` path rules: a ``dataset_description.json``
+    with ``Name`` and ``BIDSVersion``, and every iEEG file named by the BIDS rules.
+
+    Raises
+    ------
+    BidsValidationError
+        With the offending file and what to fix.
+    """
+    description = bids_dir / "dataset_description.json"
+    if not description.is_file():
+        raise BidsValidationError(f"{description} is missing: BIDS_DIR must be a BIDS dataset "
+                                  "root (or pass --skip-bids-validation).")
+    try:
+        content = json.loads(description.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as err:
+        raise BidsValidationError(f"{description} is not valid JSON: {err}") from err
+    missing = [key for key in ("Name", "BIDSVersion") if key not in content]
+    if missing:
+        raise BidsValidationError(f"{description} lacks the required key(s) {missing}.")
+    validator = BIDSValidator()
+    for path in sorted(bids_dir.glob("sub-*/**/ieeg/*")):
+        relative = "/" + path.relative_to(bids_dir).as_posix()
+        if not validator.is_bids(relative):
+            raise BidsValidationError(f"{path} does not follow the BIDS naming rules; rename it "
+                                      "or pass --skip-bids-validation.")
+
+
+def open_layout(bids_dir: Path) -> BIDSLayout:
+    """Index a BIDS dataset with PyBIDS (derivatives and ``sourcedata`` are not indexed)."""
+    return BIDSLayout(bids_dir, validate=False, derivatives=False)
+
+
+def find_recordings(layout: BIDSLayout, filters: Filters,
+                    config: BidsConfig | None = None) -> list[Recording]:
+    """List the iEEG recordings selected by ``filters``.
+
+    Parameters
+    ----------
+    layout : BIDSLayout
+        The indexed dataset.
+    filters : Filters
+        Participant, session, task and run labels and a PyBIDS filter dictionary.
+    config : BidsConfig | None
+        Electrode-space preferences.
+
+    Returns
+    -------
+    recordings : list of Recording
+        Sorted by subject, session, task and run.
+
+    Raises
+    ------
+    NothingSelectedError
+        When the filters select no recording; the message lists the filters.
+    """
+    config = config or BidsConfig()
+    query = filters.as_query()
+    files = layout.get(suffix="ieeg", extension=list(DATA_EXTENSIONS), return_type="object",
+                       **query)
+    if not files:
+        available = layout.get_subjects()
+        raise NothingSelectedError(
+            f"No iEEG recording in {layout.root} matches the filters ({filters.describe()}). "
+            f"Subjects available: {available}.")
+    return [read_recording(layout, f.path, config) for f in sorted(files, key=lambda f: f.path)]
+
+
+def read_recording(layout: BIDSLayout, data_path: str | Path, config: BidsConfig) -> Recording:
+    """Read one recording's sidecars (``_ieeg.json``, channels, electrodes, events).
+
+    Sidecars are found through BIDS inheritance, so a dataset-level ``task-x_events.tsv``
+    applies to every subject.
+    """
+    data_path = Path(data_path)
+    entities = layout.parse_file_entities(str(data_path))
+    channels_path = _nearest(layout, data_path, "channels")
+    if channels_path is None:
+        raise BadDataError(f"No channels.tsv found for {data_path}; BIDS iEEG requires one.")
+    channels = read_tsv(channels_path, required=("name", "type"))
+    channels["name"] = channels["name"].astype(str).str.strip()
+    channels["type"] = channels["type"].astype(str).str.upper()
+    if "status" not in channels:
+        channels["status"] = "good"
+    channels["status"] = channels["status"].fillna("good").astype(str).str.lower()
+    if "status_description" not in channels:
+        channels["status_description"] = pd.NA
+    electrodes, space = _read_electrodes(layout, entities, config)
+    events_path = _nearest(layout, data_path, "events")
+    return Recording(
+        subject=entities["subject"],
+        task=entities["task"],
+        data_path=data_path,
+        session=entities.get("session"),
+        run=str(entities["run"]) if entities.get("run") is not None else None,
+        acquisition=entities.get("acquisition"),
+        sidecar=layout.get_metadata(str(data_path)),
+        channels=channels,
+        electrodes=electrodes,
+        coordinate_space=space,
+        events=read_tsv(events_path, required=("onset",)) if events_path else None,
+    )
+
+
+def _nearest(layout: BIDSLayout, data_path: Path, suffix: str) -> Path | None:
+    path = layout.get_nearest(str(data_path), suffix=suffix, extension=".tsv", strict=False)
+    return Path(path) if path else None
+
+
+def _read_electrodes(layout: BIDSLayout, entities: dict,
+                     config: BidsConfig) -> tuple[pd.DataFrame | None, str | None]:
+    """Pick the electrodes file of the preferred coordinate space."""
+    query = {k: entities[k] for k in ("subject", "session") if k in entities}
+    files = layout.get(suffix="electrodes", extension=".tsv", return_type="object", **query)
+    if not files:
+        return None, None
+    by_space = {f.get_entities().get("space"): Path(f.path) for f in files}
+    ranked = [s for s in config.electrode_spaces if s in by_space]
+    ranked += [s for s in by_space if s and s.startswith("MNI")]
+    space = ranked[0] if ranked else next(iter(by_space))
+    table = read_tsv(by_space[space], required=("name", "x", "y", "z"))
+    table["name"] = table["name"].astype(str).str.strip()
+    if space is None:
+        space = _coordinate_system(by_space[space])
+    return table, space
+
+
+def _coordinate_system(electrodes_path: Path) -> str | None:
+    """The ``iEEGCoordinateSystem`` of the coordsystem.json beside an un-spaced electrodes file."""
+    sidecar = electrodes_path.with_name(
+        electrodes_path.name.replace("_electrodes.tsv", "_coordsystem.json"))
+    if not sidecar.is_file():
+        return None
+    return json.loads(sidecar.read_text(encoding="utf-8-sig")).get("iEEGCoordinateSystem")

@@ -1,0 +1,133 @@
+"""The analysis configuration: one YAML file, one dataclass per section, validated up front.
+
+Each stage owns the dataclass of its section (with documented defaults); this module composes
+them, rejects unknown keys and bad values before any work starts, and hashes the resolved
+configuration so a resumed run can tell whether outputs are still valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bids_app.bids.discovery import BidsConfig
+from bids_app.encoding import EncodingConfig, StatisticsConfig
+from bids_app.errors import UsageError
+from bids_app.features import FeatureSpec
+from bids_app.neural import PreprocessingConfig
+from bids_app.stimuli.resolve import StimulusConfig
+
+
+def default_features() -> list[FeatureSpec]:
+    """The feature spaces analysed when the config names none: acoustic baselines."""
+    return [FeatureSpec(name="envelope", kind="envelope"), FeatureSpec(name="mel", kind="mel")]
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The whole configuration. YAML keys are the attribute names; see each section's class."""
+
+    bids: BidsConfig = field(default_factory=BidsConfig)
+    stimulus: StimulusConfig = field(default_factory=StimulusConfig)
+    preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
+    features: list[FeatureSpec] = field(default_factory=default_features)
+    encoding: EncodingConfig = field(default_factory=EncodingConfig)
+    statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
+
+    def __post_init__(self) -> None:
+        names = [spec.name for spec in self.features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise UsageError(f"features: names must be unique, repeated: {duplicates}")
+        if not names:
+            raise UsageError("features: the list is empty; name at least one feature space")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration (every default filled in) as plain YAML types."""
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """A short hash of the resolved configuration, for resumable outputs and provenance."""
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def to_yaml(self) -> str:
+        """The resolved configuration as YAML text."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def load_config(path: Path | None = None, models: list[str] | None = None) -> AppConfig:
+    """Read and validate the YAML configuration.
+
+    Parameters
+    ----------
+    path : Path | None
+        The YAML file; None uses every default.
+    models : list of str | None
+        ``--models``: keep only these feature spaces (by name), in this order.
+
+    Returns
+    -------
+    config : AppConfig
+        The validated configuration.
+
+    Raises
+    ------
+    UsageError
+        For an unreadable file, an unknown key or a bad value; the message names the key.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise UsageError(f"Cannot read the config file {path}: {err}") from err
+        if not isinstance(raw, dict):
+            raise UsageError(f"{path} must contain a mapping of sections, got {type(raw).__name__}")
+    sections = {f.name: f for f in dataclasses.fields(AppConfig)}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise UsageError(f"Unknown config section(s) {unknown} in {path}; valid: {list(sections)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "features":
+            if not isinstance(value, list):
+                raise UsageError("features must be a list of feature spaces")
+            kwargs[name] = [_build(FeatureSpec, item, f"features[{i}]")
+                            for i, item in enumerate(value)]
+        else:
+            kwargs[name] = _build(_section_class(name), value or {}, name)
+    config = AppConfig(**kwargs)
+    if models:
+        by_name = {spec.name: spec for spec in config.features}
+        unknown_models = [m for m in models if m not in by_name]
+        if unknown_models:
+            raise UsageError(f"--models {unknown_models} not among the configured feature "
+                             f"spaces {list(by_name)}")
+        config = dataclasses.replace(config, features=[by_name[m] for m in models])
+    return config
+
+
+def _section_class(name: str) -> type:
+    return {f.name: f.default_factory for f in dataclasses.fields(AppConfig)}[name]
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    """Instantiate a config dataclass from a mapping, naming unknown keys."""
+    if not isinstance(values, dict):
+        raise UsageError(f"{where} must be a mapping, got {values!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UsageError(f"Unknown key(s) {[f'{where}.{k}' for k in unknown]}; valid keys of "
+                         f"{where}: {sorted(known)}")
+    try:
+        return cls(**values)
+    except TypeError as err:
+        raise UsageError(f"{where}: {err}") from err

@@ -1,0 +1,153 @@
+"""Resolve the audio and word timings each recording heard (DESIGN.md section 5, modes 1 and 3)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import soundfile
+
+from bids_app.bids.recording import Recording
+from bids_app.errors import MissingInputError, UsageError
+from bids_app.stimuli.stimulus import Stimulus
+
+#: Transcript formats looked for beside an audio file, in this order.
+TRANSCRIPT_SUFFIXES = (".TextGrid", ".tsv", ".csv", ".wrd")
+STIMULUS_MODES = ("auto", "events", "onset")
+
+
+@dataclass(frozen=True)
+class StimulusConfig:
+    """YAML section ``stimulus``: how each recording's stimuli are found.
+
+    Attributes
+    ----------
+    mode : str
+        ``events``: rows of ``events.tsv`` whose ``column`` names a file in ``BIDS_DIR/stimuli/``.
+        ``onset``: one stimulus, ``file``, starting at ``onset`` seconds of recording time (the
+        ds005574 layout, which has no events). ``auto`` (default): ``events`` when events name
+        stimulus files, else ``onset`` when ``file`` is set.
+    file : str | None
+        For ``onset`` mode: the audio, relative to ``BIDS_DIR/stimuli/``.
+    transcript : str | None
+        For ``onset`` mode: the word timings, relative to ``BIDS_DIR/stimuli/``. By default a file
+        beside the audio with the same stem.
+    onset : float
+        For ``onset`` mode: when the audio starts, in seconds of recording time.
+    column : str
+        The events column naming stimulus files.
+    """
+
+    mode: str = "auto"
+    file: str | None = None
+    transcript: str | None = None
+    onset: float = 0.0
+    column: str = "stim_file"
+
+    def __post_init__(self) -> None:
+        if self.mode not in STIMULUS_MODES:
+            raise UsageError(f"stimulus.mode must be one of {STIMULUS_MODES}, got {self.mode!r}")
+        if self.mode == "onset" and not self.file:
+            raise UsageError("stimulus.file is required with stimulus.mode: onset "
+                             "(e.g. file: podcast.wav)")
+
+
+def resolve_stimuli(recording: Recording, bids_dir: Path,
+                    config: StimulusConfig) -> list[Stimulus]:
+    """List the stimuli of a recording, with their onsets in recording time.
+
+    Parameters
+    ----------
+    recording : Recording
+        The recording, with its (inherited) events.
+    bids_dir : Path
+        The BIDS root; stimulus files live in ``bids_dir / "stimuli"``.
+    config : StimulusConfig
+        How stimuli are found.
+
+    Returns
+    -------
+    stimuli : list of Stimulus
+        In order of onset.
+
+    Raises
+    ------
+    MissingInputError
+        When a stimulus is missing, empty or a placeholder, or no stimulus can be found at all.
+    """
+    stimuli_dir = bids_dir / "stimuli"
+    rows = _stimulus_events(recording.events, config.column)
+    if config.mode == "events" or (config.mode == "auto" and rows is not None):
+        if rows is None:
+            raise MissingInputError(
+                f"stimulus.mode is 'events' but the events of {recording.data_path.name} have no "
+                f"'{config.column}' column naming stimulus files.")
+        stimuli = [_stimulus(stimuli_dir / name, None, float(onset))
+                   for onset, name in zip(rows["onset"], rows[config.column], strict=True)]
+    elif config.file:
+        transcript = stimuli_dir / config.transcript if config.transcript else None
+        stimuli = [_stimulus(stimuli_dir / config.file, transcript, config.onset)]
+    else:
+        raise MissingInputError(
+            f"No stimulus found for {recording.data_path.name}: its events.tsv has no "
+            f"'{config.column}' column. Set stimulus.file (and stimulus.onset) in the config "
+            "for a recording with one stimulus at a known time.")
+    return sorted(stimuli, key=lambda s: s.onset)
+
+
+def _stimulus_events(events: pd.DataFrame | None, column: str) -> pd.DataFrame | None:
+    if events is None or column not in events:
+        return None
+    rows = events[events[column].notna()]
+    return rows if len(rows) else None
+
+
+def _stimulus(audio: Path, transcript: Path | None, onset: float) -> Stimulus:
+    duration = check_audio(audio)
+    if transcript is None:
+        transcript = find_transcript(audio)
+    elif not transcript.is_file():
+        raise MissingInputError(f"The transcript {transcript} named by stimulus.transcript "
+                                "does not exist.")
+    return Stimulus(stim_id=stimulus_label(audio), audio_path=audio,
+                    transcript_path=transcript, onset=onset, duration=duration)
+
+
+def stimulus_label(audio: Path) -> str:
+    """A BIDS-safe label for a stimulus: its file stem without non-alphanumerics."""
+    return re.sub(r"[^0-9a-zA-Z]", "", audio.stem) or "stimulus"
+
+
+def find_transcript(audio: Path) -> Path | None:
+    """The word-timing file beside ``audio`` with the same stem, if there is one."""
+    for suffix in TRANSCRIPT_SUFFIXES:
+        candidate = audio.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def check_audio(path: Path) -> float:
+    """Check that ``path`` is a readable, non-empty audio file and return its duration (s).
+
+    Raises
+    ------
+    MissingInputError
+        When the file is missing, empty or a placeholder (e.g. a text stub left by
+        bids-examples or an un-fetched git-annex/DataLad file).
+    """
+    if not path.is_file():
+        raise MissingInputError(f"Stimulus file {path} does not exist. Put the audio in "
+                                "BIDS_DIR/stimuli/ (e.g. `datalad get stimuli/`).")
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError) as err:
+        raise MissingInputError(
+            f"Stimulus file {path} is not readable audio ({path.stat().st_size} bytes): it looks "
+            "like a placeholder or an un-fetched annexed file. Replace it with the real "
+            "recording.") from err
+    if info.frames == 0:
+        raise MissingInputError(f"Stimulus file {path} contains no audio samples.")
+    return info.frames / info.samplerate
