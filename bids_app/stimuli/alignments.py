@@ -1,0 +1,293 @@
+"""Readers of word and phone timings: Praat TextGrid, TSV/CSV, TIMIT .wrd/.phn, HTS .lab.
+
+All readers return times in seconds of stimulus time. Silence and empty intervals are dropped.
+A missing file raises :class:`~bids_app.errors.MissingInputError`; an empty, placeholder or
+unparsable file raises :class:`~bids_app.errors.BadDataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bids_app.errors import BadDataError, MissingInputError
+from bids_app.stimuli.stimulus import WordTimings
+
+#: Interval labels that mean "no speech" in common aligners (MFA, Gentle, HTK, TIMIT).
+SILENCE_LABELS = frozenset(
+    {"", "sil", "sp", "spn", "pau", "<sil>", "<eps>", "{sl}", "h#", "#", "x", "n/a"}
+)
+TIMIT_SFREQ = 16000.0
+HTS_TIME_UNIT = 1e-7  # HTS labels count time in 100 ns units
+
+_WORD_COLUMNS = ("word", "text", "item", "label", "token")
+_PHONE_COLUMNS = ("phone", "phoneme", "text", "item", "label")
+_START_COLUMNS = ("start", "onset", "begin", "xmin", "tmin")
+_END_COLUMNS = ("end", "offset", "stop", "xmax", "tmax")
+
+
+@dataclass(frozen=True, eq=False)
+class PhoneTimings:
+    """Time-aligned phones, in seconds of stimulus time.
+
+    Attributes
+    ----------
+    phones : tuple of str
+        Phone labels as written in the alignment (ARPAbet, TIMIT, ...; stress digits kept).
+    onsets, offsets : ndarray, shape (n_phones,)
+        Start and end of each phone, in seconds.
+    """
+
+    phones: tuple[str, ...]
+    onsets: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.phones)
+
+
+@dataclass(frozen=True)
+class _Intervals:
+    labels: tuple[str, ...]
+    onsets: np.ndarray
+    offsets: np.ndarray
+
+
+def read_words(path: str | Path) -> WordTimings:
+    """Read word timings from a TextGrid, TSV/CSV or TIMIT ``.wrd`` file.
+
+    Parameters
+    ----------
+    path : str | Path
+        A ``.TextGrid`` (tier named ``words``/``word``, else the first interval tier), a
+        ``.tsv``/``.csv`` with word, start and end columns (``word``/``text``/``item`` and
+        ``start``/``onset``, ``end``/``offset``; rows repeated per token with a ``word_idx`` column
+        are collapsed to one per word), or a TIMIT ``.wrd`` (sample indices at 16 kHz).
+
+    Returns
+    -------
+    words : WordTimings
+        The words in time order, silences removed.
+    """
+    path = _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".textgrid":
+        iv = _textgrid_tier(path, ("words", "word"))
+    elif suffix in (".tsv", ".csv", ".txt"):
+        iv = _table_intervals(path, _WORD_COLUMNS, collapse_on="word_idx")
+    elif suffix == ".wrd":
+        iv = _columns_intervals(path, scale=1.0 / TIMIT_SFREQ)
+    else:
+        raise BadDataError(
+            f"{path}: unknown word-timing format {path.suffix!r}; use .TextGrid, .tsv, .csv or .wrd"
+        )
+    iv = _drop_silence(iv, path)
+    return WordTimings(words=iv.labels, onsets=iv.onsets, offsets=iv.offsets)
+
+
+def read_phones(path: str | Path) -> PhoneTimings:
+    """Read phone timings from a TextGrid, TIMIT ``.phn``, HTS ``.lab`` or TSV/CSV file.
+
+    Parameters
+    ----------
+    path : str | Path
+        A ``.TextGrid`` (tier named ``phones``/``phone``, else the first interval tier), a TIMIT
+        ``.phn`` (sample indices at 16 kHz), an HTS ``.lab`` (times in 100 ns units; full-context
+        labels are reduced to their centre phone) or a ``.tsv``/``.csv`` with phone, start and end
+        columns.
+
+    Returns
+    -------
+    phones : PhoneTimings
+        The phones in time order, silences removed.
+    """
+    path = _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".textgrid":
+        iv = _textgrid_tier(path, ("phones", "phone", "phonemes", "phoneme"))
+    elif suffix in (".tsv", ".csv", ".txt"):
+        iv = _table_intervals(path, _PHONE_COLUMNS)
+    elif suffix == ".phn":
+        iv = _columns_intervals(path, scale=1.0 / TIMIT_SFREQ)
+    elif suffix == ".lab":
+        iv = _columns_intervals(path, scale=HTS_TIME_UNIT)
+        iv = _Intervals(tuple(_hts_centre_phone(s) for s in iv.labels), iv.onsets, iv.offsets)
+    else:
+        raise BadDataError(
+            f"{path}: unknown phone-timing format {path.suffix!r}; "
+            "use .TextGrid, .phn, .lab, .tsv or .csv"
+        )
+    iv = _drop_silence(iv, path)
+    return PhoneTimings(phones=iv.labels, onsets=iv.onsets, offsets=iv.offsets)
+
+
+def _check_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{path}: timing file not found")
+    text = path.read_bytes()[:200].decode("utf-8", errors="replace")
+    if not text.strip():
+        raise BadDataError(f"{path}: the timing file is empty; provide real word/phone timings")
+    if "this is an empty file" in text.lower():
+        raise BadDataError(
+            f"{path}: is a placeholder ('This is an empty file...'), not real timings; "
+            "replace it with the real file"
+        )
+    return path
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "utf-16"):
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if encoding == "utf-16" or "\x00" not in text:
+            return text
+    return raw.decode("latin-1")
+
+
+def _drop_silence(iv: _Intervals, path: Path) -> _Intervals:
+    keep = np.array(
+        [lab.strip().lower() not in SILENCE_LABELS for lab in iv.labels], dtype=bool
+    )
+    keep &= np.isfinite(iv.onsets) & np.isfinite(iv.offsets)
+    if not keep.any():
+        raise BadDataError(f"{path}: no labelled intervals (only silence or empty labels)")
+    labels = tuple(lab.strip() for lab, k in zip(iv.labels, keep, strict=True) if k)
+    onsets, offsets = iv.onsets[keep], iv.offsets[keep]
+    order = np.argsort(onsets, kind="stable")
+    if np.any(offsets < onsets):
+        raise BadDataError(f"{path}: some intervals end before they start")
+    return _Intervals(tuple(labels[i] for i in order), onsets[order], offsets[order])
+
+
+# --- TextGrid (long and short text formats) -------------------------------------------------
+
+_TG_TOKEN = re.compile(r'"((?:[^"]|"")*)"|(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(<exists>|<absent>)')
+_TG_INDEX = re.compile(r"\[\s*\d*\s*\]")
+
+
+def _textgrid_tokens(text: str) -> list[str | float]:
+    """Quoted strings and numbers in order, with ``item [n]:`` style indices removed."""
+    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("!")]
+    body = _TG_INDEX.sub(" ", "\n".join(lines))
+    out: list[str | float] = []
+    for quoted, number, flag in _TG_TOKEN.findall(body):
+        if flag:
+            out.append(flag)
+        elif number:
+            out.append(float(number))
+        else:
+            out.append(quoted.replace('""', '"'))
+    return out
+
+
+def _textgrid_tiers(path: Path) -> dict[str, _Intervals]:
+    """Parse a TextGrid into its interval tiers (point tiers are skipped)."""
+    tokens = _textgrid_tokens(_read_text(path))
+    try:
+        if tokens[:2] != ["ooTextFile", "TextGrid"]:
+            raise ValueError("missing the 'ooTextFile'/'TextGrid' header")
+        pos = 4  # header, xmin, xmax
+        if tokens[pos] == "<absent>":
+            return {}
+        n_tiers = int(tokens[pos + 1])
+        pos += 2
+        tiers: dict[str, _Intervals] = {}
+        for _ in range(n_tiers):
+            tier_class, name, _xmin, _xmax, n = tokens[pos : pos + 5]
+            pos += 5
+            width = 3 if tier_class == "IntervalTier" else 2
+            rows = tokens[pos : pos + width * int(n)]
+            pos += width * int(n)
+            if tier_class == "IntervalTier" and str(name) not in tiers:
+                tiers[str(name)] = _Intervals(
+                    tuple(str(s) for s in rows[2::3]),
+                    np.asarray(rows[0::3], dtype=float),
+                    np.asarray(rows[1::3], dtype=float),
+                )
+    except (IndexError, ValueError, TypeError) as err:
+        raise BadDataError(f"{path}: not a readable Praat TextGrid ({err})") from err
+    return tiers
+
+
+def _textgrid_tier(path: Path, preferred: tuple[str, ...]) -> _Intervals:
+    tiers = _textgrid_tiers(path)
+    if not tiers:
+        raise BadDataError(f"{path}: the TextGrid has no interval tier")
+    by_lower = {name.lower(): name for name in tiers}
+    for want in preferred:
+        if want in by_lower:
+            return tiers[by_lower[want]]
+    return next(iter(tiers.values()))
+
+
+# --- tables and whitespace-separated columns --------------------------------------------------
+
+
+def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
+    lower = {c.strip().lower(): c for c in columns}
+    return next((lower[c] for c in candidates if c in lower), None)
+
+
+def _table_intervals(
+    path: Path, label_columns: tuple[str, ...], collapse_on: str | None = None
+) -> _Intervals:
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    try:
+        table = pd.read_csv(
+            path, sep=sep, encoding="utf-8-sig", na_values=["n/a", "N/A"], keep_default_na=True,
+            dtype=str,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise BadDataError(f"{path}: not a readable table ({err})") from err
+    label = _pick(list(table.columns), label_columns)
+    start = _pick(list(table.columns), _START_COLUMNS)
+    end = _pick(list(table.columns), _END_COLUMNS)
+    if label is None or start is None or end is None:
+        raise BadDataError(
+            f"{path}: needs a label column ({'/'.join(label_columns)}), a start column "
+            f"({'/'.join(_START_COLUMNS)}) and an end column ({'/'.join(_END_COLUMNS)}); "
+            f"found {list(table.columns)}"
+        )
+    collapse = _pick(list(table.columns), (collapse_on,)) if collapse_on else None
+    if collapse is not None:
+        table = table.drop_duplicates(subset=collapse, keep="first")
+    starts = pd.to_numeric(table[start], errors="coerce").to_numpy(dtype=float)
+    ends = pd.to_numeric(table[end], errors="coerce").to_numpy(dtype=float)
+    labels = tuple("" if pd.isna(s) else str(s) for s in table[label])
+    return _Intervals(labels, starts, ends)
+
+
+def _columns_intervals(path: Path, scale: float) -> _Intervals:
+    """``start end label`` lines (TIMIT, HTS); times multiplied by ``scale`` to get seconds."""
+    labels, starts, ends = [], [], []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        parts = line.split(maxsplit=2)
+        if not parts:
+            continue
+        try:
+            start, end = float(parts[0]), float(parts[1])
+            labels.append(parts[2].strip() if len(parts) > 2 else "")
+        except (ValueError, IndexError) as err:
+            raise BadDataError(
+                f"{path}, line {number}: expected 'start end label', got {line!r}"
+            ) from err
+        starts.append(start * scale)
+        ends.append(end * scale)
+    return _Intervals(tuple(labels), np.asarray(starts), np.asarray(ends))
+
+
+_HTS_CENTRE = re.compile(r"-([^+]+)\+")
+
+
+def _hts_centre_phone(label: str) -> str:
+    """The current phone of an HTS full-context label ``p1^p2-p3+p4=p5@...``, else the label."""
+    match = _HTS_CENTRE.search(label)
+    return match.group(1) if match else label

