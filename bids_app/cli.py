@@ -1,0 +1,188 @@
+"""The BIDS-Apps command line: ``ssl-ieeg BIDS_DIR OUTPUT_DIR {participant,group} [options]``.
+
+It parses and checks arguments, sets up logging, and hands over to :mod:`bids_app.workflow`
+and :mod:`bids_app.group`. Every expected error becomes its documented exit code (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bids_app import __version__
+from bids_app.errors import (
+    EXIT_SUCCESS,
+    EXIT_UNKNOWN_LEVEL,
+    MissingInputError,
+    OutputError,
+    SslIeegError,
+    UsageError,
+)
+
+logger = logging.getLogger("ssl_ieeg")
+ANALYSIS_LEVELS = ("participant", "group")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are exit 64 (usage), as the BIDS-Apps spec asks."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; hyphen and underscore spellings of each option are accepted."""
+    parser = _Parser(prog="ssl-ieeg", description=(
+        "Encoding models of iEEG high-gamma from self-supervised speech and language models "
+        "(Chen et al., ICASSP 2024) as a BIDS App."))
+    parser.add_argument("bids_dir", type=Path, help="the BIDS dataset root")
+    parser.add_argument("output_dir", type=Path,
+                        help="the derivatives root, e.g. BIDS_DIR/derivatives/ssl-ieeg")
+    parser.add_argument("analysis_level", help="participant or group")
+    parser.add_argument("--version", action="version", version=f"ssl-ieeg {__version__}")
+    filters = parser.add_argument_group("selection")
+    _add(filters, "--participant-label", nargs="+", default=[], metavar="LABEL",
+         help="participants to analyse, with or without 'sub-' (default: all)")
+    _add(filters, "--session-label", nargs="+", default=[], metavar="LABEL")
+    _add(filters, "--task-label", nargs="+", default=[], metavar="LABEL")
+    _add(filters, "--run-label", nargs="+", default=[], metavar="LABEL")
+    _add(filters, "--bids-filter-file", type=Path, metavar="FILE",
+         help="JSON of PyBIDS filters applied to the iEEG query, e.g. {\"ieeg\": {\"acquisition\": "
+              "\"clinical\"}}")
+    analysis = parser.add_argument_group("analysis")
+    analysis.add_argument("--config", type=Path, metavar="FILE", help="YAML configuration")
+    analysis.add_argument("--models", nargs="+", metavar="NAME",
+                          help="feature spaces to run (names from the config's features list)")
+    _add(analysis, "--model-dir", type=Path, metavar="DIR",
+         help="directory of local model checkpoints, searched before the Hugging Face cache")
+    resources = parser.add_argument_group("resources")
+    _add(resources, "-w", "--work-dir", type=Path, metavar="DIR",
+         help="scratch directory (default: OUTPUT_DIR/../work)")
+    resources.add_argument("--nprocs", type=int, default=1, help="threads (default 1)")
+    resources.add_argument("--mem", type=str, help="memory limit, e.g. 16GB (advisory)")
+    resources.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    house = parser.add_argument_group("housekeeping")
+    _add(house, "--skip-bids-validation", action="store_true")
+    _add(house, "--reports-only", action="store_true",
+         help="re-render reports from existing derivatives")
+    house.add_argument("-v", "--verbose", action="count", default=0,
+                       help="-v for progress, -vv for debugging output")
+    return parser
+
+
+def _add(group: argparse._ArgumentGroup, *flags: str, **kwargs) -> None:
+    """Add an option under its hyphen spelling and, as an alias, its underscore spelling."""
+    aliases = [f.replace("-", "_") for f in flags if f.startswith("--") and "-" in f[2:]]
+    group.add_argument(*flags, *aliases, **kwargs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``ssl-ieeg`` and ``python -m bids_app``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        _configure_logging(args.verbose)
+        return _run(args, "ssl-ieeg " + shlex.join(argv))
+    except SslIeegError as err:
+        print(f"ssl-ieeg: error: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+def _run(args: argparse.Namespace, command: str) -> int:
+    # Imported here so that --help, --version and usage errors answer instantly.
+    from bids_app.bids.discovery import Filters, find_recordings, open_layout, validate_dataset
+    from bids_app.config import load_config
+    from bids_app.group import run_group
+    from bids_app.outputs.atomic import write_text
+    from bids_app.outputs.derivatives import initialize_derivatives
+    from bids_app.workflow import RunOptions, run_participants
+
+    if args.analysis_level not in ANALYSIS_LEVELS:
+        print(f"ssl-ieeg: error: unknown analysis level {args.analysis_level!r}; "
+              f"choose one of {ANALYSIS_LEVELS}", file=sys.stderr)
+        return EXIT_UNKNOWN_LEVEL
+    bids_dir = args.bids_dir.resolve()
+    output_dir = args.output_dir.resolve()
+    if not bids_dir.is_dir():
+        raise MissingInputError(f"BIDS_DIR {args.bids_dir} does not exist or is not a directory.")
+    if output_dir == bids_dir:
+        raise UsageError("OUTPUT_DIR must differ from BIDS_DIR; use e.g. "
+                         f"{bids_dir / 'derivatives' / 'ssl-ieeg'}")
+    if args.nprocs < 1:
+        raise UsageError(f"--nprocs must be >= 1, got {args.nprocs}")
+    config = load_config(args.config, args.models)
+    filters = Filters(
+        participant_labels=tuple(lab.removeprefix("sub-") for lab in args.participant_label),
+        session_labels=tuple(lab.removeprefix("ses-") for lab in args.session_label),
+        task_labels=tuple(lab.removeprefix("task-") for lab in args.task_label),
+        run_labels=tuple(lab.removeprefix("run-") for lab in args.run_label),
+        bids_filters=_read_filter_file(args.bids_filter_file))
+    _prepare_output(output_dir)
+    work_dir = (args.work_dir or output_dir.parent / "work").resolve()
+    options = RunOptions(bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir,
+                         n_jobs=args.nprocs, device=args.device, model_dir=args.model_dir,
+                         reports_only=args.reports_only, command=command)
+    if args.analysis_level == "group":
+        run_group(options, config, filters)
+        return EXIT_SUCCESS
+    if not args.skip_bids_validation:
+        validate_dataset(bids_dir)
+    recordings = find_recordings(open_layout(bids_dir), filters, config.bids)
+    initialize_derivatives(output_dir, bids_dir)
+    write_text(output_dir / "logs" / f"config-{config.digest()}.yaml", config.to_yaml())
+    outcomes = run_participants(recordings, config, options)
+    failed = [o for o in outcomes if o.exit_code != EXIT_SUCCESS]
+    for outcome in failed:
+        print(f"ssl-ieeg: sub-{outcome.subject} failed: {outcome.message}\n"
+              f"  crash file: {outcome.crash_file}", file=sys.stderr)
+    logger.info("%d of %d participant(s) succeeded", len(outcomes) - len(failed), len(outcomes))
+    return failed[0].exit_code if failed else EXIT_SUCCESS
+
+
+def _read_filter_file(path: Path | None) -> dict:
+    """The ``ieeg`` entry of a PyBIDS filter file (``{"ieeg": {"acquisition": "x"}}``)."""
+    if path is None:
+        return {}
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise UsageError(f"Cannot read --bids-filter-file {path}: {err}") from err
+    if not isinstance(content, dict) or not isinstance(content.get("ieeg", {}), dict):
+        raise UsageError(f"--bids-filter-file {path} must map 'ieeg' to a dict of entities")
+    return content.get("ieeg", {})
+
+
+def _prepare_output(output_dir: Path) -> None:
+    """Create OUTPUT_DIR and its logs folder, or fail with exit 73."""
+    try:
+        (output_dir / "logs").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"Cannot create OUTPUT_DIR {output_dir}: {err}") from err
+    if not _writable(output_dir):
+        raise OutputError(f"OUTPUT_DIR {output_dir} is not writable.")
+
+
+def _writable(path: Path) -> bool:
+    probe = path / f".write-test-{time.time_ns()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s", "%H:%M:%S"))
+    logger.handlers = [handler]
+    logger.setLevel(level)
+    logger.propagate = False

@@ -1,0 +1,74 @@
+"""Put stimulus features on the neural timeline: one design matrix per feature space and layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bids_app.features.featureset import FeatureSet
+from bids_app.stimuli.stimulus import Stimulus
+
+
+def stimulus_segments(stimuli: Sequence[Stimulus], n_times: int, sfreq: float) -> np.ndarray:
+    """Label each neural sample with the index of the stimulus playing, or -1 between stimuli.
+
+    Parameters
+    ----------
+    stimuli : sequence of Stimulus
+        The stimuli of one recording, with onsets in recording time.
+    n_times : int
+        Number of neural samples.
+    sfreq : float
+        Neural sampling rate (Hz); sample ``n`` is at ``n / sfreq`` seconds.
+
+    Returns
+    -------
+    segments : ndarray of int, shape (n_times,)
+    """
+    segments = np.full(n_times, -1, dtype=int)
+    for index, stimulus in enumerate(stimuli):
+        start = max(int(np.ceil(stimulus.onset * sfreq)), 0)
+        stop = min(int(np.floor((stimulus.onset + stimulus.duration) * sfreq)) + 1, n_times)
+        segments[start:stop] = index
+    return segments
+
+
+def align_features(features: Sequence[FeatureSet], stimuli: Sequence[Stimulus], layer: str,
+                   n_times: int, sfreq: float) -> np.ndarray:
+    """Build the design matrix of one layer on the neural timeline.
+
+    Frame-level features are linearly interpolated at each neural sample time within the
+    stimulus. Word-level features are impulses: the word's vector at the sample nearest its
+    onset, zero elsewhere. Samples outside every stimulus are zero.
+
+    Parameters
+    ----------
+    features : sequence of FeatureSet
+        One per stimulus, in the order of ``stimuli`` (all of the same feature space).
+    stimuli : sequence of Stimulus
+        The stimuli, with onsets in recording time.
+    layer : str
+        The layer to take from each FeatureSet.
+    n_times, sfreq : int, float
+        The neural timeline.
+
+    Returns
+    -------
+    X : ndarray, shape (n_times, n_dims), float32
+    """
+    n_dims = features[0].layers[layer].shape[1]
+    design = np.zeros((n_times, n_dims), dtype=np.float32)
+    times = np.arange(n_times) / sfreq
+    for feature_set, stimulus in zip(features, stimuli, strict=True):
+        values = feature_set.layers[layer]
+        if feature_set.is_word_level:
+            samples = np.round((stimulus.onset + feature_set.times) * sfreq).astype(int)
+            keep = (samples >= 0) & (samples < n_times)
+            np.add.at(design, samples[keep], values[keep])
+            continue
+        inside = (times >= stimulus.onset) & (times <= stimulus.onset + stimulus.duration)
+        local = times[inside] - stimulus.onset
+        for column in range(n_dims):
+            design[inside, column] = np.interp(local, feature_set.times, values[:, column])
+    return design

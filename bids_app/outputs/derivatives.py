@@ -1,0 +1,90 @@
+"""The derivatives dataset: file names, dataset-level files and data dictionaries (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from bids_app import __version__
+from bids_app.outputs.atomic import write_json, write_text, write_tsv
+
+#: Every ``desc-`` label the app writes, explained (written to ``descriptions.tsv``).
+DESCRIPTIONS = {
+    "highgamma": "High-gamma (70-150 Hz) analytic amplitude, resampled and z-scored per channel.",
+    "features": "Stimulus features of one feature space, all layers, with frame or word times.",
+    "<space>": "Cross-validated encoding scores of the feature space <space> (scores.tsv) or "
+               "its stimulus features (features.h5).",
+}
+
+#: Files BIDS has no rule for (written to ``.bidsignore``).
+BIDSIGNORE = ["logs/", "stimuli/", "group/", "*.html", "sub-*/figures/", "*_scores.tsv",
+              "*_scores.json", "*_features.h5", "*_features.json"]
+
+
+def bids_name(entities: dict[str, str], suffix: str, extension: str, **extra: str) -> str:
+    """A BIDS file name from entities in BIDS order, e.g. ``sub-01_task-x_desc-mel_scores.tsv``.
+
+    Parameters
+    ----------
+    entities : dict
+        ``sub``, ``ses``, ``task``, ``acq``, ``run`` (any subset, in that order).
+    suffix : str
+        The BIDS suffix (``ieeg``, ``scores``, ``channels``, ...).
+    extension : str
+        With its dot.
+    **extra
+        ``space`` and ``desc`` entities, appended after the recording entities.
+    """
+    parts = [f"{k}-{v}" for k, v in entities.items()]
+    parts += [f"{k}-{extra[k]}" for k in ("space", "desc") if extra.get(k)]
+    return "_".join([*parts, suffix]) + extension
+
+
+def participant_dir(output_dir: Path, subject: str, session: str | None = None) -> Path:
+    """``OUTPUT_DIR/sub-<label>[/ses-<label>]/ieeg``."""
+    path = output_dir / f"sub-{subject}"
+    if session:
+        path = path / f"ses-{session}"
+    return path / "ieeg"
+
+
+def initialize_derivatives(output_dir: Path, bids_dir: Path) -> None:
+    """Write the dataset-level files of the derivatives dataset.
+
+    ``dataset_description.json``, ``descriptions.tsv`` and ``.bidsignore`` are rewritten
+    atomically with identical content by every job, so concurrent SLURM tasks are safe.
+    """
+    container = {"Type": "docker" if Path("/.dockerenv").exists() else "none"}
+    if os.environ.get("SINGULARITY_NAME") or os.environ.get("APPTAINER_NAME"):
+        container = {"Type": "singularity"}
+    write_json(output_dir / "dataset_description.json", {
+        "Name": "ssl-ieeg derivatives",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "ssl-ieeg", "Version": __version__, "Container": container,
+                         "CodeURL": "https://github.com/ssl-ieeg/ssl-ieeg"}],
+        "SourceDatasets": [{"URL": bids_dir.resolve().as_uri()}],
+    })
+    write_tsv(output_dir / "descriptions.tsv", pd.DataFrame(
+        {"desc_id": list(DESCRIPTIONS), "description": list(DESCRIPTIONS.values())}))
+    write_text(output_dir / ".bidsignore", "\n".join(BIDSIGNORE) + "\n")
+
+
+def scores_dictionary(space: str, provenance: dict) -> dict:
+    """The JSON data dictionary of a ``desc-<space>_scores.tsv`` table."""
+    return {
+        "channel": {"Description": "Channel (electrode) name, as in channels.tsv."},
+        "layer": {"Description": f"Layer of the feature space '{space}' used as predictors."},
+        "r": {"Description": "Pearson correlation of cross-validated predictions with the "
+                             "high-gamma, mean over outer folds."},
+        "r2": {"Description": "Cross-validated coefficient of determination, mean over folds."},
+        "alpha": {"Description": "Ridge penalty chosen in the training folds (median over "
+                                 "folds)."},
+        "p": {"Description": "Permutation p-value of r (circular shifts of held-out "
+                             "predictions), (count+1)/(n+1)."},
+        "p_fdr": {"Description": "Benjamini-Hochberg adjusted p across channels."},
+        "significant": {"Description": "p_fdr below statistics.fdr_alpha."},
+        "Provenance": provenance,
+    }

@@ -1,0 +1,229 @@
+"""Run the stages for the participant and group levels, with resumable outputs and provenance.
+
+The CLI parses arguments and calls :func:`run_participants` or :func:`run_group`. Stages only
+exchange dataclasses; this module is the one place that knows the order they run in and where
+their outputs go.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bids_app import __version__
+from bids_app.bids.recording import Recording
+from bids_app.config import AppConfig
+from bids_app.encoding import cross_validate, fdr_bh, permutation_test
+from bids_app.encoding.align import align_features, stimulus_segments
+from bids_app.errors import EXIT_FAILURE, MissingInputError, SslIeegError
+from bids_app.features import FeatureSpec, load_or_compute_features
+from bids_app.features.featureset import FeatureSet
+from bids_app.neural import NeuralData, preprocess, write_highgamma
+from bids_app.outputs.atomic import write_json, write_text, write_tsv
+from bids_app.outputs.derivatives import bids_name, participant_dir, scores_dictionary
+from bids_app.report.participant import write_participant_report
+from bids_app.stimuli.alignments import read_words
+from bids_app.stimuli.resolve import resolve_stimuli
+from bids_app.stimuli.stimulus import Stimulus, WordTimings
+
+logger = logging.getLogger("ssl_ieeg")
+
+#: Feature kinds computed from the transcript rather than the audio alone.
+WORD_KINDS = ("language", "static", "word_onset")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Resources and housekeeping options from the command line.
+
+    Attributes
+    ----------
+    bids_dir, output_dir, work_dir : Path
+        Input dataset, derivatives root, scratch space.
+    n_jobs : int
+        Threads for numerical work (``--nprocs``).
+    device : str
+        ``auto``, ``cpu`` or ``cuda`` for models and the ridge engine.
+    model_dir : Path | None
+        Where local model checkpoints live (``--model-dir``).
+    reports_only : bool
+        Re-render reports from existing derivatives, computing nothing.
+    command : str
+        The command line, for provenance.
+    """
+
+    bids_dir: Path
+    output_dir: Path
+    work_dir: Path
+    n_jobs: int = 1
+    device: str = "auto"
+    model_dir: Path | None = None
+    reports_only: bool = False
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class ParticipantOutcome:
+    """How one participant's run ended."""
+
+    subject: str
+    exit_code: int
+    message: str = ""
+    crash_file: Path | None = None
+
+
+def run_participants(recordings: Sequence[Recording], config: AppConfig,
+                     options: RunOptions) -> list[ParticipantOutcome]:
+    """Analyse every selected participant; a failure is recorded and the others still run.
+
+    Returns
+    -------
+    outcomes : list of ParticipantOutcome
+        One per participant; ``exit_code`` 0 for success. A crash file with the traceback is
+        written to ``OUTPUT_DIR/logs/`` for each failure.
+    """
+    by_subject: dict[str, list[Recording]] = {}
+    for recording in recordings:
+        by_subject.setdefault(recording.subject, []).append(recording)
+    outcomes = []
+    for subject, subject_recordings in by_subject.items():
+        logger.info("sub-%s: %d recording(s)", subject, len(subject_recordings))
+        try:
+            if not options.reports_only:
+                analyse_participant(subject_recordings, config, options)
+            write_participant_report(options.output_dir, subject, config, options.command)
+            outcomes.append(ParticipantOutcome(subject, 0))
+        except Exception as err:  # one participant must not stop the others
+            code = err.exit_code if isinstance(err, SslIeegError) else EXIT_FAILURE
+            crash = write_crash_file(options.output_dir, subject, err)
+            logger.error("sub-%s failed: %s (details in %s)", subject, err, crash)
+            outcomes.append(ParticipantOutcome(subject, code, str(err), crash))
+    return outcomes
+
+
+def write_crash_file(output_dir: Path, subject: str, error: BaseException) -> Path:
+    """Write the traceback of a failed participant to ``logs/crash-sub-<label>-<time>.txt``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = "".join(traceback.format_exception(error))
+    return write_text(output_dir / "logs" / f"crash-sub-{subject}-{stamp}.txt",
+                      f"ssl-ieeg {__version__}\n{text}")
+
+
+def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
+                        options: RunOptions) -> None:
+    """Run every stage for one participant's recordings.
+
+    All stimuli and transcripts are resolved before anything is written, so a missing input
+    leaves no partial derivative behind.
+    """
+    plans = []
+    for recording in recordings:
+        stimuli = resolve_stimuli(recording, options.bids_dir, config.stimulus)
+        plans.append((recording, stimuli, _read_transcripts(stimuli, config.features)))
+    for recording, stimuli, words in plans:
+        analyse_recording(recording, stimuli, words, config, options)
+
+
+def _read_transcripts(stimuli: Sequence[Stimulus],
+                      specs: Sequence[FeatureSpec]) -> dict[str, WordTimings | None]:
+    """Read the word timings of each stimulus; required when a word-level space is configured."""
+    needs_words = any(spec.kind in WORD_KINDS for spec in specs)
+    words: dict[str, WordTimings | None] = {}
+    for stimulus in stimuli:
+        if stimulus.transcript_path is not None:
+            words[stimulus.stim_id] = read_words(stimulus.transcript_path)
+        elif needs_words:
+            raise MissingInputError(
+                f"No transcript beside {stimulus.audio_path}: word-level feature spaces need "
+                f"one with the same stem ({stimulus.audio_path.stem}.TextGrid, .tsv, .csv or "
+                ".wrd).")
+        else:
+            words[stimulus.stim_id] = None
+    return words
+
+
+def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
+                      words: dict[str, WordTimings | None], config: AppConfig,
+                      options: RunOptions) -> None:
+    """Preprocess one recording, extract features, fit encoding models, write derivatives."""
+    out_dir = participant_dir(options.output_dir, recording.subject, recording.session)
+    digest = config.digest()
+    score_paths = {spec.name: out_dir / bids_name(recording.entities, "scores", ".tsv",
+                                                  desc=spec.name) for spec in config.features}
+    if all(_up_to_date(path, digest) for path in score_paths.values()):
+        logger.info("%s: outputs up to date for config %s, skipping", recording.data_path.name,
+                    digest)
+        return
+    neural = preprocess(recording, config.preprocessing, n_jobs=options.n_jobs,
+                        verbose=logger.isEnabledFor(logging.INFO))
+    write_highgamma(neural, out_dir / bids_name(recording.entities, "ieeg", ".vhdr",
+                                                desc="highgamma"), recording.sidecar)
+    if neural.electrodes is not None and neural.coordinate_space:
+        write_tsv(out_dir / bids_name({"sub": recording.subject}, "electrodes", ".tsv",
+                                      space=neural.coordinate_space), neural.electrodes)
+    segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
+    for spec in config.features:
+        feature_sets = [load_or_compute_features(
+            spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
+            model_dir=options.model_dir, device=options.device, n_jobs=options.n_jobs,
+            verbose=logger.isEnabledFor(logging.INFO)) for stimulus in stimuli]
+        table = encode_feature_space(feature_sets, stimuli, neural, segments, config, options)
+        provenance = {"ConfigHash": digest, "Version": __version__,
+                      "Source": str(recording.data_path.relative_to(options.bids_dir)),
+                      "Stimuli": [s.audio_path.name for s in stimuli],
+                      "FeatureSpace": feature_sets[0].meta, "Command": options.command}
+        path = score_paths[spec.name]
+        write_json(path.with_suffix(".json"), scores_dictionary(spec.name, provenance))
+        write_tsv(path, table)
+        logger.info("wrote %s", path)
+
+
+def encode_feature_space(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],
+                         neural: NeuralData, segments: np.ndarray, config: AppConfig,
+                         options: RunOptions) -> pd.DataFrame:
+    """Fit one encoding model per layer of a feature space; return the scores table.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per channel and layer: ``channel``, ``layer``, ``r``, ``r2``, ``alpha``, ``p``,
+        ``p_fdr``, ``significant``.
+    """
+    targets = neural.data.T
+    lags = config.encoding.lags_samples(neural.sfreq)
+    backend = "torch" if options.device == "cuda" else "numpy"
+    tables = []
+    for layer in feature_sets[0].layer_names:
+        design = align_features(feature_sets, stimuli, layer, targets.shape[0], neural.sfreq)
+        logger.info("encoding %s layer %s: %d samples x %d features x %d lags -> %d channels",
+                    feature_sets[0].name, layer, *design.shape, len(lags), targets.shape[1])
+        result = cross_validate(design, targets, lags=lags, segments=segments,
+                                config=config.encoding, backend=backend,
+                                device="cuda" if backend == "torch" else "cpu",
+                                n_jobs=options.n_jobs)
+        p_values = permutation_test(result, targets,
+                                    n_permutations=config.statistics.n_permutations,
+                                    seed=config.statistics.seed)
+        p_fdr, significant = fdr_bh(p_values, config.statistics.fdr_alpha)
+        tables.append(pd.DataFrame({
+            "channel": neural.ch_names, "layer": layer, "r": result.r, "r2": result.r2,
+            "alpha": np.median(result.alphas, axis=0), "p": p_values, "p_fdr": p_fdr,
+            "significant": significant}))
+    return pd.concat(tables, ignore_index=True)
+
+
+def _up_to_date(scores_path: Path, digest: str) -> bool:
+    """True when ``scores_path`` exists and was made with the same configuration."""
+    sidecar = scores_path.with_suffix(".json")
+    if not (scores_path.is_file() and sidecar.is_file()):
+        return False
+    provenance = json.loads(sidecar.read_text()).get("Provenance", {})
+    return provenance.get("ConfigHash") == digest
