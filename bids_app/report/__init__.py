@@ -1,0 +1,1 @@
+"""Self-contained HTML reports (figures inline), in the style of fMRIPrep/MRIQC."""

@@ -1,0 +1,81 @@
+"""Report figures, returned as inline PNG data URIs so the HTML works offline on its own."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def to_data_uri(fig: Figure) -> str:
+    """Render a matplotlib figure to a ``data:image/png;base64,...`` URI and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def channel_scores_figure(table: pd.DataFrame, title: str) -> str:
+    """Bar plot of cross-validated r per channel for the best layer, significant ones coloured.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A scores table (``channel``, ``layer``, ``r``, ``significant``) of one feature space.
+    title : str
+        The figure title.
+    """
+    best_layer = table.groupby("layer", sort=False)["r"].mean().idxmax()
+    rows = table[table["layer"] == best_layer].sort_values("r", ascending=False)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.18 * len(rows)), 2.6))
+    colors = np.where(rows["significant"].astype(bool), "#c0392b", "#95a5a6")
+    ax.bar(range(len(rows)), rows["r"], color=colors)
+    ax.set_xticks(range(len(rows)), rows["channel"], rotation=90, fontsize=6)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_ylabel("cross-validated r")
+    ax.set_title(f"{title} (layer {best_layer}; red: FDR significant)", fontsize=9)
+    return to_data_uri(fig)
+
+
+def layer_profile_figure(table: pd.DataFrame, title: str) -> str:
+    """Mean and best r across channels for each layer of a feature space."""
+    grouped = table.groupby("layer", sort=False)["r"]
+    fig, ax = plt.subplots(figsize=(4.5, 2.6))
+    layers = list(grouped.groups)
+    ax.plot(range(len(layers)), grouped.mean().to_numpy(), "o-", label="mean over channels")
+    ax.plot(range(len(layers)), grouped.max().to_numpy(), "s--", label="best channel")
+    ax.set_xticks(range(len(layers)), layers, fontsize=7)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("cross-validated r")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return to_data_uri(fig)
+
+
+def glass_brain_figure(coords: np.ndarray, values: np.ndarray, title: str) -> str:
+    """Electrodes on a nilearn glass brain (MNI coordinates), coloured by ``values``.
+
+    Parameters
+    ----------
+    coords : ndarray, shape (n_electrodes, 3)
+        MNI coordinates in mm.
+    values : ndarray, shape (n_electrodes,)
+        One value per electrode (e.g. r).
+    title : str
+        The figure title.
+    """
+    from nilearn import plotting
+
+    fig = plt.figure(figsize=(7, 2.6))
+    vmax = float(np.nanmax(np.abs(values))) or 1.0
+    plotting.plot_markers(values, coords, node_size=18, node_cmap="RdBu_r", node_vmin=-vmax,
+                          node_vmax=vmax, display_mode="lzr", figure=fig, title=title,
+                          colorbar=True)
+    return to_data_uri(fig)

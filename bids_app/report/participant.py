@@ -1,0 +1,108 @@
+"""The participant report ``OUTPUT_DIR/sub-<label>.html``, built from the derivatives on disk.
+
+Because it reads only derivatives, ``--reports-only`` can re-render it without recomputing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bids_app.bids.tsv import read_tsv
+from bids_app.config import AppConfig
+from bids_app.errors import MissingInputError
+from bids_app.report.figures import (
+    channel_scores_figure,
+    glass_brain_figure,
+    layer_profile_figure,
+)
+from bids_app.report.render import render
+
+SCORES_PATTERN = re.compile(r"(?P<recording>.+)_desc-(?P<space>[0-9a-zA-Z]+)_scores\.tsv$")
+
+
+@dataclass(frozen=True)
+class ScoresSection:
+    """One feature space of one recording in the report."""
+
+    recording: str
+    space: str
+    n_channels: int
+    n_significant: int
+    best_channel: str
+    best_r: float
+    figures: list[str]
+
+
+def find_scores(subject_dir: Path) -> list[tuple[str, str, Path]]:
+    """``(recording, space, path)`` of every scores table below a participant's folder."""
+    found = []
+    for path in sorted(subject_dir.glob("**/ieeg/*_scores.tsv")):
+        match = SCORES_PATTERN.match(path.name)
+        if match:
+            found.append((match["recording"], match["space"], path))
+    return found
+
+
+def read_electrodes(subject_dir: Path) -> tuple[pd.DataFrame | None, str | None]:
+    """The electrodes table written with the derivatives, and its coordinate space."""
+    for path in sorted(subject_dir.glob("**/ieeg/*_electrodes.tsv")):
+        space = re.search(r"_space-([0-9a-zA-Z]+)_", path.name)
+        return read_tsv(path, required=("name", "x", "y", "z")), space[1] if space else None
+    return None, None
+
+
+def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
+                             command: str) -> Path:
+    """Render ``sub-<label>.html`` from the participant's derivatives.
+
+    Raises
+    ------
+    MissingInputError
+        When the participant has no scores table (nothing to report).
+    """
+    subject_dir = output_dir / f"sub-{subject}"
+    scores = find_scores(subject_dir)
+    if not scores:
+        raise MissingInputError(f"No scores tables under {subject_dir}: run the participant "
+                                "level without --reports-only first.")
+    electrodes, space = read_electrodes(subject_dir)
+    sections = [_scores_section(recording, name, read_tsv(path), electrodes, space)
+                for recording, name, path in scores]
+    channels = [read_tsv(p) for p in sorted(subject_dir.glob("**/ieeg/*_channels.tsv"))]
+    bad = (pd.concat(channels)[lambda t: t["status"] != "good"].drop_duplicates("name")
+           if channels else pd.DataFrame(columns=["name", "status_description"]))
+    crashes = sorted(p.name for p in (output_dir / "logs").glob(f"crash-sub-{subject}-*.txt"))
+    return render("participant.html.j2", output_dir / f"sub-{subject}.html",
+                  subject=subject, sections=sections, coordinate_space=space,
+                  bad_channels=bad.to_dict("records"),
+                  n_channels=int(sum(len(t) for t in channels)),
+                  config_yaml=config.to_yaml(), command=command, crashes=crashes)
+
+
+def _scores_section(recording: str, space_name: str, table: pd.DataFrame,
+                    electrodes: pd.DataFrame | None, coordinate_space: str | None) -> ScoresSection:
+    title = f"{space_name}"
+    figures = [channel_scores_figure(table, title)]
+    if table["layer"].nunique() > 1:
+        figures.append(layer_profile_figure(table, f"{title}: layer profile"))
+    if electrodes is not None and coordinate_space and coordinate_space.startswith("MNI"):
+        best_layer = table.groupby("layer", sort=False)["r"].mean().idxmax()
+        rows = table[table["layer"] == best_layer].merge(electrodes, left_on="channel",
+                                                         right_on="name")
+        rows = rows.dropna(subset=["x", "y", "z"])
+        if len(rows):
+            figures.append(glass_brain_figure(rows[["x", "y", "z"]].to_numpy(float),
+                                              rows["r"].to_numpy(float),
+                                              f"{title}: r on MNI electrodes"))
+    best = table.loc[table["r"].idxmax()]
+    per_layer = table.groupby("layer", sort=False)
+    return ScoresSection(
+        recording=recording, space=space_name, n_channels=int(per_layer.size().iloc[0]),
+        n_significant=int(np.max(per_layer["significant"].sum())),
+        best_channel=f"{best['channel']} (layer {best['layer']})", best_r=float(best["r"]),
+        figures=figures)
