@@ -1,0 +1,125 @@
+"""The group level: combine participants' derivatives into group tables and a group report.
+
+It reads only participant derivatives (scores tables and electrodes), never raw data, so it runs
+in seconds after a SLURM array of participant jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bids_app.bids.discovery import Filters
+from bids_app.bids.tsv import read_tsv
+from bids_app.config import AppConfig
+from bids_app.errors import MissingInputError, NothingSelectedError
+from bids_app.outputs.atomic import write_tsv
+from bids_app.report.figures import glass_brain_figure, layer_profile_figure
+from bids_app.report.participant import find_scores, read_electrodes
+from bids_app.report.render import render
+from bids_app.workflow import RunOptions
+
+logger = logging.getLogger("ssl_ieeg")
+ENTITY = re.compile(r"(sub|ses|task|acq|run)-([0-9a-zA-Z]+)")
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    """All participants' scores for one task and feature space."""
+
+    task: str
+    space: str
+    table: pd.DataFrame
+    path: Path
+
+
+def collect_scores(output_dir: Path, filters: Filters) -> list[GroupTable]:
+    """Stack the participants' scores tables by task and feature space.
+
+    Each row gains the recording's entities (``subject``, ``session``, ``run``) and, where the
+    participant has MNI electrodes, ``x``, ``y``, ``z``.
+    """
+    stacks: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    for subject_dir in sorted(output_dir.glob("sub-*")):
+        subject = subject_dir.name.removeprefix("sub-")
+        if not subject_dir.is_dir() or (filters.participant_labels
+                                        and subject not in filters.participant_labels):
+            continue
+        electrodes, space = read_electrodes(subject_dir)
+        for recording, feature_space, path in find_scores(subject_dir):
+            entities = dict(ENTITY.findall(recording))
+            if filters.task_labels and entities.get("task") not in filters.task_labels:
+                continue
+            table = read_tsv(path)
+            table.insert(0, "subject", subject)
+            table.insert(1, "session", entities.get("ses"))
+            table.insert(2, "run", entities.get("run"))
+            if electrodes is not None and space and space.startswith("MNI"):
+                coords = electrodes[["name", "x", "y", "z"]].rename(columns={"name": "channel"})
+                table = table.merge(coords, on="channel", how="left")
+            stacks.setdefault((entities["task"], feature_space), []).append(table)
+    return [GroupTable(task, space, pd.concat(tables, ignore_index=True),
+                       output_dir / "group" / f"task-{task}_desc-{space}_scores.tsv")
+            for (task, space), tables in sorted(stacks.items())]
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Per participant and layer: channels, FDR-significant channels, mean and best r."""
+    grouped = table.groupby(["subject", "layer"], sort=False)
+    return grouped.agg(n_channels=("r", "size"), n_significant=("significant", "sum"),
+                       mean_r=("r", "mean"), max_r=("r", "max")).reset_index()
+
+
+def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
+    """Write the group tables and ``group.html``; return the report path.
+
+    Raises
+    ------
+    NothingSelectedError
+        When the label filters match no participant derivative.
+    MissingInputError
+        When OUTPUT_DIR holds no participant derivative at all.
+    """
+    output_dir = options.output_dir
+    groups = collect_scores(output_dir, filters)
+    if not groups:
+        if filters.participant_labels or filters.task_labels:
+            raise NothingSelectedError(f"No participant derivatives in {output_dir} match the "
+                                       f"filters ({filters.describe()}).")
+        raise MissingInputError(f"No participant derivatives (sub-*/ieeg/*_scores.tsv) in "
+                                f"{output_dir}: run the participant level first.")
+    sections = []
+    for group in groups:
+        write_tsv(group.path, group.table)
+        logger.info("wrote %s (%d rows)", group.path, len(group.table))
+        sections.append(_group_section(group))
+    included = sorted({s for g in groups for s in g.table["subject"]})
+    in_dataset = sorted(p.name.removeprefix("sub-") for p in options.bids_dir.glob("sub-*")
+                        if p.is_dir())
+    failed = sorted({p.name.split("-")[2] for p in (output_dir / "logs").glob("crash-sub-*")}
+                    - set(included))
+    return render("group.html.j2", output_dir / "group.html", sections=sections,
+                  included=included, failed=failed,
+                  missing=[s for s in in_dataset if s not in included and s not in failed],
+                  config_yaml=config.to_yaml(), command=options.command)
+
+
+def _group_section(group: GroupTable) -> dict:
+    summary = summarize(group.table)
+    figures = []
+    if group.table["layer"].nunique() > 1:
+        figures.append(layer_profile_figure(group.table, f"{group.space}: all participants"))
+    if {"x", "y", "z"} <= set(group.table.columns):
+        best_layer = group.table.groupby("layer", sort=False)["r"].mean().idxmax()
+        rows = group.table[group.table["layer"] == best_layer].dropna(subset=["x", "y", "z"])
+        if len(rows):
+            figures.append(glass_brain_figure(rows[["x", "y", "z"]].to_numpy(float),
+                                              rows["r"].to_numpy(float),
+                                              f"{group.space} (layer {best_layer}): r, all "
+                                              "participants"))
+    return {"task": group.task, "space": group.space, "path": group.path.name,
+            "summary": summary.to_dict("records"), "figures": figures}
