@@ -1,0 +1,103 @@
+"""BIDS discovery on real metadata: ds005574 (Podcast) and bids-examples ieeg_filtered_speech."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import SHARED_DATA, copy_metadata, write_edf
+
+from bids_app.bids.discovery import (
+    BidsConfig,
+    Filters,
+    find_recordings,
+    open_layout,
+    validate_dataset,
+)
+from bids_app.bids.tsv import read_tsv
+from bids_app.errors import BidsValidationError, MissingInputError, NothingSelectedError
+from bids_app.stimuli.resolve import StimulusConfig, resolve_stimuli
+
+PODCAST = SHARED_DATA / "ds005574"
+FILTERED_SPEECH = SHARED_DATA / "bids-examples" / "ieeg_filtered_speech"
+
+
+@pytest.fixture(scope="module")
+def podcast(tmp_path_factory) -> Path:
+    """ds005574 metadata with a tiny EDF for sub-01 and sub-07 (real names and rates)."""
+    root = copy_metadata(PODCAST, tmp_path_factory.mktemp("ds") / "ds005574")
+    for subject, sfreq in (("01", 512.0), ("07", 2048.0)):
+        ieeg = root / f"sub-{subject}" / "ieeg"
+        names = read_tsv(ieeg / f"sub-{subject}_task-podcast_channels.tsv")["name"].tolist()
+        write_edf(ieeg / f"sub-{subject}_task-podcast_ieeg.edf", names, sfreq, seconds=2.0)
+    return root
+
+
+def test_podcast_channels_bom_bad_and_mni(podcast):
+    bom = (PODCAST / "sub-01" / "ieeg" / "sub-01_task-podcast_channels.tsv").read_bytes()
+    assert bom.startswith(b"\xef\xbb\xbf"), "fixture premise: this channels.tsv has a BOM"
+    recordings = find_recordings(open_layout(podcast), Filters(participant_labels=("01",)))
+    assert len(recordings) == 1
+    rec = recordings[0]
+    assert rec.entities == {"sub": "01", "task": "podcast"}
+    assert list(rec.channels.columns[:2]) == ["name", "type"]
+    bad = rec.channels[rec.channels["status"] == "bad"]
+    assert "G1" in set(bad["name"])
+    assert bad.set_index("name").loc["G1", "status_description"] == "no localization"
+    assert rec.coordinate_space == "MNI152NLin2009aSym"
+    assert rec.electrodes.set_index("name").loc["G2", "x"] == pytest.approx(60.0)
+    assert rec.line_freq == 60.0
+    assert rec.sidecar["SamplingFrequency"] == 512.0
+    assert rec.events is None
+
+
+def test_podcast_other_space_when_preferred(podcast):
+    config = BidsConfig(electrode_spaces=["Other"])
+    rec = find_recordings(open_layout(podcast), Filters(participant_labels=("01",)), config)[0]
+    assert rec.coordinate_space == "Other"
+
+
+def test_podcast_2048_hz_participant(podcast):
+    rec = find_recordings(open_layout(podcast), Filters(participant_labels=("07",)))[0]
+    assert rec.sidecar["SamplingFrequency"] == 2048.0
+
+
+def test_filters_select_nothing_lists_filters(podcast):
+    with pytest.raises(NothingSelectedError, match="subject=\\['99'\\]") as info:
+        find_recordings(open_layout(podcast), Filters(participant_labels=("99",)))
+    assert info.value.exit_code == 18
+
+
+def test_podcast_onset_mode_names_missing_audio(podcast):
+    rec = find_recordings(open_layout(podcast), Filters(participant_labels=("01",)))[0]
+    config = StimulusConfig(mode="onset", file="podcast.wav",
+                            transcript="podcast_transcript.csv")
+    with pytest.raises(MissingInputError, match=r"podcast\.wav") as info:
+        resolve_stimuli(rec, podcast, config)
+    assert info.value.exit_code == 66
+
+
+def test_filtered_speech_events_and_placeholder_stimulus(tmp_path):
+    root = copy_metadata(FILTERED_SPEECH, tmp_path / "fs")
+    rec = find_recordings(open_layout(root), Filters(participant_labels=("cm4",)))[0]
+    assert rec.events is not None and "stim_file" in rec.events
+    assert rec.coordinate_space == "Pixels"
+    assert len(rec.channels) == 64
+    with pytest.raises(MissingInputError, match=r"cm4_audio\.wav.*placeholder"):
+        resolve_stimuli(rec, root, StimulusConfig())
+
+
+def test_read_tsv_bom_and_na(tmp_path):
+    path = tmp_path / "x_channels.tsv"
+    path.write_bytes(b"\xef\xbb\xbfname\ttype\tstatus\nA1\tECOG\tn/a\nA2\tECOG\t\n")
+    table = read_tsv(path, required=("name",))
+    assert list(table.columns) == ["name", "type", "status"]
+    assert table["status"].isna().all()
+    assert isinstance(table, pd.DataFrame)
+
+
+def test_validation_requires_dataset_description(tmp_path):
+    with pytest.raises(BidsValidationError, match=r"dataset_description\.json") as info:
+        validate_dataset(tmp_path)
+    assert info.value.exit_code == 16
