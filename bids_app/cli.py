@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bids_app import __version__
 from bids_app.errors import (
@@ -24,6 +25,9 @@ from bids_app.errors import (
     SslIeegError,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    from bids_app.bids.discovery import Filters
 
 logger = logging.getLogger("ssl_ieeg")
 ANALYSIS_LEVELS = ("participant", "group")
@@ -97,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, command: str) -> int:
     # Imported here so that --help, --version and usage errors answer instantly.
-    from bids_app.bids.discovery import Filters, find_recordings, open_layout, validate_dataset
+    from bids_app.bids.discovery import find_recordings, open_layout, validate_dataset
     from bids_app.config import load_config
     from bids_app.group import run_group
     from bids_app.outputs.atomic import write_text
@@ -118,12 +122,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
     if args.nprocs < 1:
         raise UsageError(f"--nprocs must be >= 1, got {args.nprocs}")
     config = load_config(args.config, args.models)
-    filters = Filters(
-        participant_labels=tuple(lab.removeprefix("sub-") for lab in args.participant_label),
-        session_labels=tuple(lab.removeprefix("ses-") for lab in args.session_label),
-        task_labels=tuple(lab.removeprefix("task-") for lab in args.task_label),
-        run_labels=tuple(lab.removeprefix("run-") for lab in args.run_label),
-        bids_filters=_read_filter_file(args.bids_filter_file))
+    filters = build_filters(args)
     _prepare_output(output_dir)
     work_dir = (args.work_dir or output_dir.parent / "work").resolve()
     options = RunOptions(bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir,
@@ -144,6 +143,18 @@ def _run(args: argparse.Namespace, command: str) -> int:
               f"  crash file: {outcome.crash_file}", file=sys.stderr)
     logger.info("%d of %d participant(s) succeeded", len(outcomes) - len(failed), len(outcomes))
     return failed[0].exit_code if failed else EXIT_SUCCESS
+
+
+def build_filters(args: argparse.Namespace) -> Filters:
+    """The recording filters of the command line, labels without their ``sub-``-style prefix."""
+    from bids_app.bids.discovery import Filters, normalize_label
+
+    return Filters(
+        participant_labels=tuple(normalize_label(x, "sub") for x in args.participant_label),
+        session_labels=tuple(normalize_label(x, "ses") for x in args.session_label),
+        task_labels=tuple(normalize_label(x, "task") for x in args.task_label),
+        run_labels=tuple(normalize_label(x, "run") for x in args.run_label),
+        bids_filters=_read_filter_file(args.bids_filter_file))
 
 
 def _read_filter_file(path: Path | None) -> dict:

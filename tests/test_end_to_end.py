@@ -1,0 +1,120 @@
+"""End to end on the synthetic dataset: participant level, then group level.
+
+Thresholds come from the generator's ground truth, not from a run: each driven electrode must
+reach at least half of the r that a perfect model of its true modulation would reach
+(``expected_r``, computed by the generator from its SNR), and noise electrodes must stay within
+three standard errors of 0, with the standard error of r over ``n_eff`` independent samples.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import soundfile
+
+from bids_app.bids.tsv import read_tsv
+from bids_app.cli import main
+
+#: Independent samples per second of a smooth (≤ ~10 Hz) predicted envelope: conservative.
+INDEPENDENT_SAMPLES_PER_SECOND = 2.0
+
+
+@pytest.fixture(scope="module")
+def run(synthetic, demo_config, tmp_path_factory):
+    """Run participant then group once; return the output directory."""
+    out = tmp_path_factory.mktemp("e2e") / "derivatives" / "ssl-ieeg"
+    args = [str(synthetic.root), str(out)]
+    assert main([*args, "participant", "--config", str(demo_config)]) == 0
+    assert main([*args, "group", "--config", str(demo_config)]) == 0
+    return out
+
+
+def _stimulus_seconds(synthetic) -> float:
+    return sum(soundfile.info(str(synthetic.root / "stimuli" / name)).duration
+               for name in synthetic.stimuli)
+
+
+def test_driven_electrodes_found_noise_electrodes_near_zero(run, synthetic):
+    noise_bound = 3.0 / np.sqrt(INDEPENDENT_SAMPLES_PER_SECOND * _stimulus_seconds(synthetic))
+    for subject, truth in synthetic.ground_truth.items():
+        table = read_tsv(run / f"sub-{subject}" / "ieeg" /
+                         f"sub-{subject}_task-{synthetic.task}_desc-envelope_scores.tsv")
+        r = table.set_index("channel")["r"]
+        assert set(truth.bad).isdisjoint(r.index), "bad channels must not be modelled"
+        for channel in truth.driven:
+            assert r[channel] > 0.5 * truth.expected_r[channel], (subject, channel)
+        noise = r[truth.noise]
+        assert np.all(np.abs(noise) < noise_bound), (subject, noise.to_dict(), noise_bound)
+        assert r[truth.driven].min() > noise.max()
+        significant = table.set_index("channel")["significant"]
+        assert significant[truth.driven].all()
+
+
+def test_mel_space_also_finds_driven_electrodes(run, synthetic):
+    for subject, truth in synthetic.ground_truth.items():
+        table = read_tsv(run / f"sub-{subject}" / "ieeg" /
+                         f"sub-{subject}_task-{synthetic.task}_desc-mel_scores.tsv")
+        r = table.set_index("channel")["r"]
+        assert r[truth.driven].min() > r[truth.noise].max()
+
+
+def test_derivatives_layout_and_metadata(run, synthetic):
+    description = json.loads((run / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["GeneratedBy"][0]["Name"] == "ssl-ieeg"
+    assert description["GeneratedBy"][0]["Version"]
+    descriptions = read_tsv(run / "descriptions.tsv")
+    assert {"highgamma"} <= set(descriptions["desc_id"])
+    assert "stimuli/" in (run / ".bidsignore").read_text()
+    ieeg = run / "sub-01" / "ieeg"
+    stem = f"sub-01_task-{synthetic.task}_desc-highgamma"
+    for suffix in ("_ieeg.vhdr", "_ieeg.vmrk", "_ieeg.eeg", "_ieeg.json", "_channels.tsv"):
+        assert (ieeg / f"{stem}{suffix}").is_file(), suffix
+    sidecar = json.loads((ieeg / f"{stem}_ieeg.json").read_text())
+    assert sidecar["SamplingFrequency"] == 100.0
+    dictionary = json.loads((ieeg / f"sub-01_task-{synthetic.task}_desc-envelope_scores.json")
+                            .read_text())
+    assert {"channel", "r", "r2", "p_fdr"} <= set(dictionary)
+    assert dictionary["Provenance"]["ConfigHash"]
+    assert not list(run.rglob(".*.tmp")) and not list(run.rglob(".sub-*"))
+    assert list((run / "logs").glob("config-*.yaml"))
+
+
+def test_features_cached_once_per_stimulus(run, synthetic):
+    for name in ("envelope", "mel"):
+        cached = sorted(run.glob(f"stimuli/stim-*/stim-*_desc-{name}_features.h5"))
+        assert len(cached) == len(synthetic.stimuli)
+
+
+def test_reports_are_self_contained(run):
+    for report in (run / "sub-01.html", run / "sub-02.html", run / "group.html"):
+        html = report.read_text()
+        assert "data:image/png;base64," in html
+        assert not re.search(r'src="(?!data:)', html), "figures must be inline"
+
+
+def test_group_table_stacks_participants(run, synthetic):
+    table = read_tsv(run / "group" / f"task-{synthetic.task}_desc-envelope_scores.tsv")
+    assert set(table["subject"].astype(str).str.zfill(2)) == set(synthetic.subjects)
+    assert {"x", "y", "z"} <= set(table.columns)
+    html = (run / "group.html").read_text()
+    assert "Included (2)" in html
+
+
+def test_rerun_skips_up_to_date_outputs(run, synthetic, demo_config):
+    scores = run / "sub-01" / "ieeg" / f"sub-01_task-{synthetic.task}_desc-envelope_scores.tsv"
+    before = scores.stat().st_mtime_ns
+    assert main([str(synthetic.root), str(run), "participant", "--participant-label", "01",
+                 "--config", str(demo_config)]) == 0
+    assert scores.stat().st_mtime_ns == before
+
+
+def test_reports_only_rerenders_without_computing(run, synthetic, demo_config):
+    report = run / "sub-02.html"
+    report.unlink()
+    assert main([str(synthetic.root), str(run), "participant", "--participant-label", "02",
+                 "--reports-only", "--config", str(demo_config)]) == 0
+    assert report.is_file()
