@@ -1,5 +1,7 @@
-"""Stimulus features (acoustic, speech-model, language-model, static, phonetic), cached per stimulus."""
+"""Stimulus features (acoustic, speech, language, static, phonetic), cached per stimulus."""
 
+from bids_app.features.extract import load_or_compute_features
 from bids_app.features.featureset import FeatureSet
+from bids_app.features.spec import FeatureSpec
 
-__all__ = ["FeatureSet"]
+__all__ = ["FeatureSet", "FeatureSpec", "load_or_compute_features"]

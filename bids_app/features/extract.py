@@ -1,0 +1,179 @@
+"""``load_or_compute_features``: the one entry point of the features stage.
+
+It resolves the inputs of a feature space (audio, words, phones, model), derives the cache key
+from their content and the settings, returns the cached file when the key matches, and
+otherwise computes the features straight into a new cache file.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bids_app.errors import MissingInputError
+from bids_app.features import acoustic
+from bids_app.features.audio import read_audio
+from bids_app.features.cache import (
+    Allocate,
+    cache_key,
+    feature_paths,
+    file_sha256,
+    read_feature_file,
+    stored_key,
+    write_feature_file,
+)
+from bids_app.features.featureset import FeatureSet
+from bids_app.features.spec import FeatureSpec
+from bids_app.stimuli.stimulus import Stimulus, WordTimings
+
+logger = logging.getLogger("ssl_ieeg")
+
+_PACKAGES = ("numpy", "scipy", "h5py", "soundfile", "torch", "transformers", "tokenizers",
+             "ssl-ieeg")
+
+
+@dataclass
+class _Inputs:
+    """Everything a feature space is computed from, and their content hashes."""
+
+    audio_path: Path
+    audio_sha256: str
+    words: WordTimings | None = None
+    hashes: dict[str, Any] = field(default_factory=dict)
+
+
+def load_or_compute_features(spec: FeatureSpec, stimulus: Stimulus, cache_dir: Path, *,
+                             words: WordTimings | None = None, model_dir: Path | None = None,
+                             device: str = "cpu", n_jobs: int = 1,
+                             verbose: bool = False) -> FeatureSet:
+    """Return the features of one stimulus, from the cache or freshly computed.
+
+    Parameters
+    ----------
+    spec : FeatureSpec
+        The feature space.
+    stimulus : Stimulus
+        The stimulus (its audio, and its transcript when ``words`` is None).
+    cache_dir : Path
+        ``OUTPUT_DIR/stimuli``; the file goes to ``stim-<id>/stim-<id>_desc-<name>_features.h5``
+        with a JSON sidecar.
+    words : WordTimings | None
+        Word timings; read from ``stimulus.transcript_path`` when None and the kind needs them.
+    model_dir : Path | None
+        Searched first for models (``--model-dir``).
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
+    n_jobs : int
+        CPU threads for the model (``torch.set_num_threads``).
+    verbose : bool
+        Log progress at INFO level.
+
+    Returns
+    -------
+    features : FeatureSet
+        Layers are memory-mapped from the cache file where possible.
+    """
+    inputs = _resolve_inputs(spec, stimulus, words, model_dir)
+    key = cache_key({"settings": spec.settings(), "audio": inputs.audio_sha256, **inputs.hashes})
+    h5_path, _ = feature_paths(cache_dir, stimulus.stim_id, spec.name)
+    if stored_key(h5_path) == key:
+        if verbose:
+            logger.info("features %s of stim-%s: cache hit (%s)", spec.name, stimulus.stim_id,
+                        h5_path)
+        return read_feature_file(h5_path)
+    if verbose:
+        logger.info("features %s of stim-%s: computing (%s)", spec.name, stimulus.stim_id,
+                    spec.kind)
+
+    def compute(allocate: Allocate) -> FeatureSet:
+        features = _compute(spec, inputs, allocate, model_dir=model_dir, device=device,
+                            n_jobs=n_jobs, verbose=verbose)
+        features.meta = {**_provenance(spec, stimulus, inputs), **features.meta}
+        return features
+
+    if not write_feature_file(h5_path, key, compute) and verbose:
+        logger.info("features %s of stim-%s: another task wrote it first; using theirs",
+                    spec.name, stimulus.stim_id)
+    return read_feature_file(h5_path)
+
+
+def _resolve_inputs(spec: FeatureSpec, stimulus: Stimulus, words: WordTimings | None,
+                    model_dir: Path | None) -> _Inputs:
+    audio_path = Path(stimulus.audio_path)
+    if not audio_path.is_file():
+        raise MissingInputError(f"{audio_path}: audio file not found")
+    inputs = _Inputs(audio_path=audio_path, audio_sha256=file_sha256(audio_path))
+    if _needs_words(spec):
+        inputs.words = words if words is not None else _read_transcript(stimulus, spec)
+        inputs.hashes["words"] = _words_hash(inputs.words)
+    return inputs
+
+
+def _needs_words(spec: FeatureSpec) -> bool:
+    opts = spec.resolved_options()
+    return spec.kind in ("language", "static", "word_onset") or bool(opts.get("word_pooling"))
+
+
+def _read_transcript(stimulus: Stimulus, spec: FeatureSpec) -> WordTimings:
+    from bids_app.stimuli.alignments import read_words
+
+    if stimulus.transcript_path is None:
+        raise MissingInputError(
+            f"{stimulus.audio_path}: feature space {spec.name!r} ({spec.kind}) needs word "
+            f"timings; put a transcript beside the audio ({stimulus.audio_path.stem}.TextGrid, "
+            ".tsv, .csv or .wrd)")
+    return read_words(stimulus.transcript_path)
+
+
+def _words_hash(words: WordTimings) -> str:
+    return cache_key({"words": list(words.words), "onsets": np.asarray(words.onsets).tolist(),
+                      "offsets": np.asarray(words.offsets).tolist()})
+
+
+def _compute(spec: FeatureSpec, inputs: _Inputs, allocate: Allocate, *,
+             model_dir: Path | None, device: str, n_jobs: int, verbose: bool) -> FeatureSet:
+    opts = spec.resolved_options()
+    if spec.kind in ("envelope", "peak_rate", "mel"):
+        audio = read_audio(inputs.audio_path, opts["audio_sfreq"])
+        if spec.kind == "envelope":
+            times, values = acoustic.envelope(audio, opts["audio_sfreq"], opts["sfreq"],
+                                              opts["lowpass"])
+        elif spec.kind == "peak_rate":
+            times, values = acoustic.peak_rate(audio, opts["audio_sfreq"], opts["sfreq"],
+                                               opts["lowpass"])
+        else:
+            times, values = acoustic.log_mel(
+                audio, opts["audio_sfreq"], opts["sfreq"], opts["n_mels"], opts["window_s"],
+                opts["n_fft"], opts["fmin"], opts["fmax"])
+        return FeatureSet(spec.name, spec.kind, times, {spec.kind: values},
+                          meta={"SamplingFrequency": opts["sfreq"]})
+    raise NotImplementedError(spec.kind)
+
+
+def _provenance(spec: FeatureSpec, stimulus: Stimulus, inputs: _Inputs) -> dict[str, Any]:
+    return {
+        "Name": spec.name,
+        "Kind": spec.kind,
+        "StimulusId": stimulus.stim_id,
+        "AudioFile": inputs.audio_path.name,
+        "AudioSHA256": inputs.audio_sha256,
+        "Settings": spec.settings(),
+        "InputHashes": inputs.hashes,
+        "TimeConvention": "times are frame centres (receptive-field centres for models) or "
+                          "word onsets, in seconds from the start of the audio",
+        "PackageVersions": {**{name: _version(name) for name in _PACKAGES},
+                            "python": platform.python_version()},
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
