@@ -1,0 +1,21 @@
+"""Encoding models: time-lagged (TRF) and word-lag ridge with blocked nested CV and statistics.
+
+The engine works on plain arrays and knows nothing of BIDS::
+
+    result = cross_validate(X, Y, lags=config.lags_samples(100.0), segments=segments)
+    p = permutation_test(result, Y)
+    p_fdr, significant = fdr_bh(p)
+"""
+
+from bids_app.encoding.config import EncodingConfig, StatisticsConfig
+from bids_app.encoding.cv import EncodingResult, cross_validate
+from bids_app.encoding.stats import fdr_bh, permutation_test
+
+__all__ = [
+    "EncodingConfig",
+    "EncodingResult",
+    "StatisticsConfig",
+    "cross_validate",
+    "fdr_bh",
+    "permutation_test",
+]

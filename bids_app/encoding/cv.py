@@ -1,0 +1,229 @@
+"""Blocked nested cross-validation of time-lagged ridge (TRF) encoding models."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bids_app.encoding.backend import Backend
+from bids_app.encoding.config import EncodingConfig
+from bids_app.encoding.folds import (
+    Piece,
+    outer_folds,
+    piece_indices,
+    segment_pieces,
+    split_pieces,
+)
+from bids_app.encoding.gram import GramStats, lag_array, lagged_design, lagged_stats
+from bids_app.encoding.ridge import fit, standardize, validation_errors
+from bids_app.errors import BadDataError
+
+logger = logging.getLogger("ssl_ieeg")
+
+
+@dataclass(eq=False)
+class EncodingResult:
+    """Cross-validated scores of one encoding model.
+
+    Attributes
+    ----------
+    r : ndarray, shape (n_targets,)
+        Mean over outer folds of the per-fold Pearson correlation.
+    r2 : ndarray, shape (n_targets,)
+        Mean over outer folds of the per-fold R² (``1 - SSE / SST`` on the test fold).
+    r_folds, r2_folds : ndarray, shape (n_folds, n_targets)
+    alphas : ndarray, shape (n_folds, n_targets)
+        Alpha chosen on each outer training set.
+    predictions : ndarray, shape (n_samples, n_targets)
+        Cross-validated predictions; NaN where not modelled.
+    test_folds : list of ndarray
+        Sample indices of each outer test fold.
+    lags : ndarray of int
+    weights : ndarray, shape (n_lags, n_features, n_targets) | None
+        Raw-unit coefficients averaged over folds, when asked for.
+    """
+
+    r: np.ndarray
+    r2: np.ndarray
+    r_folds: np.ndarray
+    r2_folds: np.ndarray
+    alphas: np.ndarray
+    predictions: np.ndarray
+    test_folds: list[np.ndarray]
+    lags: np.ndarray
+    weights: np.ndarray | None = None
+
+
+def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
+                   segments: np.ndarray | None = None, config: EncodingConfig | None = None,
+                   backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
+                   return_weights: bool = False, verbose: bool = False) -> EncodingResult:
+    """Nested blocked cross-validation of a time-lagged ridge model.
+
+    Outer folds are contiguous and keep stimulus segments whole when there are at least
+    ``config.n_folds`` of them (otherwise they cut through segments at equal sizes). In every
+    outer training set, one alpha per target is chosen by blocked inner cross-validation
+    (``config.inner_folds``, ``config.inner_cv``) that never sees the test fold; features are
+    standardised, and optionally reduced by PCA, with training statistics only.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+        Features on the neural timeline.
+    Y : ndarray, shape (n_samples, n_targets)
+        Neural data (one column per electrode).
+    lags : sequence of int
+        Lags in samples; positive means the response follows the feature.
+    segments : ndarray of int, shape (n_samples,) | None
+        Contiguous stimulus segment labels; -1 marks samples that are not modelled. Lags never
+        reach across a segment edge (zero padding). None: one segment.
+    config : EncodingConfig | None
+        Fitting options (default ``EncodingConfig()``).
+    backend : str
+        ``"numpy"`` or ``"torch"``.
+    device : str
+        ``"cpu"`` or a torch device (``"cuda"``).
+    n_jobs : int
+        BLAS / torch threads (-1: library default).
+    return_weights : bool
+        Also return the weights averaged over folds.
+    verbose : bool
+        Log progress at INFO level.
+
+    Returns
+    -------
+    result : EncodingResult
+    """
+    config = config or EncodingConfig()
+    lags = lag_array(lags)
+    X, Y = _check_arrays(X, Y)
+    engine = Backend(backend, device)
+    pieces = segment_pieces(segments, X.shape[0])
+    folds = outer_folds(pieces, config.n_folds)
+    with engine.threads(n_jobs):
+        Xb, Yb = engine.asarray(X, config.dtype), engine.asarray(Y, config.dtype)
+        fold_stats = [lagged_stats(Xb, Yb, fold, lags, engine, config.chunk_size)
+                      for fold in folds]
+        _log(verbose, "Gram statistics of %d folds computed (p = %d)", len(folds),
+             fold_stats[0].xx.shape[0])
+        errors = _inner_errors(Xb, Yb, folds, fold_stats, lags, config, engine, verbose)
+        return _outer_fits(Xb, Y, folds, fold_stats, errors, lags, config, engine,
+                           return_weights, verbose)
+
+
+def _check_arrays(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    X, Y = np.asarray(X), np.asarray(Y)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
+        raise BadDataError(f"encoding needs X (n_samples, n_features) and Y (n_samples, "
+                           f"n_targets) with the same n_samples, got {X.shape} and {Y.shape}")
+    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
+        raise BadDataError("encoding inputs contain NaN or infinite values")
+    return X, Y
+
+
+def _log(verbose: bool, message: str, *args: Any) -> None:
+    if verbose:
+        logger.info(message, *args)
+
+
+def _inner_errors(X: Any, Y: Any, folds: list[list[Piece]], fold_stats: list[GramStats],
+                  lags: np.ndarray, config: EncodingConfig, engine: Backend,
+                  verbose: bool) -> list[Any]:
+    """Summed inner validation errors, shape (n_alphas, n_targets), of every outer fold."""
+    total = sum(fold_stats[1:], fold_stats[0])
+    n_folds = len(folds)
+    if config.inner_folds is not None:
+        return [_chunked_inner_errors(X, Y, folds, total - fold_stats[k], k, lags, config,
+                                      engine) for k in range(n_folds)]
+    # The other outer folds are the inner folds: training on all but folds {j, k} serves
+    # validation on j (for outer fold k) and on k (for outer fold j), from one eigh.
+    wanted: dict[tuple[int, int], list[int]] = {}  # fold pair -> the validated outer folds
+    for k in range(n_folds):
+        others = [j for j in range(n_folds) if j != k]
+        for j in others[-1:] if config.inner_cv == "holdout" else others:
+            wanted.setdefault((min(j, k), max(j, k)), []).append(k)
+    errors = [0.0] * n_folds
+    for (a, b), outers in wanted.items():
+        system = standardize(total - fold_stats[a] - fold_stats[b], config.standardize, engine)
+        vals = [fold_stats[b if k == a else a] for k in outers]
+        for k, err in zip(outers, validation_errors(system, vals, config.alphas, engine,
+                                                    config.dtype, config.pca), strict=True):
+            errors[k] = errors[k] + err
+        _log(verbose, "inner fits: training set without folds %d and %d done", a, b)
+    return errors
+
+
+def _chunked_inner_errors(X: Any, Y: Any, folds: list[list[Piece]], train: GramStats, k: int,
+                          lags: np.ndarray, config: EncodingConfig, engine: Backend) -> Any:
+    """Inner errors of outer fold ``k`` with its training samples cut into equal chunks."""
+    training = [piece for j, fold in enumerate(folds) if j != k for piece in fold]
+    chunks = split_pieces(training, config.inner_folds)
+    if config.inner_cv == "holdout":
+        chunks = chunks[-1:]
+    errors = 0.0
+    for chunk in chunks:
+        val = lagged_stats(X, Y, chunk, lags, engine, config.chunk_size)
+        system = standardize(train - val, config.standardize, engine)
+        errors = errors + validation_errors(system, [val], config.alphas, engine,
+                                            config.dtype, config.pca)[0]
+    return errors
+
+
+def _outer_fits(X: Any, Y: np.ndarray, folds: list[list[Piece]], fold_stats: list[GramStats],
+                errors: list[Any], lags: np.ndarray, config: EncodingConfig, engine: Backend,
+                return_weights: bool, verbose: bool) -> EncodingResult:
+    """Fit every outer training set with its chosen alphas and score its test fold."""
+    total = sum(fold_stats[1:], fold_stats[0])
+    grid = np.asarray(config.alphas)
+    predictions = np.full(Y.shape, np.nan)
+    chosen, r_folds, r2_folds, mean_weights = [], [], [], 0.0
+    for k, fold in enumerate(folds):
+        target_alphas = grid[engine.argmin0(errors[k])]
+        system = standardize(total - fold_stats[k], config.standardize, engine)
+        weights, intercept = fit(system, target_alphas, engine, config.dtype, config.pca)
+        index = piece_indices(fold)
+        predictions[index] = _predict(X, fold, lags, weights, intercept, config, engine)
+        r, r2 = _scores(Y[index], predictions[index])
+        chosen.append(target_alphas)
+        r_folds.append(r)
+        r2_folds.append(r2)
+        if return_weights:
+            mean_weights = mean_weights + engine.to_numpy(weights) / len(folds)
+        _log(verbose, "outer fold %d/%d: mean r = %.4f", k + 1, len(folds), np.nanmean(r))
+    r_folds, r2_folds = np.array(r_folds), np.array(r2_folds)
+    weights_out = None
+    if return_weights:
+        weights_out = mean_weights.reshape(len(lags), X.shape[1], Y.shape[1])
+    return EncodingResult(r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds,
+                          r2_folds=r2_folds, alphas=np.array(chosen), predictions=predictions,
+                          test_folds=[piece_indices(fold) for fold in folds], lags=lags,
+                          weights=weights_out)
+
+
+def _predict(X: Any, fold: list[Piece], lags: np.ndarray, weights: Any, intercept: Any,
+             config: EncodingConfig, engine: Backend) -> np.ndarray:
+    """Predictions on the samples of ``fold``, a chunk of rows at a time."""
+    weights = engine.asarray(weights, config.dtype)
+    out = []
+    for piece in fold:
+        for start in range(piece.start, piece.stop, config.chunk_size):
+            rows = piece._replace(start=start, stop=min(start + config.chunk_size, piece.stop))
+            Z = lagged_design(X, rows, lags, engine, config.dtype)
+            out.append(engine.to_numpy(engine.asarray(Z @ weights, "float64") + intercept))
+    return np.concatenate(out)
+
+
+def _scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r and R² of every column (NaN where a column is constant)."""
+    yc, pc = y - y.mean(0), pred - pred.mean(0)
+    sst = (yc * yc).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (yc * pc).sum(0) / np.sqrt(sst * (pc * pc).sum(0))
+        r2 = 1 - ((y - pred) ** 2).sum(0) / sst
+    return r, r2

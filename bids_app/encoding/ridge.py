@@ -1,0 +1,158 @@
+"""Multi-target ridge from Gram statistics: in-fold standardisation, alpha scores, final fit.
+
+Every function here works on :class:`~bids_app.encoding.gram.GramStats`, never on samples, so
+a training set is just a sum of fold statistics. All alphas and all targets of one training
+set share one eigendecomposition; the final fit (one alpha per target) uses one Cholesky
+factorisation per distinct chosen alpha, which is several times cheaper than ``eigh``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bids_app.encoding.backend import Backend
+from bids_app.encoding.gram import GramStats
+
+
+@dataclass
+class Standardized:
+    """A training set's normal equations in centred (and optionally scaled) coordinates.
+
+    Attributes
+    ----------
+    xx : array, shape (p, p)
+        ``Z̃ᵀZ̃`` with ``Z̃ = (Z - mean) / scale`` (float64).
+    xy : array, shape (p, n_targets)
+        ``Z̃ᵀ(Y - ymean)`` (float64).
+    mean, scale : array, shape (p,)
+        Training mean and standard deviation (1 where a column is constant or not scaled).
+    ymean : array, shape (n_targets,)
+        Training mean of the targets (the intercept).
+    """
+
+    xx: Any
+    xy: Any
+    mean: Any
+    scale: Any
+    ymean: Any
+
+
+def standardize(train: GramStats, scale: bool, backend: Backend) -> Standardized:
+    """Centre, and optionally scale, the training statistics (like ``StandardScaler``).
+
+    Parameters
+    ----------
+    train : GramStats
+    scale : bool
+        Divide every column by its training standard deviation (ddof 0).
+    backend : Backend
+
+    Returns
+    -------
+    system : Standardized
+    """
+    n = train.n
+    mean, ymean = train.sx / n, train.sy / n
+    xx = train.xx - n * (mean[:, None] * mean[None, :])
+    xy = train.xy - n * (mean[:, None] * ymean[None, :])
+    std = backend.sqrt(backend.diag(xx).clip(0) / n) if scale else 1 + 0 * mean
+    # a constant column (e.g. a lag that is always zero-padded) is left unscaled
+    std[std <= 1e-10 * (abs(mean) + std.max())] = 1.0
+    if scale:
+        xx = xx / (std[:, None] * std[None, :])
+        xy = xy / std[:, None]
+    return Standardized(xx, xy, mean, std, ymean)
+
+
+def _validation_terms(val: GramStats, system: Standardized) -> tuple[Any, Any, Any]:
+    """A validation set's ``Z̃ᵀZ̃``, ``Z̃ᵀỸ`` and ``ỸᵀỸ`` diagonal in the training coordinates."""
+    mu, std, ym, n = system.mean, system.scale, system.ymean, val.n
+    xx = (val.xx - val.sx[:, None] * mu[None, :] - mu[:, None] * val.sx[None, :]
+          + n * (mu[:, None] * mu[None, :]))
+    xx = xx / (std[:, None] * std[None, :])
+    xy = (val.xy - val.sx[:, None] * ym[None, :] - mu[:, None] * val.sy[None, :]
+          + n * (mu[:, None] * ym[None, :])) / std[:, None]
+    yy = val.yy - 2 * ym * val.sy + n * ym * ym
+    return xx, xy, yy
+
+
+def validation_errors(system: Standardized, validations: Sequence[GramStats],
+                      alphas: Sequence[float], backend: Backend, dtype: str,
+                      pca: int | None = None) -> list[Any]:
+    """Sum of squared validation errors for every alpha and target, from one ``eigh``.
+
+    Parameters
+    ----------
+    system : Standardized
+        The (inner) training set.
+    validations : sequence of GramStats
+        Validation sets disjoint from the training set.
+    alphas : sequence of float
+    backend : Backend
+    dtype : str
+        Working dtype of the decomposition and products.
+    pca : int | None
+        Keep only the ``pca`` leading principal components of the training design.
+
+    Returns
+    -------
+    errors : list of array, shape (n_alphas, n_targets)
+        One float64 array per validation set.
+    """
+    eigvals, eigvecs = backend.eigh(backend.asarray(system.xx, dtype))
+    if pca is not None:
+        eigvals, eigvecs = eigvals[-pca:], eigvecs[:, -pca:]
+    eigvals = eigvals.clip(0)
+    proj = eigvecs.T @ backend.asarray(system.xy, dtype)
+    terms = []
+    for val in validations:
+        xx, xy, yy = _validation_terms(val, system)
+        terms.append((backend.asarray(xx, dtype), backend.asarray(xy, dtype), yy))
+    errors = [backend.zeros((len(alphas), proj.shape[1]), "float64") for _ in validations]
+    for a, alpha in enumerate(alphas):
+        weights = eigvecs @ (proj / (eigvals + float(alpha))[:, None])
+        for err, (xx, xy, yy) in zip(errors, terms, strict=True):
+            quad = backend.asarray(weights * (xx @ weights), "float64").sum(0)
+            cross = backend.asarray(weights * xy, "float64").sum(0)
+            err[a] = yy - 2 * cross + quad
+    return errors
+
+
+def fit(system: Standardized, target_alphas: np.ndarray, backend: Backend, dtype: str,
+        pca: int | None = None) -> tuple[Any, Any]:
+    """Ridge weights with one alpha per target, expressed on the raw (unscaled) design.
+
+    Parameters
+    ----------
+    system : Standardized
+    target_alphas : ndarray, shape (n_targets,)
+    backend : Backend
+    dtype : str
+    pca : int | None
+        Ridge on the ``pca`` leading principal components (through ``eigh``); otherwise one
+        Cholesky solve per distinct alpha.
+
+    Returns
+    -------
+    weights : array, shape (p, n_targets)
+        Coefficients of the raw lagged design.
+    intercept : array, shape (n_targets,)
+    """
+    xx, xy = backend.asarray(system.xx, dtype), backend.asarray(system.xy, dtype)
+    alphas = backend.asarray(target_alphas, dtype)
+    if pca is not None:
+        eigvals, eigvecs = backend.eigh(xx)
+        eigvals, eigvecs = eigvals[-pca:].clip(0), eigvecs[:, -pca:]
+        weights = eigvecs @ ((eigvecs.T @ xy) / (eigvals[:, None] + alphas[None, :]))
+    else:
+        weights = backend.zeros(tuple(xy.shape), dtype)
+        for alpha in np.unique(target_alphas):
+            cols = backend.index(np.flatnonzero(target_alphas == alpha))
+            weights[:, cols] = backend.solve_spd(xx, xy[:, cols], float(alpha))
+    weights = backend.asarray(weights, "float64") / system.scale[:, None]
+    intercept = system.ymean - system.mean @ weights
+    return weights, intercept

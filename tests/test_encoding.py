@@ -1,0 +1,221 @@
+"""The encoding engine against explicit references (scikit-learn, explicit lagged designs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from bids_app.encoding import EncodingConfig, cross_validate
+from bids_app.encoding.backend import Backend
+from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
+from bids_app.encoding.gram import lagged_stats
+from bids_app.errors import UsageError
+
+ALPHAS = [float(a) for a in np.logspace(-2, 4, 7)]
+
+
+def explicit_design(X: np.ndarray, lags, segments=None) -> np.ndarray:
+    """The lagged design, one sample and lag at a time, zero across segment edges."""
+    n, p = X.shape
+    segments = np.zeros(n, int) if segments is None else segments
+    Z = np.zeros((n, len(lags) * p))
+    for t in range(n):
+        for i, lag in enumerate(lags):
+            u = t - lag
+            if 0 <= u < n and segments[u] == segments[t] >= 0:
+                Z[t, i * p:(i + 1) * p] = X[u]
+    return Z
+
+
+def sklearn_nested_cv(Z, Y, folds, alphas, inner):
+    """Straightforward nested CV with scikit-learn: r per fold, chosen alphas, predictions.
+
+    ``inner(k)`` lists the (train, validation) index pairs of outer fold ``k``.
+    """
+    predictions = np.full(Y.shape, np.nan)
+    r_folds, chosen = [], []
+    for k, test in enumerate(folds):
+        sse = np.zeros((len(alphas), Y.shape[1]))
+        for a, alpha in enumerate(alphas):
+            for train, val in inner(k):
+                model = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(Z[train], Y[train])
+                sse[a] += ((Y[val] - model.predict(Z[val])) ** 2).sum(0)
+        best = np.asarray(alphas)[sse.argmin(0)]
+        train = np.setdiff1d(np.arange(len(Y)), test)
+        model = make_pipeline(StandardScaler(), Ridge(alpha=best)).fit(Z[train], Y[train])
+        predictions[test] = model.predict(Z[test])
+        r_folds.append([np.corrcoef(Y[test, j], predictions[test, j])[0, 1]
+                        for j in range(Y.shape[1])])
+        chosen.append(best)
+    return np.array(r_folds), np.array(chosen), predictions
+
+
+def planted(n=600, p=4, n_targets=6, lags=(0, 1, 2), noise=1.0, seed=0):
+    """Features, targets driven by a random TRF plus noise (growing over targets), the TRF."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) + 0.5
+    kernel = rng.standard_normal((len(lags) * p, n_targets))
+    scale = noise * np.geomspace(1, 30, n_targets)
+    Y = explicit_design(X, lags) @ kernel + scale * rng.standard_normal((n, n_targets))
+    return X, Y, kernel
+
+
+def test_gram_matches_explicit_design():
+    """Lag-trick statistics equal those of the explicit design, across gaps and chunks."""
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((300, 3)), rng.standard_normal((300, 2))
+    segments = np.repeat([0, -1, 1, 2], [90, 10, 120, 80])
+    lags = [-2, 0, 1, 4]
+    stats = lagged_stats(X, Y, segment_pieces(segments, 300), lags, Backend(), chunk_size=17)
+    keep = segments >= 0
+    Z = explicit_design(X, lags, segments)[keep]
+    np.testing.assert_allclose(stats.xx, Z.T @ Z, atol=1e-10)
+    np.testing.assert_allclose(stats.xy, Z.T @ Y[keep], atol=1e-10)
+    np.testing.assert_allclose(stats.sx, Z.sum(0), atol=1e-10)
+    assert stats.n == keep.sum()
+
+
+def test_single_alpha_matches_sklearn_ridge():
+    """With one alpha, the cross-validated predictions are scikit-learn Ridge's (1e-5)."""
+    X, Y, _ = planted()
+    lags = [0, 1, 2]
+    config = EncodingConfig(alphas=[3.0], dtype="float64")
+    result = cross_validate(X, Y, lags=lags, config=config)
+    Z = explicit_design(X, lags)
+    for test in result.test_folds:
+        train = np.setdiff1d(np.arange(len(Y)), test)
+        model = make_pipeline(StandardScaler(), Ridge(alpha=3.0)).fit(Z[train], Y[train])
+        np.testing.assert_allclose(result.predictions[test], model.predict(Z[test]),
+                                   rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("inner_folds,inner_cv", [(None, "kfold"), (None, "holdout"),
+                                                   (3, "kfold"), (3, "holdout")])
+def test_nested_cv_matches_sklearn_loop(inner_folds, inner_cv):
+    """Scores, alphas and predictions equal a plain scikit-learn nested-CV loop (1e-4)."""
+    X, Y, _ = planted(noise=3.0)
+    lags = [0, 1, 2]
+    config = EncodingConfig(alphas=ALPHAS, dtype="float64", inner_folds=inner_folds,
+                            inner_cv=inner_cv)
+    result = cross_validate(X, Y, lags=lags, config=config)
+    folds = result.test_folds
+
+    def inner(k):
+        if inner_folds is None:
+            vals = [folds[j] for j in range(len(folds)) if j != k]
+        else:
+            rest = np.setdiff1d(np.arange(len(Y)), folds[k])
+            vals = np.array_split(rest, inner_folds)  # equal contiguous chunks
+        vals = vals[-1:] if inner_cv == "holdout" else vals
+        return [(np.setdiff1d(np.arange(len(Y)), np.concatenate([folds[k], v])), v)
+                for v in vals]
+
+    r_folds, chosen, predictions = sklearn_nested_cv(explicit_design(X, lags), Y, folds,
+                                                     ALPHAS, inner)
+    assert len(np.unique(chosen)) > 1  # the test exercises per-target alphas
+    np.testing.assert_array_equal(result.alphas, chosen)
+    np.testing.assert_allclose(result.r_folds, r_folds, atol=1e-4)
+    np.testing.assert_allclose(result.r, r_folds.mean(0), atol=1e-4)
+    np.testing.assert_allclose(result.predictions, predictions, rtol=1e-5, atol=1e-8)
+
+
+def test_float32_close_to_float64():
+    """The default float32 path gives the float64 scores closely."""
+    X, Y, _ = planted(noise=3.0)
+    r64 = cross_validate(X, Y, lags=[0, 1, 2],
+                         config=EncodingConfig(alphas=ALPHAS, dtype="float64")).r
+    r32 = cross_validate(X, Y, lags=[0, 1, 2], config=EncodingConfig(alphas=ALPHAS)).r
+    np.testing.assert_allclose(r32, r64, atol=1e-3)
+
+
+def test_pca_matches_sklearn_pipeline():
+    """In-fold PCA then ridge equals scikit-learn's scaler → PCA → ridge pipeline."""
+    from sklearn.decomposition import PCA
+
+    X, Y, _ = planted()
+    config = EncodingConfig(alphas=[10.0], dtype="float64", pca=5)
+    result = cross_validate(X, Y, lags=[0, 1, 2], config=config)
+    Z = explicit_design(X, [0, 1, 2])
+    test = result.test_folds[2]
+    train = np.setdiff1d(np.arange(len(Y)), test)
+    model = make_pipeline(StandardScaler(), PCA(5), Ridge(alpha=10.0)).fit(Z[train], Y[train])
+    np.testing.assert_allclose(result.predictions[test], model.predict(Z[test]), rtol=1e-5,
+                               atol=1e-8)
+
+
+def test_torch_matches_numpy():
+    """The torch backend (CPU) reproduces the numpy backend."""
+    pytest.importorskip("torch")
+    X, Y, _ = planted(noise=3.0)
+    config = EncodingConfig(alphas=ALPHAS)
+    ref = cross_validate(X, Y, lags=[0, 1, 2], config=config, return_weights=True)
+    out = cross_validate(X, Y, lags=[0, 1, 2], config=config, backend="torch",
+                         return_weights=True)
+    np.testing.assert_allclose(out.r, ref.r, atol=1e-4)
+    np.testing.assert_allclose(out.predictions, ref.predictions, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(out.weights, ref.weights, rtol=1e-3, atol=1e-3)
+
+
+def test_lags_never_cross_a_stimulus_gap():
+    """Targets that copy features from across a gap cannot be predicted."""
+    rng = np.random.default_rng(2)
+    seg_len, gap, lag = 60, 8, 5
+    segments = np.tile(np.r_[np.zeros(seg_len, int), -np.ones(gap, int)], 30)
+    segments[segments == 0] = np.repeat(np.arange(30), seg_len)
+    n = segments.size
+    X = rng.standard_normal((n, 1))
+    Y = rng.standard_normal((n, 1))
+    starts = np.flatnonzero(np.diff(segments, prepend=-1) > 0)  # first sample of segments
+    leaky = (starts[:, None] + np.arange(lag)).ravel()  # their source lies in the gap before
+    Y[leaky, 0] = X[leaky - lag, 0]
+    config = EncodingConfig(alphas=ALPHAS, dtype="float64")
+    lags = list(range(8))
+    honest = cross_validate(X, Y, lags=lags, segments=segments, config=config)
+    crossing = cross_validate(X, Y, lags=lags, segments=np.where(segments >= 0, 0, 0),
+                              config=config)
+    r_honest = np.corrcoef(honest.predictions[leaky, 0], Y[leaky, 0])[0, 1]
+    r_crossing = np.corrcoef(crossing.predictions[leaky, 0], Y[leaky, 0])[0, 1]
+    assert r_crossing > 0.5  # the construction would leak if lags crossed the gap
+    assert abs(r_honest) < 0.2
+    assert np.isnan(honest.predictions[segments < 0]).all()
+
+
+def test_trf_recovery_high_snr():
+    """A planted TRF is recovered: weights correlate > 0.9 with the truth."""
+    X, Y, kernel = planted(n=2000, p=3, n_targets=4, lags=(0, 1, 2, 3), noise=0.05)
+    result = cross_validate(X, Y, lags=[0, 1, 2, 3], config=EncodingConfig(),
+                            return_weights=True)
+    assert result.weights.shape == (4, 3, 4)
+    estimated = result.weights.reshape(-1, 4)
+    for j in range(4):
+        assert np.corrcoef(estimated[:, j], kernel[:, j])[0, 1] > 0.9
+    assert (result.r > 0.9).all()
+
+
+def test_folds_keep_segments_whole_unless_too_few():
+    """Outer folds follow segment edges with enough segments; cut them otherwise."""
+    segments = np.repeat(np.arange(8), [50, 60, 40, 70, 50, 30, 80, 20])
+    folds = outer_folds(segment_pieces(segments, segments.size), 4)
+    assert len(folds) == 4
+    for fold in folds:
+        labels = segments[piece_indices(fold)]
+        for label in np.unique(labels):  # every segment in a fold is whole
+            assert (labels == label).sum() == (segments == label).sum()
+    few = outer_folds(segment_pieces(np.repeat([0, 1], 100), 200), 5)
+    sizes = [piece_indices(fold).size for fold in few]
+    assert sizes == [40] * 5
+
+
+def test_config_validation_names_the_key():
+    with pytest.raises(UsageError, match="encoding.n_folds"):
+        EncodingConfig(n_folds=1)
+    with pytest.raises(UsageError, match="encoding.alphas"):
+        EncodingConfig(alphas=[1.0, -1.0])
+    with pytest.raises(UsageError, match="encoding.inner_cv"):
+        EncodingConfig(inner_cv="gcv")
+    lags = EncodingConfig().lags_samples(100.0)
+    np.testing.assert_array_equal(lags, np.arange(41))
+    assert EncodingConfig(lag_step=0.1).lags_samples(100.0).tolist() == [0, 10, 20, 30, 40]
