@@ -8,6 +8,7 @@ otherwise computes the features straight into a new cache file.
 from __future__ import annotations
 
 import logging
+import math
 import platform
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -15,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from bids_app.errors import MissingInputError
-from bids_app.features import acoustic
-from bids_app.features.audio import read_audio
+from bids_app.features import acoustic, speech
+from bids_app.features.audio import audio_duration, read_audio
 from bids_app.features.cache import (
     Allocate,
     cache_key,
@@ -29,7 +31,21 @@ from bids_app.features.cache import (
     write_feature_file,
 )
 from bids_app.features.featureset import FeatureSet
-from bids_app.features.spec import FeatureSpec
+from bids_app.features.language import (
+    causal_lm_features,
+    glove_embeddings,
+    load_tokenizer,
+    static_embeddings,
+)
+from bids_app.features.models import ModelSource, load_model, resolve_device, resolve_model
+from bids_app.features.phonetic import (
+    FEATURE_NAMES,
+    find_phone_file,
+    phonetic_matrix,
+    word_onset_impulses,
+)
+from bids_app.features.spec import AUDIO_KINDS, MODEL_KINDS, FeatureSpec
+from bids_app.stimuli.alignments import read_phones, read_words
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
@@ -45,6 +61,8 @@ class _Inputs:
     audio_path: Path
     audio_sha256: str
     words: WordTimings | None = None
+    phones_path: Path | None = None
+    model: ModelSource | None = None
     hashes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,8 +110,8 @@ def load_or_compute_features(spec: FeatureSpec, stimulus: Stimulus, cache_dir: P
                     spec.kind)
 
     def compute(allocate: Allocate) -> FeatureSet:
-        features = _compute(spec, inputs, allocate, model_dir=model_dir, device=device,
-                            n_jobs=n_jobs, verbose=verbose)
+        features = _compute(spec, inputs, allocate, device=device, n_jobs=n_jobs,
+                            verbose=verbose)
         features.meta = {**_provenance(spec, stimulus, inputs), **features.meta}
         return features
 
@@ -109,9 +127,23 @@ def _resolve_inputs(spec: FeatureSpec, stimulus: Stimulus, words: WordTimings | 
     if not audio_path.is_file():
         raise MissingInputError(f"{audio_path}: audio file not found")
     inputs = _Inputs(audio_path=audio_path, audio_sha256=file_sha256(audio_path))
+    opts = spec.resolved_options()
     if _needs_words(spec):
         inputs.words = words if words is not None else _read_transcript(stimulus, spec)
         inputs.hashes["words"] = _words_hash(inputs.words)
+    if spec.kind == "phonetic":
+        inputs.phones_path = find_phone_file(audio_path, opts["phones"])
+        if inputs.phones_path is None or not inputs.phones_path.is_file():
+            raise MissingInputError(
+                f"{audio_path}: feature space {spec.name!r} needs a phone alignment; put "
+                f"{audio_path.stem}_phones.TextGrid, .phn or .lab beside the audio, or set "
+                f"options.phones (looked for {inputs.phones_path or 'the default names'})")
+        inputs.hashes["phones"] = file_sha256(inputs.phones_path)
+    if spec.kind == "static" and opts["glove"]:
+        inputs.hashes["glove"] = file_sha256(Path(opts["glove"]))
+    elif spec.kind in MODEL_KINDS:
+        inputs.model = resolve_model(spec.model, model_dir, weights=spec.weights)
+        inputs.hashes["model"] = inputs.model.provenance()
     return inputs
 
 
@@ -121,8 +153,6 @@ def _needs_words(spec: FeatureSpec) -> bool:
 
 
 def _read_transcript(stimulus: Stimulus, spec: FeatureSpec) -> WordTimings:
-    from bids_app.stimuli.alignments import read_words
-
     if stimulus.transcript_path is None:
         raise MissingInputError(
             f"{stimulus.audio_path}: feature space {spec.name!r} ({spec.kind}) needs word "
@@ -136,24 +166,76 @@ def _words_hash(words: WordTimings) -> str:
                       "offsets": np.asarray(words.offsets).tolist()})
 
 
-def _compute(spec: FeatureSpec, inputs: _Inputs, allocate: Allocate, *,
-             model_dir: Path | None, device: str, n_jobs: int, verbose: bool) -> FeatureSet:
+def _compute(spec: FeatureSpec, inputs: _Inputs, allocate: Allocate, *, device: str,
+             n_jobs: int, verbose: bool) -> FeatureSet:
     opts = spec.resolved_options()
-    if spec.kind in ("envelope", "peak_rate", "mel"):
-        audio = read_audio(inputs.audio_path, opts["audio_sfreq"])
-        if spec.kind == "envelope":
-            times, values = acoustic.envelope(audio, opts["audio_sfreq"], opts["sfreq"],
-                                              opts["lowpass"])
-        elif spec.kind == "peak_rate":
-            times, values = acoustic.peak_rate(audio, opts["audio_sfreq"], opts["sfreq"],
-                                               opts["lowpass"])
-        else:
-            times, values = acoustic.log_mel(
-                audio, opts["audio_sfreq"], opts["sfreq"], opts["n_mels"], opts["window_s"],
-                opts["n_fft"], opts["fmin"], opts["fmax"])
-        return FeatureSet(spec.name, spec.kind, times, {spec.kind: values},
-                          meta={"SamplingFrequency": opts["sfreq"]})
-    raise NotImplementedError(spec.kind)
+    if spec.kind in AUDIO_KINDS:
+        return _acoustic(spec, inputs, opts)
+    if spec.kind in ("phonetic", "word_onset"):
+        return _phonetic(spec, inputs, opts)
+    if spec.kind == "static" and opts["glove"]:
+        values, meta = glove_embeddings(Path(opts["glove"]), inputs.words.words)
+        return _word_level(spec, inputs.words, values, meta)
+    device = resolve_device(device)
+    if device == "cpu":
+        torch.set_num_threads(max(1, n_jobs))
+    model = load_model(inputs.model, weights=spec.weights, seed=spec.seed, device=device,
+                       causal_lm=spec.kind == "language")
+    meta = {**inputs.model.provenance(), "Weights": spec.weights, "Seed": spec.seed,
+            "Device": device}
+    if spec.kind == "speech":
+        sfreq, normalize = speech.input_settings(inputs.model)
+        audio = read_audio(inputs.audio_path, sfreq)
+        times, values, extra = speech.speech_features(
+            model, audio, sfreq, normalize, spec.layers, allocate, device=device, options=opts,
+            words=inputs.words, verbose=verbose)
+        meta.update(extra)
+        if opts["word_pooling"]:
+            return _word_level(spec, inputs.words, values, meta)
+        return FeatureSet(spec.name, spec.kind, times, values, meta=meta)
+    tokenizer = load_tokenizer(inputs.model)
+    if spec.kind == "language":
+        values, extra = causal_lm_features(model, tokenizer, inputs.words.words, spec.layers,
+                                           device=device, options=opts, verbose=verbose)
+    else:
+        values, extra = static_embeddings(model, tokenizer, inputs.words.words), {}
+    return _word_level(spec, inputs.words, values, {**meta, **extra})
+
+
+def _acoustic(spec: FeatureSpec, inputs: _Inputs, opts: dict[str, Any]) -> FeatureSet:
+    audio = read_audio(inputs.audio_path, opts["audio_sfreq"])
+    if spec.kind == "envelope":
+        times, values = acoustic.envelope(audio, opts["audio_sfreq"], opts["sfreq"],
+                                          opts["lowpass"])
+    elif spec.kind == "peak_rate":
+        times, values = acoustic.peak_rate(audio, opts["audio_sfreq"], opts["sfreq"],
+                                           opts["lowpass"])
+    else:
+        times, values = acoustic.log_mel(
+            audio, opts["audio_sfreq"], opts["sfreq"], opts["n_mels"], opts["window_s"],
+            opts["n_fft"], opts["fmin"], opts["fmax"])
+    return FeatureSet(spec.name, spec.kind, times, {spec.kind: values},
+                      meta={"SamplingFrequency": opts["sfreq"]})
+
+
+def _phonetic(spec: FeatureSpec, inputs: _Inputs, opts: dict[str, Any]) -> FeatureSet:
+    sfreq = opts["sfreq"]
+    n_frames = math.ceil(audio_duration(inputs.audio_path) * sfreq)
+    times = np.arange(n_frames) / sfreq
+    if spec.kind == "word_onset":
+        values = {"word_onset": word_onset_impulses(inputs.words, n_frames, sfreq)}
+        return FeatureSet(spec.name, spec.kind, times, values, meta={"SamplingFrequency": sfreq})
+    matrix, unknown = phonetic_matrix(read_phones(inputs.phones_path), n_frames, sfreq)
+    meta = {"SamplingFrequency": sfreq, "PhoneFile": str(inputs.phones_path),
+            "FeatureNames": {"phonetic": list(FEATURE_NAMES)}, "UnknownPhones": unknown}
+    return FeatureSet(spec.name, spec.kind, times, {"phonetic": matrix}, meta=meta)
+
+
+def _word_level(spec: FeatureSpec, words: WordTimings, values: dict[str, Any],
+                meta: dict[str, Any]) -> FeatureSet:
+    return FeatureSet(spec.name, spec.kind, np.asarray(words.onsets, dtype=float), values,
+                      offsets=np.asarray(words.offsets, dtype=float),
+                      meta={**meta, "Words": list(words.words)})
 
 
 def _provenance(spec: FeatureSpec, stimulus: Stimulus, inputs: _Inputs) -> dict[str, Any]:
