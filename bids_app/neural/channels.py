@@ -1,0 +1,149 @@
+"""Which channels are modelled, and automatic flagging of flat or noisy channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.signal
+
+#: BIDS channel types that carry intracranial neural signal.
+NEURAL_TYPES = ("ECOG", "SEEG", "DBS")
+#: Scale that makes the median absolute deviation a consistent estimate of the std.
+MAD_TO_STD = 1.4826
+
+
+def exclusion_reason(row: pd.Series) -> str | None:
+    """Why a ``channels.tsv`` row is not modelled, or None if it is a candidate.
+
+    Parameters
+    ----------
+    row : Series
+        A row of the reconciled channel table (``type``, ``status``, ``status_description``,
+        ``in_file``).
+
+    Returns
+    -------
+    reason : str | None
+        The reason, as written to the derivative ``_channels.tsv``.
+    """
+    if not row["in_file"]:
+        return "listed in channels.tsv but missing from the data file"
+    if row["type"] not in NEURAL_TYPES:
+        return f"not a neural channel (type {row['type']})"
+    if row["status"] == "bad":
+        description = row.get("status_description")
+        detail = description if isinstance(description, str) and description else "no reason given"
+        return f"bad in source: {detail}"
+    return None
+
+
+def channel_stats(data: np.ndarray, sfreq: float, line_freq: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Welch PSD, log-variance and line-noise ratio of each channel.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_times)
+        Raw signals.
+    sfreq : float
+        Sampling rate in Hz.
+    line_freq : float
+        Power-line frequency in Hz.
+
+    Returns
+    -------
+    freqs : ndarray, shape (n_freqs,)
+        PSD frequencies (1 Hz resolution).
+    psd : ndarray, shape (n_channels, n_freqs), float32
+        Welch PSD (V²/Hz).
+    log_var : ndarray, shape (n_channels,)
+        Natural log of the variance (``-inf`` for a flat channel).
+    line_ratio : ndarray, shape (n_channels,)
+        log10 of the power within 1 Hz of ``line_freq`` over the power 2–5 Hz away from it.
+    """
+    freqs, psd = welch_psd(data, sfreq)
+    with np.errstate(divide="ignore"):
+        log_var = np.log(np.var(data, axis=-1))
+    distance = np.abs(freqs - line_freq)
+    peak = psd[:, distance <= 1.0].mean(axis=-1)
+    flank = psd[:, (distance >= 2.0) & (distance <= 5.0)].mean(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        line_ratio = np.log10(peak / flank)
+    return freqs, psd, log_var, line_ratio
+
+
+def welch_psd(data: np.ndarray, sfreq: float) -> tuple[np.ndarray, np.ndarray]:
+    """Welch power spectral density with 1-s Hann windows (1 Hz resolution).
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_times)
+        Signals.
+    sfreq : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    freqs : ndarray, shape (n_freqs,)
+        Frequencies in Hz.
+    psd : ndarray, shape (n_channels, n_freqs), float32
+        Power spectral density (signal unit² / Hz).
+    """
+    nperseg = min(data.shape[-1], round(sfreq))
+    freqs, psd = scipy.signal.welch(data, fs=sfreq, nperseg=nperseg, axis=-1)
+    return freqs, psd.astype(np.float32)
+
+
+def robust_z(values: np.ndarray) -> np.ndarray:
+    """Robust z-score: ``(x - median) / (1.4826 * MAD)`` over the finite values.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n,)
+        Statistic per channel.
+
+    Returns
+    -------
+    z : ndarray, shape (n,)
+        Robust z-scores; 0 everywhere when the MAD is 0; non-finite inputs stay non-finite.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros_like(values)
+    median = np.median(finite)
+    mad = MAD_TO_STD * np.median(np.abs(finite - median))
+    if mad == 0:
+        return np.where(np.isfinite(values), 0.0, values)
+    return (values - median) / mad
+
+
+def flag_channels(names: list[str], log_var: np.ndarray, line_ratio: np.ndarray,
+                  threshold: float) -> dict[str, str]:
+    """Channels whose log-variance or line-noise ratio is an extreme robust outlier.
+
+    Parameters
+    ----------
+    names : list of str
+        Candidate channels.
+    log_var, line_ratio : ndarray, shape (n_channels,)
+        From :func:`channel_stats`.
+    threshold : float
+        Robust z above which a channel is flagged.
+
+    Returns
+    -------
+    flags : dict
+        ``{name: reason}`` for each flagged channel, the reason naming the statistic and value.
+    """
+    z_var, z_line = robust_z(log_var), robust_z(line_ratio)
+    flags = {}
+    for name, lv, zv, zl in zip(names, log_var, z_var, z_line, strict=True):
+        if not np.isfinite(lv):
+            flags[name] = "auto-flagged: flat (zero variance)"
+        elif zv < -threshold:
+            flags[name] = f"auto-flagged: flat (log-variance robust z = {zv:.1f})"
+        elif zv > threshold:
+            flags[name] = f"auto-flagged: noisy (log-variance robust z = {zv:.1f})"
+        elif np.isfinite(zl) and zl > threshold:
+            flags[name] = f"auto-flagged: line noise (line-noise ratio robust z = {zl:.1f})"
+    return flags
