@@ -210,11 +210,11 @@ def test_folds_keep_segments_whole_unless_too_few():
 
 
 def test_config_validation_names_the_key():
-    with pytest.raises(UsageError, match="encoding.n_folds"):
+    with pytest.raises(UsageError, match=r"encoding\.n_folds"):
         EncodingConfig(n_folds=1)
-    with pytest.raises(UsageError, match="encoding.alphas"):
+    with pytest.raises(UsageError, match=r"encoding\.alphas"):
         EncodingConfig(alphas=[1.0, -1.0])
-    with pytest.raises(UsageError, match="encoding.inner_cv"):
+    with pytest.raises(UsageError, match=r"encoding\.inner_cv"):
         EncodingConfig(inner_cv="gcv")
     lags = EncodingConfig().lags_samples(100.0)
     np.testing.assert_array_equal(lags, np.arange(41))
