@@ -39,7 +39,7 @@ class EncodingResult:
     alphas : ndarray, shape (n_folds, n_targets)
         Alpha chosen on each outer training set.
     predictions : ndarray, shape (n_samples, n_targets)
-        Cross-validated predictions; NaN where not modelled.
+        Cross-validated predictions (in the working dtype); NaN where not modelled.
     test_folds : list of ndarray
         Sample indices of each outer test fold.
     lags : ndarray of int
@@ -181,7 +181,7 @@ def _outer_fits(X: Any, Y: np.ndarray, folds: list[list[Piece]], fold_stats: lis
     """Fit every outer training set with its chosen alphas and score its test fold."""
     total = sum(fold_stats[1:], fold_stats[0])
     grid = np.asarray(config.alphas)
-    predictions = np.full(Y.shape, np.nan)
+    predictions = np.full(Y.shape, np.nan, dtype=config.dtype)
     chosen, r_folds, r2_folds, mean_weights = [], [], [], 0.0
     for k, fold in enumerate(folds):
         target_alphas = grid[engine.argmin0(errors[k])]
@@ -221,6 +221,7 @@ def _predict(X: Any, fold: list[Piece], lags: np.ndarray, weights: Any, intercep
 
 def _scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pearson r and R² of every column (NaN where a column is constant)."""
+    y, pred = y.astype(float), pred.astype(float)
     yc, pc = y - y.mean(0), pred - pred.mean(0)
     sst = (yc * yc).sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -29,9 +29,9 @@ def permutation_test(result: EncodingResult, Y: np.ndarray, n_permutations: int 
     Parameters
     ----------
     result : EncodingResult
-        Output of :func:`cross_validate` (or the word-mode equivalent, flattened targets).
-    Y : ndarray, shape (n_samples, n_targets)
-        The data the result was computed on.
+        Output of :func:`cross_validate` or :func:`cross_validate_word_lags`.
+    Y : ndarray, shape (n_samples, n_targets) or (n_words, n_lags, n_targets)
+        The data the result was computed on (word mode: the returned ``targets``).
     n_permutations : int
     seed : int
     cross_fit_correction : bool
@@ -39,17 +39,18 @@ def permutation_test(result: EncodingResult, Y: np.ndarray, n_permutations: int 
 
     Returns
     -------
-    p : ndarray, shape (n_targets,)
+    p : ndarray, shape of ``result.r``
         ``(count(null >= r) + 1) / (n_permutations + 1)``; NaN where r is NaN.
     """
     if n_permutations < 1:
         raise UsageError(f"statistics.n_permutations must be >= 1, got {n_permutations}")
     Y = np.asarray(Y, dtype=float)
-    Y = Y[:, None] if Y.ndim == 1 else Y
+    Y = Y.reshape(len(Y), -1)
+    predictions = result.predictions.reshape(len(Y), -1)
     rng = np.random.default_rng(seed)
     null = np.zeros((n_permutations, Y.shape[1]))
     for index in result.test_folds:
-        shifted = _circular_correlations(Y[index], result.predictions[index])
+        shifted = _circular_correlations(Y[index], predictions[index].astype(float))
         n = len(index)
         margin = min(max(1, n // 10), (n - 1) // 2)
         shifts = rng.integers(margin, n - margin + 1, size=n_permutations) % n
@@ -57,10 +58,10 @@ def permutation_test(result: EncodingResult, Y: np.ndarray, n_permutations: int 
     null /= len(result.test_folds)
     if cross_fit_correction:
         null *= np.sqrt(2.0)
-    observed = np.asarray(result.r)
+    observed = np.asarray(result.r).ravel()
     count = (null >= observed[None, :]).sum(0)
     p = (count + 1) / (n_permutations + 1)
-    return np.where(np.isnan(observed), np.nan, p)
+    return np.where(np.isnan(observed), np.nan, p).reshape(np.shape(result.r))
 
 
 def _circular_correlations(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
