@@ -38,26 +38,35 @@ def _read_raw(ds: SyntheticDataset, subject: str, extension: str = ".vhdr"):
 
 
 def _highgamma(data: np.ndarray, sfreq: float, line_freq: float) -> np.ndarray:
-    """Test-local reference: notch line harmonics, band-pass 70-150 Hz, Hilbert, 100 Hz."""
+    """Test-local reference: notch line harmonics, then the Chang-lab 8-band Gaussian bank
+    (70-150 Hz), Hilbert amplitude averaged over bands, resampled to 100 Hz."""
     for harmonic in np.arange(line_freq, sfreq / 2, line_freq):
         b, a = signal.iirnotch(harmonic, Q=30.0, fs=sfreq)
         data = signal.filtfilt(b, a, data, axis=-1)
-    sos = signal.butter(4, (70.0, 150.0), btype="bandpass", fs=sfreq, output="sos")
-    amplitude = np.abs(signal.hilbert(signal.sosfiltfilt(sos, data, axis=-1), axis=-1))
+    spectrum = np.fft.rfft(data, axis=-1)
+    freqs = np.fft.rfftfreq(data.shape[-1], 1 / sfreq)
+    amplitude = 0
+    for centre in np.geomspace(70, 150, 8):
+        gauss = np.exp(-0.5 * ((freqs - centre) / (0.39 * np.sqrt(centre))) ** 2)
+        band = np.fft.irfft(spectrum * gauss, data.shape[-1], axis=-1)
+        amplitude = amplitude + np.abs(signal.hilbert(band, axis=-1)) / 8
     ratio = Fraction(100.0 / sfreq).limit_denominator(10_000)
     return signal.resample_poly(amplitude, ratio.numerator, ratio.denominator, axis=-1)
 
 
-def _recording_envelope(ds: SyntheticDataset, n_times: int) -> np.ndarray:
-    """The audio envelope in recording time at 100 Hz, rebuilt from the dataset's files."""
+def _recording_envelope(ds: SyntheticDataset, n_times: int) -> tuple[np.ndarray, np.ndarray]:
+    """The audio envelope in recording time at 100 Hz, rebuilt from the dataset's files, and
+    the mask of the samples during a stimulus."""
     events = pd.read_csv(ds.root / f"task-{ds.task}_events.tsv", sep="\t")
     timeline = np.zeros(n_times)
+    during = np.zeros(n_times, dtype=bool)
     for onset, stim_file in zip(events["onset"], events["stim_file"], strict=True):
         audio, sfreq = soundfile.read(ds.root / "stimuli" / stim_file)
         env = broadband_envelope(audio, sfreq)
         start = round(onset * 100)
         timeline[start:start + len(env)] = env[: n_times - start]
-    return timeline
+        during[start:start + len(env)] = True
+    return timeline, during
 
 
 def _n_effective(x: np.ndarray, y: np.ndarray, max_lag: int = 300) -> float:
@@ -97,7 +106,7 @@ def test_layout_and_mne_bids_reading(dataset):
         assert montage is not None and len(montage.ch_names) == len(raw.ch_names)
         ieeg = root / f"sub-{subject}" / "ieeg"
         sidecar = json.loads((ieeg / f"sub-{subject}_task-listen_ieeg.json").read_text())
-        assert sidecar["PowerLineFrequency"] == 60 and sidecar["ECOGChannelCount"] == 16
+        assert sidecar["PowerLineFrequency"] == 60 and sidecar["ECOGChannelCount"] == 32
         coords = json.loads(
             (ieeg / f"sub-{subject}_space-MNI152NLin2009aSym_coordsystem.json").read_text())
         assert coords["iEEGCoordinateSystem"] == "MNI152NLin2009aSym"
@@ -148,20 +157,22 @@ def test_ground_truth_is_in_the_signals(dataset):
     """Driven channels' high-gamma follows k * env at about expected_r; noise channels' not.
 
     ``expected_r`` comes from independent noise draws inside the generator, so a single
-    realisation differs from it by sampling noise (measured within 0.025 over seeds 0-2).
+    realisation differs from it by sampling noise: SD 0.02, at most 0.041 in 60 driven channels of
+    seeds 0-4, so the tolerance is 4 SD. Noise channels: Bartlett's n_eff gave z-scores with SD
+    1.01 over 250 noise channels.
     """
     for subject, truth in dataset.ground_truth.items():
         raw = _read_raw(dataset, subject)
         data = raw.get_data()
         highgamma = _highgamma(data, raw.info["sfreq"], raw.info["line_freq"])
-        envelope = _recording_envelope(dataset, highgamma.shape[1])
-        hg = dict(zip(raw.ch_names, highgamma, strict=True))
+        envelope, during = _recording_envelope(dataset, highgamma.shape[1])
+        hg = {name: x[during] for name, x in zip(raw.ch_names, highgamma, strict=True)}
         for name in truth.driven:
-            m = np.convolve(envelope, truth.kernels[name])[: len(envelope)]
+            m = np.convolve(envelope, truth.kernels[name])[: len(envelope)][during]
             r = np.corrcoef(hg[name], m)[0, 1]
             assert 0.3 < truth.expected_r[name] < 0.7
-            assert abs(r - truth.expected_r[name]) < 0.06, (subject, name, r)
-        m = np.convolve(envelope, truth.kernels[truth.driven[0]])[: len(envelope)]
+            assert abs(r - truth.expected_r[name]) < 0.08, (subject, name, r)
+        m = np.convolve(envelope, truth.kernels[truth.driven[0]])[: len(envelope)][during]
         for name in truth.noise:
             r = np.corrcoef(hg[name], m)[0, 1]
             assert abs(r) < 4 / np.sqrt(_n_effective(hg[name], m)), (subject, name, r)
@@ -172,7 +183,7 @@ def test_peak_lags_are_recovered(dataset):
     truth = dataset.ground_truth["01"]
     raw = _read_raw(dataset, "01")
     highgamma = _highgamma(raw.get_data(picks=truth.driven), raw.info["sfreq"], 60.0)
-    envelope = _recording_envelope(dataset, highgamma.shape[1])
+    envelope, _ = _recording_envelope(dataset, highgamma.shape[1])
     lags = np.arange(41)
     for name, hg in zip(truth.driven, highgamma, strict=True):
         xcorr = [np.corrcoef(hg[lag:], envelope[: len(envelope) - lag])[0, 1] for lag in lags]

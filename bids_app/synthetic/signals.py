@@ -31,7 +31,7 @@ ENVELOPE_SFREQ = 100.0
 """Sampling rate of envelopes, drives and kernels (Hz)."""
 KERNEL_TMAX = 0.4
 """Longest lag of a response kernel (s)."""
-DRIVE_SD = 0.5
+DRIVE_SD = 0.3
 """Standard deviation of the stimulus-driven relative amplitude change ``g · m``."""
 
 _BACKGROUND_RMS = 30e-6  # volts
@@ -167,9 +167,11 @@ def bad_channel(n_samples: int, sfreq: float, line_freq: float,
 def reference_highgamma(data: np.ndarray, sfreq: float) -> np.ndarray:
     """A simple reference high-gamma envelope at :data:`ENVELOPE_SFREQ`.
 
-    Zero-phase 4th-order Butterworth band-pass 70–150 Hz, Hilbert amplitude, polyphase
-    resampling to 100 Hz (sample ``i`` at ``i / 100`` s). It has no notch: give it signals
-    without line noise. It is independent of the app's pipeline on purpose.
+    The standard multiband estimator (Chang lab): 8 Gaussian bands with centres log-spaced
+    from 70 to 150 Hz and standard deviations ``0.39 * sqrt(centre)`` Hz, applied to the
+    positive-frequency half of the spectrum; the analytic amplitude of each band, averaged over
+    bands, polyphase-resampled to 100 Hz (sample ``i`` at ``i / 100`` s). It has no notch: give
+    it signals without line noise. It is written here, independent of the app's pipeline.
 
     Parameters
     ----------
@@ -182,28 +184,36 @@ def reference_highgamma(data: np.ndarray, sfreq: float) -> np.ndarray:
     -------
     envelope : ndarray, shape (..., n_times)
     """
-    sos = signal.butter(4, HG_BAND, btype="bandpass", fs=sfreq, output="sos")
-    amplitude = np.abs(signal.hilbert(signal.sosfiltfilt(sos, data, axis=-1), axis=-1))
+    n = data.shape[-1]
+    spectrum = np.fft.fft(data, axis=-1)
+    freqs = np.fft.fftfreq(n, 1.0 / sfreq)
+    amplitude = np.zeros(data.shape)
+    for centre in np.geomspace(*HG_BAND, 8):
+        weights = 2.0 * np.exp(-0.5 * ((freqs - centre) / (0.39 * np.sqrt(centre))) ** 2)
+        amplitude += np.abs(np.fft.ifft(spectrum * np.where(freqs > 0, weights, 0.0), axis=-1))
     ratio = Fraction(ENVELOPE_SFREQ / sfreq).limit_denominator(10_000)
-    return signal.resample_poly(amplitude, ratio.numerator, ratio.denominator, axis=-1)
+    return signal.resample_poly(amplitude / 8, ratio.numerator, ratio.denominator, axis=-1)
 
 
 def expected_r(
-    m: np.ndarray, snr: float, n_samples: int, sfreq: float, rng: np.random.Generator,
-    n_draws: int = 4,
+    m: np.ndarray, during: np.ndarray, snr: float, n_samples: int, sfreq: float,
+    rng: np.random.Generator, n_draws: int = 4,
 ) -> float:
     """How well the true drive predicts a driven channel's measured high-gamma envelope.
 
-    Computed numerically, not from the dataset: ``n_draws`` independent draws of the channel
-    (fresh background, carrier and spontaneous fluctuation; no line noise, i.e. a perfect notch)
-    go through :func:`reference_highgamma`, and the Pearson correlation of each with ``m`` over
-    the whole recording is averaged. It is the ceiling of a perfect envelope model's r, limited
-    by the spontaneous fluctuation (``snr``), the carrier's random envelope and the background.
+    Computed numerically, not from the dataset and without any fitted model: ``n_draws``
+    independent draws of the channel (fresh background, carrier and spontaneous fluctuation; no
+    line noise, i.e. a perfect notch) go through :func:`reference_highgamma`, and the Pearson
+    correlation of each with ``m`` over the samples ``during`` the stimuli is averaged. It is
+    the r of a perfect model of the drive, limited by the spontaneous fluctuation (``snr``),
+    the random envelope of the carrier and the background.
 
     Parameters
     ----------
     m : ndarray, shape (n_times,)
         The channel's drive at :data:`ENVELOPE_SFREQ`.
+    during : ndarray of bool, shape (n_times,)
+        The samples during a stimulus (those an encoding model is scored on).
     snr : float
         The generator's ``var(g·m) / var(σ·η)``.
     n_samples : int
@@ -223,9 +233,15 @@ def expected_r(
         good_channel(relative_amplitude(m, snr, n_samples, sfreq, rng), sfreq, None, rng)
         for _ in range(n_draws)
     ])
-    highgamma = reference_highgamma(draws, sfreq)
-    n = min(highgamma.shape[1], len(m))
-    return float(np.mean([np.corrcoef(hg[:n], m[:n])[0, 1] for hg in highgamma]))
+    highgamma = _fit_length(reference_highgamma(draws, sfreq), len(m))
+    return float(np.mean([np.corrcoef(hg[during], m[during])[0, 1] for hg in highgamma]))
+
+
+def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """Cut or edge-pad the last axis of ``x`` to ``n`` samples."""
+    if x.shape[-1] >= n:
+        return x[..., :n]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])], mode="edge")
 
 
 def _line_noise(n: int, sfreq: float, line_freq: float, rng: np.random.Generator) -> np.ndarray:
