@@ -52,10 +52,11 @@ class GroundTruth:
     peak_lag : dict of str to float
         Lag of each kernel's maximum, in seconds.
     expected_r : dict of str to float
-        Correlation of the true drive ``k ∗ env`` with the channel's measured 100 Hz
-        high-gamma envelope, from independent noise draws at the generator's SNR through a
-        simple reference high-gamma filter (see :func:`signals.expected_r`): the ceiling of a
-        perfect envelope model.
+        Correlation, over the samples during the stimuli, of the true drive ``k ∗ env`` with
+        the channel's 100 Hz high-gamma envelope (standard 8-band Gaussian estimator), from
+        independent noise draws at the generator's SNR (see
+        :func:`bids_app.synthetic.signals.expected_r`): the r of a perfect model of the drive.
+        A cross-validated ridge on the audio envelope reached 0.92–1.05 of it.
     """
 
     driven: list[str]

@@ -20,6 +20,7 @@ the two, ``var(g·m) / var(σ·η)``. ``a`` is clipped at 0.05 so that it stays 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
@@ -258,13 +259,14 @@ def _pink_weights(freqs: np.ndarray) -> np.ndarray:
     return np.where(freqs > 0, 1.0 / np.maximum(freqs, 0.5), 0.0)
 
 
-def _band_weights(low: float, high: float):
+def _band_weights(low: float, high: float) -> Callable[[np.ndarray], np.ndarray]:
     def weights(freqs: np.ndarray) -> np.ndarray:
         return ((freqs >= low) & (freqs <= high)).astype(float)
     return weights
 
 
-def _spectral_noise(n: int, sfreq: float, rng: np.random.Generator, weights) -> np.ndarray:
+def _spectral_noise(n: int, sfreq: float, rng: np.random.Generator,
+                    weights: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Unit-variance Gaussian noise with amplitude spectrum ``weights(freqs)``."""
     freqs = np.fft.rfftfreq(n, 1.0 / sfreq)
     spectrum = (rng.standard_normal(len(freqs)) + 1j * rng.standard_normal(len(freqs)))
