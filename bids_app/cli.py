@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add(group: argparse._ArgumentGroup, *flags: str, **kwargs) -> None:
     """Add an option under its hyphen spelling and, as an alias, its underscore spelling."""
-    aliases = [f.replace("-", "_") for f in flags if f.startswith("--") and "-" in f[2:]]
+    aliases = ["--" + f[2:].replace("-", "_") for f in flags if f.startswith("--") and "-" in f[2:]]
     group.add_argument(*flags, *aliases, **kwargs)
 
 

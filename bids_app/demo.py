@@ -57,7 +57,7 @@ def _print_recovery(dataset, derivatives: Path) -> None:
                      required=("subject", "channel", "r"))
     print("\nGround truth vs. recovered (feature space 'envelope'):")
     for subject, truth in dataset.ground_truth.items():
-        rows = table[table["subject"].astype(str) == subject].set_index("channel")["r"]
+        rows = table[table["subject"] == subject].set_index("channel")["r"]
         driven = rows[rows.index.isin(truth.driven)]
         noise = rows[rows.index.isin(truth.noise)]
         print(f"  sub-{subject}: driven electrodes mean r = {driven.mean():.3f} "

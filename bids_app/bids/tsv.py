@@ -8,6 +8,9 @@ import pandas as pd
 
 from bids_app.errors import BadDataError
 
+#: Columns holding labels, read as text so that ``01`` stays ``01``.
+LABEL_COLUMNS = ("name", "channel", "subject", "session", "run", "layer")
+
 
 def read_tsv(path: str | Path, required: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a BIDS TSV file into a DataFrame.
@@ -35,7 +38,7 @@ def read_tsv(path: str | Path, required: tuple[str, ...] = ()) -> pd.DataFrame:
     path = Path(path)
     try:
         table = pd.read_csv(path, sep="\t", encoding="utf-8-sig", na_values=["n/a", ""],
-                            keep_default_na=False, dtype={"name": str})
+                            keep_default_na=False, dtype=dict.fromkeys(LABEL_COLUMNS, str))
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise BadDataError(f"Cannot read {path}: {err}. It must be a tab-separated BIDS table "
                            "with a header row.") from err
