@@ -29,9 +29,10 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     # An impulse (1.0) at the frame of each word onset.
     "word_onset": {"sfreq": 100.0},
     # Speech model in windows of window_s seconds with context_s seconds of left context and
-    # lookahead_s of right context (context frames are dropped); batch_size windows per forward
-    # pass; word_pooling: average the frames inside each word (word-level output).
-    "speech": {"window_s": 20.0, "context_s": 5.0, "lookahead_s": 0.0, "batch_size": 1,
+    # lookahead_s of right context (context frames are dropped; the right context covers the
+    # +-1.28 s convolutional positional embedding of wav2vec2-base); batch_size windows per
+    # forward pass; word_pooling: average the frames inside each word (word-level output).
+    "speech": {"window_s": 20.0, "context_s": 5.0, "lookahead_s": 1.5, "batch_size": 1,
                "word_pooling": False},
     # Causal language model: context_tokens previous tokens at most (None: the model maximum),
     # stride new tokens per forward pass (None: half the context), aggregation of a word's

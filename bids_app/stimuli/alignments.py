@@ -71,7 +71,8 @@ def read_words(path: str | Path) -> WordTimings:
     Returns
     -------
     words : WordTimings
-        The words in time order, silences removed.
+        The words in file order (the transcript's reading order, which language models need,
+        even where overlapping speech makes onsets non-monotonic), silences removed.
     """
     path = _check_file(path)
     suffix = path.suffix.lower()
@@ -103,7 +104,7 @@ def read_phones(path: str | Path) -> PhoneTimings:
     Returns
     -------
     phones : PhoneTimings
-        The phones in time order, silences removed.
+        The phones in file order, silences removed.
     """
     path = _check_file(path)
     suffix = path.suffix.lower()
@@ -161,10 +162,9 @@ def _drop_silence(iv: _Intervals, path: Path) -> _Intervals:
         raise BadDataError(f"{path}: no labelled intervals (only silence or empty labels)")
     labels = tuple(lab.strip() for lab, k in zip(iv.labels, keep, strict=True) if k)
     onsets, offsets = iv.onsets[keep], iv.offsets[keep]
-    order = np.argsort(onsets, kind="stable")
     if np.any(offsets < onsets):
         raise BadDataError(f"{path}: some intervals end before they start")
-    return _Intervals(tuple(labels[i] for i in order), onsets[order], offsets[order])
+    return _Intervals(labels, onsets, offsets)
 
 
 # --- TextGrid (long and short text formats) -------------------------------------------------

@@ -1,0 +1,250 @@
+"""Speech, language and static features with small random models loaded from disk."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+from transformers import AutoModelForCausalLM, GPT2TokenizerFast, Wav2Vec2Config, Wav2Vec2Model
+
+from bids_app.errors import MissingInputError
+from bids_app.features import FeatureSpec, extract, load_or_compute_features, speech
+from bids_app.features.language import (
+    causal_lm_features,
+    load_tokenizer,
+    sentence_segments,
+    tokenize_words,
+)
+from bids_app.features.models import ModelSource, resolve_model
+from bids_app.features.spec import DEFAULT_OPTIONS
+from bids_app.features.tiny_models import save_tiny_models
+from bids_app.stimuli import Stimulus
+from bids_app.stimuli.alignments import read_words
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BASE_CONFIG = DATA / "wav2vec2_configs" / "wav2vec2-base.json"
+WORDS = ("the", "cat", "sat", "on", "the", "mat.", "It", "was", "happy!", "Then", "it", "slept")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    return save_tiny_models(tmp_path_factory.mktemp("models"), WORDS)
+
+
+@pytest.fixture(scope="module")
+def stimulus(tmp_path_factory) -> Stimulus:
+    """Four seconds of noisy tones with twelve words, saved as WAV + TSV."""
+    folder = tmp_path_factory.mktemp("stim")
+    rate = 16000
+    t = np.arange(4 * rate) / rate
+    rng = np.random.default_rng(0)
+    audio = np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.1 * rng.normal(
+        size=t.size)
+    sf.write(folder / "story.wav", audio.astype(np.float32), rate, subtype="FLOAT")
+    onsets = 0.2 + 0.3 * np.arange(len(WORDS))
+    pd.DataFrame({"word": WORDS, "start": onsets, "end": onsets + 0.25}).to_csv(
+        folder / "story.tsv", sep="\t", index=False)
+    return Stimulus("story", folder / "story.wav", folder / "story.tsv", 0.0, 4.0)
+
+
+def _base_model(n_layers: int) -> Wav2Vec2Model:
+    config = Wav2Vec2Config.from_pretrained(BASE_CONFIG, num_hidden_layers=n_layers)
+    torch.manual_seed(0)
+    return Wav2Vec2Model(config).eval()
+
+
+def _run(model, audio, **options):
+    opts = {**DEFAULT_OPTIONS["speech"], **options}
+    return speech.speech_features(model, audio, 16000, True, "all",
+                                  lambda name, shape: np.zeros(shape, np.float32),
+                                  device="cpu", options=opts)
+
+
+def test_wav2vec2_base_frame_count_and_times():
+    config = Wav2Vec2Config.from_pretrained(BASE_CONFIG)
+    geometry = speech.frame_geometry(config)
+    assert (geometry.hop, geometry.receptive_field) == (320, 400)
+    model = _base_model(n_layers=1)
+    for n in (400, 719, 720, 16000, 23457):
+        assert geometry.n_frames(n) == (n - 400) // 320 + 1
+    audio = np.random.default_rng(1).normal(size=23457).astype(np.float32)
+    times, values, _ = _run(model, audio)
+    normalised = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
+    with torch.inference_mode():
+        direct = model(torch.from_numpy(normalised)[None], output_hidden_states=True)
+        covered = model(torch.from_numpy(normalised[:(len(times) - 1) * 320 + 400])[None],
+                        output_hidden_states=True).hidden_states
+    assert direct.last_hidden_state.shape[1] == len(times) == (23457 - 400) // 320 + 1
+    np.testing.assert_allclose(times, (320 * np.arange(len(times)) + 200) / 16000)
+    assert values["layer00"].shape == (len(times), 768)
+    np.testing.assert_allclose(values["layer01"], covered[1][0].numpy(), atol=1e-5)
+
+
+def test_windowed_matches_single_pass_on_30s():
+    """True wav2vec2-base width and frame grid (2 of its 12 layers, for test speed)."""
+    model = _base_model(n_layers=2)
+    rng = np.random.default_rng(0)
+    t = np.arange(30 * 16000) / 16000
+    audio = (np.sin(2 * np.pi * 200 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+             + 0.3 * rng.normal(size=t.size)).astype(np.float32)
+    times_one, single, meta_one = _run(model, audio, window_s=40.0, context_s=0.0,
+                                       lookahead_s=0.0)
+    times_win, windowed, meta_win = _run(model, audio, window_s=20.0, context_s=5.0)
+    assert meta_one["NumWindows"] == 1 and meta_win["NumWindows"] == 3
+    np.testing.assert_array_equal(times_one, times_win)
+    for name, full in single.items():
+        scale = np.abs(full).max()
+        assert np.abs(windowed[name] - full).max() < 0.05 * scale, name
+        rows = [np.corrcoef(full[i], windowed[name][i])[0, 1] for i in range(0, len(full), 11)]
+        assert min(rows) > 0.99, name
+
+
+def test_gpt2_token_ids_match_ds005574(tmp_path):
+    """The real GPT-2 BPE files, loaded as a model folder's tokenizer would be."""
+    transcript = DATA / "ds005574" / "stimuli" / "gpt2-xl" / "transcript.tsv"
+    table = pd.read_csv(transcript, sep="\t")
+    shutil.copy(DATA / "gpt2_bpe" / "encoder.json", tmp_path / "vocab.json")
+    shutil.copy(DATA / "gpt2_bpe" / "vocab.bpe", tmp_path / "merges.txt")
+    (tmp_path / "tokenizer_config.json").write_text('{"tokenizer_class": "GPT2Tokenizer"}')
+    tokenizer = load_tokenizer(ModelSource("gpt2", tmp_path, None, ""))
+    words = read_words(transcript)
+    ids, owner = tokenize_words(tokenizer, words.words)
+    assert len(ids) == len(table) == 5491
+    np.testing.assert_array_equal(ids, table["token_id"].to_numpy())
+    np.testing.assert_array_equal(owner, table["word_idx"].to_numpy())
+
+
+def test_surprisal_and_states_match_direct_logits(tiny):
+    model = AutoModelForCausalLM.from_pretrained(tiny["language"]).eval()
+    tokenizer = GPT2TokenizerFast.from_pretrained(tiny["language"])
+    options = {**DEFAULT_OPTIONS["language"]}
+    values, meta = causal_lm_features(model, tokenizer, WORDS, "all", device="cpu",
+                                      options=options)
+    ids, owner = tokenize_words(tokenizer, WORDS)
+    sequence = torch.tensor([[tokenizer.bos_token_id, *ids]])
+    with torch.inference_mode():
+        out = model(sequence, output_hidden_states=True)
+    logp = torch.log_softmax(out.logits[0], dim=-1).numpy()
+    token_surprisal = -logp[np.arange(len(ids)), ids]  # position p predicts token p
+    expected = np.zeros(len(WORDS))
+    np.add.at(expected, owner, token_surprisal)
+    np.testing.assert_allclose(values["surprisal"][:, 0], expected, rtol=1e-4)
+    first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+    probs = np.exp(logp[first])
+    np.testing.assert_allclose(values["entropy"][:, 0], -(probs * logp[first]).sum(1),
+                               rtol=1e-4)
+    last = np.r_[first[1:], len(ids)] - 1
+    np.testing.assert_allclose(values["layer02"], out.hidden_states[2][0, 1:][last].numpy(),
+                               atol=1e-5)
+    assert meta["NumTokens"] == len(ids)
+
+    short = causal_lm_features(model, tokenizer, WORDS, [1], device="cpu",
+                               options={**options, "context_tokens": 6, "stride": 3})[0]
+    in_first_window = owner[:5].max()  # words whose tokens all fit the first window
+    np.testing.assert_allclose(short["surprisal"][:in_first_window], expected[
+        :in_first_window, None], rtol=1e-4)
+    assert np.all(np.isfinite(short["surprisal"]))
+    assert not np.allclose(short["surprisal"][-1], expected[-1])
+
+
+def test_sentence_scope_and_mean_aggregation(tiny):
+    model = AutoModelForCausalLM.from_pretrained(tiny["language"]).eval()
+    tokenizer = GPT2TokenizerFast.from_pretrained(tiny["language"])
+    assert sentence_segments(WORDS) == [slice(0, 6), slice(6, 9), slice(9, 12)]
+    options = {**DEFAULT_OPTIONS["language"], "context_scope": "sentence",
+               "aggregation": "mean"}
+    scoped = causal_lm_features(model, tokenizer, WORDS, [1], device="cpu", options=options)[0]
+    alone = causal_lm_features(model, tokenizer, WORDS[6:9], [1], device="cpu",
+                               options=options)[0]
+    np.testing.assert_allclose(scoped["layer01"][6:9], alone["layer01"], atol=1e-5)
+    np.testing.assert_allclose(scoped["surprisal"][6:9], alone["surprisal"], rtol=1e-5)
+
+
+def test_speech_cache_hit_does_no_forward_pass(tiny, stimulus, tmp_path, monkeypatch):
+    spec = FeatureSpec("w2v", "speech", model=str(tiny["speech"]), layers=[0, 2])
+    first = load_or_compute_features(spec, stimulus, tmp_path)
+    assert first.layer_names == ["layer00", "layer02"]
+    assert first.meta["FrameHop"] == 320
+    assert len(first.times) == (4 * 16000 - 400) // 320 + 1
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("cache hit must not load or run the model")
+
+    monkeypatch.setattr(extract, "load_model", no_model)
+    again = load_or_compute_features(spec, stimulus, tmp_path)
+    np.testing.assert_array_equal(again.layers["layer02"], first.layers["layer02"])
+    with pytest.raises(AssertionError, match="cache hit"):
+        load_or_compute_features(FeatureSpec("w2v", "speech", model=str(tiny["speech"]),
+                                             layers=[0, 2], seed=1, weights="random"),
+                                 stimulus, tmp_path)
+
+
+def test_word_pooling_averages_frames_in_words(tiny, stimulus, tmp_path):
+    frames = load_or_compute_features(FeatureSpec("frames", "speech", model=str(tiny["speech"]),
+                                                  layers=[1]), stimulus, tmp_path)
+    pooled = load_or_compute_features(
+        FeatureSpec("pooled", "speech", model=str(tiny["speech"]), layers=[1],
+                    options={"word_pooling": True}), stimulus, tmp_path)
+    assert pooled.is_word_level and pooled.layers["layer01"].shape[0] == len(WORDS)
+    words = read_words(stimulus.transcript_path)
+    inside = (frames.times >= words.onsets[3]) & (frames.times < words.offsets[3])
+    np.testing.assert_allclose(pooled.layers["layer01"][3],
+                               frames.layers["layer01"][inside].mean(axis=0), atol=1e-5)
+
+
+def test_language_and_static_feature_sets(tiny, stimulus, tmp_path):
+    lang = load_or_compute_features(FeatureSpec("gpt", "language", model=str(tiny["language"])),
+                                    stimulus, tmp_path)
+    assert lang.layer_names == ["layer00", "layer01", "layer02", "surprisal", "entropy"]
+    assert lang.is_word_level and len(lang.times) == len(WORDS)
+    assert np.all(np.asarray(lang.layers["surprisal"]) > 0)
+    static = load_or_compute_features(FeatureSpec("emb", "static", model=str(tiny["language"])),
+                                      stimulus, tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tiny["language"])
+    tokenizer = GPT2TokenizerFast.from_pretrained(tiny["language"])
+    ids = tokenizer.encode(" " + WORDS[1])
+    table = model.get_input_embeddings().weight.detach().numpy()
+    np.testing.assert_allclose(static.layers["embedding"][1], table[ids].mean(0), atol=1e-6)
+    # the same word gets the same context-free vector
+    np.testing.assert_array_equal(static.layers["embedding"][0], static.layers["embedding"][4])
+
+
+def test_glove_static_vectors(stimulus, tmp_path):
+    glove = tmp_path / "glove.txt"
+    glove.write_text("the 1 0 0\ncat 0 1 0\nmat 0 0 1\n")
+    spec = FeatureSpec("glove", "static", options={"glove": str(glove)})
+    features = load_or_compute_features(spec, stimulus, tmp_path)
+    np.testing.assert_array_equal(features.layers["glove"][5], [0, 0, 1])  # "mat." normalised
+    assert features.meta["OutOfVocabulary"] == len(WORDS) - 4
+
+
+def test_missing_model_is_exit_66_with_hint(stimulus, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    spec = FeatureSpec("w2v", "speech", model="facebook/wav2vec2-base")
+    with pytest.raises(MissingInputError, match="--model-dir") as err:
+        load_or_compute_features(spec, stimulus, tmp_path, model_dir=tmp_path / "models")
+    assert err.value.exit_code == 66
+
+
+def test_random_weights_from_config_only_and_model_dir_lookup(stimulus, tmp_path):
+    folder = tmp_path / "models" / "facebook--wav2vec2-base"
+    folder.mkdir(parents=True)
+    shutil.copy(BASE_CONFIG, folder / "config.json")
+    with pytest.raises(MissingInputError, match="weights: random"):
+        resolve_model("facebook/wav2vec2-base", tmp_path / "models")
+    source = resolve_model("facebook/wav2vec2-base", tmp_path / "models", weights="random")
+    assert source.path == folder
+    model = extract.load_model(source, weights="random", seed=3, device="cpu")
+    again = extract.load_model(source, weights="random", seed=3, device="cpu")
+    other = extract.load_model(source, weights="random", seed=4, device="cpu")
+    weight = "encoder.layers.0.attention.q_proj.weight"
+    state, same, different = model.state_dict(), again.state_dict(), other.state_dict()
+    assert torch.equal(state[weight], same[weight])
+    assert not torch.equal(state[weight], different[weight])
+    assert model.config.num_hidden_layers == 12
