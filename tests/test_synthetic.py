@@ -13,12 +13,13 @@ import pytest
 import soundfile
 from scipy import signal
 
-from bids_app.errors import UsageError
+from bids_app.errors import MissingInputError, UsageError
 from bids_app.synthetic import (
     AUDIO_SFREQ,
     SyntheticDataset,
     broadband_envelope,
     make_synthetic_dataset,
+    read_ground_truth,
 )
 
 SMALL = {"n_subjects": 1, "n_stimuli": 1, "stim_duration": 8.0, "n_channels": 5,
@@ -192,18 +193,23 @@ def test_peak_lags_are_recovered(dataset):
     assert all(0.1 <= lag <= 0.25 for lag in truth.peak_lag.values())
 
 
-def test_ground_truth_json_matches(dataset):
-    """``sourcedata/ground_truth.json`` holds the returned ground truth."""
+def test_ground_truth_json_matches(dataset, tmp_path):
+    """``sourcedata/ground_truth.json`` holds the returned ground truth and reads back."""
     saved = json.loads((dataset.root / "sourcedata" / "ground_truth.json").read_text())
     assert saved["generator"]["seed"] == 0
+    assert [s["stim_file"] for s in saved["stimuli"]] == dataset.stimuli
+    loaded = read_ground_truth(dataset.root)
+    assert loaded.keys() == dataset.ground_truth.keys()
     for subject, truth in dataset.ground_truth.items():
-        entry = saved["subjects"][subject]
-        assert entry["driven"] == truth.driven and entry["bad"] == truth.bad
-        assert entry["expected_r"] == truth.expected_r
+        back = loaded[subject]
+        assert (back.driven, back.noise, back.bad) == (truth.driven, truth.noise, truth.bad)
+        assert back.expected_r == truth.expected_r and back.peak_lag == truth.peak_lag
         for name, kernel in truth.kernels.items():
             assert kernel.shape == (41,) and np.isclose(kernel.sum(), 1)
-            np.testing.assert_allclose(entry["kernels"][name], kernel, atol=1e-7)
+            np.testing.assert_allclose(back.kernels[name], kernel, atol=1e-7)
             assert np.argmax(kernel) / 100 == pytest.approx(truth.peak_lag[name])
+    with pytest.raises(MissingInputError, match=r"ground_truth\.json"):
+        read_ground_truth(tmp_path)
 
 
 def _contents(root: Path) -> dict[str, bytes]:

@@ -7,7 +7,12 @@
 """
 
 from bids_app.synthetic.audio import AUDIO_SFREQ, broadband_envelope, make_speech
-from bids_app.synthetic.dataset import GroundTruth, SyntheticDataset, make_synthetic_dataset
+from bids_app.synthetic.dataset import (
+    GroundTruth,
+    SyntheticDataset,
+    make_synthetic_dataset,
+    read_ground_truth,
+)
 
 __all__ = [
     "AUDIO_SFREQ",
@@ -16,4 +21,5 @@ __all__ = [
     "broadband_envelope",
     "make_speech",
     "make_synthetic_dataset",
+    "read_ground_truth",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bids_app.errors import OutputError, UsageError
+from bids_app.errors import MissingInputError, OutputError, UsageError
 from bids_app.outputs.atomic import write_json
 from bids_app.synthetic import layout, signals
 from bids_app.synthetic.audio import AUDIO_SFREQ, broadband_envelope, make_speech
@@ -78,6 +79,24 @@ class GroundTruth:
             "kernels": {name: np.round(k, 8).tolist() for name, k in self.kernels.items()},
             "peak_lag": self.peak_lag, "expected_r": self.expected_r,
         }
+
+    @classmethod
+    def from_json(cls, data: dict) -> GroundTruth:
+        """Rebuild a ground truth from the output of :meth:`to_json`.
+
+        Parameters
+        ----------
+        data : dict
+            One participant's entry of ``sourcedata/ground_truth.json``.
+
+        Returns
+        -------
+        truth : GroundTruth
+        """
+        return cls(driven=list(data["driven"]), noise=list(data["noise"]),
+                   bad=list(data["bad"]),
+                   kernels={name: np.asarray(k) for name, k in data["kernels"].items()},
+                   peak_lag=dict(data["peak_lag"]), expected_r=dict(data["expected_r"]))
 
 
 @dataclass
@@ -188,6 +207,32 @@ def make_synthetic_dataset(
         stim_duration=stim_duration))
     return SyntheticDataset(root=root, subjects=subjects, task=TASK, stimuli=stim_files,
                             ground_truth=ground_truth)
+
+
+def read_ground_truth(root: str | Path) -> dict[str, GroundTruth]:
+    """Read ``root/sourcedata/ground_truth.json`` written by :func:`make_synthetic_dataset`.
+
+    Parameters
+    ----------
+    root : str | Path
+        The synthetic dataset's BIDS root.
+
+    Returns
+    -------
+    ground_truth : dict of str to GroundTruth
+        Per participant label (without ``sub-``).
+
+    Raises
+    ------
+    MissingInputError
+        When the file does not exist (the dataset was not made by this generator).
+    """
+    path = Path(root) / "sourcedata" / "ground_truth.json"
+    if not path.is_file():
+        raise MissingInputError(f"{path} not found: only datasets written by "
+                                "make_synthetic_dataset have a ground truth.")
+    subjects = json.loads(path.read_text(encoding="utf-8"))["subjects"]
+    return {label: GroundTruth.from_json(entry) for label, entry in subjects.items()}
 
 
 def _validate(*, n_subjects: int, n_stimuli: int, stim_duration: float, sfreq: float,
