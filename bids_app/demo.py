@@ -17,17 +17,53 @@ import yaml
 
 from bids_app.bids.tsv import read_tsv
 from bids_app.cli import main as ssl_ieeg
-from bids_app.synthetic import make_synthetic_dataset
+from bids_app.features.tiny_models import save_tiny_models
+from bids_app.stimuli.alignments import read_words
+from bids_app.synthetic import SyntheticDataset, make_synthetic_dataset
 
-#: A configuration sized for a laptop: the acoustic baselines with a compact mel spectrogram.
-DEMO_CONFIG = {
-    "features": [
-        {"name": "envelope", "kind": "envelope"},
-        {"name": "mel", "kind": "mel", "options": {"n_mels": 16}},
-    ],
-    "encoding": {"lag_step": 0.02, "n_folds": 5, "inner_folds": 3},
-    "statistics": {"n_permutations": 200},
-}
+
+def demo_config(models: dict[str, Path]) -> dict:
+    """A configuration sized for a laptop: acoustic baselines plus the paper's model spaces.
+
+    The speech and language models are tiny random-weight Wav2Vec2 and GPT-2 checkpoints
+    (``weights: random``, as for untrained-model baselines), so the demo runs offline.
+
+    Parameters
+    ----------
+    models : dict
+        ``{"speech": dir, "language": dir}`` from
+        :func:`bids_app.features.tiny_models.save_tiny_models`.
+    """
+    return {
+        "features": [
+            {"name": "envelope", "kind": "envelope"},
+            {"name": "mel", "kind": "mel", "options": {"n_mels": 16}},
+            {"name": "wav2vec2", "kind": "speech", "model": str(models["speech"]),
+             "weights": "random"},
+            {"name": "gpt2", "kind": "language", "model": str(models["language"]),
+             "weights": "random"},
+            {"name": "static", "kind": "static", "model": str(models["language"]),
+             "weights": "random"},
+        ],
+        "encoding": {"lag_step": 0.02, "n_folds": 5},
+        "statistics": {"n_permutations": 200},
+    }
+
+
+def write_demo_config(dataset: SyntheticDataset, out_dir: Path) -> Path:
+    """Save tiny models trained on the dataset's words and the demo configuration beside them.
+
+    Returns
+    -------
+    path : Path
+        The YAML configuration, ``out_dir/demo_config.yaml``.
+    """
+    words = [word for name in dataset.stimuli
+             for word in read_words((dataset.root / "stimuli" / name).with_suffix(".tsv")).words]
+    models = save_tiny_models(out_dir / "models", words)
+    path = out_dir / "demo_config.yaml"
+    path.write_text(yaml.safe_dump(demo_config(models), sort_keys=False))
+    return path
 
 
 def run_demo(out_dir: Path, nprocs: int = 1) -> int:
@@ -39,8 +75,7 @@ def run_demo(out_dir: Path, nprocs: int = 1) -> int:
         The first non-zero exit code of the participant or group level, else 0.
     """
     dataset = make_synthetic_dataset(out_dir / "bids")
-    config_path = out_dir / "demo_config.yaml"
-    config_path.write_text(yaml.safe_dump(DEMO_CONFIG, sort_keys=False))
+    config_path = write_demo_config(dataset, out_dir)
     derivatives = out_dir / "derivatives" / "ssl-ieeg"
     common = ["--config", str(config_path), "--nprocs", str(nprocs), "-v"]
     for level in ("participant", "group"):
@@ -51,7 +86,7 @@ def run_demo(out_dir: Path, nprocs: int = 1) -> int:
     return 0
 
 
-def _print_recovery(dataset, derivatives: Path) -> None:
+def _print_recovery(dataset: SyntheticDataset, derivatives: Path) -> None:
     """Compare the envelope model's r on driven and noise electrodes with the ground truth."""
     table = read_tsv(derivatives / "group" / f"task-{dataset.task}_desc-envelope_scores.tsv",
                      required=("subject", "channel", "r"))

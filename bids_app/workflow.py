@@ -17,14 +17,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from bids_app import __version__
 from bids_app.bids.recording import Recording
 from bids_app.config import AppConfig
-from bids_app.encoding import cross_validate, fdr_bh, permutation_test
-from bids_app.encoding.align import align_features, stimulus_segments
+from bids_app.encoding import (
+    EncodingResult,
+    cross_validate,
+    cross_validate_word_lags,
+    fdr_bh,
+    permutation_test,
+)
+from bids_app.encoding.align import align_features, stimulus_segments, word_design
 from bids_app.errors import EXIT_FAILURE, MissingInputError, SslIeegError
-from bids_app.features import FeatureSpec, load_or_compute_features
+from bids_app.features import load_or_compute_features
 from bids_app.features.featureset import FeatureSet
 from bids_app.neural import NeuralData, preprocess, write_highgamma
 from bids_app.outputs.atomic import write_json, write_text, write_tsv
@@ -127,24 +134,25 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     plans = []
     for recording in recordings:
         stimuli = resolve_stimuli(recording, options.bids_dir, config.stimulus)
-        plans.append((recording, stimuli, _read_transcripts(stimuli, config.features)))
+        needs_words = (config.encoding.mode == "word"
+                       or any(spec.kind in WORD_KINDS for spec in config.features))
+        plans.append((recording, stimuli, _read_transcripts(stimuli, needs_words)))
     for recording, stimuli, words in plans:
         analyse_recording(recording, stimuli, words, config, options)
 
 
 def _read_transcripts(stimuli: Sequence[Stimulus],
-                      specs: Sequence[FeatureSpec]) -> dict[str, WordTimings | None]:
-    """Read the word timings of each stimulus; required when a word-level space is configured."""
-    needs_words = any(spec.kind in WORD_KINDS for spec in specs)
+                      needs_words: bool) -> dict[str, WordTimings | None]:
+    """Read the word timings of each stimulus; ``needs_words`` makes a missing one an error."""
     words: dict[str, WordTimings | None] = {}
     for stimulus in stimuli:
         if stimulus.transcript_path is not None:
             words[stimulus.stim_id] = read_words(stimulus.transcript_path)
         elif needs_words:
             raise MissingInputError(
-                f"No transcript beside {stimulus.audio_path}: word-level feature spaces need "
-                f"one with the same stem ({stimulus.audio_path.stem}.TextGrid, .tsv, .csv or "
-                ".wrd).")
+                f"No transcript beside {stimulus.audio_path}: word-level feature spaces and "
+                f"word-mode encoding need one with the same stem "
+                f"({stimulus.audio_path.stem}.TextGrid, .tsv, .csv or .wrd).")
         else:
             words[stimulus.stim_id] = None
     return words
@@ -175,7 +183,9 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
             spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
             model_dir=options.model_dir, device=options.device, n_jobs=options.n_jobs,
             verbose=logger.isEnabledFor(logging.INFO)) for stimulus in stimuli]
-        table = encode_feature_space(feature_sets, stimuli, neural, segments, config, options)
+        table = encode_feature_space(feature_sets, stimuli,
+                                     [words[s.stim_id] for s in stimuli], neural, segments,
+                                     config, options)
         provenance = {"ConfigHash": digest, "Version": __version__,
                       "Source": str(recording.data_path.relative_to(options.bids_dir)),
                       "Stimuli": [s.audio_path.name for s in stimuli],
@@ -187,37 +197,74 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
 
 
 def encode_feature_space(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],
-                         neural: NeuralData, segments: np.ndarray, config: AppConfig,
+                         words: Sequence[WordTimings | None], neural: NeuralData,
+                         segments: np.ndarray, config: AppConfig,
                          options: RunOptions) -> pd.DataFrame:
     """Fit one encoding model per layer of a feature space; return the scores table.
 
     Returns
     -------
     table : DataFrame
-        One row per channel and layer: ``channel``, ``layer``, ``r``, ``r2``, ``alpha``, ``p``,
-        ``p_fdr``, ``significant``.
+        One row per channel and layer (and lag, in word mode): ``channel``, ``layer``,
+        [``lag``], ``r``, ``r2``, ``alpha``, ``p``, ``p_fdr``, ``significant``.
     """
-    targets = neural.data.T
-    lags = config.encoding.lags_samples(neural.sfreq)
-    backend = "torch" if options.device == "cuda" else "numpy"
     tables = []
     for layer in feature_sets[0].layer_names:
-        design = align_features(feature_sets, stimuli, layer, targets.shape[0], neural.sfreq)
-        logger.info("encoding %s layer %s: %d samples x %d features x %d lags -> %d channels",
-                    feature_sets[0].name, layer, *design.shape, len(lags), targets.shape[1])
-        result = cross_validate(design, targets, lags=lags, segments=segments,
-                                config=config.encoding, backend=backend,
-                                device="cuda" if backend == "torch" else "cpu",
-                                n_jobs=options.n_jobs)
+        logger.info("encoding %s layer %s (%s mode)", feature_sets[0].name, layer,
+                    config.encoding.mode)
+        if config.encoding.mode == "word":
+            result, targets, lags = _fit_word_mode(feature_sets, stimuli, words, layer, neural,
+                                                   segments, config, options)
+        else:
+            design = align_features(feature_sets, stimuli, layer, neural.data.shape[1],
+                                    neural.sfreq)
+            targets = neural.data.T
+            result = cross_validate(design, targets, segments=segments, config=config.encoding,
+                                    lags=config.encoding.lags_samples(neural.sfreq),
+                                    **_engine(options))
+            lags = None
         p_values = permutation_test(result, targets,
                                     n_permutations=config.statistics.n_permutations,
                                     seed=config.statistics.seed)
-        p_fdr, significant = fdr_bh(p_values, config.statistics.fdr_alpha)
-        tables.append(pd.DataFrame({
-            "channel": neural.ch_names, "layer": layer, "r": result.r, "r2": result.r2,
-            "alpha": np.median(result.alphas, axis=0), "p": p_values, "p_fdr": p_fdr,
-            "significant": significant}))
+        tables.append(_scores_table(result, p_values, layer, neural.ch_names, lags,
+                                    config.statistics.fdr_alpha))
     return pd.concat(tables, ignore_index=True)
+
+
+def _fit_word_mode(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],
+                   words: Sequence[WordTimings | None], layer: str, neural: NeuralData,
+                   segments: np.ndarray, config: AppConfig, options: RunOptions):
+    """Word-mode fit of one layer: returns the result, its epochs and the lags in seconds."""
+    if any(w is None for w in words) and not all(f.is_word_level for f in feature_sets):
+        raise MissingInputError("encoding.mode 'word' needs a transcript for every stimulus.")
+    design, onsets = word_design(feature_sets, stimuli, words, layer)
+    lags = config.encoding.word_lags_samples(neural.sfreq)
+    result, targets = cross_validate_word_lags(
+        design, neural.data.T, np.round(onsets * neural.sfreq).astype(int), lags,
+        segments=segments, config=config.encoding, **_engine(options))
+    return result, targets, lags / neural.sfreq
+
+
+def _engine(options: RunOptions) -> dict:
+    """Backend arguments of the ridge engine for ``--device`` and ``--nprocs``."""
+    cuda = options.device == "cuda" or (options.device == "auto" and torch.cuda.is_available())
+    return {"backend": "torch" if cuda else "numpy", "device": "cuda" if cuda else "cpu",
+            "n_jobs": options.n_jobs}
+
+
+def _scores_table(result: EncodingResult, p_values: np.ndarray, layer: str,
+                  channels: list[str], lags: np.ndarray | None, fdr_alpha: float) -> pd.DataFrame:
+    """Long table of one layer's scores; FDR runs across channels (and lags, in word mode)."""
+    p_fdr, significant = fdr_bh(p_values.ravel(), fdr_alpha)
+    n_lags = 1 if lags is None else len(lags)
+    table = pd.DataFrame({
+        "channel": np.tile(channels, n_lags), "layer": layer,
+        "r": result.r.ravel(), "r2": result.r2.ravel(),
+        "alpha": np.median(result.alphas, axis=0).ravel(), "p": p_values.ravel(),
+        "p_fdr": p_fdr, "significant": significant})
+    if lags is not None:
+        table.insert(2, "lag", np.repeat(np.round(lags, 6), len(channels)))
+    return table
 
 
 def _up_to_date(scores_path: Path, digest: str) -> bool:

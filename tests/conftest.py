@@ -6,9 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
-from bids_app.demo import DEMO_CONFIG
+from bids_app.demo import write_demo_config
 from bids_app.synthetic import make_synthetic_dataset
 
 
@@ -19,11 +18,9 @@ def synthetic(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def demo_config(tmp_path_factory) -> Path:
-    """The demo configuration as a YAML file."""
-    path = tmp_path_factory.mktemp("config") / "config.yaml"
-    path.write_text(yaml.safe_dump(DEMO_CONFIG))
-    return path
+def demo_config(synthetic, tmp_path_factory) -> Path:
+    """The demo configuration (acoustic spaces and tiny random Wav2Vec2/GPT-2) as YAML."""
+    return write_demo_config(synthetic, tmp_path_factory.mktemp("config"))
 
 
 @pytest.fixture

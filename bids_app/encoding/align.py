@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bids_app.features.featureset import FeatureSet
-from bids_app.stimuli.stimulus import Stimulus
+from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 
 def stimulus_segments(stimuli: Sequence[Stimulus], n_times: int, sfreq: float) -> np.ndarray:
@@ -72,3 +72,43 @@ def align_features(features: Sequence[FeatureSet], stimuli: Sequence[Stimulus], 
         for column in range(n_dims):
             design[inside, column] = np.interp(local, feature_set.times, values[:, column])
     return design
+
+
+def word_design(features: Sequence[FeatureSet], stimuli: Sequence[Stimulus],
+                words: Sequence[WordTimings], layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """One feature row per word, for word-mode encoding.
+
+    Word-level spaces give their rows as they are; frame-level spaces are interpolated at each
+    word onset.
+
+    Parameters
+    ----------
+    features : sequence of FeatureSet
+        One per stimulus, in the order of ``stimuli``.
+    stimuli : sequence of Stimulus
+        The stimuli, with onsets in recording time.
+    words : sequence of WordTimings
+        The words of each stimulus (used for frame-level spaces).
+    layer : str
+        The layer to take from each FeatureSet.
+
+    Returns
+    -------
+    X : ndarray, shape (n_words, n_dims), float32
+        Rows of all stimuli, in time order.
+    onsets : ndarray, shape (n_words,)
+        Word onsets in seconds of recording time.
+    """
+    rows, onsets = [], []
+    for feature_set, stimulus, timings in zip(features, stimuli, words, strict=True):
+        values = feature_set.layers[layer]
+        if feature_set.is_word_level:
+            rows.append(values)
+            onsets.append(stimulus.onset + feature_set.times)
+            continue
+        rows.append(np.stack([np.interp(timings.onsets, feature_set.times, column)
+                              for column in values.T], axis=1))
+        onsets.append(stimulus.onset + timings.onsets)
+    design, onset_times = np.concatenate(rows).astype(np.float32), np.concatenate(onsets)
+    order = np.argsort(onset_times, kind="stable")
+    return design[order], onset_times[order]
