@@ -45,6 +45,10 @@ class EncodingResult:
     lags : ndarray of int
     weights : ndarray, shape (n_lags, n_features, n_targets) | None
         Raw-unit coefficients averaged over folds, when asked for.
+    inner_error : ndarray, shape (n_folds, n_targets) | None
+        Summed squared inner-validation error at the chosen alpha in each outer training set.
+        Models fitted on the same targets and folds can be compared with it *in-fold*, e.g.
+        to choose the best layer for each outer fold without looking at its test data.
     """
 
     r: np.ndarray
@@ -56,6 +60,7 @@ class EncodingResult:
     test_folds: list[np.ndarray]
     lags: np.ndarray
     weights: np.ndarray | None = None
+    inner_error: np.ndarray | None = None
 
 
 def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
@@ -182,9 +187,10 @@ def _outer_fits(X: Any, Y: np.ndarray, folds: list[list[Piece]], fold_stats: lis
     total = sum(fold_stats[1:], fold_stats[0])
     grid = np.asarray(config.alphas)
     predictions = np.full(Y.shape, np.nan, dtype=config.dtype)
-    chosen, r_folds, r2_folds, mean_weights = [], [], [], 0.0
+    chosen, r_folds, r2_folds, inner, mean_weights = [], [], [], [], 0.0
     for k, fold in enumerate(folds):
         target_alphas = grid[engine.argmin0(errors[k])]
+        inner.append(engine.to_numpy(errors[k]).min(0))
         system = standardize(total - fold_stats[k], config.standardize, engine)
         weights, intercept = fit(system, target_alphas, engine, config.dtype, config.pca)
         index = piece_indices(fold)
@@ -203,7 +209,7 @@ def _outer_fits(X: Any, Y: np.ndarray, folds: list[list[Piece]], fold_stats: lis
     return EncodingResult(r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds,
                           r2_folds=r2_folds, alphas=np.array(chosen), predictions=predictions,
                           test_folds=[piece_indices(fold) for fold in folds], lags=lags,
-                          weights=weights_out)
+                          weights=weights_out, inner_error=np.array(inner))
 
 
 def _predict(X: Any, fold: list[Piece], lags: np.ndarray, weights: Any, intercept: Any,
