@@ -12,6 +12,8 @@ import soundfile as sf
 from bids_app.errors import MissingInputError, UsageError
 from bids_app.features import FeatureSpec, acoustic, extract, load_or_compute_features
 from bids_app.features.audio import read_audio
+from bids_app.features.cache import read_feature_file, write_feature_file
+from bids_app.features.featureset import FeatureSet
 from bids_app.stimuli import Stimulus
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -128,3 +130,23 @@ def test_missing_audio_is_exit_66(tmp_path):
     with pytest.raises(MissingInputError) as err:
         load_or_compute_features(FeatureSpec("mel", "mel"), stim, tmp_path)
     assert err.value.exit_code == 66
+
+
+def test_concurrent_writer_loser_discards(tmp_path):
+    path = tmp_path / "stim-a" / "stim-a_desc-x_features.h5"
+
+    def features(value: float) -> FeatureSet:
+        return FeatureSet("x", "envelope", np.arange(3) / 100, {"envelope": np.full((3, 1), value)})
+
+    def slow_compute(allocate):
+        # another task finishes the same computation while this one is still running
+        assert write_feature_file(path, "k1", lambda _: features(1.0))
+        return features(2.0)
+
+    assert write_feature_file(path, "k1", slow_compute) is False
+    np.testing.assert_array_equal(read_feature_file(path).layers["envelope"], 1.0)
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [path.name, path.with_suffix(".json").name])  # no temporary file left
+    # a stale file (other key) is replaced
+    assert write_feature_file(path, "k2", lambda _: features(3.0)) is True
+    np.testing.assert_array_equal(read_feature_file(path).layers["envelope"], 3.0)

@@ -104,6 +104,17 @@ def test_windowed_matches_single_pass_on_30s():
         assert min(rows) > 0.99, name
 
 
+def test_batched_windows_match_one_by_one(tiny):
+    model = Wav2Vec2Model.from_pretrained(tiny["speech"]).eval()
+    audio = np.random.default_rng(2).normal(size=16000 * 9).astype(np.float32)
+    options = {"window_s": 3.0, "context_s": 1.0, "lookahead_s": 0.5}
+    _, single, meta = _run(model, audio, batch_size=1, **options)
+    _, batched, _ = _run(model, audio, batch_size=3, **options)
+    assert meta["NumWindows"] >= 5
+    for name, values in single.items():
+        np.testing.assert_allclose(batched[name], values, atol=1e-5)
+
+
 def test_gpt2_token_ids_match_ds005574(tmp_path):
     """The real GPT-2 BPE files, loaded as a model folder's tokenizer would be."""
     transcript = DATA / "ds005574" / "stimuli" / "gpt2-xl" / "transcript.tsv"

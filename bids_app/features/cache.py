@@ -62,7 +62,7 @@ def cache_key(parts: dict[str, Any]) -> str:
 def stored_key(path: Path) -> str | None:
     """The cache key stored in ``path``, or None if it is missing or unreadable."""
     try:
-        with h5py.File(path, "r") as fh:
+        with h5py.File(path, "r", locking=False) as fh:
             return str(fh.attrs["cache_key"])
     except (OSError, KeyError):
         return None
@@ -83,7 +83,7 @@ def read_feature_file(path: Path, layers: list[str] | None = None) -> FeatureSet
     features : FeatureSet
         ``meta`` holds the provenance written with the file, including ``cache_key``.
     """
-    with h5py.File(path, "r") as fh:
+    with h5py.File(path, "r", locking=False) as fh:  # immutable once renamed into place
         names = json.loads(fh.attrs["layer_names"])
         meta = json.loads(fh.attrs["meta"])
         offsets = fh["offsets"][()] if "offsets" in fh else None

@@ -31,8 +31,9 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     # Speech model in windows of window_s seconds with context_s seconds of left context and
     # lookahead_s of right context (context frames are dropped; the right context covers the
     # +-1.28 s convolutional positional embedding of wav2vec2-base); batch_size windows per
-    # forward pass; word_pooling: average the frames inside each word (word-level output).
-    "speech": {"window_s": 20.0, "context_s": 5.0, "lookahead_s": 1.5, "batch_size": 1,
+    # forward pass (None: 1 on CPU, 8 on CUDA); word_pooling: average the frames inside each
+    # word (word-level output).
+    "speech": {"window_s": 20.0, "context_s": 5.0, "lookahead_s": 1.5, "batch_size": None,
                "word_pooling": False},
     # Causal language model: context_tokens previous tokens at most (None: the model maximum),
     # stride new tokens per forward pass (None: half the context), aggregation of a word's
@@ -108,12 +109,15 @@ class FeatureSpec:
 
     def _check_options(self, where: str) -> None:
         opts = self.resolved_options()
-        for key in ("sfreq", "window_s", "n_mels", "n_fft", "batch_size", "audio_sfreq"):
+        for key in ("sfreq", "window_s", "n_mels", "n_fft", "audio_sfreq"):
             if key in opts and not (isinstance(opts[key], int | float) and opts[key] > 0):
                 raise UsageError(f"{where}.options.{key} must be > 0, got {opts[key]!r}")
         for key in ("context_s", "lookahead_s"):
             if key in opts and not (isinstance(opts[key], int | float) and opts[key] >= 0):
                 raise UsageError(f"{where}.options.{key} must be >= 0, got {opts[key]!r}")
+        if "audio_sfreq" in opts and opts["audio_sfreq"] % opts["sfreq"]:
+            raise UsageError(f"{where}.options.audio_sfreq ({opts['audio_sfreq']}) must be a "
+                             f"multiple of options.sfreq ({opts['sfreq']})")
         if "lowpass" in opts and not 0 < opts["lowpass"] < opts["sfreq"] / 2:
             raise UsageError(f"{where}.options.lowpass must be in (0, sfreq/2), "
                              f"got {opts['lowpass']!r}")
@@ -123,7 +127,7 @@ class FeatureSpec:
         if opts.get("context_scope", "stimulus") not in ("stimulus", "sentence"):
             raise UsageError(f"{where}.options.context_scope must be 'stimulus' or 'sentence', "
                              f"got {opts['context_scope']!r}")
-        for key in ("context_tokens", "stride"):
+        for key in ("context_tokens", "stride", "batch_size"):
             if opts.get(key) is not None and not (isinstance(opts[key], int) and opts[key] > 0):
                 raise UsageError(f"{where}.options.{key} must be a positive integer or null, "
                                  f"got {opts[key]!r}")

@@ -247,7 +247,8 @@ def speech_features(model: torch.nn.Module, audio: np.ndarray, sfreq: int, norma
     device : str
         Torch device.
     options : dict
-        The ``speech`` options (window_s, context_s, lookahead_s, batch_size, word_pooling).
+        The ``speech`` options (window_s, context_s, lookahead_s, batch_size (None: 1 on CPU,
+        8 on CUDA), word_pooling).
     words : WordTimings | None
         Needed for ``word_pooling``.
     verbose : bool
@@ -274,8 +275,9 @@ def speech_features(model: torch.nn.Module, audio: np.ndarray, sfreq: int, norma
     names = {i: f"layer{i:02d}" for i in indices}
     windows = plan_windows(n_frames, geometry, options["window_s"], options["context_s"],
                            options["lookahead_s"])
+    batch_size = options["batch_size"] or (8 if device == "cuda" else 1)
     chunks = run_windows(model, audio, geometry, windows, indices, device=device,
-                         batch_size=options["batch_size"], verbose=verbose)
+                         batch_size=batch_size, verbose=verbose)
     meta = {"FrameHop": geometry.hop, "ReceptiveField": geometry.receptive_field,
             "ModelSamplingFrequency": geometry.sfreq,
             "SamplingFrequency": geometry.sfreq / geometry.hop, "NumWindows": len(windows)}
