@@ -111,6 +111,20 @@ def test_preprocess_car_equals_manual_average(tmp_path):
     assert neural.software_filters["Rereference"]["NChannels"] == 3
 
 
+def test_preprocess_car_per_group_column(tmp_path):
+    names = ["A1", "A2", "B1", "B2"]
+    channels = pd.DataFrame({"name": names, "type": "SEEG", "status": "good",
+                             "group": ["A", "A", "B", "B"]})
+    rec = _noise_recording(tmp_path, names, channels=channels)
+    neural = preprocess(rec, PreprocessingConfig(reference="car"))
+    # two-channel groups: after CAR, A1 = -A2 exactly, so their envelopes are identical
+    np.testing.assert_allclose(neural.data[0], neural.data[1], atol=1e-4)
+    np.testing.assert_allclose(neural.data[2], neural.data[3], atol=1e-4)
+    assert not np.allclose(neural.data[0], neural.data[2], atol=0.1)
+    assert neural.software_filters["Rereference"]["PerGroup"] is True
+    assert "within each electrode group" in neural.reference
+
+
 # --- channels -----------------------------------------------------------------------------
 
 def test_auto_flag_records_flat_and_noisy_channels(tmp_path, caplog):

@@ -122,11 +122,15 @@ def load_derivative(recording: Recording, config: PreprocessingConfig, *,
         raise BadDataError(f"{path}: no good ECOG/SEEG/DBS channel to model.")
     check_positions(raw, recording.electrodes, path)
     sfreq = float(raw.info["sfreq"])
-    data = raw.get_data(picks=good).astype(np.float32)
-    if sfreq != config.sfreq_out:
-        frac = Fraction(config.sfreq_out / sfreq).limit_denominator(1000)
-        data = scipy.signal.resample_poly(data, frac.numerator, frac.denominator, axis=-1,
-                                          padtype="reflect").astype(np.float32)
+    frac = Fraction(config.sfreq_out / sfreq).limit_denominator(1000)
+    blocks = []
+    for start in range(0, len(good), config.block_size):  # bounded memory
+        block = raw.get_data(picks=good[start:start + config.block_size]).astype(np.float32)
+        if frac != 1:
+            block = scipy.signal.resample_poly(block, frac.numerator, frac.denominator,
+                                               axis=-1, padtype="reflect").astype(np.float32)
+        blocks.append(block)
+    data = np.concatenate(blocks)
     data, window = zscore(data, config.sfreq_out, config.zscore, config.baseline,
                           recording.events, path)
     derivations = [(name,) for name in good]

@@ -130,11 +130,17 @@ def preprocess(recording: Recording, config: PreprocessingConfig, *, n_jobs: int
 
 
 def _group_of(table: pd.DataFrame, names: list[str]) -> dict[str, str]:
-    """Group label of each channel (``group`` column of channels.tsv; one group without it)."""
-    if "group" not in table.columns:
-        return dict.fromkeys(names, "all")
-    lookup = dict(zip(table["name"], table["group"], strict=True))
-    return dict(zip(names, group_labels(len(names), [lookup[n] for n in names]), strict=True))
+    """Common-average group of each channel: its type, and its ``group`` when that exists.
+
+    ECoG grids and sEEG shafts are never averaged together.
+    """
+    rows = table.set_index("name").loc[names]
+    types = rows["type"].astype(str)
+    if "group" not in rows.columns:
+        return dict(zip(names, types, strict=True))
+    groups = group_labels(len(names), rows["group"].tolist())
+    return {name: f"{kind}/{group}" for name, kind, group in zip(names, types, groups,
+                                                                 strict=True)}
 
 
 def _blocks(items: list, size: int) -> list[list]:
@@ -250,7 +256,7 @@ def _software_filters(recording: Recording, config: PreprocessingConfig, sfreq: 
 def _reference_text(recording: Recording, reference: str, per_group: bool) -> str:
     if reference == "car":
         return ("common average of the good ECOG/SEEG/DBS channels"
-                + (" within each electrode group" if per_group else ""))
+                + (" within each electrode group and channel type" if per_group else ""))
     if reference == "bipolar":
         return "bipolar: each channel minus the adjacent contact of the same shaft or strip"
     return str(recording.sidecar.get("iEEGReference", "n/a"))
