@@ -1,0 +1,226 @@
+"""CCA shared space of a speech and a language representation, at the word level.
+
+Following the reference study's code, each set of word vectors is standardised and reduced by
+PCA to a fraction of its variance, then CCA finds ``k`` pairs of maximally correlated
+directions. From a fit (on training words only, when fitted in-fold) come:
+
+- ``shared``: the mean ``(u_i + v_i) / 2`` of each pair of unit-variance canonical variates,
+  the estimate of the signal common to both models;
+- ``speech_rest`` / ``language_rest``: each model's PCA scores with the part explained by its
+  own canonical variates removed (least squares on the training words), i.e. the shared
+  subspace projected out, expressed on the principal axes of what is left (``d - k`` columns).
+
+All maps are affine, so a fit is applied unchanged to held-out words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from bids_app.errors import BadDataError
+
+
+@dataclass
+class Reducer:
+    """Standardisation then PCA of one set (training statistics).
+
+    Attributes
+    ----------
+    mean, scale : ndarray, shape (n_features,)
+    components : ndarray, shape (n_features, n_kept)
+        Principal axes (columns) of the standardised training data.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    components: np.ndarray
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """PCA scores of ``X``, shape (n_rows, n_kept)."""
+        return ((X - self.mean) / self.scale) @ self.components
+
+
+def fit_reducer(X: np.ndarray, variance: float) -> Reducer:
+    """Standardise ``X`` and keep the principal axes that explain ``variance`` of it.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_rows, n_features)
+    variance : float
+        Fraction of the total variance kept (0 < variance <= 1).
+
+    Returns
+    -------
+    reducer : Reducer
+    """
+    X = np.asarray(X, dtype=float)
+    mean = X.mean(0)
+    scale = X.std(0)
+    scale[scale <= 1e-12 * max(scale.max(), 1e-300)] = 1.0
+    _, s, vt = np.linalg.svd((X - mean) / scale, full_matrices=False)
+    explained = np.cumsum(s**2) / max((s**2).sum(), 1e-300)
+    n_kept = int(np.searchsorted(explained, variance - 1e-12) + 1)
+    n_kept = min(n_kept, int((s > 1e-10 * s[0]).sum()) if s.size else 0)
+    return Reducer(mean, scale, vt[:max(n_kept, 1)].T)
+
+
+def canonical_correlations(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """All canonical correlations and weights of two sets (QR + SVD).
+
+    Parameters
+    ----------
+    A : ndarray, shape (n_rows, p)
+    B : ndarray, shape (n_rows, q)
+        Both with more rows than columns.
+
+    Returns
+    -------
+    r : ndarray, shape (min(p, q),)
+        Canonical correlations, decreasing.
+    wa : ndarray, shape (p, min(p, q))
+    wb : ndarray, shape (q, min(p, q))
+        Weights of the centred sets giving unit-variance (ddof 1) canonical variates.
+    """
+    n = A.shape[0]
+    if n <= A.shape[1] + B.shape[1]:
+        raise BadDataError(f"CCA needs more words ({n}) than PCA dimensions of the two sets "
+                           f"together ({A.shape[1]} + {B.shape[1]}); lower "
+                           "comparison.pca_variance or use longer recordings")
+    qa, ra = np.linalg.qr(A - A.mean(0))
+    qb, rb = np.linalg.qr(B - B.mean(0))
+    u, r, vt = np.linalg.svd(qa.T @ qb, full_matrices=False)
+    scale = np.sqrt(n - 1)
+    return np.clip(r, 0, 1), np.linalg.solve(ra, u) * scale, np.linalg.solve(rb, vt.T) * scale
+
+
+def bartlett_test(r: np.ndarray, n: int, p: int, q: int) -> dict[str, np.ndarray]:
+    """Wilks' lambda and Bartlett's chi-squared test of every canonical component.
+
+    The test of component ``i`` (0-based) asks whether canonical correlations ``i, i+1, ...``
+    are all zero: ``Λ_i = Π_{j>=i} (1 - r_j²)``, ``χ² = -(n - 1 - (p + q + 1) / 2) ln Λ_i``
+    with ``(p - i)(q - i)`` degrees of freedom. It assumes independent rows, which contextual
+    word vectors are not exactly: read the p-values as approximate.
+
+    Parameters
+    ----------
+    r : ndarray, shape (min(p, q),)
+        All canonical correlations of the fit.
+    n : int
+        Number of rows (words).
+    p, q : int
+        Dimensions of the two sets.
+
+    Returns
+    -------
+    test : dict of str to ndarray, shape (min(p, q),)
+        ``wilks_lambda``, ``chi2``, ``df``, ``p``.
+    """
+    log_terms = np.log(np.clip(1 - np.asarray(r) ** 2, 1e-300, None))
+    log_lambda = np.cumsum(log_terms[::-1])[::-1]
+    chi2 = -(n - 1 - (p + q + 1) / 2) * log_lambda
+    i = np.arange(len(r))
+    df = (p - i) * (q - i)
+    return {"wilks_lambda": np.exp(log_lambda), "chi2": chi2, "df": df,
+            "p": stats.chi2.sf(chi2, df)}
+
+
+@dataclass
+class SharedSpace:
+    """A fitted CCA shared space (see the module docstring).
+
+    Attributes
+    ----------
+    speech, language : Reducer
+    speech_weights, language_weights : ndarray, shape (d, k)
+        Canonical weights on the PCA scores.
+    speech_rest, language_rest : ndarray, shape (d, d - k)
+        Maps from PCA scores to the rest spaces.
+    canonical_r : ndarray, shape (min(d_speech, d_language),)
+        All canonical correlations on the fitting words.
+    n_words : int
+        Number of fitting words.
+    """
+
+    speech: Reducer
+    language: Reducer
+    speech_weights: np.ndarray
+    language_weights: np.ndarray
+    speech_rest: np.ndarray
+    language_rest: np.ndarray
+    canonical_r: np.ndarray
+    n_words: int
+
+    @property
+    def n_components(self) -> int:
+        """Number of shared components ``k``."""
+        return self.speech_weights.shape[1]
+
+    def variates(self, speech: np.ndarray, language: np.ndarray) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
+        """Canonical variates ``u`` (speech) and ``v`` (language) of word vectors."""
+        return (self.speech.transform(speech) @ self.speech_weights,
+                self.language.transform(language) @ self.language_weights)
+
+    def transform(self, speech: np.ndarray, language: np.ndarray) -> dict[str, np.ndarray]:
+        """The shared and rest features of word vectors.
+
+        Parameters
+        ----------
+        speech : ndarray, shape (n_words, n_speech_features)
+        language : ndarray, shape (n_words, n_language_features)
+
+        Returns
+        -------
+        sets : dict of str to ndarray (float32)
+            ``shared`` (n_words, k), ``speech_rest`` and ``language_rest`` (n_words, d - k).
+        """
+        u, v = self.variates(speech, language)
+        return {"shared": ((u + v) / 2).astype(np.float32),
+                "speech_rest": (self.speech.transform(speech) @ self.speech_rest
+                                ).astype(np.float32),
+                "language_rest": (self.language.transform(language) @ self.language_rest
+                                  ).astype(np.float32)}
+
+
+def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: float = 0.95,
+                     n_components: int = 50) -> SharedSpace:
+    """Fit standardisation, PCA, CCA and the rest projections on paired word vectors.
+
+    Parameters
+    ----------
+    speech : ndarray, shape (n_words, n_speech_features)
+        Speech-model vectors of the words (e.g. mean over each word's frames).
+    language : ndarray, shape (n_words, n_language_features)
+        Language-model vectors of the same words.
+    variance : float
+        PCA variance fraction kept in each set.
+    n_components : int
+        Number of canonical components (at most the smaller PCA dimension).
+
+    Returns
+    -------
+    space : SharedSpace
+    """
+    reducers = fit_reducer(speech, variance), fit_reducer(language, variance)
+    scores = reducers[0].transform(speech), reducers[1].transform(language)
+    r, wa, wb = canonical_correlations(*scores)
+    k = min(n_components, len(r))
+    weights = wa[:, :k], wb[:, :k]
+    rests = [_rest_map(s, w) for s, w in zip(scores, weights, strict=True)]
+    return SharedSpace(reducers[0], reducers[1], weights[0], weights[1], rests[0], rests[1],
+                       r, speech.shape[0])
+
+
+def _rest_map(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Map from PCA scores to their residual on the canonical variates, on its own axes."""
+    centred = scores - scores.mean(0)
+    variates = centred @ weights
+    gamma = np.linalg.lstsq(variates, centred, rcond=None)[0]  # (k, d)
+    residual_map = np.eye(scores.shape[1]) - weights @ gamma
+    _, _, vt = np.linalg.svd(centred @ residual_map, full_matrices=False)
+    n_rest = scores.shape[1] - weights.shape[1]
+    return residual_map @ vt[:n_rest].T

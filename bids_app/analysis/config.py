@@ -1,0 +1,99 @@
+"""Configuration of the model comparisons (YAML section ``comparison``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bids_app.errors import UsageError
+
+#: Variance-partitioning sets derived from the CCA shared space.
+CCA_SETS = ("shared", "speech_rest", "language_rest")
+#: Feature kinds pooled into the ``acoustic`` set (acoustic-phonetic features).
+ACOUSTIC_KINDS = ("envelope", "mel", "peak_rate", "phonetic")
+#: CCA fitting modes.
+CCA_FITS = ("in_fold", "all_data")
+
+
+@dataclass
+class ComparisonConfig:
+    """Which model comparisons to run and how (YAML section ``comparison``).
+
+    Attributes
+    ----------
+    prediction_correlation : list of [str, str] | "auto"
+        Pairs of feature-space names whose cross-validated predictions are correlated per
+        electrode (best layer of each, chosen in-fold). ``"auto"``: the first ``speech`` space
+        against the first ``language`` space. An empty list turns the analysis off.
+    cca_speech, cca_language : str | None
+        Feature spaces of the CCA shared space; None: the first ``speech`` / ``language``
+        space.
+    cca_speech_layer, cca_language_layer : int | str
+        Layers paired by CCA: an integer is a hidden-state index (``7`` is ``layer07``), a
+        string a layer name, ``"middle"`` the middle of the space's layer list. The reference
+        study paired Wav2Vec2 layer 7 with a middle GPT-2 layer.
+    pca_variance : float
+        Each standardised set is reduced by PCA to this fraction of its variance before CCA.
+    n_components : int
+        Number of canonical components (reduced to the smaller PCA dimension if needed).
+    cca_fit : str
+        ``"in_fold"`` (default): standardisation, PCA, CCA and the shared/rest projections are
+        fitted on the training words of each outer fold and applied to its test fold.
+        ``"all_data"``: fitted once on all words, as the reference code did; the test folds
+        then take part in finding the shared space, which makes its scores optimistic (the
+        report says so).
+    variance_partitioning : list of str | "auto"
+        2–4 sets to partition: ``shared``, ``speech_rest``, ``language_rest``, ``acoustic``
+        (every space of kind envelope, mel, peak_rate or phonetic), a feature kind, or a
+        feature-space name. ``"auto"``: shared, speech_rest, language_rest, static and
+        acoustic, of those available; with more than 4 (2**5 - 1 = 31 union models), two
+        3-set partitions are run instead: (shared, speech_rest, language_rest) and (shared,
+        static, acoustic). An empty list turns the analysis off.
+    banded : bool
+        Fit union models with banded ridge: one penalty per set (a grid of relative set
+        scalings chosen by the same inner CV as alpha), instead of one penalty for all.
+    """
+
+    prediction_correlation: list[list[str]] | str = "auto"
+    cca_speech: str | None = None
+    cca_language: str | None = None
+    cca_speech_layer: int | str = 7
+    cca_language_layer: int | str = "middle"
+    pca_variance: float = 0.95
+    n_components: int = 50
+    cca_fit: str = "in_fold"
+    variance_partitioning: list[str] | str = "auto"
+    banded: bool = False
+
+    def __post_init__(self) -> None:
+        pairs = self.prediction_correlation
+        if isinstance(pairs, str):
+            if pairs != "auto":
+                raise UsageError(f"comparison.prediction_correlation must be 'auto' or a list "
+                                 f"of [space_a, space_b] pairs, got {pairs!r}")
+        elif not all(isinstance(p, (list, tuple)) and len(p) == 2
+                     and all(isinstance(n, str) for n in p) for p in pairs):
+            raise UsageError(f"comparison.prediction_correlation must be 'auto' or a list of "
+                             f"[space_a, space_b] pairs of names, got {pairs!r}")
+        for key in ("cca_speech_layer", "cca_language_layer"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, str)) or (
+                    isinstance(value, int) and value < 0):
+                raise UsageError(f"comparison.{key} must be a layer index >= 0, a layer name "
+                                 f"or 'middle', got {value!r}")
+        if not 0 < self.pca_variance <= 1:
+            raise UsageError(f"comparison.pca_variance must be in (0, 1], got "
+                             f"{self.pca_variance}")
+        if self.n_components < 1:
+            raise UsageError(f"comparison.n_components must be >= 1, got {self.n_components}")
+        if self.cca_fit not in CCA_FITS:
+            raise UsageError(f"comparison.cca_fit must be one of {list(CCA_FITS)}, got "
+                             f"{self.cca_fit!r}")
+        sets = self.variance_partitioning
+        if isinstance(sets, str):
+            if sets != "auto":
+                raise UsageError(f"comparison.variance_partitioning must be 'auto' or a list "
+                                 f"of 2-4 set names, got {sets!r}")
+        elif len(sets) and not (2 <= len(sets) <= 4 and len(set(sets)) == len(sets)
+                                and all(isinstance(n, str) for n in sets)):
+            raise UsageError(f"comparison.variance_partitioning must list 2-4 distinct set "
+                             f"names (or be empty or 'auto'), got {sets!r}")

@@ -1,0 +1,199 @@
+"""Nested-CV ridge whose design may change with the outer fold, optionally banded.
+
+:func:`~bids_app.encoding.cross_validate` fits one design. A shared space fitted inside the
+training folds gives every outer fold its own design, so this module runs the same blocked
+nested CV fold by fold from the engine's pieces (folds, Gram statistics, standardisation,
+alpha scores, fit). With a fixed design it reproduces ``cross_validate``.
+
+Banded ridge gives every feature set (band) its own penalty. Ridge with penalty ``alpha / g_b²``
+on band ``b`` equals ridge with penalty ``alpha`` after scaling band ``b`` by ``g_b``; so each
+candidate scaling is a cheap rescaling of the standardised Gram statistics, and the scaling and
+alpha of every target are chosen together by the inner CV.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from bids_app.encoding import EncodingConfig, EncodingResult
+from bids_app.encoding.backend import Backend
+from bids_app.encoding.folds import Piece, outer_folds, piece_indices, segment_pieces, split_pieces
+from bids_app.encoding.gram import GramStats, lag_array, lagged_design, lagged_stats
+from bids_app.encoding.ridge import Standardized, fit, standardize, validation_errors
+
+logger = logging.getLogger("ssl_ieeg")
+
+#: Relative squared scalings ``g_b²`` of every band but the first, searched by banded ridge.
+BAND_SCALINGS = (0.1, 1.0, 10.0)
+
+Design = Sequence[np.ndarray] | Callable[[int], Sequence[np.ndarray]]
+
+
+def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
+                         segments: np.ndarray | None = None,
+                         config: EncodingConfig | None = None, banded: bool = False,
+                         backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
+                         verbose: bool = False) -> EncodingResult:
+    """Blocked nested-CV ridge with a design per outer fold (and optional banded penalties).
+
+    Parameters
+    ----------
+    design : list of ndarray | callable
+        The design as a list of column blocks (feature sets), each (n_samples, n_features_b),
+        or ``design(k)`` giving the blocks of outer fold ``k`` (fitted on the training samples
+        of fold ``k`` only; used for both training and testing). The blocks are stacked.
+    Y : ndarray, shape (n_samples, n_targets)
+    lags : sequence of int
+        Lags in samples.
+    segments : ndarray of int, shape (n_samples,) | None
+        Stimulus labels (-1: not modelled), as in ``cross_validate``; the folds are the same.
+    config : EncodingConfig | None
+        ``n_folds``, ``inner_folds``, ``inner_cv``, ``alphas``, ``standardize``, ``pca``,
+        ``dtype``, ``chunk_size`` are used.
+    banded : bool
+        One penalty per block (banded ridge); otherwise one penalty for all columns.
+    backend, device, n_jobs, verbose
+        As in ``cross_validate``.
+
+    Returns
+    -------
+    result : EncodingResult
+        ``alphas`` holds the alpha of the first block; ``inner_error`` is filled.
+    """
+    config = config or EncodingConfig()
+    lags = lag_array(lags)
+    Y = np.asarray(Y)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    engine = Backend(backend, device)
+    folds = outer_folds(segment_pieces(segments, Y.shape[0]), config.n_folds)
+    fixed = None if callable(design) else design
+    predictions = np.full(Y.shape, np.nan, dtype=config.dtype)
+    chosen, inner = [], []
+    with engine.threads(n_jobs):
+        Yb = engine.asarray(Y, config.dtype)
+        stats = None
+        for k, fold in enumerate(folds):
+            blocks = fixed if fixed is not None else design(k)
+            bands = [block.shape[1] for block in blocks] if banded else None
+            Xb = engine.asarray(np.hstack(blocks), config.dtype)
+            if stats is None or fixed is None:
+                stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size)
+                         for f in folds]
+            scalings = _band_scalings(bands, len(lags), engine)
+            alphas, error, weights, intercept = _fit_fold(Xb, Yb, folds, stats, k, lags,
+                                                          scalings, config, engine)
+            index = piece_indices(fold)
+            predictions[index] = _predict(Xb, fold, lags, weights, intercept, config, engine)
+            chosen.append(alphas)
+            inner.append(error)
+            if verbose:
+                logger.info("outer fold %d/%d fitted (p = %d)", k + 1, len(folds),
+                            Xb.shape[1] * len(lags))
+    test_folds = [piece_indices(fold) for fold in folds]
+    r_folds, r2_folds = np.array([fold_scores(Y[i], predictions[i]) for i in test_folds]
+                                 ).transpose(1, 0, 2)
+    return EncodingResult(r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds,
+                          r2_folds=r2_folds, alphas=np.array(chosen), predictions=predictions,
+                          test_folds=test_folds, lags=lags, inner_error=np.array(inner))
+
+
+def _band_scalings(bands: Sequence[int] | None, n_lags: int, engine: Backend) -> list[Any]:
+    """Column scalings ``g`` of the lagged design for every candidate band weighting."""
+    if bands is None or len(bands) < 2:
+        return [None]
+    band_of = np.repeat(np.arange(len(bands)), bands)
+    out = []
+    for combo in itertools.product(BAND_SCALINGS, repeat=len(bands) - 1):
+        g = np.sqrt(np.asarray((1.0, *combo)))[band_of]
+        out.append(engine.asarray(np.tile(g, n_lags), "float64"))
+    return out
+
+
+def _scaled(system: Standardized, g: Any) -> Standardized:
+    """The standardised system with column ``j`` multiplied by ``g[j]``."""
+    if g is None:
+        return system
+    return Standardized(system.xx * (g[:, None] * g[None, :]), system.xy * g[:, None],
+                        system.mean, system.scale / g, system.ymean)
+
+
+def _validation_sets(folds: list[list[Piece]], stats: list[GramStats], k: int, X: Any, Y: Any,
+                     lags: np.ndarray, config: EncodingConfig,
+                     engine: Backend) -> list[GramStats]:
+    """Inner validation statistics of outer fold ``k`` (as ``cross_validate`` splits them)."""
+    if config.inner_folds is None:
+        sets = [stats[j] for j in range(len(folds)) if j != k]
+    else:
+        training = [piece for j, fold in enumerate(folds) if j != k for piece in fold]
+        sets = [lagged_stats(X, Y, chunk, lags, engine, config.chunk_size)
+                for chunk in split_pieces(training, config.inner_folds)]
+    return sets[-1:] if config.inner_cv == "holdout" else sets
+
+
+def _fit_fold(X: Any, Y: Any, folds: list[list[Piece]], stats: list[GramStats], k: int,
+              lags: np.ndarray, scalings: list[Any], config: EncodingConfig,
+              engine: Backend) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+    """Choose (scaling, alpha) per target by inner CV, then fit the outer training set."""
+    train = sum(stats[1:], stats[0]) - stats[k]
+    vals = _validation_sets(folds, stats, k, X, Y, lags, config, engine)
+    errors = np.zeros((len(scalings), len(config.alphas), Y.shape[1]))
+    for val in vals:
+        system = standardize(train - val, config.standardize, engine)
+        for s, g in enumerate(scalings):
+            err = validation_errors(_scaled(system, g), [val], config.alphas, engine,
+                                    config.dtype, config.pca)[0]
+            errors[s] += engine.to_numpy(err)
+    flat = errors.reshape(-1, errors.shape[2])
+    best = flat.argmin(0)
+    which, alpha_index = np.divmod(best, len(config.alphas))
+    target_alphas = np.asarray(config.alphas)[alpha_index]
+    system = standardize(train, config.standardize, engine)
+    weights = engine.zeros((X.shape[1] * len(lags), Y.shape[1]), "float64")
+    intercept = engine.zeros((Y.shape[1],), "float64")
+    for s in np.unique(which):
+        cols = np.flatnonzero(which == s)
+        sub = Standardized(system.xx, system.xy[:, engine.index(cols)], system.mean,
+                           system.scale, system.ymean[engine.index(cols)])
+        w, b = fit(_scaled(sub, scalings[s]), target_alphas[cols], engine, config.dtype,
+                   config.pca)
+        weights[:, engine.index(cols)] = w
+        intercept[engine.index(cols)] = b
+    return target_alphas, flat.min(0), weights, intercept
+
+
+def _predict(X: Any, fold: list[Piece], lags: np.ndarray, weights: Any, intercept: Any,
+             config: EncodingConfig, engine: Backend) -> np.ndarray:
+    """Predictions on the samples of ``fold``, a chunk of rows at a time."""
+    weights = engine.asarray(weights, config.dtype)
+    out = []
+    for piece in fold:
+        for start in range(piece.start, piece.stop, config.chunk_size):
+            rows = piece._replace(start=start, stop=min(start + config.chunk_size, piece.stop))
+            Z = lagged_design(X, rows, lags, engine, config.dtype)
+            out.append(engine.to_numpy(engine.asarray(Z @ weights, "float64") + intercept))
+    return np.concatenate(out)
+
+
+def fold_scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r and R² of every column (NaN where a column is constant).
+
+    Parameters
+    ----------
+    y, pred : ndarray, shape (n_samples, n_targets)
+
+    Returns
+    -------
+    r, r2 : ndarray, shape (n_targets,)
+    """
+    y, pred = y.astype(float), pred.astype(float)
+    yc, pc = y - y.mean(0), pred - pred.mean(0)
+    sst = (yc * yc).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (yc * pc).sum(0) / np.sqrt(sst * (pc * pc).sum(0))
+        r2 = 1 - ((y - pred) ** 2).sum(0) / sst
+    return r, r2
