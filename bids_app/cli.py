@@ -12,7 +12,8 @@ import logging
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,8 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        _configure_logging(args.verbose)
-        return _run(args, "ssl-ieeg " + shlex.join(argv))
+        with _logging_to_stderr(args.verbose):
+            return _run(args, "ssl-ieeg " + shlex.join(argv))
     except SslIeegError as err:
         print(f"ssl-ieeg: error: {err}", file=sys.stderr)
         return err.exit_code
@@ -190,10 +191,19 @@ def _writable(path: Path) -> bool:
     return True
 
 
-def _configure_logging(verbosity: int) -> None:
+@contextmanager
+def _logging_to_stderr(verbosity: int) -> Iterator[None]:
+    """Send the app's log to stderr for the duration of a run, then restore the logger."""
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s", "%H:%M:%S"))
-    logger.handlers = [handler]
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
