@@ -234,6 +234,16 @@ def test_quirk_channels_tsv_lists_more_channels_than_file(tmp_path, caplog):
     assert (reasons == "listed in channels.tsv but missing from the data file").all()
 
 
+def test_without_channels_tsv_types_come_from_the_file(tmp_path):
+    rec = _noise_recording(tmp_path, ["A1", "A2"], channels=pd.DataFrame())
+    raw = mne.io.read_raw_brainvision(rec.data_path, verbose="error")
+    raw.set_channel_types({"A1": "seeg", "A2": "misc"}, verbose="error")
+    table = reconcile_channels(pd.DataFrame(), raw.ch_names, rec.data_path,
+                               raw.get_channel_types())
+    assert table["type"].tolist() == ["SEEG", "MISC"]
+    assert table["status"].tolist() == ["good", "good"]
+
+
 def test_quirk_pixel_coordinates_keep_running(tmp_path):
     ieeg = FILTERED / "sub-ir08" / "ieeg"
     electrodes = read_tsv(ieeg / "sub-ir08_electrodes.tsv")

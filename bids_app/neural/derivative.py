@@ -113,7 +113,8 @@ def load_derivative(recording: Recording, config: PreprocessingConfig, *,
         raw = mne.io.read_raw_fif(path, preload=False, verbose=verbose or "error")
     except Exception as err:  # MNE raises many types on corrupt files
         raise BadDataError(f"Cannot read the high-gamma derivative {path}: {err}") from err
-    table = reconcile_channels(recording.channels, raw.ch_names, path)
+    table = reconcile_channels(recording.channels, raw.ch_names, path,
+                               raw.get_channel_types())
     table["reason"] = [exclusion_reason(row) for _, row in table.iterrows()]
     in_bads = table["name"].isin(raw.info["bads"]) & table["reason"].isna()
     table.loc[in_bads, "reason"] = "bad in the high-gamma derivative"

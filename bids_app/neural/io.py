@@ -70,17 +70,21 @@ def load_raw(recording: Recording, verbose: bool = False) -> mne.io.BaseRaw:
     return raw
 
 
-def reconcile_channels(channels: pd.DataFrame, ch_names: list[str], path: Path) -> pd.DataFrame:
+def reconcile_channels(channels: pd.DataFrame, ch_names: list[str], path: Path,
+                       ch_types: list[str] | None = None) -> pd.DataFrame:
     """Align ``channels.tsv`` with the channels in the data file, by name.
 
     Parameters
     ----------
     channels : DataFrame
-        ``channels.tsv`` (may be empty).
+        ``channels.tsv`` (may be empty: then types come from ``ch_types``, all good).
     ch_names : list of str
         Channel names in the data file.
     path : Path
         The data file, for messages.
+    ch_types : list of str | None
+        MNE channel types of ``ch_names`` (``"ecog"``, ``"seeg"``, ...), used without
+        ``channels.tsv``.
 
     Returns
     -------
@@ -89,7 +93,13 @@ def reconcile_channels(channels: pd.DataFrame, ch_names: list[str], path: Path) 
         ``status_description`` and ``in_file`` (bool) columns; rows ordered as in the file, then
         the listed channels missing from it.
     """
-    table = channels.copy() if len(channels) else pd.DataFrame({"name": list(ch_names)})
+    if len(channels):
+        table = channels.copy()
+    else:
+        logger.warning("%s: no channels.tsv; channel types are taken from the data file",
+                       path.name)
+        types = [t.upper() for t in ch_types] if ch_types else "MISC"
+        table = pd.DataFrame({"name": list(ch_names), "type": types})
     table["name"] = table["name"].astype(str).str.strip()
     for col, default in (("type", "MISC"), ("status", "good"), ("status_description", pd.NA)):
         if col not in table.columns:

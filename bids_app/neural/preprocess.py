@@ -82,7 +82,8 @@ def preprocess(recording: Recording, config: PreprocessingConfig, *, n_jobs: int
     if config.highgamma == "multiband" and band[1] >= sfreq / 2:
         raise BadDataError(f"{path}: sampling rate {sfreq:g} Hz is too low for the high-gamma "
                            f"band {band} Hz; lower preprocessing.band.")
-    table = reconcile_channels(recording.channels, raw.ch_names, path)
+    table = reconcile_channels(recording.channels, raw.ch_names, path,
+                               raw.get_channel_types())
     table["reason"] = [exclusion_reason(row) for _, row in table.iterrows()]
     candidates = table.loc[table["reason"].isna(), "name"].tolist()
     if not candidates:
