@@ -268,6 +268,13 @@ def test_quirk_2048_hz_participant(tmp_path):
     assert neural.software_filters["NotchFilter"]["FrequenciesHz"][-1] == 1020.0  # < 1024
 
 
+def test_sampling_rate_too_low_for_band_is_bad_data(tmp_path):
+    rec = _noise_recording(tmp_path, ["A1", "A2"], sfreq=200.0)
+    for method in ("multiband", "butterworth"):
+        with pytest.raises(BadDataError, match="200 Hz is too low"):
+            preprocess(rec, PreprocessingConfig(highgamma=method))
+
+
 def test_quirk_sessions_runs_real_brainvision(tmp_path):
     """py_neuromodulation: real BrainVision, ses- and run- entities, ECOG + DBS + MISC."""
     channels = read_tsv(PYNM / "sub-testsub_ses-EphysMedOff_task-gripforce_run-0_channels.tsv")

@@ -79,7 +79,7 @@ def preprocess(recording: Recording, config: PreprocessingConfig, *, n_jobs: int
     raw = load_raw(recording, verbose=verbose)
     sfreq = float(raw.info["sfreq"])
     band = config.resolved_band
-    if config.highgamma == "multiband" and band[1] >= sfreq / 2:
+    if band[0] >= 0.45 * sfreq or (config.highgamma == "multiband" and band[1] >= sfreq / 2):
         raise BadDataError(f"{path}: sampling rate {sfreq:g} Hz is too low for the high-gamma "
                            f"band {band} Hz; lower preprocessing.band.")
     table = reconcile_channels(recording.channels, raw.ch_names, path,
