@@ -236,8 +236,7 @@ def test_glove_static_vectors(stimulus, tmp_path):
 
 def test_missing_model_is_exit_66_with_hint(stimulus, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    spec = FeatureSpec("w2v", "speech", model="facebook/wav2vec2-base")
+    spec = FeatureSpec("w2v", "speech", model="no-such-org/no-such-model")
     with pytest.raises(MissingInputError, match="--model-dir") as err:
         load_or_compute_features(spec, stimulus, tmp_path, model_dir=tmp_path / "models")
     assert err.value.exit_code == 66
@@ -259,3 +258,19 @@ def test_random_weights_from_config_only_and_model_dir_lookup(stimulus, tmp_path
     assert torch.equal(state[weight], same[weight])
     assert not torch.equal(state[weight], different[weight])
     assert model.config.num_hidden_layers == 12
+
+
+def test_hub_id_from_a_hugging_face_cache_layout(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    repo = tmp_path / "hub" / "models--org--tiny"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "blobs").mkdir()
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    shutil.copy(tiny["speech"] / "config.json", repo / "blobs" / "0a1b")
+    (repo / "snapshots" / "abc123" / "config.json").symlink_to("../../blobs/0a1b")
+    source = resolve_model("org/tiny", tmp_path / "hub", weights="random")
+    assert source.revision == "abc123"
+    assert source.path == repo / "snapshots" / "abc123"
+    with pytest.raises(MissingInputError, match="no weights"):
+        resolve_model("org/tiny", tmp_path / "hub")

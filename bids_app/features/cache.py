@@ -6,7 +6,8 @@ Layout of ``stim-<id>/stim-<id>_desc-<name>_features.h5``:
 - ``offsets`` (n_rows,) float64: word offsets (word-level spaces only);
 - ``layers/<layer>`` (n_rows, n_dims) float32, contiguous and uncompressed, so a reader
   memory-maps them instead of loading every layer;
-- attributes ``cache_key``, ``name``, ``kind``, ``layer_names`` and ``meta`` (JSON text).
+- ``meta``: the provenance as JSON text (also written to the sidecar);
+- attributes ``cache_key``, ``name``, ``kind`` and ``layer_names`` (JSON list).
 
 A file is valid when its ``cache_key`` equals the key of the requested computation (audio hash,
 transcript hash, model identity, settings); anything else is recomputed. Files are written to a
@@ -85,7 +86,7 @@ def read_feature_file(path: Path, layers: list[str] | None = None) -> FeatureSet
     """
     with h5py.File(path, "r", locking=False) as fh:  # immutable once renamed into place
         names = json.loads(fh.attrs["layer_names"])
-        meta = json.loads(fh.attrs["meta"])
+        meta = json.loads(fh["meta"][()])
         offsets = fh["offsets"][()] if "offsets" in fh else None
         loaded = {name: _map_dataset(path, fh["layers"][name])
                   for name in names if layers is None or name in layers}
@@ -135,9 +136,9 @@ def write_feature_file(path: Path, key: str, compute: Callable[[Allocate], Featu
                 fh.create_dataset("offsets", data=np.asarray(features.offsets, dtype=np.float64))
             meta = {**features.meta, "CacheKey": key, "NumRows": len(features.times),
                     "Layers": {name: list(group[name].shape) for name in features.layers}}
+            fh.create_dataset("meta", data=json.dumps(meta, default=str))  # may exceed 64 kB
             fh.attrs.update({"cache_key": key, "name": features.name, "kind": features.kind,
-                             "layer_names": json.dumps(list(features.layers)),
-                             "meta": json.dumps(meta, default=str)})
+                             "layer_names": json.dumps(list(features.layers))})
             fh.close()
             if stored_key(path) == key:
                 raise _AlreadyCached

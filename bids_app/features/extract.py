@@ -143,7 +143,9 @@ def _resolve_inputs(spec: FeatureSpec, stimulus: Stimulus, words: WordTimings | 
         inputs.hashes["glove"] = file_sha256(Path(opts["glove"]))
     elif spec.kind in MODEL_KINDS:
         inputs.model = resolve_model(spec.model, model_dir, weights=spec.weights)
-        inputs.hashes["model"] = inputs.model.provenance()
+        inputs.hashes["model"] = {"id": inputs.model.model_id,
+                                  "revision": inputs.model.revision,
+                                  "checksum": inputs.model.checksum}  # not the path
     return inputs
 
 
@@ -234,8 +236,7 @@ def _phonetic(spec: FeatureSpec, inputs: _Inputs, opts: dict[str, Any]) -> Featu
 def _word_level(spec: FeatureSpec, words: WordTimings, values: dict[str, Any],
                 meta: dict[str, Any]) -> FeatureSet:
     return FeatureSet(spec.name, spec.kind, np.asarray(words.onsets, dtype=float), values,
-                      offsets=np.asarray(words.offsets, dtype=float),
-                      meta={**meta, "Words": list(words.words)})
+                      offsets=np.asarray(words.offsets, dtype=float), meta=meta)
 
 
 def _provenance(spec: FeatureSpec, stimulus: Stimulus, inputs: _Inputs) -> dict[str, Any]:
