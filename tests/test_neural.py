@@ -269,9 +269,9 @@ def test_quirk_2048_hz_participant(tmp_path):
 
 
 def test_sampling_rate_too_low_for_band_is_bad_data(tmp_path):
-    rec = _noise_recording(tmp_path, ["A1", "A2"], sfreq=200.0)
+    rec = _noise_recording(tmp_path, ["A1", "A2"], sfreq=150.0)
     for method in ("multiband", "butterworth"):
-        with pytest.raises(BadDataError, match="200 Hz is too low"):
+        with pytest.raises(BadDataError, match="150 Hz is too low"):
             preprocess(rec, PreprocessingConfig(highgamma=method))
 
 
