@@ -30,13 +30,19 @@ from bids_app.encoding import (
     permutation_test,
 )
 from bids_app.encoding.align import align_features, stimulus_segments, word_design
-from bids_app.errors import EXIT_FAILURE, MissingInputError, SslIeegError
+from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIeegError
 from bids_app.features import load_or_compute_features
 from bids_app.features.featureset import FeatureSet
-from bids_app.neural import NeuralData, preprocess, write_highgamma
+from bids_app.neural import NeuralData, preprocess, speech_responsive, write_highgamma
 from bids_app.outputs.atomic import write_json, write_text, write_tsv
-from bids_app.outputs.derivatives import bids_name, participant_dir, scores_dictionary
+from bids_app.outputs.derivatives import (
+    bids_name,
+    entity_stem,
+    participant_dir,
+    scores_dictionary,
+)
 from bids_app.report.participant import write_participant_report
+from bids_app.report.qc import write_qc_figures
 from bids_app.stimuli.alignments import read_words
 from bids_app.stimuli.resolve import resolve_stimuli
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
@@ -177,6 +183,9 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
     if neural.electrodes is not None and neural.coordinate_space:
         write_tsv(out_dir / bids_name({"sub": recording.subject}, "electrodes", ".tsv",
                                       space=neural.coordinate_space), neural.electrodes)
+    responsive = _speech_responsive(neural, stimuli)
+    write_qc_figures(neural, stimuli, responsive, out_dir.parent / "figures",
+                     entity_stem(recording.entities))
     segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
     for spec in config.features:
         feature_sets = [load_or_compute_features(
@@ -186,6 +195,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         table = encode_feature_space(feature_sets, stimuli,
                                      [words[s.stim_id] for s in stimuli], neural, segments,
                                      config, options)
+        if responsive is not None:
+            table = table.merge(responsive[["channel", "responsive"]], on="channel", how="left")
         provenance = {"ConfigHash": digest, "Version": __version__,
                       "Source": str(recording.data_path.relative_to(options.bids_dir)),
                       "Stimuli": [s.audio_path.name for s in stimuli],
@@ -194,6 +205,18 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         write_json(path.with_suffix(".json"), scores_dictionary(spec.name, provenance))
         write_tsv(path, table)
         logger.info("wrote %s", path)
+
+
+def _speech_responsive(neural: NeuralData, stimuli: Sequence[Stimulus]) -> pd.DataFrame | None:
+    """Speech-responsive electrodes from stimulus onsets; None with fewer than 2 onsets."""
+    if len(stimuli) < 2:
+        logger.info("one stimulus only: speech responsiveness needs several onsets, skipped")
+        return None
+    try:
+        return speech_responsive(neural, np.array([s.onset for s in stimuli]))
+    except BadDataError as err:
+        logger.warning("speech responsiveness not computed: %s", err)
+        return None
 
 
 def encode_feature_space(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],

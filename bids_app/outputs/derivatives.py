@@ -37,9 +37,13 @@ def bids_name(entities: dict[str, str], suffix: str, extension: str, **extra: st
     **extra
         ``space`` and ``desc`` entities, appended after the recording entities.
     """
-    parts = [f"{k}-{v}" for k, v in entities.items()]
-    parts += [f"{k}-{extra[k]}" for k in ("space", "desc") if extra.get(k)]
-    return "_".join([*parts, suffix]) + extension
+    parts = [f"{k}-{extra[k]}" for k in ("space", "desc") if extra.get(k)]
+    return "_".join([entity_stem(entities), *parts, suffix]) + extension
+
+
+def entity_stem(entities: dict[str, str]) -> str:
+    """The entities part of a BIDS name, e.g. ``sub-01_task-listen``."""
+    return "_".join(f"{k}-{v}" for k, v in entities.items())
 
 
 def participant_dir(output_dir: Path, subject: str, session: str | None = None) -> Path:
@@ -86,5 +90,10 @@ def scores_dictionary(space: str, provenance: dict) -> dict:
                              "predictions), (count+1)/(n+1)."},
         "p_fdr": {"Description": "Benjamini-Hochberg adjusted p across channels."},
         "significant": {"Description": "p_fdr below statistics.fdr_alpha."},
+        "lag": {"Description": "Word mode only: time of the high-gamma relative to word "
+                               "onset.", "Units": "s"},
+        "responsive": {"Description": "Speech-responsive electrode: paired t-test of "
+                                      "high-gamma after vs. before stimulus onsets, Bonferroni "
+                                      "corrected (present with 2 or more stimuli)."},
         "Provenance": provenance,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import matplotlib
 
@@ -12,6 +13,35 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
+
+def png_data_uri(path: Path) -> str:
+    """A saved PNG file as a ``data:image/png;base64,...`` URI."""
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def best_lag_per_channel(table: pd.DataFrame) -> pd.DataFrame:
+    """For word-mode tables (with a ``lag`` column): each channel's row at its best lag."""
+    if "lag" not in table:
+        return table
+    best = table.groupby(["layer", "channel"], sort=False)["r"].idxmax()
+    return table.loc[best.to_numpy()]
+
+
+def lag_profile_figure(table: pd.DataFrame, title: str) -> str:
+    """Word mode: r as a function of lag for the best layer (each channel, and their mean)."""
+    per_layer = best_lag_per_channel(table).groupby("layer", sort=False)["r"].mean()
+    rows = table[table["layer"] == per_layer.idxmax()]
+    curves = rows.pivot(index="lag", columns="channel", values="r")
+    fig, ax = plt.subplots(figsize=(5, 2.8))
+    ax.plot(curves.index, curves.to_numpy(), color="#95a5a6", lw=0.6)
+    ax.plot(curves.index, curves.mean(axis=1), color="#c0392b", lw=2, label="mean")
+    ax.axvline(0, color="k", lw=0.5)
+    ax.set_xlabel("lag from word onset (s)")
+    ax.set_ylabel("cross-validated r")
+    ax.set_title(f"{title} (layer {per_layer.idxmax()})", fontsize=9)
+    ax.legend(fontsize=7)
+    return to_data_uri(fig)
 
 
 def to_data_uri(fig: Figure) -> str:
@@ -32,6 +62,7 @@ def channel_scores_figure(table: pd.DataFrame, title: str) -> str:
     title : str
         The figure title.
     """
+    table = best_lag_per_channel(table)
     best_layer = table.groupby("layer", sort=False)["r"].mean().idxmax()
     rows = table[table["layer"] == best_layer].sort_values("r", ascending=False)
     fig, ax = plt.subplots(figsize=(max(4.0, 0.18 * len(rows)), 2.6))
@@ -46,7 +77,7 @@ def channel_scores_figure(table: pd.DataFrame, title: str) -> str:
 
 def layer_profile_figure(table: pd.DataFrame, title: str) -> str:
     """Mean and best r across channels for each layer of a feature space."""
-    grouped = table.groupby("layer", sort=False)["r"]
+    grouped = best_lag_per_channel(table).groupby("layer", sort=False)["r"]
     fig, ax = plt.subplots(figsize=(4.5, 2.6))
     layers = list(grouped.groups)
     ax.plot(range(len(layers)), grouped.mean().to_numpy(), "o-", label="mean over channels")

@@ -16,9 +16,12 @@ from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError
 from bids_app.report.figures import (
+    best_lag_per_channel,
     channel_scores_figure,
     glass_brain_figure,
+    lag_profile_figure,
     layer_profile_figure,
+    png_data_uri,
 )
 from bids_app.report.render import render
 
@@ -76,18 +79,23 @@ def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
     channels = [read_tsv(p) for p in sorted(subject_dir.glob("**/ieeg/*_channels.tsv"))]
     bad = (pd.concat(channels)[lambda t: t["status"] != "good"].drop_duplicates("name")
            if channels else pd.DataFrame(columns=["name", "status_description"]))
+    qc_figures = [png_data_uri(p) for p in sorted(subject_dir.glob("figures/*_qc.png"))]
     crashes = sorted(p.name for p in (output_dir / "logs").glob(f"crash-sub-{subject}-*.txt"))
     return render("participant.html.j2", output_dir / f"sub-{subject}.html",
                   subject=subject, sections=sections, coordinate_space=space,
                   bad_channels=bad.to_dict("records"),
                   n_channels=int(sum(len(t) for t in channels)),
-                  config_yaml=config.to_yaml(), command=command, crashes=crashes)
+                  qc_figures=qc_figures, config_yaml=config.to_yaml(), command=command,
+                  crashes=crashes)
 
 
 def _scores_section(recording: str, space_name: str, table: pd.DataFrame,
                     electrodes: pd.DataFrame | None, coordinate_space: str | None) -> ScoresSection:
     title = f"{space_name}"
     figures = [channel_scores_figure(table, title)]
+    if "lag" in table:
+        figures.append(lag_profile_figure(table, f"{title}: lag profile"))
+    table = best_lag_per_channel(table)
     if table["layer"].nunique() > 1:
         figures.append(layer_profile_figure(table, f"{title}: layer profile"))
     if electrodes is not None and coordinate_space and coordinate_space.startswith("MNI"):
