@@ -1,0 +1,545 @@
+"""The paper's three model comparisons, run on one recording.
+
+1. Prediction correlation of two feature spaces (best layers chosen in-fold).
+2. CCA shared space of a speech and a language layer at the word level (fitted in-fold).
+3. Variance partitioning of 2–4 feature sets with union models on the same folds.
+
+Every table comes with sentences of numbers computed from it (``summaries``) for the reports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bids_app.analysis.cca import SharedSpace, bartlett_test, fit_shared_space
+from bids_app.analysis.config import ACOUSTIC_KINDS, CCA_SETS, ComparisonConfig
+from bids_app.analysis.infold import cross_validate_folds, fold_scores
+from bids_app.analysis.partition import partition_table, region_shares, subsets
+from bids_app.analysis.predcorr import best_layer_result, prediction_correlation
+from bids_app.encoding import (
+    EncodingConfig,
+    EncodingResult,
+    StatisticsConfig,
+    fdr_bh,
+    permutation_test,
+)
+from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
+from bids_app.errors import UsageError
+
+logger = logging.getLogger("ssl_ieeg")
+
+#: Level of the Bartlett test that counts a canonical component as significant.
+BARTLETT_ALPHA = 0.05
+#: Words used in the sentences of the summaries.
+SET_LABELS = {"shared": "shared speech–language information",
+              "speech_rest": "speech-model-unique information",
+              "language_rest": "language-model-unique information",
+              "static": "static word meaning", "acoustic": "acoustic-phonetic features"}
+ALL_DATA_WARNING = (
+    "CCA was fitted on all words (comparison.cca_fit: all_data, as in the reference code): the "
+    "test folds took part in finding the shared space, so held-out canonical correlations and "
+    "the shared/rest encoding scores are optimistic. Use cca_fit: in_fold for unbiased "
+    "estimates.")
+
+Design = Callable[[str, str], np.ndarray]
+
+
+@dataclass
+class FeatureSpaceInfo:
+    """What the comparisons need to know of one feature space.
+
+    Attributes
+    ----------
+    kind : str
+        The feature kind (``speech``, ``language``, ``static``, ``mel``, ...).
+    layers : list of str
+        Layer names, in model order.
+    word_level : bool
+        True when the space's design has one impulse per word (language, static, word-pooled
+        speech); False for frame-level spaces, whose word vectors are the mean over each
+        word's samples.
+    """
+
+    kind: str
+    layers: list[str]
+    word_level: bool = False
+
+
+@dataclass
+class WordSamples:
+    """Words on the neural timeline, in time order.
+
+    Attributes
+    ----------
+    onsets, offsets : ndarray of int, shape (n_words,)
+        Word onset and offset samples (the impulse of a word-level design sits at its onset).
+    """
+
+    onsets: np.ndarray
+    offsets: np.ndarray
+
+
+@dataclass
+class ComparisonResult:
+    """Tables, summary sentences and warnings of the comparisons of one recording.
+
+    Attributes
+    ----------
+    tables : dict of str to DataFrame
+        desc label -> table: ``"<a>X<b>"`` prediction correlation (suffix ``predcorr``),
+        ``"cca"`` canonical components (suffix ``components``), ``"varpart"`` variance
+        partition (suffix ``scores``).
+    summaries : list of str
+        One sentence of numbers per question answered, computed from the tables.
+    warnings : list of str
+        What the report must flag (e.g. an all-data CCA fit, analyses skipped).
+    metrics : dict of str to float
+        Scalars behind the summaries (e.g. the across-electrode correlation of two models'
+        accuracies), for the data dictionaries.
+    """
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    summaries: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def compare_models(design: Design, spaces: Mapping[str, FeatureSpaceInfo],
+                   results: Mapping[str, Mapping[str, EncodingResult]], Y: np.ndarray,
+                   segments: np.ndarray, lags: np.ndarray, *, config: ComparisonConfig,
+                   encoding: EncodingConfig, statistics: StatisticsConfig,
+                   channel_names: Sequence[str], words: WordSamples | None = None,
+                   backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
+                   verbose: bool = False) -> ComparisonResult:
+    """Run the prediction-correlation, CCA and variance-partitioning comparisons.
+
+    Parameters
+    ----------
+    design : callable
+        ``design(space, layer)`` -> ndarray (n_samples, n_features), float32, on the neural
+        timeline (computed on demand; word-level spaces are impulses at word onsets).
+    spaces : mapping of str to FeatureSpaceInfo
+        Every feature space, by name.
+    results : mapping of str to mapping of str to EncodingResult
+        space -> layer -> result of ``cross_validate`` on ``design(space, layer)``.
+    Y : ndarray, shape (n_samples, n_channels)
+        Neural data.
+    segments : ndarray of int, shape (n_samples,)
+        Stimulus labels (-1 between stimuli), as given to ``cross_validate``.
+    lags : ndarray of int
+        TRF lags in samples.
+    config : ComparisonConfig
+    encoding : EncodingConfig
+    statistics : StatisticsConfig
+    channel_names : sequence of str
+    words : WordSamples | None
+        Word onsets/offsets in samples; needed by the CCA shared space (and the sets derived
+        from it). None skips them with a warning.
+    backend, device, n_jobs, verbose
+        As in ``cross_validate``.
+
+    Returns
+    -------
+    result : ComparisonResult
+    """
+    out = ComparisonResult()
+    Y = np.asarray(Y)
+    run = _Runner(design, spaces, results, Y, segments, np.asarray(lags), config, encoding,
+                  statistics, list(channel_names), words, out,
+                  dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose))
+    for a, b in _pairs(config, spaces, out):
+        run.prediction_correlation(a, b)
+    shared = run.shared_spaces()
+    for names in _partitions(config, spaces, shared is not None, out):
+        run.variance_partition(names, shared)
+    return out
+
+
+def _first_of_kind(spaces: Mapping[str, FeatureSpaceInfo], kind: str) -> str | None:
+    return next((name for name, info in spaces.items() if info.kind == kind), None)
+
+
+def _pairs(config: ComparisonConfig, spaces: Mapping[str, FeatureSpaceInfo],
+           out: ComparisonResult) -> list[tuple[str, str]]:
+    """The prediction-correlation pairs to run (``auto``: first speech vs first language)."""
+    if config.prediction_correlation != "auto":
+        pairs = [tuple(p) for p in config.prediction_correlation]
+        unknown = sorted({n for p in pairs for n in p} - set(spaces))
+        if unknown:
+            raise UsageError(f"comparison.prediction_correlation names unknown feature "
+                             f"spaces {unknown}; known: {sorted(spaces)}")
+        return pairs
+    a, b = _first_of_kind(spaces, "speech"), _first_of_kind(spaces, "language")
+    if a is None or b is None:
+        out.warnings.append("Prediction correlation skipped: it needs a speech and a language "
+                            "feature space (comparison.prediction_correlation: auto).")
+        return []
+    return [(a, b)]
+
+
+def resolve_layer(spec: int | str, layers: Sequence[str], key: str) -> str:
+    """Layer name from a config value: an index (``7`` -> ``layer07``), a name or ``middle``.
+
+    Parameters
+    ----------
+    spec : int | str
+    layers : sequence of str
+        The space's layers in model order.
+    key : str
+        Config key, for the error message.
+
+    Returns
+    -------
+    layer : str
+    """
+    hidden = [name for name in layers if name.startswith("layer")] or list(layers)
+    if spec == "middle":
+        return hidden[len(hidden) // 2]
+    name = f"layer{spec:02d}" if isinstance(spec, int) else spec
+    if name not in layers:
+        raise UsageError(f"comparison.{key}: layer {spec!r} is not among {list(layers)}")
+    return name
+
+
+def _available_sets(spaces: Mapping[str, FeatureSpaceInfo], has_cca: bool) -> list[str]:
+    """The default variance-partitioning sets that exist for these feature spaces."""
+    sets = list(CCA_SETS) if has_cca else []
+    if _first_of_kind(spaces, "static") is not None:
+        sets.append("static")
+    if any(info.kind in ACOUSTIC_KINDS for info in spaces.values()):
+        sets.append("acoustic")
+    return sets
+
+
+def _partitions(config: ComparisonConfig, spaces: Mapping[str, FeatureSpaceInfo],
+                has_cca: bool, out: ComparisonResult) -> list[list[str]]:
+    """The partitions to run: the configured one, or the defaults (see ComparisonConfig)."""
+    if config.variance_partitioning != "auto":
+        names = list(config.variance_partitioning)
+        if not names:
+            return []
+        if not has_cca and set(names) & set(CCA_SETS):
+            out.warnings.append(f"Variance partitioning {names} skipped: the CCA shared "
+                                "space could not be fitted.")
+            return []
+        return [names]
+    names = _available_sets(spaces, has_cca)
+    if len(names) < 2:
+        out.warnings.append(f"Variance partitioning skipped: only {names or 'no sets'} "
+                            "available (comparison.variance_partitioning: auto).")
+        return []
+    if len(names) <= 4:
+        return [names]
+    return [list(CCA_SETS), ["shared", "static", "acoustic"]]
+
+
+@dataclass
+class _Runner:
+    """The inputs shared by the comparisons, and the result they fill."""
+
+    design: Design
+    spaces: Mapping[str, FeatureSpaceInfo]
+    results: Mapping[str, Mapping[str, EncodingResult]]
+    Y: np.ndarray
+    segments: np.ndarray
+    lags: np.ndarray
+    config: ComparisonConfig
+    encoding: EncodingConfig
+    statistics: StatisticsConfig
+    channels: list[str]
+    words: WordSamples | None
+    out: ComparisonResult
+    engine: dict
+    kept: tuple[np.ndarray, np.ndarray] | None = None  # onsets, offsets of modelled words
+    word_vectors: tuple[np.ndarray, np.ndarray] | None = None  # speech, language
+
+    # -- 1. prediction correlation -------------------------------------------------------
+
+    def prediction_correlation(self, a: str, b: str) -> None:
+        """Add the ``<a>X<b>`` table, its summary and the across-electrode correlation."""
+        fitted = []
+        for name in (a, b):
+            if name not in self.results:
+                raise UsageError(f"comparison.prediction_correlation: no encoding results for "
+                                 f"feature space {name!r}")
+            fitted.append(best_layer_result(self.results[name], self.Y))
+        stats = self.statistics
+        table = prediction_correlation(fitted[0][0], fitted[1][0], self.Y, self.channels,
+                                       n_permutations=stats.n_permutations, seed=stats.seed,
+                                       fdr_alpha=stats.fdr_alpha)
+        table.insert(1, "layer_a", _most_common(fitted[0][1]))
+        table.insert(2, "layer_b", _most_common(fitted[1][1]))
+        table.insert(1, "space_b", b)
+        table.insert(1, "space_a", a)
+        self.out.tables[f"{a}X{b}"] = table
+        across = float(np.corrcoef(table["r_a"], table["r_b"])[0, 1])
+        self.out.metrics[f"{a}X{b}_accuracy_correlation"] = across
+        self.out.summaries.append(predcorr_summary(table, a, b, across, stats.fdr_alpha))
+
+    # -- 2. CCA shared space -------------------------------------------------------------
+
+    def shared_spaces(self) -> list[SharedSpace] | None:
+        """Fit the shared space (per outer fold, or once); add the ``cca`` table."""
+        cfg = self.config
+        speech = cfg.cca_speech or _first_of_kind(self.spaces, "speech")
+        language = cfg.cca_language or _first_of_kind(self.spaces, "language")
+        if speech is None or language is None or self.words is None:
+            self.out.warnings.append("CCA shared space skipped: it needs a speech and a "
+                                     "language feature space and word timings.")
+            return None
+        for key, name in (("cca_speech", speech), ("cca_language", language)):
+            if name not in self.spaces:
+                raise UsageError(f"comparison.{key}: unknown feature space {name!r}; known: "
+                                 f"{sorted(self.spaces)}")
+        layers = (resolve_layer(cfg.cca_speech_layer, self.spaces[speech].layers,
+                                "cca_speech_layer"),
+                  resolve_layer(cfg.cca_language_layer, self.spaces[language].layers,
+                                "cca_language_layer"))
+        self.kept = _modelled_words(self.words, self.segments)
+        self.word_vectors = (self._word_matrix(speech, layers[0]),
+                             self._word_matrix(language, layers[1]))
+        word_folds = self._word_folds()
+        everything = fit_shared_space(*self.word_vectors, variance=cfg.pca_variance,
+                                      n_components=cfg.n_components)
+        if cfg.cca_fit == "all_data":
+            fits = [everything] * len(word_folds)
+            self.out.warnings.append(ALL_DATA_WARNING)
+        else:
+            fits = [fit_shared_space(*(m[~test] for m in self.word_vectors),
+                                     variance=cfg.pca_variance, n_components=cfg.n_components)
+                    for test in word_folds]
+        table = components_table(fits, everything, self.word_vectors, word_folds)
+        self.out.tables["cca"] = table
+        self.out.summaries.append(cca_summary(table, (speech, layers[0]),
+                                              (language, layers[1]), everything,
+                                              cfg.pca_variance, cfg.cca_fit))
+        return fits
+
+    def _word_matrix(self, space: str, layer: str) -> np.ndarray:
+        """Word vectors of one layer: the onset row (word-level) or the word's mean row."""
+        X = self.design(space, layer)
+        onsets, offsets = self.kept
+        if self.spaces[space].word_level:
+            return np.asarray(X[onsets], dtype=float)
+        return np.stack([X[a:max(b, a + 1)].mean(0) for a, b in zip(onsets, offsets,
+                                                                    strict=True)])
+
+    def _word_folds(self) -> list[np.ndarray]:
+        """Boolean test mask over the kept words of every outer fold."""
+        folds = outer_folds(segment_pieces(self.segments, self.Y.shape[0]),
+                            self.encoding.n_folds)
+        fold_of = np.full(self.Y.shape[0], -1)
+        for k, fold in enumerate(folds):
+            fold_of[piece_indices(fold)] = k
+        owner = fold_of[self.kept[0]]
+        return [owner == k for k in range(len(folds))]
+
+    # -- 3. variance partitioning --------------------------------------------------------
+
+    def variance_partition(self, names: list[str], shared: list[SharedSpace] | None) -> None:
+        """Fit every union model of ``names``; add the partition to the ``varpart`` table."""
+        blocks = _SetBlocks(self, shared)
+        r2, union = {}, None
+        for subset in subsets(names):
+            members = [n for n in names if n in subset]
+            logger.info("variance partitioning: union model %s", "+".join(members))
+            result = blocks.fit(members)
+            r2[subset] = result.r2
+            union = result
+        stats = self.statistics
+        p = permutation_test(union, self.Y, n_permutations=stats.n_permutations,
+                             seed=stats.seed)
+        significant = fdr_bh(p, stats.fdr_alpha)[1]
+        table = partition_table(r2, names, self.channels, significant)
+        previous = self.out.tables.get("varpart")
+        self.out.tables["varpart"] = (table if previous is None
+                                      else pd.concat([previous, table], ignore_index=True))
+        self.out.summaries.append(varpart_summary(table, names))
+        if self.config.banded:
+            self.out.warnings.append(f"Union models of {'+'.join(names)} used banded ridge "
+                                     "(one penalty per set).")
+
+
+@dataclass
+class _SetBlocks:
+    """Design blocks of the variance-partitioning sets, per outer fold where needed."""
+
+    runner: _Runner
+    shared: list[SharedSpace] | None
+    cache: dict = field(default_factory=dict)
+
+    def fit(self, members: list[str]) -> EncodingResult:
+        """Cross-validated union model of ``members`` (same folds as every other model)."""
+        run = self.runner
+        def fold_design(k: int) -> list[np.ndarray]:
+            return [self.block(name, k) for name in members]
+
+        design = fold_design if set(members) & set(CCA_SETS) else fold_design(0)
+        return cross_validate_folds(design, run.Y, lags=run.lags, segments=run.segments,
+                                    config=run.encoding, banded=run.config.banded,
+                                    **run.engine)
+
+    def block(self, name: str, k: int) -> np.ndarray:
+        """The design of one set (for outer fold ``k`` if it comes from the shared space)."""
+        key = (name, k) if name in CCA_SETS else name
+        if key not in self.cache:
+            self.cache[key] = (self._cca_block(name, k) if name in CCA_SETS
+                               else self._space_block(name))
+        return self.cache[key]
+
+    def _cca_block(self, name: str, k: int) -> np.ndarray:
+        run = self.runner
+        if (k, "words") not in self.cache:
+            self.cache[(k, "words")] = self.shared[k].transform(*run.word_vectors)
+        values = self.cache[(k, "words")][name]
+        X = np.zeros((run.Y.shape[0], values.shape[1]), dtype=np.float32)
+        np.add.at(X, run.kept[0], values)
+        return X
+
+    def _space_block(self, name: str) -> np.ndarray:
+        run = self.runner
+        members = _set_members(name, run.spaces)
+        return np.hstack([run.design(space, _space_layer(space, run.results, run.spaces))
+                          for space in members]).astype(np.float32)
+
+
+def _set_members(name: str, spaces: Mapping[str, FeatureSpaceInfo]) -> list[str]:
+    """Feature spaces of a set: a space name, ``acoustic``, or every space of a kind."""
+    if name in spaces:
+        return [name]
+    kinds = ACOUSTIC_KINDS if name == "acoustic" else (name,)
+    members = [space for space, info in spaces.items() if info.kind in kinds]
+    if not members:
+        raise UsageError(f"comparison.variance_partitioning: {name!r} is neither a feature "
+                         f"space ({sorted(spaces)}), a feature kind, nor one of "
+                         f"{[*CCA_SETS, 'acoustic']}")
+    return members
+
+
+def _space_layer(space: str, results: Mapping[str, Mapping[str, EncodingResult]],
+                 spaces: Mapping[str, FeatureSpaceInfo]) -> str:
+    """The only layer, or the layer with the best mean r across electrodes."""
+    layers = spaces[space].layers
+    if len(layers) == 1 or space not in results:
+        return layers[0]
+    return max(results[space], key=lambda layer: np.nanmean(results[space][layer].r))
+
+
+def _modelled_words(words: WordSamples, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Onsets and offsets (samples) of the words whose onset lies in a stimulus segment."""
+    onsets = np.asarray(words.onsets, dtype=int)
+    offsets = np.minimum(np.asarray(words.offsets, dtype=int), len(segments))
+    inside = (onsets >= 0) & (onsets < len(segments))
+    inside[inside] = segments[onsets[inside]] >= 0
+    return onsets[inside], offsets[inside]
+
+
+def _most_common(chosen: np.ndarray) -> np.ndarray:
+    """The layer chosen most often over folds, per electrode."""
+    return np.array([pd.Series(column).mode().iloc[0] for column in chosen.T], dtype=object)
+
+
+def components_table(fits: Sequence[SharedSpace], everything: SharedSpace,
+                     word_vectors: tuple[np.ndarray, np.ndarray],
+                     word_folds: Sequence[np.ndarray]) -> pd.DataFrame:
+    """One row per canonical component: held-out and training r, Bartlett test on all words.
+
+    Parameters
+    ----------
+    fits : sequence of SharedSpace
+        The fit used for each outer fold.
+    everything : SharedSpace
+        The fit on all words (for Wilks' lambda and Bartlett's test).
+    word_vectors : tuple of ndarray
+        Speech and language word vectors (all kept words).
+    word_folds : sequence of ndarray of bool
+        Test words of every outer fold.
+
+    Returns
+    -------
+    table : DataFrame
+        ``component`` (1-based), ``r_test_fold<k>`` (canonical correlation of the fold's
+        variates on its test words), ``r_test`` (their mean), ``r_train`` (mean over folds of
+        the fitting words' r), ``wilks_lambda``, ``chi2``, ``df``, ``p``, ``significant``.
+    """
+    n = max(fit.n_components for fit in fits)
+    table = pd.DataFrame({"component": np.arange(1, n + 1)})
+    tests, trains = [], []
+    for k, (fit, test) in enumerate(zip(fits, word_folds, strict=True)):
+        u, v = fit.variates(*(m[test] for m in word_vectors))
+        r = np.full(n, np.nan)
+        r[:fit.n_components] = fold_scores(u, v)[0]
+        train = np.full(n, np.nan)
+        train[:fit.n_components] = fit.canonical_r[:fit.n_components]
+        table[f"r_test_fold{k + 1}"] = r
+        tests.append(r)
+        trains.append(train)
+    table["r_test"] = np.nanmean(tests, axis=0)
+    table["r_train"] = np.nanmean(trains, axis=0)
+    test = bartlett_test(everything.canonical_r, everything.n_words,
+                         everything.speech.components.shape[1],
+                         everything.language.components.shape[1])
+    for key, values in test.items():
+        column = np.full(n, np.nan)
+        m = min(n, len(values))
+        column[:m] = values[:m]
+        table[key] = column
+    table["significant"] = table["p"] < BARTLETT_ALPHA
+    return table
+
+
+def predcorr_summary(table: pd.DataFrame, a: str, b: str, across: float,
+                     fdr_alpha: float) -> str:
+    """Sentence on the prediction correlation of two models, from its table."""
+    both = table[table["both_significant"]]
+    head = (f"Across all {len(table)} electrodes, the prediction accuracies of {a} and {b} "
+            f"correlate at r = {across:.2f}.")
+    if both.empty:
+        return f"{head} No electrode is predicted significantly by both models."
+    return (f"{head} In the {len(both)} electrodes both predict significantly, their "
+            f"cross-validated predictions correlate at mean r = {both['r_pred'].mean():.2f} "
+            f"({int(both['significant'].sum())} significant at FDR {fdr_alpha:g}), against "
+            f"mean prediction accuracies of r = {both['r_a'].mean():.2f} ({a}) and "
+            f"{both['r_b'].mean():.2f} ({b}).")
+
+
+def cca_summary(table: pd.DataFrame, speech: tuple[str, str], language: tuple[str, str],
+                everything: SharedSpace, variance: float, fit: str) -> str:
+    """Sentence on the CCA shared space, from the components table."""
+    first = table.iloc[0]
+    return (f"CCA of {speech[0]} {speech[1]} and {language[0]} {language[1]} word vectors "
+            f"(PCA to {variance:.0%} of variance: {everything.speech.components.shape[1]} and "
+            f"{everything.language.components.shape[1]} dimensions, fitted "
+            f"{fit.replace('_', ' ')}): {int(table['significant'].sum())} of {len(table)} "
+            f"components significant (Bartlett p < {BARTLETT_ALPHA:g}); the first canonical "
+            f"correlation is {first['r_test']:.2f} on held-out words "
+            f"({first['r_train']:.2f} on fitting words).")
+
+
+def varpart_summary(table: pd.DataFrame, names: Sequence[str]) -> str:
+    """Sentence on one variance partition: unique shares of each set, and the overlaps."""
+    shares = region_shares(table)
+    n_sig = table.loc[table["significant"], "channel"].nunique()
+    if n_sig == 0 or shares.isna().all():
+        return (f"Variance partitioning ({' + '.join(names)}): no electrode is predicted "
+                "significantly by the union model.")
+    labels = [SET_LABELS.get(n, n) for n in names]
+    others = ", ".join(f"{label} {_percent(shares[f'{n}_only'])}"
+                       for n, label in zip(names[1:], labels[1:], strict=True))
+    overlap = shares[[region for region in shares.index if "∩" in region]].sum()
+    negative = table[table["significant"]]["negative"]
+    return (f"{labels[0][0].upper()}{labels[0][1:]} uniquely explains "
+            f"{_percent(shares[f'{names[0]}_only'])} of the explained variance in the {n_sig} "
+            f"electrodes predicted significantly by {' + '.join(names)} ({others}; overlaps "
+            f"between sets {_percent(overlap)}; {int(negative.sum())} of {len(negative)} "
+            f"region estimates negative, reported unclipped).")
+
+
+def _percent(value: float) -> str:
+    """``0.613`` -> ``"61%"`` (never ``"-0%"``)."""
+    return f"{round(float(value), 2) + 0.0:.0%}"

@@ -1,0 +1,329 @@
+"""Model comparisons on synthetic recordings whose answers are known.
+
+Words carry latents: ``z`` shared by the speech and the language model, ``p`` private to the
+speech model, ``q`` private to the language model, ``s`` a static embedding. Electrodes respond
+to word-onset impulses weighted by one latent: shared electrodes to ``z``, private ones to
+``p``, static ones to ``s``; the others are noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bids_app.analysis import (
+    ComparisonConfig,
+    FeatureSpaceInfo,
+    WordSamples,
+    best_layer_result,
+    compare_models,
+    cross_validate_folds,
+    fit_shared_space,
+    partition_regions,
+    prediction_correlation,
+)
+from bids_app.analysis.partition import partition_table, subsets
+from bids_app.encoding import EncodingConfig, StatisticsConfig, cross_validate
+from bids_app.errors import UsageError
+
+ENCODING = EncodingConfig(n_folds=4, alphas=[float(a) for a in np.logspace(-2, 5, 8)])
+LAGS = np.arange(7)
+KERNEL = np.array([0.5, 1.0, 1.0, 0.6, 0.3])
+GROUPS = {"shared": range(0, 4), "private": range(4, 8), "static": range(8, 12)}
+
+
+@dataclass
+class Recording:
+    """A synthetic recording: designs by (space, layer), data, words, latents."""
+
+    designs: dict
+    spaces: dict
+    Y: np.ndarray
+    segments: np.ndarray
+    words: WordSamples
+    latents: dict
+
+
+def _words(rng: np.random.Generator, segments: np.ndarray) -> WordSamples:
+    onsets, offsets = [], []
+    t = 5
+    while t < len(segments) - 40:
+        if segments[t] >= 0 and segments[t + 30] == segments[t]:
+            length = int(rng.integers(12, 22))
+            onsets.append(t)
+            offsets.append(t + length)
+            t += length + int(rng.integers(3, 10))
+        else:
+            t += 1
+    return WordSamples(np.array(onsets), np.array(offsets))
+
+
+def _impulses(n: int, onsets: np.ndarray, values: np.ndarray) -> np.ndarray:
+    X = np.zeros((n, values.shape[1]), dtype=np.float32)
+    X[onsets] = values
+    return X
+
+
+def _frames(n: int, words: WordSamples, values: np.ndarray) -> np.ndarray:
+    X = np.zeros((n, values.shape[1]), dtype=np.float32)
+    for a, b, row in zip(words.onsets, words.offsets, values, strict=True):
+        X[a:b] = row
+    return X
+
+
+def make_recording(seed: int = 0, n_noise: int = 8, n_samples: int = 12000,
+                   shared_noise: float = 0.5) -> Recording:
+    """Speech (frame-level), language and static (word-level) spaces and driven electrodes."""
+    rng = np.random.default_rng(seed)
+    segments = np.repeat(np.arange(4), n_samples // 4)
+    segments[np.arange(n_samples) % (n_samples // 4) > n_samples // 4 - 30] = -1
+    words = _words(rng, segments)
+    n_words = len(words.onsets)
+    z, p, q = rng.standard_normal((3, n_words))
+    s = rng.standard_normal((n_words, 3))
+    speech = (np.c_[z, p, rng.standard_normal((n_words, 3))] @ rng.standard_normal((5, 8))
+              + 0.1 * rng.standard_normal((n_words, 8)))
+    language = (np.c_[z + shared_noise * rng.standard_normal(n_words), q,
+                      rng.standard_normal((n_words, 3))] @ rng.standard_normal((5, 8))
+                + 0.1 * rng.standard_normal((n_words, 8)))
+    designs = {
+        ("wav2vec2", "layer00"): _frames(n_samples, words, rng.standard_normal((n_words, 8))),
+        ("wav2vec2", "layer01"): _frames(n_samples, words, speech),
+        ("gpt2", "layer00"): _impulses(n_samples, words.onsets,
+                                       rng.standard_normal((n_words, 8))),
+        ("gpt2", "layer01"): _impulses(n_samples, words.onsets, language),
+        ("gpt2", "layer02"): _impulses(n_samples, words.onsets,
+                                       rng.standard_normal((n_words, 8))),
+        ("glove", "static"): _impulses(n_samples, words.onsets, s),
+    }
+    spaces = {"wav2vec2": FeatureSpaceInfo("speech", ["layer00", "layer01"]),
+              "gpt2": FeatureSpaceInfo("language", ["layer00", "layer01", "layer02"], True),
+              "glove": FeatureSpaceInfo("static", ["static"], True)}
+    drive = np.zeros((n_samples, 12))
+    for latent, group in ((z, "shared"), (p, "private"), (s[:, 0], "static")):
+        response = np.convolve(_impulses(n_samples, words.onsets, latent[:, None])[:, 0],
+                               KERNEL)[:n_samples]
+        drive[:, list(GROUPS[group])] = response[:, None]
+    Y = np.c_[drive, np.zeros((n_samples, n_noise))] + 0.3 * rng.standard_normal(
+        (n_samples, 12 + n_noise))
+    return Recording(designs, spaces, Y.astype(np.float32), segments, words,
+                     {"z": z, "p": p, "q": q, "s": s})
+
+
+def _results(rec: Recording) -> dict:
+    out: dict = {}
+    for (space, layer), X in rec.designs.items():
+        out.setdefault(space, {})[layer] = cross_validate(
+            X, rec.Y, lags=LAGS, segments=rec.segments, config=ENCODING)
+    return out
+
+
+def _compare(rec: Recording, results: dict, **options) -> object:
+    config = ComparisonConfig(**{"cca_speech_layer": 1, "n_components": 1, **options})
+    return compare_models(lambda space, layer: rec.designs[(space, layer)], rec.spaces,
+                          results, rec.Y, rec.segments, LAGS, config=config,
+                          encoding=ENCODING, statistics=StatisticsConfig(n_permutations=200),
+                          channel_names=[f"ch{i}" for i in range(rec.Y.shape[1])],
+                          words=rec.words)
+
+
+@pytest.fixture(scope="module")
+def recording() -> Recording:
+    return make_recording()
+
+
+@pytest.fixture(scope="module")
+def comparison(recording: Recording):
+    return _compare(recording, _results(recording),
+                    variance_partitioning=["shared", "speech_rest", "language_rest", "static"])
+
+
+# -- variance-partition formulas ---------------------------------------------------------
+
+def test_two_set_formulas_and_negative_estimates_are_kept():
+    r2 = {frozenset("A"): np.array([0.3, 0.1]), frozenset("B"): np.array([0.2, 0.1]),
+          frozenset("AB"): np.array([0.4, 0.25])}
+    regions = partition_regions(r2, ["A", "B"])
+    np.testing.assert_allclose(regions[frozenset("A")], r2[frozenset("AB")] - r2[frozenset("B")])
+    np.testing.assert_allclose(regions[frozenset("AB")], [0.1, -0.05])
+    table = partition_table(r2, ["A", "B"], ["e1", "e2"], np.array([True, True]))
+    row = table[(table["channel"] == "e2") & (table["region"] == "A∩B")].iloc[0]
+    assert row["r2"] == pytest.approx(-0.05) and bool(row["negative"])
+    assert set(table["region"]) == {"A_only", "B_only", "A∩B"}
+
+
+@pytest.mark.parametrize("n_sets", [3, 4])
+def test_regions_invert_planted_venn_masses(n_sets):
+    names = list("ABCD"[:n_sets])
+    rng = np.random.default_rng(n_sets)
+    masses = {region: rng.uniform(-0.02, 0.1, 5) for region in subsets(names)}
+    r2 = {union: sum(m for region, m in masses.items() if region & union)
+          for union in subsets(names)}
+    regions = partition_regions(r2, names)
+    assert len(regions) == 2**n_sets - 1
+    for region, mass in masses.items():
+        np.testing.assert_allclose(regions[region], mass, atol=1e-12)
+    np.testing.assert_allclose(sum(regions.values()), r2[frozenset(names)], atol=1e-12)
+
+
+# -- engine pieces -----------------------------------------------------------------------
+
+def test_fixed_design_reproduces_cross_validate(recording):
+    X = recording.designs[("gpt2", "layer01")]
+    ref = cross_validate(X, recording.Y, lags=LAGS, segments=recording.segments,
+                         config=ENCODING)
+    ours = cross_validate_folds([X], recording.Y, lags=LAGS, segments=recording.segments,
+                                config=ENCODING)
+    np.testing.assert_allclose(ours.r, ref.r, atol=1e-5)
+    np.testing.assert_array_equal(ours.alphas, ref.alphas)
+    np.testing.assert_allclose(ours.inner_error, ref.inner_error, rtol=1e-5)
+
+
+def test_banded_ridge_helps_a_small_informative_set_next_to_a_large_noisy_one():
+    rng = np.random.default_rng(3)
+    small = rng.standard_normal((3000, 2))
+    noise = rng.standard_normal((3000, 60))
+    Y = small @ np.array([[1.0], [0.5]]) + 1.5 * rng.standard_normal((3000, 1))
+    args = dict(lags=[0], config=EncodingConfig(n_folds=4))
+    joint = cross_validate_folds([small, noise], Y, **args)
+    banded = cross_validate_folds([small, noise], Y, banded=True, **args)
+    assert banded.r2[0] > joint.r2[0]
+
+
+# -- CCA ---------------------------------------------------------------------------------
+
+def test_cca_recovers_planted_latent():
+    rng = np.random.default_rng(1)
+    n, sigma = 3000, 0.5
+    z = rng.standard_normal(n)
+    speech = np.c_[z, rng.standard_normal((n, 4))] @ rng.standard_normal((5, 10))
+    language = np.c_[z + sigma * rng.standard_normal(n),
+                     rng.standard_normal((n, 4))] @ rng.standard_normal((5, 12))
+    train, test = slice(0, 2000), slice(2000, None)
+    space = fit_shared_space(speech[train], language[train], variance=0.99, n_components=3)
+    u, v = space.variates(speech[test], language[test])
+    true_r = 1 / np.sqrt(1 + sigma**2)
+    assert np.corrcoef(u[:, 0], v[:, 0])[0, 1] == pytest.approx(true_r, abs=0.03)
+    assert abs(np.corrcoef(u[:, 0], z[test])[0, 1]) > 0.97
+    sets = space.transform(speech[test], language[test])
+    assert abs(np.corrcoef(sets["shared"][:, 0], z[test])[0, 1]) > 0.95
+    # the rest spaces carry (almost) nothing of the shared latent
+    beta = np.linalg.lstsq(sets["speech_rest"], z[test] - z[test].mean(), rcond=None)[0]
+    assert np.corrcoef(sets["speech_rest"] @ beta, z[test])[0, 1] < 0.15
+
+
+def test_in_fold_cca_is_not_optimistic_on_noise_but_all_data_is():
+    rec = make_recording(seed=5, n_samples=8000)
+    rng = np.random.default_rng(7)
+    n_words = len(rec.words.onsets)
+    rec.designs[("wav2vec2", "layer01")] = _frames(8000, rec.words,
+                                                   rng.standard_normal((n_words, 25)))
+    rec.designs[("gpt2", "layer01")] = _impulses(8000, rec.words.onsets,
+                                                 rng.standard_normal((n_words, 25)))
+    tables = {}
+    for fit in ("in_fold", "all_data"):
+        result = _compare(rec, {}, prediction_correlation=[], variance_partitioning=[],
+                          n_components=5, cca_fit=fit)
+        tables[fit] = result.tables["cca"]
+        assert any("all_data" in w for w in result.warnings) == (fit == "all_data")
+    in_fold, all_data = tables["in_fold"], tables["all_data"]
+    assert abs(in_fold["r_test"].mean()) < 0.07
+    assert in_fold["r_train"].iloc[0] > 0.3  # the fitting words are overfitted ...
+    assert all_data["r_test"].iloc[0] > 0.3  # ... and all-data "held-out" words with them
+    assert in_fold["p"].iloc[0] > 0.01
+
+
+# -- prediction correlation --------------------------------------------------------------
+
+def test_prediction_correlation_high_for_shared_low_for_private(comparison):
+    table = comparison.tables["wav2vec2Xgpt2"]
+    shared = table.iloc[list(GROUPS["shared"])]
+    private = table.iloc[list(GROUPS["private"])]
+    assert (shared["r_pred"] > 0.5).all() and shared["significant"].all()
+    assert (private["r_pred"].abs() < 0.2).all() and not private["significant"].any()
+    assert (shared["layer_a"] == "layer01").all() and (shared["layer_b"] == "layer01").all()
+    assert (private["r_a"] > 0.4).all() and (private["r_b"] < 0.2).all()
+    assert any("correlate at mean r" in s for s in comparison.summaries)
+
+
+def test_prediction_correlation_p_is_uniform_under_the_null():
+    rng = np.random.default_rng(11)
+    n, n_channels = 6000, 300
+    segments = np.repeat(np.arange(4), n // 4)
+    Y = rng.standard_normal((n, n_channels)).astype(np.float32)
+    fitted = []
+    for _ in range(2):  # two models with independent, autocorrelated features
+        X = np.apply_along_axis(np.convolve, 0, rng.standard_normal((n, 4)), np.ones(8), "same")
+        result = cross_validate(X, Y, lags=[0, 2, 4], segments=segments, config=ENCODING)
+        fitted.append(best_layer_result({"layer00": result}, Y)[0])
+    table = prediction_correlation(*fitted, Y, [str(i) for i in range(n_channels)],
+                                   n_permutations=200)
+    assert stats.kstest(table["p"], "uniform").pvalue > 0.01
+    assert 0.01 < (table["p"] < 0.05).mean() < 0.1
+
+
+def test_best_layer_is_chosen_in_fold_from_inner_errors(recording):
+    results = _results(recording)["wav2vec2"]
+    combined, chosen = best_layer_result(results, recording.Y)
+    assert chosen.shape == (ENCODING.n_folds, recording.Y.shape[1])
+    assert (chosen[:, list(GROUPS["private"])] == "layer01").all()
+    layer01 = results["layer01"]
+    np.testing.assert_allclose(combined.r[list(GROUPS["private"])],
+                               layer01.r[list(GROUPS["private"])], atol=1e-6)
+
+
+# -- variance partitioning ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("group", "region"), [("shared", "shared_only"),
+                                                ("private", "speech_rest_only"),
+                                                ("static", "static_only")])
+def test_partition_assigns_variance_to_the_planted_region(comparison, group, region):
+    table = comparison.tables["varpart"]
+    rows = table[table["channel"].isin([f"ch{i}" for i in GROUPS[group]])]
+    mine = rows[rows["region"] == region]
+    assert (mine["r2_union"] > 0.2).all() and mine["significant"].all()
+    assert (mine["fraction"] > 0.75).all()
+    others = rows[rows["region"] != region].groupby("channel")["r2"].apply(
+        lambda r: r.abs().sum())
+    union = mine.set_index("channel")["r2_union"]
+    assert (others.sub(0.25 * union) < 0).all()
+
+
+def test_varpart_table_and_summary(comparison):
+    table = comparison.tables["varpart"]
+    assert table["region"].nunique() == 15
+    np.testing.assert_allclose(table.groupby("channel")["r2"].sum(),
+                               table.groupby("channel")["r2_union"].first(), atol=1e-9)
+    noise = table[table["channel"].isin([f"ch{i}" for i in range(12, 20)])]
+    assert not noise["significant"].any()
+    sentence = next(s for s in comparison.summaries if "uniquely explains" in s)
+    shares = table[table["significant"]].groupby("region")["r2"].sum()
+    total = table[table["significant"]].groupby("channel")["r2_union"].first().sum()
+    assert f"{round(shares['shared_only'] / total, 2):.0%}" in sentence
+    assert "12 electrodes" in sentence
+
+
+def test_cca_components_table(comparison):
+    table = comparison.tables["cca"]
+    assert list(table["component"]) == [1]
+    assert table["r_test"].iloc[0] > 0.7 and table["p"].iloc[0] < 1e-10
+    assert {f"r_test_fold{k}" for k in range(1, 5)} <= set(table.columns)
+
+
+def test_auto_sets_and_config_validation(recording):
+    rec = make_recording(seed=2, n_samples=6000)
+    rec.designs[("mel", "mel")] = np.random.default_rng(0).standard_normal(
+        (6000, 3)).astype(np.float32)
+    rec.spaces["mel"] = FeatureSpaceInfo("mel", ["mel"])
+    result = _compare(rec, _results(rec), prediction_correlation=[])
+    partitions = set(result.tables["varpart"]["partition"])
+    assert partitions == {"shared+speech_rest+language_rest", "shared+static+acoustic"}
+    with pytest.raises(UsageError, match=r"comparison\.n_components"):
+        ComparisonConfig(n_components=0)
+    with pytest.raises(UsageError, match=r"comparison\.variance_partitioning"):
+        ComparisonConfig(variance_partitioning=["shared"])
+    with pytest.raises(UsageError, match=r"comparison\.cca_fit"):
+        ComparisonConfig(cca_fit="everything")
