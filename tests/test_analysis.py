@@ -253,7 +253,8 @@ def test_prediction_correlation_p_is_uniform_under_the_null():
     rng = np.random.default_rng(11)
     n, n_channels = 6000, 300
     segments = np.repeat(np.arange(4), n // 4)
-    Y = rng.standard_normal((n, n_channels)).astype(np.float32)
+    Y = np.apply_along_axis(np.convolve, 0, rng.standard_normal((n, n_channels)), np.ones(5),
+                            "same").astype(np.float32)  # autocorrelated noise
     fitted = []
     for _ in range(2):  # two models with independent, autocorrelated features
         X = np.apply_along_axis(np.convolve, 0, rng.standard_normal((n, 4)), np.ones(8), "same")
@@ -321,9 +322,28 @@ def test_auto_sets_and_config_validation(recording):
     result = _compare(rec, _results(rec), prediction_correlation=[])
     partitions = set(result.tables["varpart"]["partition"])
     assert partitions == {"shared+speech_rest+language_rest", "shared+static+acoustic"}
+    with pytest.raises(UsageError, match=r"comparison\.rest_components"):
+        ComparisonConfig(rest_components=0)
     with pytest.raises(UsageError, match=r"comparison\.n_components"):
         ComparisonConfig(n_components=0)
     with pytest.raises(UsageError, match=r"comparison\.variance_partitioning"):
         ComparisonConfig(variance_partitioning=["shared"])
     with pytest.raises(UsageError, match=r"comparison\.cca_fit"):
         ComparisonConfig(cca_fit="everything")
+
+
+def test_rest_components_caps_the_rest_spaces(recording):
+    rng = np.random.default_rng(4)
+    speech, language = rng.standard_normal((2, 500, 12))
+    space = fit_shared_space(speech, language, variance=1.0, n_components=3, rest_components=4)
+    sets = space.transform(speech, language)
+    assert sets["shared"].shape == (500, 3)
+    assert sets["speech_rest"].shape == (500, 4) and sets["language_rest"].shape == (500, 4)
+
+
+def test_word_mode_is_skipped_with_a_warning(recording):
+    result = compare_models(lambda space, layer: recording.designs[(space, layer)],
+                            recording.spaces, {}, recording.Y, recording.segments, LAGS,
+                            config=ComparisonConfig(), encoding=EncodingConfig(mode="word"),
+                            statistics=StatisticsConfig(), channel_names=[], words=None)
+    assert not result.tables and "encoding.mode: trf" in result.warnings[0]

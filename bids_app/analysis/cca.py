@@ -137,7 +137,7 @@ class SharedSpace:
     speech, language : Reducer
     speech_weights, language_weights : ndarray, shape (d, k)
         Canonical weights on the PCA scores.
-    speech_rest, language_rest : ndarray, shape (d, d - k)
+    speech_rest, language_rest : ndarray, shape (d, d - k) (or fewer columns)
         Maps from PCA scores to the rest spaces.
     canonical_r : ndarray, shape (min(d_speech, d_language),)
         All canonical correlations on the fitting words.
@@ -187,7 +187,7 @@ class SharedSpace:
 
 
 def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: float = 0.95,
-                     n_components: int = 50) -> SharedSpace:
+                     n_components: int = 50, rest_components: int | None = None) -> SharedSpace:
     """Fit standardisation, PCA, CCA and the rest projections on paired word vectors.
 
     Parameters
@@ -200,6 +200,9 @@ def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: floa
         PCA variance fraction kept in each set.
     n_components : int
         Number of canonical components (at most the smaller PCA dimension).
+    rest_components : int | None
+        Keep only this many leading principal axes of each rest space; None keeps all
+        ``d - k``.
 
     Returns
     -------
@@ -210,12 +213,13 @@ def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: floa
     r, wa, wb = canonical_correlations(*scores)
     k = min(n_components, len(r))
     weights = wa[:, :k], wb[:, :k]
-    rests = [_rest_map(s, w) for s, w in zip(scores, weights, strict=True)]
+    rests = [_rest_map(s, w, rest_components) for s, w in zip(scores, weights, strict=True)]
     return SharedSpace(reducers[0], reducers[1], weights[0], weights[1], rests[0], rests[1],
                        r, speech.shape[0])
 
 
-def _rest_map(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _rest_map(scores: np.ndarray, weights: np.ndarray,
+              n_kept: int | None) -> np.ndarray:
     """Map from PCA scores to their residual on the canonical variates, on its own axes."""
     centred = scores - scores.mean(0)
     variates = centred @ weights
@@ -223,4 +227,5 @@ def _rest_map(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
     residual_map = np.eye(scores.shape[1]) - weights @ gamma
     _, _, vt = np.linalg.svd(centred @ residual_map, full_matrices=False)
     n_rest = scores.shape[1] - weights.shape[1]
+    n_rest = n_rest if n_kept is None else min(n_rest, n_kept)
     return residual_map @ vt[:n_rest].T

@@ -148,6 +148,10 @@ def compare_models(design: Design, spaces: Mapping[str, FeatureSpaceInfo],
     result : ComparisonResult
     """
     out = ComparisonResult()
+    if encoding.mode != "trf":
+        out.warnings.append("Model comparisons skipped: they need continuous (TRF) encoding "
+                            "results (encoding.mode: trf).")
+        return out
     Y = np.asarray(Y)
     run = _Runner(design, spaces, results, Y, segments, np.asarray(lags), config, encoding,
                   statistics, list(channel_names), words, out,
@@ -304,14 +308,14 @@ class _Runner:
         self.word_vectors = (self._word_matrix(speech, layers[0]),
                              self._word_matrix(language, layers[1]))
         word_folds = self._word_folds()
-        everything = fit_shared_space(*self.word_vectors, variance=cfg.pca_variance,
-                                      n_components=cfg.n_components)
+        options = dict(variance=cfg.pca_variance, n_components=cfg.n_components,
+                       rest_components=cfg.rest_components)
+        everything = fit_shared_space(*self.word_vectors, **options)
         if cfg.cca_fit == "all_data":
             fits = [everything] * len(word_folds)
             self.out.warnings.append(ALL_DATA_WARNING)
         else:
-            fits = [fit_shared_space(*(m[~test] for m in self.word_vectors),
-                                     variance=cfg.pca_variance, n_components=cfg.n_components)
+            fits = [fit_shared_space(*(m[~test] for m in self.word_vectors), **options)
                     for test in word_folds]
         table = components_table(fits, everything, self.word_vectors, word_folds)
         self.out.tables["cca"] = table
@@ -385,18 +389,20 @@ class _SetBlocks:
                                     **run.engine)
 
     def block(self, name: str, k: int) -> np.ndarray:
-        """The design of one set (for outer fold ``k`` if it comes from the shared space)."""
-        key = (name, k) if name in CCA_SETS else name
-        if key not in self.cache:
-            self.cache[key] = (self._cca_block(name, k) if name in CCA_SETS
-                               else self._space_block(name))
-        return self.cache[key]
+        """The design of one set (for outer fold ``k`` if it comes from the shared space).
 
-    def _cca_block(self, name: str, k: int) -> np.ndarray:
+        Feature-space sets are cached; shared-space sets are cached at the word level only
+        and put on the timeline when needed (one timeline copy per set and fold would not fit
+        in memory for long recordings).
+        """
+        if name not in CCA_SETS:
+            if name not in self.cache:
+                self.cache[name] = self._space_block(name)
+            return self.cache[name]
         run = self.runner
-        if (k, "words") not in self.cache:
-            self.cache[(k, "words")] = self.shared[k].transform(*run.word_vectors)
-        values = self.cache[(k, "words")][name]
+        if k not in self.cache:
+            self.cache[k] = self.shared[k].transform(*run.word_vectors)
+        values = self.cache[k][name]
         X = np.zeros((run.Y.shape[0], values.shape[1]), dtype=np.float32)
         np.add.at(X, run.kept[0], values)
         return X

@@ -35,6 +35,10 @@ class ComparisonConfig:
         Each standardised set is reduced by PCA to this fraction of its variance before CCA.
     n_components : int
         Number of canonical components (reduced to the smaller PCA dimension if needed).
+    rest_components : int | None
+        Keep only this many leading principal axes of each rest space (None: all ``d - k``).
+        TRF union models cost about ``(n_columns * n_lags)³``, so cap the rest spaces on long
+        lag windows.
     cca_fit : str
         ``"in_fold"`` (default): standardisation, PCA, CCA and the shared/rest projections are
         fitted on the training words of each outer fold and applied to its test fold.
@@ -60,6 +64,7 @@ class ComparisonConfig:
     cca_language_layer: int | str = "middle"
     pca_variance: float = 0.95
     n_components: int = 50
+    rest_components: int | None = None
     cca_fit: str = "in_fold"
     variance_partitioning: list[str] | str = "auto"
     banded: bool = False
@@ -85,6 +90,9 @@ class ComparisonConfig:
                              f"{self.pca_variance}")
         if self.n_components < 1:
             raise UsageError(f"comparison.n_components must be >= 1, got {self.n_components}")
+        if self.rest_components is not None and self.rest_components < 1:
+            raise UsageError(f"comparison.rest_components must be >= 1 or null, got "
+                             f"{self.rest_components}")
         if self.cca_fit not in CCA_FITS:
             raise UsageError(f"comparison.cca_fit must be one of {list(CCA_FITS)}, got "
                              f"{self.cca_fit!r}")

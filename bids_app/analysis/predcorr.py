@@ -99,8 +99,10 @@ def prediction_correlation(result_a: EncodingResult, result_b: EncodingResult, Y
     pred_a = result_a.predictions.astype(float)
     pred_b = result_b.predictions.astype(float)
     r_pred = np.mean([fold_scores(pred_a[i], pred_b[i])[0] for i in folds], axis=0)
-    pair = EncodingResult(r=r_pred, r2=r_pred * np.nan, r_folds=None, r2_folds=None,
-                          alphas=None, predictions=result_b.predictions, test_folds=folds,
+    # model B's prediction plays the model, model A's the data, in the permutation test
+    pair = EncodingResult(r=r_pred, r2=np.full_like(r_pred, np.nan), r_folds=np.empty(0),
+                          r2_folds=np.empty(0), alphas=np.empty(0),
+                          predictions=result_b.predictions, test_folds=folds,
                           lags=result_a.lags)
     p = permutation_test(pair, pred_a, n_permutations=n_permutations, seed=seed,
                          cross_fit_correction=False)
