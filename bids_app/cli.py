@@ -106,6 +106,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
     from bids_app.config import load_config
     from bids_app.group import run_group
     from bids_app.outputs.atomic import write_text
+    from bids_app.outputs.citation import methods_text
     from bids_app.outputs.derivatives import initialize_derivatives
     from bids_app.workflow import RunOptions, run_participants
 
@@ -137,6 +138,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
     recordings = find_recordings(open_layout(bids_dir), filters, config.bids)
     initialize_derivatives(output_dir, bids_dir)
     write_text(output_dir / "logs" / f"config-{config.digest()}.yaml", config.to_yaml())
+    write_text(output_dir / "logs" / "CITATION.md", methods_text(config))
     outcomes = run_participants(recordings, config, options)
     failed = [o for o in outcomes if o.exit_code != EXIT_SUCCESS]
     for outcome in failed:

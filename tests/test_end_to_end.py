@@ -81,6 +81,8 @@ def test_derivatives_layout_and_metadata(run, synthetic):
     assert dictionary["Provenance"]["ConfigHash"]
     assert not list(run.rglob(".*.tmp")) and not list(run.rglob(".sub-*"))
     assert list((run / "logs").glob("config-*.yaml"))
+    citation = (run / "logs" / "CITATION.md").read_text()
+    assert "wav2vec2" in citation and "random weights" in citation
 
 
 def test_features_cached_once_per_stimulus(run, synthetic):

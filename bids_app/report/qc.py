@@ -46,9 +46,10 @@ def write_qc_figures(neural: NeuralData, stimuli: Sequence[Stimulus],
         The PNG files written.
     """
     mask = None if responsive is None else responsive["responsive"].to_numpy(bool)
-    figures = {"psd": _psd_figure(neural),
-               "onsets": _onset_figure(neural, stimuli, mask),
+    figures = {"onsets": _onset_figure(neural, stimuli, mask),
                "alignment": _alignment_figure(neural, stimuli, mask)}
+    if "psd_freqs" in neural.qc:  # absent when the input was already high-gamma
+        figures["psd"] = _psd_figure(neural)
     paths = []
     for desc, fig in figures.items():
         path = figure_dir / f"{stem}_desc-{desc}_qc.png"
