@@ -347,3 +347,14 @@ def test_word_mode_is_skipped_with_a_warning(recording):
                             config=ComparisonConfig(), encoding=EncodingConfig(mode="word"),
                             statistics=StatisticsConfig(), channel_names=[], words=None)
     assert not result.tables and "encoding.mode: trf" in result.warnings[0]
+
+
+def test_figures_draw_from_the_tables(comparison):
+    from bids_app.analysis.figures import cca_figure, predcorr_figure, varpart_figure
+
+    for fig in (predcorr_figure(comparison.tables["wav2vec2Xgpt2"], "wav2vec2", "gpt2"),
+                cca_figure(comparison.tables["cca"]),
+                varpart_figure(comparison.tables["varpart"])):
+        assert fig.axes and all(ax.has_data() for ax in fig.axes)
+    bars = varpart_figure(comparison.tables["varpart"]).axes[0].patches
+    assert len(bars) == 15

@@ -110,15 +110,16 @@ def region_shares(table: pd.DataFrame) -> pd.Series:
     Parameters
     ----------
     table : DataFrame
-        One partition from :func:`partition_table`.
+        One partition from :func:`partition_table` (tables of several participants may be
+        stacked).
 
     Returns
     -------
     shares : Series
         Region name -> sum of its R² over significant channels divided by the sum of the
-        union R² over the same channels (NaN when no channel is significant or explained).
+        union R² over the same channels (the regions of a channel add up to its union R²);
+        NaN when that sum is not positive.
     """
-    rows = table[table["significant"]]
-    total = rows.drop_duplicates("channel")["r2_union"].sum()
-    sums = rows.groupby("region", sort=False)["r2"].sum()
+    sums = table[table["significant"]].groupby("region", sort=False)["r2"].sum()
+    total = sums.sum()
     return sums / total if total > 0 else sums * np.nan

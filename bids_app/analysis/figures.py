@@ -1,0 +1,106 @@
+"""Figures of the model comparisons, drawn from their tables (matplotlib ``Figure`` objects).
+
+Each function takes a table of :class:`~bids_app.analysis.ComparisonResult` (or several
+participants' tables stacked) and returns a figure without touching pyplot's global state; the
+report turns it into an inline PNG.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from bids_app.analysis.partition import region_shares
+
+SIGNIFICANT, OTHER = "#c0392b", "#95a5a6"
+
+
+def predcorr_figure(table: pd.DataFrame, a: str, b: str) -> Figure:
+    """Do the two models predict the same electrodes, and the same time courses?
+
+    Parameters
+    ----------
+    table : DataFrame
+        A prediction-correlation table (``r_a``, ``r_b``, ``r_pred``, ``both_significant``).
+    a, b : str
+        The two feature-space names.
+
+    Returns
+    -------
+    fig : Figure
+        Left: each electrode's accuracy under both models. Right: the correlation of the two
+        models' predictions against the weaker model's accuracy.
+    """
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    colors = np.where(table["both_significant"], SIGNIFICANT, OTHER)
+    left.scatter(table["r_a"], table["r_b"], s=12, c=colors)
+    low = min(table["r_a"].min(), table["r_b"].min(), 0)
+    high = max(table["r_a"].max(), table["r_b"].max(), 0.05)
+    left.plot([low, high], [low, high], color="k", lw=0.5)
+    left.set_xlabel(f"{a} r (prediction vs data)")
+    left.set_ylabel(f"{b} r")
+    left.set_title("prediction accuracy per electrode", fontsize=9)
+    right.scatter(np.minimum(table["r_a"], table["r_b"]), table["r_pred"], s=12, c=colors)
+    right.axhline(0, color="k", lw=0.5)
+    right.set_xlabel("accuracy of the weaker model (r)")
+    right.set_ylabel(f"r({a} prediction, {b} prediction)")
+    right.set_title("prediction correlation (red: both models significant)", fontsize=9)
+    return fig
+
+
+def cca_figure(table: pd.DataFrame) -> Figure:
+    """Canonical correlation of every component on fitting and held-out words.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The ``cca`` components table.
+
+    Returns
+    -------
+    fig : Figure
+    """
+    fig = Figure(figsize=(5, 3), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(table["component"], table["r_train"], color=OTHER, label="fitting words")
+    ax.plot(table["component"], table["r_test"], color="k", label="held-out words")
+    significant = table[table["significant"]]
+    ax.scatter(significant["component"], significant["r_test"], color=SIGNIFICANT, s=14,
+               zorder=3, label="Bartlett p < 0.05")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("canonical component")
+    ax.set_ylabel("canonical correlation")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def varpart_figure(table: pd.DataFrame) -> Figure:
+    """Share of the explained variance of every region, one panel per partition.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The ``varpart`` table (significant electrodes are pooled).
+
+    Returns
+    -------
+    fig : Figure
+        Horizontal bars; negative shares (overfitting) are drawn below zero, not hidden.
+    """
+    partitions = list(dict.fromkeys(table["partition"]))
+    heights = [table.loc[table["partition"] == p, "region"].nunique() for p in partitions]
+    fig = Figure(figsize=(6, 0.5 + 0.28 * sum(heights) + 0.4 * len(partitions)),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(partitions), 1, height_ratios=heights))
+    for ax, partition in zip(axes, partitions, strict=True):
+        shares = region_shares(table[table["partition"] == partition]).fillna(0)
+        colors = [SIGNIFICANT if "∩" not in region else OTHER for region in shares.index]
+        ax.barh(np.arange(len(shares)), shares.to_numpy(), color=colors)
+        ax.set_yticks(np.arange(len(shares)), shares.index, fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_title(partition, fontsize=9)
+    axes[-1].set_xlabel("share of explained variance, significant electrodes")
+    return fig
