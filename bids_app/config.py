@@ -20,7 +20,7 @@ from bids_app.bids.discovery import BidsConfig
 from bids_app.encoding import EncodingConfig, StatisticsConfig
 from bids_app.errors import UsageError
 from bids_app.features import FeatureSpec
-from bids_app.neural import PreprocessingConfig
+from bids_app.neural import ElectrodeConfig, PreprocessingConfig
 from bids_app.stimuli.resolve import StimulusConfig
 
 
@@ -36,6 +36,7 @@ class AppConfig:
     bids: BidsConfig = field(default_factory=BidsConfig)
     stimulus: StimulusConfig = field(default_factory=StimulusConfig)
     preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
+    electrodes: ElectrodeConfig = field(default_factory=ElectrodeConfig)
     features: list[FeatureSpec] = field(default_factory=default_features)
     encoding: EncodingConfig = field(default_factory=EncodingConfig)
     statistics: StatisticsConfig = field(default_factory=StatisticsConfig)

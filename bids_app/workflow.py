@@ -7,6 +7,7 @@ their outputs go.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -33,7 +34,13 @@ from bids_app.encoding.align import align_features, stimulus_segments, word_desi
 from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIeegError
 from bids_app.features import load_or_compute_features
 from bids_app.features.featureset import FeatureSet
-from bids_app.neural import NeuralData, preprocess, speech_responsive, write_highgamma
+from bids_app.neural import (
+    ElectrodeConfig,
+    NeuralData,
+    preprocess,
+    speech_responsive,
+    write_highgamma,
+)
 from bids_app.outputs.atomic import write_json, write_text, write_tsv
 from bids_app.outputs.derivatives import (
     bids_name,
@@ -183,7 +190,9 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
     if neural.electrodes is not None and neural.coordinate_space:
         write_tsv(out_dir / bids_name({"sub": recording.subject}, "electrodes", ".tsv",
                                       space=neural.coordinate_space), neural.electrodes)
-    responsive = _speech_responsive(neural, stimuli)
+    responsive = _speech_responsive(neural, stimuli, config.electrodes)
+    if config.electrodes.mask == "responsive":
+        neural = keep_responsive(neural, responsive, recording)
     write_qc_figures(neural, stimuli, responsive, out_dir.parent / "figures",
                      entity_stem(recording.entities))
     segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
@@ -207,16 +216,33 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         logger.info("wrote %s", path)
 
 
-def _speech_responsive(neural: NeuralData, stimuli: Sequence[Stimulus]) -> pd.DataFrame | None:
+def _speech_responsive(neural: NeuralData, stimuli: Sequence[Stimulus],
+                       config: ElectrodeConfig) -> pd.DataFrame | None:
     """Speech-responsive electrodes from stimulus onsets; None with fewer than 2 onsets."""
     if len(stimuli) < 2:
         logger.info("one stimulus only: speech responsiveness needs several onsets, skipped")
         return None
     try:
-        return speech_responsive(neural, np.array([s.onset for s in stimuli]))
+        return speech_responsive(neural, np.array([s.onset for s in stimuli]),
+                                 window=tuple(config.window), baseline=tuple(config.baseline),
+                                 alpha=config.alpha)
     except BadDataError as err:
         logger.warning("speech responsiveness not computed: %s", err)
         return None
+
+
+def keep_responsive(neural: NeuralData, responsive: pd.DataFrame | None,
+                     recording: Recording) -> NeuralData:
+    """Restrict the data to speech-responsive electrodes (``electrodes.mask: responsive``)."""
+    if responsive is None or not responsive["responsive"].any():
+        raise BadDataError(
+            f"electrodes.mask is 'responsive' but no electrode of {recording.data_path.name} "
+            "is speech-responsive (or it has fewer than 2 stimulus onsets); use mask: all.")
+    keep = responsive["responsive"].to_numpy(bool)
+    logger.info("keeping %d speech-responsive of %d electrodes", keep.sum(), keep.size)
+    return dataclasses.replace(neural, data=neural.data[keep],
+                               ch_names=[n for n, k in zip(neural.ch_names, keep, strict=True)
+                                         if k])
 
 
 def encode_feature_space(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],
