@@ -171,12 +171,14 @@ def test_regions_invert_planted_venn_masses(n_sets):
 
 # -- engine pieces -----------------------------------------------------------------------
 
-def test_fixed_design_reproduces_cross_validate(recording):
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_per_fold_design_reproduces_cross_validate(recording, backend):
     X = recording.designs[("gpt2", "layer01")]
     ref = cross_validate(X, recording.Y, lags=LAGS, segments=recording.segments,
                          config=ENCODING)
-    ours = cross_validate_folds([X], recording.Y, lags=LAGS, segments=recording.segments,
-                                config=ENCODING)
+    ours = cross_validate_folds(lambda k: [X], recording.Y, lags=LAGS,
+                                segments=recording.segments, config=ENCODING,
+                                backend=backend)
     np.testing.assert_allclose(ours.r, ref.r, atol=1e-5)
     np.testing.assert_array_equal(ours.alphas, ref.alphas)
     np.testing.assert_allclose(ours.inner_error, ref.inner_error, rtol=1e-5)
