@@ -360,3 +360,14 @@ def test_figures_draw_from_the_tables(comparison):
         assert fig.axes and all(ax.has_data() for ax in fig.axes)
     bars = varpart_figure(comparison.tables["varpart"]).axes[0].patches
     assert len(bars) == 15
+
+
+def test_every_table_column_is_described(comparison):
+    from bids_app.analysis.dictionary import COLUMNS, table_dictionary
+
+    for table in comparison.tables.values():
+        described = table_dictionary(table)
+        assert list(described) == list(table.columns)
+        for column, entry in described.items():
+            assert column in COLUMNS or column.startswith("r_test_fold"), column
+            assert len(entry["Description"]) > 10

@@ -15,6 +15,7 @@ from bids_app.analysis.compare import (
     compare_models,
 )
 from bids_app.analysis.config import ComparisonConfig
+from bids_app.analysis.dictionary import table_dictionary
 from bids_app.analysis.infold import cross_validate_folds
 from bids_app.analysis.partition import partition_regions
 from bids_app.analysis.predcorr import best_layer_result, prediction_correlation
@@ -31,4 +32,5 @@ __all__ = [
     "fit_shared_space",
     "partition_regions",
     "prediction_correlation",
+    "table_dictionary",
 ]
