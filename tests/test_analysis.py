@@ -371,3 +371,17 @@ def test_every_table_column_is_described(comparison):
         for column, entry in described.items():
             assert column in COLUMNS or column.startswith("r_test_fold"), column
             assert len(entry["Description"]) > 10
+
+
+def test_cca_problems_become_warnings():
+    rec = make_recording(seed=6, n_samples=6000)
+    result = _compare(rec, _results(rec), prediction_correlation=[], n_components=8,
+                      variance_partitioning=["shared", "speech_rest"])
+    assert any("CCA kept 4 components" in w for w in result.warnings)
+    assert any("has no dimensions left" in w for w in result.warnings)
+    assert "cca" in result.tables and "varpart" not in result.tables
+    few = make_recording(seed=6, n_samples=600)
+    result = _compare(few, {}, prediction_correlation=[], variance_partitioning=[],
+                      pca_variance=1.0)
+    assert "cca" not in result.tables
+    assert any("CCA shared space skipped" in w for w in result.warnings)

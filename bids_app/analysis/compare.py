@@ -29,7 +29,7 @@ from bids_app.encoding import (
     permutation_test,
 )
 from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
-from bids_app.errors import UsageError
+from bids_app.errors import BadDataError, UsageError
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -310,13 +310,22 @@ class _Runner:
         word_folds = self._word_folds()
         options = dict(variance=cfg.pca_variance, n_components=cfg.n_components,
                        rest_components=cfg.rest_components)
-        everything = fit_shared_space(*self.word_vectors, **options)
+        try:
+            everything = fit_shared_space(*self.word_vectors, **options)
+            if cfg.cca_fit == "all_data":
+                fits = [everything] * len(word_folds)
+            else:
+                fits = [fit_shared_space(*(m[~test] for m in self.word_vectors), **options)
+                        for test in word_folds]
+        except BadDataError as err:
+            self.out.warnings.append(f"CCA shared space skipped: {err}")
+            return None
         if cfg.cca_fit == "all_data":
-            fits = [everything] * len(word_folds)
             self.out.warnings.append(ALL_DATA_WARNING)
-        else:
-            fits = [fit_shared_space(*(m[~test] for m in self.word_vectors), **options)
-                    for test in word_folds]
+        if everything.n_components < cfg.n_components:
+            self.out.warnings.append(
+                f"CCA kept {everything.n_components} components, not comparison.n_components "
+                f"= {cfg.n_components}: that is the smaller PCA dimension of the two sets.")
         table = components_table(fits, everything, self.word_vectors, word_folds)
         self.out.tables["cca"] = table
         self.out.summaries.append(cca_summary(table, (speech, layers[0]),
@@ -348,6 +357,15 @@ class _Runner:
     def variance_partition(self, names: list[str], shared: list[SharedSpace] | None) -> None:
         """Fit every union model of ``names``; add the partition to the ``varpart`` table."""
         blocks = _SetBlocks(self, shared)
+        empty = [name for name in names if name in CCA_SETS and shared is not None and any(
+            fit.transform(*(m[:1] for m in self.word_vectors))[name].shape[1] == 0
+            for fit in shared)]
+        if empty:
+            self.out.warnings.append(
+                f"Variance partitioning {names} skipped: {empty} has no dimensions left after "
+                "projecting out the shared space (lower comparison.n_components or raise "
+                "comparison.pca_variance).")
+            return
         r2, union = {}, None
         for subset in subsets(names):
             members = [n for n in names if n in subset]
