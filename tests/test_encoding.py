@@ -146,14 +146,18 @@ def test_pca_matches_sklearn_pipeline():
                                atol=1e-8)
 
 
-def test_torch_matches_numpy():
-    """The torch backend (CPU) reproduces the numpy backend."""
+@pytest.mark.parametrize("pca", [None, 4])
+def test_torch_matches_numpy(pca):
+    """The torch backend (CPU) reproduces the numpy backend, with gaps and PCA."""
     pytest.importorskip("torch")
     X, Y, _ = planted(noise=3.0)
-    config = EncodingConfig(alphas=ALPHAS)
-    ref = cross_validate(X, Y, lags=[0, 1, 2], config=config, return_weights=True)
-    out = cross_validate(X, Y, lags=[0, 1, 2], config=config, backend="torch",
+    segments = np.repeat([0, -1, 1, 2, 3, 4, 5], [100, 20, 80, 100, 100, 100, 100])
+    config = EncodingConfig(alphas=ALPHAS, pca=pca)
+    ref = cross_validate(X, Y, lags=[0, 1, 2], segments=segments, config=config,
                          return_weights=True)
+    out = cross_validate(X, Y, lags=[0, 1, 2], segments=segments, config=config,
+                         backend="torch", return_weights=True)
+    assert np.isnan(out.predictions[100:120]).all()
     np.testing.assert_allclose(out.r, ref.r, atol=1e-4)
     np.testing.assert_allclose(out.predictions, ref.predictions, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(out.weights, ref.weights, rtol=1e-3, atol=1e-3)
@@ -216,6 +220,16 @@ def test_config_validation_names_the_key():
         EncodingConfig(alphas=[1.0, -1.0])
     with pytest.raises(UsageError, match=r"encoding\.inner_cv"):
         EncodingConfig(inner_cv="gcv")
+    with pytest.raises(UsageError, match=r"encoding\.inner_folds"):
+        EncodingConfig(n_folds=2)
+    assert EncodingConfig(n_folds=2, inner_folds=2).n_folds == 2
     lags = EncodingConfig().lags_samples(100.0)
     np.testing.assert_array_equal(lags, np.arange(41))
     assert EncodingConfig(lag_step=0.1).lags_samples(100.0).tolist() == [0, 10, 20, 30, 40]
+
+
+def test_verbose_logs_progress(caplog):
+    X, Y, _ = planted(n=300)
+    with caplog.at_level("INFO", logger="ssl_ieeg"):
+        cross_validate(X, Y, lags=[0, 1], config=EncodingConfig(alphas=[1.0]), verbose=True)
+    assert sum("outer fold" in message for message in caplog.messages) == 5

@@ -94,6 +94,9 @@ class EncodingConfig:
             raise UsageError(f"encoding.n_folds must be >= 2, got {self.n_folds}")
         if self.inner_folds is not None and self.inner_folds < 2:
             raise UsageError(f"encoding.inner_folds must be >= 2 or null, got {self.inner_folds}")
+        if self.inner_folds is None and self.n_folds < 3:
+            raise UsageError("encoding.inner_folds must be set (>= 2) when encoding.n_folds is 2: "
+                             "null reuses the other outer folds, which leaves no training data")
         if self.inner_cv not in ("kfold", "holdout"):
             raise UsageError(f"encoding.inner_cv must be 'kfold' or 'holdout', "
                              f"got {self.inner_cv!r}")
