@@ -37,8 +37,9 @@ class ComparisonConfig:
         Number of canonical components (reduced to the smaller PCA dimension if needed).
     rest_components : int | None
         Keep only this many leading principal axes of each rest space (None: all ``d - k``).
-        TRF union models cost about ``(n_columns * n_lags)³``, so cap the rest spaces on long
-        lag windows.
+        The default (50, like ``n_components``) gives the shared and rest sets equal sizes and
+        bounds the cost: a TRF union model costs about ``(n_columns * n_lags)³``, so three
+        50-column sets with 41 lags make 6,150 lagged columns.
     cca_fit : str
         ``"in_fold"`` (default): standardisation, PCA, CCA and the shared/rest projections are
         fitted on the training words of each outer fold and applied to its test fold.
@@ -64,7 +65,7 @@ class ComparisonConfig:
     cca_language_layer: int | str = "middle"
     pca_variance: float = 0.95
     n_components: int = 50
-    rest_components: int | None = None
+    rest_components: int | None = 50
     cca_fit: str = "in_fold"
     variance_partitioning: list[str] | str = "auto"
     banded: bool = False
