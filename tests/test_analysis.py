@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -385,3 +386,18 @@ def test_cca_problems_become_warnings():
                       pca_variance=1.0)
     assert "cca" not in result.tables
     assert any("CCA shared space skipped" in w for w in result.warnings)
+
+
+def test_summaries_come_from_tables_and_work_on_stacked_participants(comparison):
+    from bids_app.analysis import summarize
+
+    assert summarize(comparison.tables) == comparison.summaries
+    stacked = {key: pd.concat([table.assign(participant=label) for label in ("01", "02")],
+                              ignore_index=True) for key, table in comparison.tables.items()}
+    group = summarize(stacked)
+    assert "Across all 40 electrodes" in group[0]
+    assert "means over 2 participants" in group[1]
+    assert "in the 24 electrodes" in group[2]
+    shares = [s.split("uniquely explains ")[1].split(" ")[0] for s in (comparison.summaries[2],
+                                                                        group[2])]
+    assert shares[0] == shares[1]

@@ -19,6 +19,7 @@ from bids_app.analysis.dictionary import table_dictionary
 from bids_app.analysis.infold import cross_validate_folds
 from bids_app.analysis.partition import partition_regions
 from bids_app.analysis.predcorr import best_layer_result, prediction_correlation
+from bids_app.analysis.summaries import summarize
 
 __all__ = [
     "ComparisonConfig",
@@ -32,5 +33,6 @@ __all__ = [
     "fit_shared_space",
     "partition_regions",
     "prediction_correlation",
+    "summarize",
     "table_dictionary",
 ]

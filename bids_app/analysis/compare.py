@@ -19,8 +19,9 @@ import pandas as pd
 from bids_app.analysis.cca import SharedSpace, bartlett_test, fit_shared_space
 from bids_app.analysis.config import ACOUSTIC_KINDS, CCA_SETS, ComparisonConfig
 from bids_app.analysis.infold import cross_validate_folds, fold_scores
-from bids_app.analysis.partition import partition_table, region_shares, subsets
+from bids_app.analysis.partition import partition_table, subsets
 from bids_app.analysis.predcorr import best_layer_result, prediction_correlation
+from bids_app.analysis.summaries import summarize
 from bids_app.encoding import (
     EncodingConfig,
     EncodingResult,
@@ -35,11 +36,6 @@ logger = logging.getLogger("ssl_ieeg")
 
 #: Level of the Bartlett test that counts a canonical component as significant.
 BARTLETT_ALPHA = 0.05
-#: Words used in the sentences of the summaries.
-SET_LABELS = {"shared": "shared speech–language information",
-              "speech_rest": "speech-model-unique information",
-              "language_rest": "language-model-unique information",
-              "static": "static word meaning", "acoustic": "acoustic-phonetic features"}
 ALL_DATA_WARNING = (
     "CCA was fitted on all words (comparison.cca_fit: all_data, as in the reference code): the "
     "test folds took part in finding the shared space, so held-out canonical correlations and "
@@ -161,6 +157,7 @@ def compare_models(design: Design, spaces: Mapping[str, FeatureSpaceInfo],
     shared = run.shared_spaces()
     for names in _partitions(config, spaces, shared is not None, out):
         run.variance_partition(names, shared)
+    out.summaries = summarize(out.tables, statistics.fdr_alpha)
     return out
 
 
@@ -265,7 +262,7 @@ class _Runner:
     # -- 1. prediction correlation -------------------------------------------------------
 
     def prediction_correlation(self, a: str, b: str) -> None:
-        """Add the ``<a>X<b>`` table, its summary and the across-electrode correlation."""
+        """Add the ``<a>X<b>`` table and the across-electrode correlation of accuracies."""
         fitted = []
         for name in (a, b):
             if name not in self.results:
@@ -283,7 +280,6 @@ class _Runner:
         self.out.tables[f"{a}X{b}"] = table
         across = float(np.corrcoef(table["r_a"], table["r_b"])[0, 1])
         self.out.metrics[f"{a}X{b}_accuracy_correlation"] = across
-        self.out.summaries.append(predcorr_summary(table, a, b, across, stats.fdr_alpha))
 
     # -- 2. CCA shared space -------------------------------------------------------------
 
@@ -327,10 +323,13 @@ class _Runner:
                 f"CCA kept {everything.n_components} components, not comparison.n_components "
                 f"= {cfg.n_components}: that is the smaller PCA dimension of the two sets.")
         table = components_table(fits, everything, self.word_vectors, word_folds)
+        table.insert(1, "speech", f"{speech} {layers[0]}")
+        table.insert(2, "language", f"{language} {layers[1]}")
+        table["pca_variance"] = cfg.pca_variance
+        table["pca_dims_speech"] = everything.speech.components.shape[1]
+        table["pca_dims_language"] = everything.language.components.shape[1]
+        table["fit"] = cfg.cca_fit
         self.out.tables["cca"] = table
-        self.out.summaries.append(cca_summary(table, (speech, layers[0]),
-                                              (language, layers[1]), everything,
-                                              cfg.pca_variance, cfg.cca_fit))
         return fits
 
     def _word_matrix(self, space: str, layer: str) -> np.ndarray:
@@ -381,7 +380,6 @@ class _Runner:
         previous = self.out.tables.get("varpart")
         self.out.tables["varpart"] = (table if previous is None
                                       else pd.concat([previous, table], ignore_index=True))
-        self.out.summaries.append(varpart_summary(table, names))
         if self.config.banded:
             self.out.warnings.append(f"Union models of {'+'.join(names)} used banded ridge "
                                      "(one penalty per set).")
@@ -515,55 +513,3 @@ def components_table(fits: Sequence[SharedSpace], everything: SharedSpace,
         table[key] = column
     table["significant"] = table["p"] < BARTLETT_ALPHA
     return table
-
-
-def predcorr_summary(table: pd.DataFrame, a: str, b: str, across: float,
-                     fdr_alpha: float) -> str:
-    """Sentence on the prediction correlation of two models, from its table."""
-    both = table[table["both_significant"]]
-    head = (f"Across all {len(table)} electrodes, the prediction accuracies of {a} and {b} "
-            f"correlate at r = {across:.2f}.")
-    if both.empty:
-        return f"{head} No electrode is predicted significantly by both models."
-    return (f"{head} In the {len(both)} electrodes both predict significantly, their "
-            f"cross-validated predictions correlate at mean r = {both['r_pred'].mean():.2f} "
-            f"({int(both['significant'].sum())} significant at FDR {fdr_alpha:g}), against "
-            f"mean prediction accuracies of r = {both['r_a'].mean():.2f} ({a}) and "
-            f"{both['r_b'].mean():.2f} ({b}).")
-
-
-def cca_summary(table: pd.DataFrame, speech: tuple[str, str], language: tuple[str, str],
-                everything: SharedSpace, variance: float, fit: str) -> str:
-    """Sentence on the CCA shared space, from the components table."""
-    first = table.iloc[0]
-    return (f"CCA of {speech[0]} {speech[1]} and {language[0]} {language[1]} word vectors "
-            f"(PCA to {variance:.0%} of variance: {everything.speech.components.shape[1]} and "
-            f"{everything.language.components.shape[1]} dimensions, fitted "
-            f"{fit.replace('_', ' ')}): {int(table['significant'].sum())} of {len(table)} "
-            f"components significant (Bartlett p < {BARTLETT_ALPHA:g}); the first canonical "
-            f"correlation is {first['r_test']:.2f} on held-out words "
-            f"({first['r_train']:.2f} on fitting words).")
-
-
-def varpart_summary(table: pd.DataFrame, names: Sequence[str]) -> str:
-    """Sentence on one variance partition: unique shares of each set, and the overlaps."""
-    shares = region_shares(table)
-    n_sig = table.loc[table["significant"], "channel"].nunique()
-    if n_sig == 0 or shares.isna().all():
-        return (f"Variance partitioning ({' + '.join(names)}): no electrode is predicted "
-                "significantly by the union model.")
-    labels = [SET_LABELS.get(n, n) for n in names]
-    others = ", ".join(f"{label} {_percent(shares[f'{n}_only'])}"
-                       for n, label in zip(names[1:], labels[1:], strict=True))
-    overlap = shares[[region for region in shares.index if "∩" in region]].sum()
-    negative = table[table["significant"]]["negative"]
-    return (f"{labels[0][0].upper()}{labels[0][1:]} uniquely explains "
-            f"{_percent(shares[f'{names[0]}_only'])} of the explained variance in the {n_sig} "
-            f"electrodes predicted significantly by {' + '.join(names)} ({others}; overlaps "
-            f"between sets {_percent(overlap)}; {int(negative.sum())} of {len(negative)} "
-            f"region estimates negative, reported unclipped).")
-
-
-def _percent(value: float) -> str:
-    """``0.613`` -> ``"61%"`` (never ``"-0%"``)."""
-    return f"{round(float(value), 2) + 0.0:.0%}"

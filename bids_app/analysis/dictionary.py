@@ -30,6 +30,14 @@ COLUMNS: dict[str, str] = {
     "both_significant": "Both models predict the channel significantly; read r_pred here.",
     # CCA components (desc-cca_components.tsv)
     "component": "Canonical component, 1 = most correlated.",
+    "speech": "Speech feature space and layer paired by CCA (word vectors: mean over each "
+              "word's frames).",
+    "language": "Language feature space and layer paired by CCA.",
+    "pca_variance": "Fraction of each standardised set's variance kept by PCA before CCA.",
+    "pca_dims_speech": "PCA dimensions of the speech set (fit on all words).",
+    "pca_dims_language": "PCA dimensions of the language set (fit on all words).",
+    "fit": "in_fold: everything fitted on the training words of each outer fold; all_data: "
+           "fitted once on all words (optimistic held-out scores).",
     "r_test": "Canonical correlation on held-out words, mean over outer folds (each fold's "
               "variates fitted without its words unless cca_fit is all_data).",
     "r_train": "Canonical correlation on the fitting words, mean over folds.",

@@ -1,0 +1,134 @@
+"""Sentences of numbers that answer the study's questions, computed from the tables only.
+
+Every function reads a comparison table (one participant's, or several stacked, as in the
+group report; rows are then electrodes of all participants) and returns one sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from bids_app.analysis.partition import region_shares
+
+#: Words used for the variance-partitioning sets in the sentences.
+SET_LABELS = {"shared": "shared speech–language information",
+              "speech_rest": "speech-model-unique information",
+              "language_rest": "language-model-unique information",
+              "static": "static word meaning", "acoustic": "acoustic-phonetic features"}
+
+
+def summarize(tables: Mapping[str, pd.DataFrame], fdr_alpha: float = 0.05) -> list[str]:
+    """One sentence per prediction-correlation table, CCA table and variance partition.
+
+    Parameters
+    ----------
+    tables : mapping of str to DataFrame
+        desc label -> table, as in ``ComparisonResult.tables`` (``<a>X<b>``, ``cca``,
+        ``varpart``).
+    fdr_alpha : float
+        The FDR level the tables were thresholded at (quoted in the sentences).
+
+    Returns
+    -------
+    sentences : list of str
+    """
+    out = [predcorr_summary(table, fdr_alpha) for key, table in tables.items()
+           if "r_pred" in table]
+    if "cca" in tables:
+        out.append(cca_summary(tables["cca"]))
+    if "varpart" in tables:
+        table = tables["varpart"]
+        out += [varpart_summary(table[table["partition"] == partition])
+                for partition in dict.fromkeys(table["partition"])]
+    return out
+
+
+def predcorr_summary(table: pd.DataFrame, fdr_alpha: float = 0.05) -> str:
+    """Sentence on the prediction correlation of two models.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A prediction-correlation table.
+    fdr_alpha : float
+
+    Returns
+    -------
+    sentence : str
+    """
+    a, b = table["space_a"].iloc[0], table["space_b"].iloc[0]
+    across = float(np.corrcoef(table["r_a"], table["r_b"])[0, 1])
+    both = table[table["both_significant"]]
+    head = (f"Across all {len(table)} electrodes, the prediction accuracies of {a} and {b} "
+            f"correlate at r = {across:.2f}.")
+    if both.empty:
+        return f"{head} No electrode is predicted significantly by both models."
+    return (f"{head} In the {len(both)} electrodes both predict significantly, their "
+            f"cross-validated predictions correlate at mean r = {both['r_pred'].mean():.2f} "
+            f"({int(both['significant'].sum())} significant at FDR {fdr_alpha:g}), against "
+            f"mean prediction accuracies of r = {both['r_a'].mean():.2f} ({a}) and "
+            f"{both['r_b'].mean():.2f} ({b}).")
+
+
+def cca_summary(table: pd.DataFrame) -> str:
+    """Sentence on the CCA shared space (several participants: means over them).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A components table.
+
+    Returns
+    -------
+    sentence : str
+    """
+    first = table[table["component"] == 1]
+    n_fits = len(first)
+    row = first.iloc[0]
+    who = "" if n_fits == 1 else f" (means over {n_fits} participants)"
+    return (f"CCA of {row['speech']} and {row['language']} word vectors{who} (PCA to "
+            f"{row['pca_variance']:.0%} of variance: {first['pca_dims_speech'].mean():.0f} and "
+            f"{first['pca_dims_language'].mean():.0f} dimensions, fitted "
+            f"{row['fit'].replace('_', ' ')}): {table['significant'].sum() / n_fits:.0f} of "
+            f"{table['component'].max()} components significant (Bartlett p < 0.05); the "
+            f"first canonical correlation is {first['r_test'].mean():.2f} on held-out words "
+            f"({first['r_train'].mean():.2f} on fitting words).")
+
+
+def varpart_summary(table: pd.DataFrame) -> str:
+    """Sentence on one variance partition: unique shares of each set, and the overlaps.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The rows of one partition of a ``varpart`` table.
+
+    Returns
+    -------
+    sentence : str
+    """
+    names = table["partition"].iloc[0].split("+")
+    shares = region_shares(table)
+    first_region = table[table["region"] == table["region"].iloc[0]]
+    n_sig = int(first_region["significant"].sum())
+    if n_sig == 0 or shares.isna().all():
+        return (f"Variance partitioning ({' + '.join(names)}): no electrode is predicted "
+                "significantly by the union model.")
+    labels = [SET_LABELS.get(n, n) for n in names]
+    others = ", ".join(f"{label} {_percent(shares[f'{n}_only'])}"
+                       for n, label in zip(names[1:], labels[1:], strict=True))
+    overlap = shares[[region for region in shares.index if "∩" in region]].sum()
+    negative = table[table["significant"]]["negative"]
+    return (f"{labels[0][0].upper()}{labels[0][1:]} uniquely explains "
+            f"{_percent(shares[f'{names[0]}_only'])} of the explained variance in the {n_sig} "
+            f"electrodes predicted significantly by {' + '.join(names)} ({others}; overlaps "
+            f"between sets {_percent(overlap)}; {int(negative.sum())} of {len(negative)} "
+            f"region estimates negative, reported unclipped).")
+
+
+def _percent(value: float) -> str:
+    """``0.613`` -> ``"61%"`` (never ``"-0%"``)."""
+    return f"{round(float(value), 2) + 0.0:.0%}"
