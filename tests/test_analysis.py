@@ -401,3 +401,17 @@ def test_summaries_come_from_tables_and_work_on_stacked_participants(comparison)
     shares = [s.split("uniquely explains ")[1].split(" ")[0] for s in (comparison.summaries[2],
                                                                         group[2])]
     assert shares[0] == shares[1]
+
+
+def test_word_samples_put_all_stimuli_on_the_neural_timeline(tmp_path):
+    from bids_app.analysis import word_samples
+    from bids_app.stimuli.stimulus import Stimulus, WordTimings
+
+    stimuli = [Stimulus("b", tmp_path / "b.wav", None, 10.0, 5.0),
+               Stimulus("a", tmp_path / "a.wav", None, 1.0, 5.0)]
+    words = [WordTimings(("x",), np.array([0.5]), np.array([0.8])),
+             WordTimings(("y", "z"), np.array([0.0, 1.004]), np.array([0.9, 1.5]))]
+    result = word_samples(stimuli, words, 100.0)
+    np.testing.assert_array_equal(result.onsets, [100, 200, 1050])
+    np.testing.assert_array_equal(result.offsets, [190, 250, 1080])
+    assert word_samples(stimuli, [words[0], None], 100.0) is None

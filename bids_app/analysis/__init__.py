@@ -4,7 +4,7 @@ The lead's workflow calls one function per recording::
 
     result = compare_models(design, spaces, results, Y, segments, lags, config=config,
                             encoding=encoding, statistics=statistics, channel_names=names,
-                            words=WordSamples(onsets, offsets))
+                            words=word_samples(stimuli, word_timings, sfreq))
 """
 
 from bids_app.analysis.cca import SharedSpace, fit_shared_space
@@ -13,6 +13,7 @@ from bids_app.analysis.compare import (
     FeatureSpaceInfo,
     WordSamples,
     compare_models,
+    word_samples,
 )
 from bids_app.analysis.config import ComparisonConfig
 from bids_app.analysis.dictionary import table_dictionary
@@ -35,4 +36,5 @@ __all__ = [
     "prediction_correlation",
     "summarize",
     "table_dictionary",
+    "word_samples",
 ]

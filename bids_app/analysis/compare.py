@@ -31,6 +31,7 @@ from bids_app.encoding import (
 )
 from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
 from bids_app.errors import BadDataError, UsageError
+from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -78,6 +79,33 @@ class WordSamples:
 
     onsets: np.ndarray
     offsets: np.ndarray
+
+
+def word_samples(stimuli: Sequence[Stimulus], words: Sequence[WordTimings | None],
+                 sfreq: float) -> WordSamples | None:
+    """The words of all stimuli on the neural timeline (rounded like word-level designs).
+
+    Parameters
+    ----------
+    stimuli : sequence of Stimulus
+        The recording's stimuli, with onsets in recording time.
+    words : sequence of WordTimings | None
+        The word timings of each stimulus (stimulus time).
+    sfreq : float
+        Neural sampling rate (Hz).
+
+    Returns
+    -------
+    words : WordSamples | None
+        None when a stimulus has no word timings.
+    """
+    if any(w is None for w in words):
+        return None
+    onsets = np.concatenate([s.onset + w.onsets for s, w in zip(stimuli, words, strict=True)])
+    offsets = np.concatenate([s.onset + w.offsets for s, w in zip(stimuli, words, strict=True)])
+    order = np.argsort(onsets, kind="stable")
+    return WordSamples(np.round(onsets[order] * sfreq).astype(int),
+                       np.round(offsets[order] * sfreq).astype(int))
 
 
 @dataclass
