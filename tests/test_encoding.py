@@ -131,6 +131,20 @@ def test_float32_close_to_float64():
     np.testing.assert_allclose(r32, r64, atol=1e-3)
 
 
+def test_float32_keeps_precision_with_large_feature_offsets():
+    """Features far from zero (e.g. language-model outlier dimensions) do not break float32."""
+    X, Y, _ = planted(noise=3.0)
+    segments = np.repeat([0, -1, 1, 2, 3, 4, 5], [100, 20, 80, 100, 100, 100, 100])
+    X = X + np.float32(5000.0)
+    Y = Y - explicit_design(np.full_like(X, 5000.0), [0, 1, 2], segments) @ np.ones((12, 6))
+    r64 = cross_validate(X, Y, lags=[0, 1, 2], segments=segments,
+                         config=EncodingConfig(alphas=ALPHAS, dtype="float64"))
+    r32 = cross_validate(X.astype(np.float32), Y, lags=[0, 1, 2], segments=segments,
+                         config=EncodingConfig(alphas=ALPHAS))
+    np.testing.assert_allclose(r32.r, r64.r, atol=1e-4)
+    np.testing.assert_allclose(r32.predictions, r64.predictions, rtol=1e-3, atol=1e-3)
+
+
 def test_pca_matches_sklearn_pipeline():
     """In-fold PCA then ridge equals scikit-learn's scaler → PCA → ridge pipeline."""
     from sklearn.decomposition import PCA

@@ -109,15 +109,26 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
     engine = Backend(backend, device)
     pieces = segment_pieces(segments, X.shape[0])
     folds = outer_folds(pieces, config.n_folds)
+    # Offsets only serve precision: products use X - center and Y - y_offset (both exact)
+    center, y_offset = _mean_over(X, pieces), _mean_over(Y, pieces)
     with engine.threads(n_jobs):
-        Xb, Yb = engine.asarray(X, config.dtype), engine.asarray(Y, config.dtype)
-        fold_stats = [lagged_stats(Xb, Yb, fold, lags, engine, config.chunk_size)
+        Xb = engine.asarray(X, config.dtype)
+        Yb = engine.asarray((Y - y_offset).astype(config.dtype), config.dtype)
+        center = engine.asarray(center, config.dtype)
+        fold_stats = [lagged_stats(Xb, Yb, fold, lags, engine, config.chunk_size, center)
                       for fold in folds]
         _log(verbose, "Gram statistics of %d folds computed (p = %d)", len(folds),
              fold_stats[0].xx.shape[0])
-        errors = _inner_errors(Xb, Yb, folds, fold_stats, lags, config, engine, verbose)
-        return _outer_fits(Xb, Y, folds, fold_stats, errors, lags, config, engine,
-                           return_weights, verbose)
+        errors = _inner_errors(Xb, Yb, folds, fold_stats, lags, center, config, engine,
+                               verbose)
+        return _outer_fits(Xb, Y, y_offset, center, folds, fold_stats, errors, lags, config,
+                           engine, return_weights, verbose)
+
+
+def _mean_over(A: np.ndarray, pieces: list[Piece]) -> np.ndarray:
+    """Column means of ``A`` over the samples of ``pieces`` (float64)."""
+    total = sum(A[piece.start:piece.stop].sum(0, dtype=np.float64) for piece in pieces)
+    return total / sum(piece.size for piece in pieces)
 
 
 def _check_arrays(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,14 +149,14 @@ def _log(verbose: bool, message: str, *args: Any) -> None:
 
 
 def _inner_errors(X: Any, Y: Any, folds: list[list[Piece]], fold_stats: list[GramStats],
-                  lags: np.ndarray, config: EncodingConfig, engine: Backend,
+                  lags: np.ndarray, center: Any, config: EncodingConfig, engine: Backend,
                   verbose: bool) -> list[Any]:
     """Summed inner validation errors, shape (n_alphas, n_targets), of every outer fold."""
     total = sum(fold_stats[1:], fold_stats[0])
     n_folds = len(folds)
     if config.inner_folds is not None:
-        return [_chunked_inner_errors(X, Y, folds, total - fold_stats[k], k, lags, config,
-                                      engine) for k in range(n_folds)]
+        return [_chunked_inner_errors(X, Y, folds, total - fold_stats[k], k, lags, center,
+                                      config, engine) for k in range(n_folds)]
     # The other outer folds are the inner folds: training on all but folds {j, k} serves
     # validation on j (for outer fold k) and on k (for outer fold j), from one eigh.
     wanted: dict[tuple[int, int], list[int]] = {}  # fold pair -> the validated outer folds
@@ -165,7 +176,8 @@ def _inner_errors(X: Any, Y: Any, folds: list[list[Piece]], fold_stats: list[Gra
 
 
 def _chunked_inner_errors(X: Any, Y: Any, folds: list[list[Piece]], train: GramStats, k: int,
-                          lags: np.ndarray, config: EncodingConfig, engine: Backend) -> Any:
+                          lags: np.ndarray, center: Any, config: EncodingConfig,
+                          engine: Backend) -> Any:
     """Inner errors of outer fold ``k`` with its training samples cut into equal chunks."""
     training = [piece for j, fold in enumerate(folds) if j != k for piece in fold]
     chunks = split_pieces(training, config.inner_folds)
@@ -173,15 +185,16 @@ def _chunked_inner_errors(X: Any, Y: Any, folds: list[list[Piece]], train: GramS
         chunks = chunks[-1:]
     errors = 0.0
     for chunk in chunks:
-        val = lagged_stats(X, Y, chunk, lags, engine, config.chunk_size)
+        val = lagged_stats(X, Y, chunk, lags, engine, config.chunk_size, center)
         system = standardize(train - val, config.standardize, engine)
         errors = errors + validation_errors(system, [val], config.alphas, engine,
                                             config.dtype, config.pca)[0]
     return errors
 
 
-def _outer_fits(X: Any, Y: np.ndarray, folds: list[list[Piece]], fold_stats: list[GramStats],
-                errors: list[Any], lags: np.ndarray, config: EncodingConfig, engine: Backend,
+def _outer_fits(X: Any, Y: np.ndarray, y_offset: np.ndarray, center: Any,
+                folds: list[list[Piece]], fold_stats: list[GramStats], errors: list[Any],
+                lags: np.ndarray, config: EncodingConfig, engine: Backend,
                 return_weights: bool, verbose: bool) -> EncodingResult:
     """Fit every outer training set with its chosen alphas and score its test fold."""
     total = sum(fold_stats[1:], fold_stats[0])
@@ -193,8 +206,9 @@ def _outer_fits(X: Any, Y: np.ndarray, folds: list[list[Piece]], fold_stats: lis
         inner.append(engine.to_numpy(errors[k]).min(0))
         system = standardize(total - fold_stats[k], config.standardize, engine)
         weights, intercept = fit(system, target_alphas, engine, config.dtype, config.pca)
+        intercept = intercept + engine.asarray(y_offset, "float64")
         index = piece_indices(fold)
-        predictions[index] = _predict(X, fold, lags, weights, intercept, config, engine)
+        predictions[index] = _predict(X, fold, lags, center, weights, intercept, config, engine)
         r, r2 = _scores(Y[index], predictions[index])
         chosen.append(target_alphas)
         r_folds.append(r)
@@ -212,16 +226,24 @@ def _outer_fits(X: Any, Y: np.ndarray, folds: list[list[Piece]], fold_stats: lis
                           weights=weights_out, inner_error=np.array(inner))
 
 
-def _predict(X: Any, fold: list[Piece], lags: np.ndarray, weights: Any, intercept: Any,
-             config: EncodingConfig, engine: Backend) -> np.ndarray:
-    """Predictions on the samples of ``fold``, a chunk of rows at a time."""
+def _predict(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weights: Any,
+             intercept: Any, config: EncodingConfig, engine: Backend) -> np.ndarray:
+    """Predictions on the samples of ``fold``, a chunk of rows at a time.
+
+    ``Z @ w`` is computed as ``(Z - center) @ w`` plus, for each lag that reads inside the
+    segment, ``center @ w_lag`` in float64, so large feature offsets cost no precision.
+    """
+    n_base = X.shape[1]
+    offset = (engine.asarray(center, "float64")[None, :, None]
+              * weights.reshape(len(lags), n_base, -1)).sum(1)  # (n_lags, n_targets)
     weights = engine.asarray(weights, config.dtype)
     out = []
     for piece in fold:
         for start in range(piece.start, piece.stop, config.chunk_size):
             rows = piece._replace(start=start, stop=min(start + config.chunk_size, piece.stop))
-            Z = lagged_design(X, rows, lags, engine, config.dtype)
-            out.append(engine.to_numpy(engine.asarray(Z @ weights, "float64") + intercept))
+            Z, valid = lagged_design(X, rows, lags, engine, config.dtype, center)
+            pred = engine.asarray(Z @ weights, "float64") + valid @ offset + intercept
+            out.append(engine.to_numpy(pred))
     return np.concatenate(out)
 
 

@@ -63,29 +63,53 @@ class GramStats:
                          self.xx - other.xx, self.xy - other.xy, self.yy - other.yy)
 
 
-def _cross(a: Any, b: Any, backend: Backend, chunk_size: int, like: Any = None) -> Any:
-    """``aᵀ b`` in the working dtype, chunk by chunk of rows, accumulated in float64.
+def _cross(a: Any, b: Any, backend: Backend, chunk_size: int, like: Any = None,
+           shift: Any = None) -> Any:
+    """``(a - shift)ᵀ b``, e.g. shifted features against targets.
 
+    Products run in the working dtype chunk by chunk of rows and are accumulated in float64.
     With no rows, returns zeros shaped like ``like``.
     """
     total = None if a.shape[0] else 0 * like
     for start in range(0, a.shape[0], chunk_size):
-        part = backend.asarray(a[start:start + chunk_size].T @ b[start:start + chunk_size],
-                               "float64")
+        a_part, b_part = a[start:start + chunk_size], b[start:start + chunk_size]
+        if shift is not None:
+            a_part = a_part - shift
+        part = backend.asarray(a_part.T @ b_part, "float64")
         total = part if total is None else total + part
     return total
 
 
+def _cross_x(a: Any, b: Any, shift: Any, backend: Backend, chunk_size: int,
+             like: Any = None) -> Any:
+    """``(a - shift)ᵀ (b - shift)`` for two equally long row ranges of the base features."""
+    total = None if a.shape[0] else 0 * like
+    for start in range(0, a.shape[0], chunk_size):
+        part = ((a[start:start + chunk_size] - shift).T @ (b[start:start + chunk_size] - shift))
+        part = backend.asarray(part, "float64")
+        total = part if total is None else total + part
+    return total
+
+
+def _shifted_sum(rows: Any, center: Any, backend: Backend) -> Any:
+    """Column sums of ``rows - center`` in float64."""
+    return rows.sum(0, dtype=backend.dtype("float64")) - rows.shape[0] * center
+
+
 def lagged_stats(X: Any, Y: Any, pieces: Sequence[Piece], lags: Sequence[int],
-                 backend: Backend, chunk_size: int = 8192) -> GramStats:
+                 backend: Backend, chunk_size: int = 8192, center: Any = None) -> GramStats:
     """Statistics of the lagged design over ``pieces``.
+
+    Products are computed on ``X - center`` in the working dtype and the offset is added back
+    exactly in float64, so features with large means (e.g. outlier dimensions of language
+    models) keep their precision in float32.
 
     Parameters
     ----------
     X : array, shape (n_samples, n_features)
         Base features (backend array in the working dtype).
     Y : array, shape (n_samples, n_targets)
-        Targets (backend array in the working dtype).
+        Targets (backend array in the working dtype), best centred.
     pieces : sequence of Piece
         The samples to include.
     lags : sequence of int
@@ -93,6 +117,8 @@ def lagged_stats(X: Any, Y: Any, pieces: Sequence[Piece], lags: Sequence[int],
     backend : Backend
     chunk_size : int
         Rows per matrix product.
+    center : array, shape (n_features,) | None
+        Working-dtype offset of the features, e.g. their mean; None means zero.
 
     Returns
     -------
@@ -103,26 +129,66 @@ def lagged_stats(X: Any, Y: Any, pieces: Sequence[Piece], lags: Sequence[int],
     stats = GramStats(0, backend.zeros((p,), "float64"), backend.zeros((n_targets,), "float64"),
                       backend.zeros((p, p), "float64"), backend.zeros((p, n_targets), "float64"),
                       backend.zeros((n_targets,), "float64"))
+    shift = 0 * X[0] if center is None else center
     for piece in pieces:
-        _add_piece(stats, X, Y, piece, lags, backend, chunk_size)
+        _add_piece(stats, X, Y, piece, lags, backend, chunk_size, shift)
     return stats
 
 
 def _add_piece(stats: GramStats, X: Any, Y: Any, piece: Piece, lags: Sequence[int],
-               backend: Backend, chunk_size: int) -> None:
+               backend: Backend, chunk_size: int, shift: Any) -> None:
     """Add the statistics of one piece to ``stats`` in place."""
     s, e, seg_s, seg_e = piece
-    n_base = X.shape[1]
+    n_base, f64 = X.shape[1], backend.dtype("float64")
+    c = backend.asarray(shift, "float64")
     y = Y[s:e]
     stats.n += e - s
-    stats.sy += backend.asarray(y.sum(0), "float64")
-    stats.yy += backend.asarray((y * y).sum(0), "float64")
-    for i, lag in enumerate(lags):
+    stats.sy += y.sum(0, dtype=f64)
+    stats.yy += (y * y).sum(0, dtype=f64)
+    # target rows [lo, hi) of the piece where lag i reads inside the segment
+    valid = [(max(s, seg_s + lag), min(e, seg_e + lag)) for lag in lags]
+    sums = []  # sums of the shifted source rows of each lag over its valid rows
+    for i, (lag, (lo, hi)) in enumerate(zip(lags, valid, strict=True)):
         cols = slice(i * n_base, (i + 1) * n_base)
-        lo, hi = max(s - lag, seg_s), min(e - lag, seg_e)  # source rows of this lag
+        sums.append(_shifted_sum(X[lo - lag:max(lo, hi) - lag], c, backend))
         if hi > lo:
-            stats.sx[cols] += backend.asarray(X[lo:hi].sum(0), "float64")
-            stats.xy[cols] += _cross(X[lo:hi], Y[lo + lag:hi + lag], backend, chunk_size)
+            stats.sx[cols] += sums[i] + (hi - lo) * c
+            stats.xy[cols] += (_cross(X[lo - lag:hi - lag], Y[lo:hi], backend, chunk_size,
+                                      shift=shift)
+                               + c[:, None] * Y[lo:hi].sum(0, dtype=f64)[None, :])
+    _add_shifted_gram(stats, X, piece, lags, backend, chunk_size, shift)
+    for i, j in _pairs(len(lags)):  # add back the offset: Z = Z_shifted + valid * center
+        lo, hi = max(valid[i][0], valid[j][0]), min(valid[i][1], valid[j][1])
+        if hi <= lo:
+            continue
+        s_i = _sub_sum(sums[i], X, lags[i], valid[i], (lo, hi), c, backend)
+        s_j = _sub_sum(sums[j], X, lags[j], valid[j], (lo, hi), c, backend)
+        block = (s_i[:, None] * c[None, :] + c[:, None] * s_j[None, :]
+                 + (hi - lo) * (c[:, None] * c[None, :]))
+        _add_block(stats.xx, block, i, j, n_base)
+
+
+def _sub_sum(total: Any, X: Any, lag: int, outer: tuple[int, int], inner: tuple[int, int],
+             c: Any, backend: Backend) -> Any:
+    """Shifted source-row sum of a lag over target rows ``inner``, from its sum over ``outer``."""
+    (a, b), (lo, hi) = outer, inner
+    return (total - _shifted_sum(X[a - lag:lo - lag], c, backend)
+            - _shifted_sum(X[hi - lag:b - lag], c, backend))
+
+
+def _add_block(xx: Any, block: Any, i: int, j: int, n_base: int) -> None:
+    """Add ``block`` at lag block (i, j) of ``xx`` and its transpose at (j, i)."""
+    rows = slice(i * n_base, (i + 1) * n_base)
+    cols = slice(j * n_base, (j + 1) * n_base)
+    xx[rows, cols] += block
+    if i != j:
+        xx[cols, rows] += block.T
+
+
+def _add_shifted_gram(stats: GramStats, X: Any, piece: Piece, lags: Sequence[int],
+                      backend: Backend, chunk_size: int, shift: Any) -> None:
+    """Add ``Z̃ᵀZ̃`` of the piece, ``Z̃`` the lagged design of ``X - shift`` (lag trick)."""
+    s, e, seg_s, seg_e = piece
     for d, pairs in _pairs_by_difference(lags).items():
         ranges = {(i, j): (max(s - lags[j], seg_s, seg_s - d), min(e - lags[j], seg_e, seg_e - d))
                   for i, j in pairs}
@@ -130,36 +196,37 @@ def _add_piece(stats: GramStats, X: Any, Y: Any, piece: Piece, lags: Sequence[in
         core_hi = min(hi for _, hi in ranges.values())
         core = None
         if core_hi > core_lo:
-            core = _cross(X[core_lo + d:core_hi + d], X[core_lo:core_hi], backend, chunk_size)
+            core = _cross_x(X[core_lo + d:core_hi + d], X[core_lo:core_hi], shift, backend,
+                            chunk_size)
         for (i, j), (u_lo, u_hi) in ranges.items():
             if u_hi <= u_lo:
                 continue
             if core is None:
-                block = _cross(X[u_lo + d:u_hi + d], X[u_lo:u_hi], backend, chunk_size)
+                block = _cross_x(X[u_lo + d:u_hi + d], X[u_lo:u_hi], shift, backend, chunk_size)
             else:  # the core plus the few rows at either end that this pair adds
-                block = core + _cross(X[u_lo + d:core_lo + d], X[u_lo:core_lo], backend,
-                                      chunk_size, like=core)
-                block += _cross(X[core_hi + d:u_hi + d], X[core_hi:u_hi], backend, chunk_size,
-                                like=core)
-            rows = slice(i * n_base, (i + 1) * n_base)
-            cols = slice(j * n_base, (j + 1) * n_base)
-            stats.xx[rows, cols] += block
-            if i != j:
-                stats.xx[cols, rows] += block.T
+                block = core + _cross_x(X[u_lo + d:core_lo + d], X[u_lo:core_lo], shift, backend,
+                                        chunk_size, like=core)
+                block += _cross_x(X[core_hi + d:u_hi + d], X[core_hi:u_hi], shift, backend,
+                                  chunk_size, like=core)
+            _add_block(stats.xx, block, i, j, X.shape[1])
+
+
+def _pairs(n_lags: int) -> list[tuple[int, int]]:
+    """Lag-index pairs ``(i, j)`` with ``i <= j``."""
+    return [(i, j) for i in range(n_lags) for j in range(i, n_lags)]
 
 
 def _pairs_by_difference(lags: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
     """Lag-index pairs ``(i, j)`` with ``i <= j``, grouped by ``lags[j] - lags[i]``."""
     groups: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for i in range(len(lags)):
-        for j in range(i, len(lags)):
-            groups[int(lags[j]) - int(lags[i])].append((i, j))
+    for i, j in _pairs(len(lags)):
+        groups[int(lags[j]) - int(lags[i])].append((i, j))
     return groups
 
 
-def lagged_design(X: Any, piece: Piece, lags: Sequence[int], backend: Backend,
-                  dtype: str) -> Any:
-    """The rows of the lagged design for one piece, zero-padded at its segment edges.
+def lagged_design(X: Any, piece: Piece, lags: Sequence[int], backend: Backend, dtype: str,
+                  shift: Any = None) -> tuple[Any, Any]:
+    """The rows of the lagged design of ``X - shift`` for one piece, zero at segment edges.
 
     Parameters
     ----------
@@ -169,19 +236,26 @@ def lagged_design(X: Any, piece: Piece, lags: Sequence[int], backend: Backend,
     lags : sequence of int
     backend : Backend
     dtype : str
+    shift : array, shape (n_features,) | None
+        Offset taken off the features where they are defined.
 
     Returns
     -------
     Z : array, shape (piece.size, n_lags * n_features)
+    valid : array, shape (piece.size, n_lags)
+        1.0 where a lag reads inside the segment, else 0.0 (float64).
     """
     s, e, seg_s, seg_e = piece
     n_base = X.shape[1]
     Z = backend.zeros((e - s, n_base * len(lags)), dtype)
+    valid = backend.zeros((e - s, len(lags)), "float64")
     for i, lag in enumerate(lags):
         lo, hi = max(s - lag, seg_s), min(e - lag, seg_e)
         if hi > lo:
-            Z[lo + lag - s:hi + lag - s, i * n_base:(i + 1) * n_base] = X[lo:hi]
-    return Z
+            rows = X[lo:hi] if shift is None else X[lo:hi] - shift
+            Z[lo + lag - s:hi + lag - s, i * n_base:(i + 1) * n_base] = rows
+            valid[lo + lag - s:hi + lag - s, i] = 1.0
+    return Z, valid
 
 
 def lag_array(lags: Sequence[int]) -> np.ndarray:
