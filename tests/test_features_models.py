@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
-from transformers import AutoModelForCausalLM, GPT2TokenizerFast, Wav2Vec2Config, Wav2Vec2Model
+from transformers import (
+    AutoModelForCausalLM,
+    GPT2TokenizerFast,
+    HubertConfig,
+    Wav2Vec2Config,
+    Wav2Vec2Model,
+    WavLMConfig,
+)
 
 from bids_app.errors import MissingInputError
 from bids_app.features import FeatureSpec, extract, load_or_compute_features, speech
@@ -274,3 +281,17 @@ def test_hub_id_from_a_hugging_face_cache_layout(tiny, tmp_path, monkeypatch):
     assert source.path == repo / "snapshots" / "abc123"
     with pytest.raises(MissingInputError, match="no weights"):
         resolve_model("org/tiny", tmp_path / "hub")
+
+
+@pytest.mark.parametrize("config_class", [HubertConfig, WavLMConfig])
+def test_hubert_and_wavlm_from_config(config_class, stimulus, tmp_path):
+    """Other wav2vec2-style encoders, random weights from a config-only folder."""
+    folder = tmp_path / config_class.model_type
+    config_class(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
+                 num_conv_pos_embedding_groups=2).save_pretrained(folder)
+    spec = FeatureSpec("enc", "speech", model=str(folder), weights="random")
+    features = load_or_compute_features(spec, stimulus, tmp_path / "out")
+    assert features.layer_names == ["layer00", "layer01", "layer02"]
+    assert len(features.times) == (4 * 16000 - 400) // 320 + 1
+    assert np.isfinite(np.asarray(features.layers["layer02"])).all()
