@@ -18,7 +18,12 @@ from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError, NothingSelectedError
 from bids_app.outputs.atomic import write_tsv
-from bids_app.report.figures import glass_brain_figure, layer_profile_figure
+from bids_app.report.figures import (
+    best_lag_per_channel,
+    best_layer,
+    glass_brain_figure,
+    layer_profile_figure,
+)
 from bids_app.report.participant import find_scores, read_electrodes
 from bids_app.report.render import render
 from bids_app.workflow import RunOptions
@@ -68,7 +73,10 @@ def collect_scores(output_dir: Path, filters: Filters) -> list[GroupTable]:
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Per participant and layer: channels, FDR-significant channels, mean and best r."""
+    """Per participant and layer: channels, FDR-significant channels, mean and best r.
+
+    In word mode, pass one row per channel (its best lag; see ``best_lag_per_channel``).
+    """
     grouped = table.groupby(["subject", "layer"], sort=False)
     return grouped.agg(n_channels=("r", "size"), n_significant=("significant", "sum"),
                        mean_r=("r", "mean"), max_r=("r", "max")).reset_index()
@@ -109,17 +117,18 @@ def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
 
 
 def _group_section(group: GroupTable) -> dict:
-    summary = summarize(group.table)
+    table = best_lag_per_channel(group.table.dropna(subset=["r"]))
+    summary = summarize(table)
     figures = []
-    if group.table["layer"].nunique() > 1:
-        figures.append(layer_profile_figure(group.table, f"{group.space}: all participants"))
-    if {"x", "y", "z"} <= set(group.table.columns):
-        best_layer = group.table.groupby("layer", sort=False)["r"].mean().idxmax()
-        rows = group.table[group.table["layer"] == best_layer].dropna(subset=["x", "y", "z"])
+    if table["layer"].nunique() > 1:
+        figures.append(layer_profile_figure(table, f"{group.space}: all participants"))
+    if {"x", "y", "z"} <= set(table.columns) and not table.empty:
+        layer = best_layer(table)
+        rows = table[table["layer"] == layer].dropna(subset=["x", "y", "z"])
         if len(rows):
             figures.append(glass_brain_figure(rows[["x", "y", "z"]].to_numpy(float),
                                               rows["r"].to_numpy(float),
-                                              f"{group.space} (layer {best_layer}): r, all "
+                                              f"{group.space} (layer {layer}): r, all "
                                               "participants"))
     return {"task": group.task, "space": group.space, "path": group.path.name,
             "summary": summary.to_dict("records"), "figures": figures}

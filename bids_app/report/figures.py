@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -15,9 +16,23 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
-def png_data_uri(path: Path) -> str:
-    """A saved PNG file as a ``data:image/png;base64,...`` URI."""
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+@dataclass(frozen=True)
+class ReportFigure:
+    """An inline figure of a report: a caption and a ``data:image/png;base64,...`` URI."""
+
+    caption: str
+    uri: str
+
+
+def png_figure(path: Path, caption: str) -> ReportFigure:
+    """A saved PNG file as an inline report figure."""
+    return ReportFigure(caption, "data:image/png;base64,"
+                        + base64.b64encode(path.read_bytes()).decode("ascii"))
+
+
+def best_layer(table: pd.DataFrame) -> str:
+    """The layer with the highest mean r across channels."""
+    return table.groupby("layer", sort=False)["r"].mean().idxmax()
 
 
 def best_lag_per_channel(table: pd.DataFrame) -> pd.DataFrame:
@@ -28,10 +43,10 @@ def best_lag_per_channel(table: pd.DataFrame) -> pd.DataFrame:
     return table.loc[best.to_numpy()]
 
 
-def lag_profile_figure(table: pd.DataFrame, title: str) -> str:
+def lag_profile_figure(table: pd.DataFrame, title: str) -> ReportFigure:
     """Word mode: r as a function of lag for the best layer (each channel, and their mean)."""
-    per_layer = best_lag_per_channel(table).groupby("layer", sort=False)["r"].mean()
-    rows = table[table["layer"] == per_layer.idxmax()]
+    layer = best_layer(best_lag_per_channel(table))
+    rows = table[table["layer"] == layer]
     curves = rows.pivot(index="lag", columns="channel", values="r")
     fig, ax = plt.subplots(figsize=(5, 2.8))
     ax.plot(curves.index, curves.to_numpy(), color="#95a5a6", lw=0.6)
@@ -39,20 +54,21 @@ def lag_profile_figure(table: pd.DataFrame, title: str) -> str:
     ax.axvline(0, color="k", lw=0.5)
     ax.set_xlabel("lag from word onset (s)")
     ax.set_ylabel("cross-validated r")
-    ax.set_title(f"{title} (layer {per_layer.idxmax()})", fontsize=9)
+    ax.set_title(f"{title} (layer {layer})", fontsize=9)
     ax.legend(fontsize=7)
-    return to_data_uri(fig)
+    return to_report_figure(fig, title)
 
 
-def to_data_uri(fig: Figure) -> str:
-    """Render a matplotlib figure to a ``data:image/png;base64,...`` URI and close it."""
+def to_report_figure(fig: Figure, caption: str) -> ReportFigure:
+    """Render a matplotlib figure to an inline report figure and close it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return ReportFigure(caption, "data:image/png;base64,"
+                        + base64.b64encode(buffer.getvalue()).decode("ascii"))
 
 
-def channel_scores_figure(table: pd.DataFrame, title: str) -> str:
+def channel_scores_figure(table: pd.DataFrame, title: str) -> ReportFigure:
     """Bar plot of cross-validated r per channel for the best layer, significant ones coloured.
 
     Parameters
@@ -63,19 +79,19 @@ def channel_scores_figure(table: pd.DataFrame, title: str) -> str:
         The figure title.
     """
     table = best_lag_per_channel(table)
-    best_layer = table.groupby("layer", sort=False)["r"].mean().idxmax()
-    rows = table[table["layer"] == best_layer].sort_values("r", ascending=False)
+    layer = best_layer(table)
+    rows = table[table["layer"] == layer].sort_values("r", ascending=False)
     fig, ax = plt.subplots(figsize=(max(4.0, 0.18 * len(rows)), 2.6))
     colors = np.where(rows["significant"].astype(bool), "#c0392b", "#95a5a6")
     ax.bar(range(len(rows)), rows["r"], color=colors)
     ax.set_xticks(range(len(rows)), rows["channel"], rotation=90, fontsize=6)
     ax.axhline(0, color="k", lw=0.5)
     ax.set_ylabel("cross-validated r")
-    ax.set_title(f"{title} (layer {best_layer}; red: FDR significant)", fontsize=9)
-    return to_data_uri(fig)
+    ax.set_title(f"{title} (layer {layer}; red: FDR significant)", fontsize=9)
+    return to_report_figure(fig, title)
 
 
-def layer_profile_figure(table: pd.DataFrame, title: str) -> str:
+def layer_profile_figure(table: pd.DataFrame, title: str) -> ReportFigure:
     """Mean and best r across channels for each layer of a feature space."""
     grouped = best_lag_per_channel(table).groupby("layer", sort=False)["r"]
     fig, ax = plt.subplots(figsize=(4.5, 2.6))
@@ -87,10 +103,10 @@ def layer_profile_figure(table: pd.DataFrame, title: str) -> str:
     ax.set_ylabel("cross-validated r")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return to_data_uri(fig)
+    return to_report_figure(fig, title)
 
 
-def glass_brain_figure(coords: np.ndarray, values: np.ndarray, title: str) -> str:
+def glass_brain_figure(coords: np.ndarray, values: np.ndarray, title: str) -> ReportFigure:
     """Electrodes on a nilearn glass brain (MNI coordinates), coloured by ``values``.
 
     Parameters
@@ -109,4 +125,4 @@ def glass_brain_figure(coords: np.ndarray, values: np.ndarray, title: str) -> st
     plotting.plot_markers(values, coords, node_size=18, node_cmap="RdBu_r", node_vmin=-vmax,
                           node_vmax=vmax, display_mode="lzr", figure=fig, title=title,
                           colorbar=True)
-    return to_data_uri(fig)
+    return to_report_figure(fig, title)

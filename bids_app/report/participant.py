@@ -16,12 +16,14 @@ from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError
 from bids_app.report.figures import (
+    ReportFigure,
     best_lag_per_channel,
+    best_layer,
     channel_scores_figure,
     glass_brain_figure,
     lag_profile_figure,
     layer_profile_figure,
-    png_data_uri,
+    png_figure,
 )
 from bids_app.report.render import render
 
@@ -38,7 +40,8 @@ class ScoresSection:
     n_significant: int
     best_channel: str
     best_r: float
-    figures: list[str]
+    figures: list[ReportFigure]
+    n_undefined: int = 0
 
 
 def find_scores(subject_dir: Path) -> list[tuple[str, str, Path]]:
@@ -79,7 +82,8 @@ def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
     channels = [read_tsv(p) for p in sorted(subject_dir.glob("**/ieeg/*_channels.tsv"))]
     bad = (pd.concat(channels)[lambda t: t["status"] != "good"].drop_duplicates("name")
            if channels else pd.DataFrame(columns=["name", "status_description"]))
-    qc_figures = [png_data_uri(p) for p in sorted(subject_dir.glob("figures/*_qc.png"))]
+    qc_figures = [png_figure(p, p.stem.replace("_qc", "").replace("_desc-", ": "))
+                  for p in sorted(subject_dir.glob("figures/*_qc.png"))]
     crashes = sorted(p.name for p in (output_dir / "logs").glob(f"crash-sub-{subject}-*.txt"))
     return render("participant.html.j2", output_dir / f"sub-{subject}.html",
                   subject=subject, sections=sections, coordinate_space=space,
@@ -91,26 +95,29 @@ def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
 
 def _scores_section(recording: str, space_name: str, table: pd.DataFrame,
                     electrodes: pd.DataFrame | None, coordinate_space: str | None) -> ScoresSection:
-    title = f"{space_name}"
-    figures = [channel_scores_figure(table, title)]
+    undefined = int(table["r"].isna().sum())
+    table = table.dropna(subset=["r"])  # r is undefined where a prediction is constant
+    if table.empty:
+        return ScoresSection(recording, space_name, 0, 0, "none (all r undefined)", float("nan"),
+                             [])
+    figures = [channel_scores_figure(table, space_name)]
     if "lag" in table:
-        figures.append(lag_profile_figure(table, f"{title}: lag profile"))
+        figures.append(lag_profile_figure(table, f"{space_name}: lag profile"))
     table = best_lag_per_channel(table)
     if table["layer"].nunique() > 1:
-        figures.append(layer_profile_figure(table, f"{title}: layer profile"))
+        figures.append(layer_profile_figure(table, f"{space_name}: layer profile"))
     if electrodes is not None and coordinate_space and coordinate_space.startswith("MNI"):
-        best_layer = table.groupby("layer", sort=False)["r"].mean().idxmax()
-        rows = table[table["layer"] == best_layer].merge(electrodes, left_on="channel",
-                                                         right_on="name")
+        rows = table[table["layer"] == best_layer(table)].merge(electrodes, left_on="channel",
+                                                               right_on="name")
         rows = rows.dropna(subset=["x", "y", "z"])
         if len(rows):
             figures.append(glass_brain_figure(rows[["x", "y", "z"]].to_numpy(float),
                                               rows["r"].to_numpy(float),
-                                              f"{title}: r on MNI electrodes"))
+                                              f"{space_name}: r on MNI electrodes"))
     best = table.loc[table["r"].idxmax()]
     per_layer = table.groupby("layer", sort=False)
     return ScoresSection(
-        recording=recording, space=space_name, n_channels=int(per_layer.size().iloc[0]),
+        recording=recording, space=space_name, n_channels=int(per_layer.size().max()),
         n_significant=int(np.max(per_layer["significant"].sum())),
         best_channel=f"{best['channel']} (layer {best['layer']})", best_r=float(best["r"]),
-        figures=figures)
+        figures=figures, n_undefined=undefined)
