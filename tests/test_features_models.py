@@ -22,6 +22,7 @@ from transformers import (
 from bids_app.errors import MissingInputError
 from bids_app.features import FeatureSpec, extract, load_or_compute_features, speech
 from bids_app.features.language import (
+    _run_strided,
     causal_lm_features,
     load_tokenizer,
     sentence_segments,
@@ -295,3 +296,22 @@ def test_hubert_and_wavlm_from_config(config_class, stimulus, tmp_path):
     assert features.layer_names == ["layer00", "layer01", "layer02"]
     assert len(features.times) == (4 * 16000 - 400) // 320 + 1
     assert np.isfinite(np.asarray(features.layers["layer02"])).all()
+
+
+def test_strided_context_scores_each_token_with_its_window(tiny):
+    """context 6, stride 3: token p (BOS at 0) is scored in the window ending at 6, 9, 12..."""
+    model = AutoModelForCausalLM.from_pretrained(tiny["language"]).eval()
+    tokenizer = GPT2TokenizerFast.from_pretrained(tiny["language"])
+    ids, _ = tokenize_words(tokenizer, WORDS)
+    bos = tokenizer.bos_token_id
+    _, surprisal, entropy = _run_strided(model, ids, bos, [1], 6, 3, "cpu", False)
+    sequence = np.r_[bos, ids]
+    for p in range(1, len(sequence)):
+        stop = 6 if p < 6 else 6 + 3 * ((p - 6) // 3 + 1)
+        stop = min(stop, len(sequence))
+        start = max(0, stop - 6)
+        with torch.inference_mode():
+            logits = model(torch.tensor(sequence[start:stop][None])).logits[0]
+        logp = torch.log_softmax(logits[p - 1 - start], dim=-1)
+        assert surprisal[p - 1] == pytest.approx(-float(logp[sequence[p]]), rel=1e-4)
+        assert entropy[p - 1] == pytest.approx(-float((logp.exp() * logp).sum()), rel=1e-4)

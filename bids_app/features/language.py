@@ -24,6 +24,7 @@ The first word has no surprisal or entropy (NaN) when the tokenizer has no BOS t
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import string
@@ -185,18 +186,22 @@ def _run_strided(model: torch.nn.Module, ids: np.ndarray, bos: int | None, layer
         stop = min(sequence.size, max(done + stride, context if not steps else 0))
         steps.append((max(0, stop - context), done, stop))
         done = stop
+    can_trim = "logits_to_keep" in inspect.signature(model.forward).parameters
     for start, new, stop in tqdm(steps, desc="language windows", disable=not verbose):
         inputs = torch.from_numpy(sequence[start:stop][None]).to(device)
+        first_logit = max(new - start - 1, 0)  # local position of the first logit needed
+        # only the logits that score new tokens: less compute and memory in the LM head
+        trim = {"logits_to_keep": stop - start - first_logit} if can_trim else {}
         with torch.inference_mode():
-            result = model(inputs, output_hidden_states=True)
+            result = model(inputs, output_hidden_states=True, **trim)
         local = slice(new - start, stop - start)
         tokens = slice(new - offset, stop - offset)
         for i in layers:
             hidden[i][tokens] = result.hidden_states[i][0, local].float().cpu().numpy()
-        logp = torch.log_softmax(result.logits[0].float(), dim=-1)
+        logp = torch.log_softmax(result.logits[0, first_logit - (stop - start):].float(), dim=-1)
         predicting = torch.arange(new - start - 1, stop - start - 1)
         valid = predicting >= 0
-        rows = logp[predicting[valid]]
+        rows = logp[predicting[valid] - first_logit]
         targets = inputs[0, new - start:stop - start][valid.to(inputs.device)]
         token_logp = rows.gather(1, targets[:, None])[:, 0]
         ent = -(rows.exp() * rows).sum(dim=1)
