@@ -16,12 +16,16 @@ from typing import Any
 
 import yaml
 
+from bids_app.analysis import ComparisonConfig
 from bids_app.bids.discovery import BidsConfig
 from bids_app.encoding import EncodingConfig, StatisticsConfig
 from bids_app.errors import UsageError
 from bids_app.features import FeatureSpec
 from bids_app.neural import ElectrodeConfig, PreprocessingConfig
 from bids_app.stimuli.resolve import StimulusConfig
+
+#: ``desc-`` labels the app uses for non-feature derivatives.
+RESERVED_NAMES = {"highgamma", "varpart", "cca", "features", "psd", "onsets", "alignment"}
 
 
 def default_features() -> list[FeatureSpec]:
@@ -40,6 +44,7 @@ class AppConfig:
     features: list[FeatureSpec] = field(default_factory=default_features)
     encoding: EncodingConfig = field(default_factory=EncodingConfig)
     statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
+    comparison: ComparisonConfig = field(default_factory=ComparisonConfig)
 
     def __post_init__(self) -> None:
         names = [spec.name for spec in self.features]
@@ -48,6 +53,10 @@ class AppConfig:
             raise UsageError(f"features: names must be unique, repeated: {duplicates}")
         if not names:
             raise UsageError("features: the list is empty; name at least one feature space")
+        reserved = sorted(set(names) & RESERVED_NAMES)
+        if reserved:
+            raise UsageError(f"features: the names {reserved} are reserved for derivatives of "
+                             "other kinds; rename those feature spaces")
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration (every default filled in) as plain YAML types."""

@@ -21,6 +21,13 @@ import pandas as pd
 import torch
 
 from bids_app import __version__
+from bids_app.analysis import (
+    ComparisonResult,
+    FeatureSpaceInfo,
+    compare_models,
+    table_dictionary,
+    word_samples,
+)
 from bids_app.bids.recording import Recording
 from bids_app.config import AppConfig
 from bids_app.encoding import (
@@ -55,6 +62,9 @@ from bids_app.stimuli.resolve import resolve_stimuli
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
+
+#: File suffix of each comparison table (others are prediction correlations, ``<a>X<b>``).
+COMPARISON_SUFFIXES = {"cca": "components", "varpart": "scores"}
 
 #: Feature kinds computed from the transcript rather than the audio alone.
 WORD_KINDS = ("language", "static", "word_onset")
@@ -174,7 +184,11 @@ def _read_transcripts(stimuli: Sequence[Stimulus],
 def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                       words: dict[str, WordTimings | None], config: AppConfig,
                       options: RunOptions) -> None:
-    """Preprocess one recording, extract features, fit encoding models, write derivatives."""
+    """Preprocess one recording, extract features, fit and compare encoding models.
+
+    The scores tables are written last, so their presence (with the same configuration hash)
+    means the recording is complete and a rerun can skip it.
+    """
     out_dir = participant_dir(options.output_dir, recording.subject, recording.session)
     digest = config.digest()
     score_paths = {spec.name: out_dir / bids_name(recording.entities, "scores", ".tsv",
@@ -183,35 +197,80 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         logger.info("%s: outputs up to date for config %s, skipping", recording.data_path.name,
                     digest)
         return
-    neural = preprocess(recording, config.preprocessing, n_jobs=options.n_jobs,
-                        verbose=logger.isEnabledFor(logging.INFO))
+    verbose = logger.isEnabledFor(logging.INFO)
+    neural = preprocess(recording, config.preprocessing, n_jobs=options.n_jobs, verbose=verbose)
     write_highgamma(neural, out_dir / bids_name(recording.entities, "ieeg", ".vhdr",
                                                 desc="highgamma"), recording.sidecar)
     if neural.electrodes is not None and neural.coordinate_space:
         write_tsv(out_dir / bids_name({"sub": recording.subject}, "electrodes", ".tsv",
                                       space=neural.coordinate_space), neural.electrodes)
     responsive = _speech_responsive(neural, stimuli, config.electrodes)
-    if config.electrodes.mask == "responsive":
-        neural = keep_responsive(neural, responsive, recording)
     write_qc_figures(neural, stimuli, responsive, out_dir.parent / "figures",
                      entity_stem(recording.entities))
+    if config.electrodes.mask == "responsive":
+        neural = keep_responsive(neural, responsive, recording)
     segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
+    stimulus_words = [words[s.stim_id] for s in stimuli]
+    feature_sets, tables, results = {}, {}, {}
     for spec in config.features:
-        feature_sets = [load_or_compute_features(
+        feature_sets[spec.name] = [load_or_compute_features(
             spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
             model_dir=options.model_dir, device=options.device, n_jobs=options.n_jobs,
-            verbose=logger.isEnabledFor(logging.INFO)) for stimulus in stimuli]
-        table = encode_feature_space(feature_sets, stimuli,
-                                     [words[s.stim_id] for s in stimuli], neural, segments,
-                                     config, options)
+            verbose=verbose) for stimulus in stimuli]
+        tables[spec.name], results[spec.name] = encode_feature_space(
+            feature_sets[spec.name], stimuli, stimulus_words, neural, segments, config, options)
         if responsive is not None:
-            table = table.merge(responsive[["channel", "responsive"]], on="channel", how="left")
-        provenance = {"ConfigHash": digest, "Version": __version__,
-                      "Source": str(recording.data_path.relative_to(options.bids_dir)),
-                      "Stimuli": [s.audio_path.name for s in stimuli],
-                      "FeatureSpace": feature_sets[0].meta, "Command": options.command}
+            tables[spec.name] = tables[spec.name].merge(
+                responsive[["channel", "responsive"]], on="channel", how="left")
+    provenance = {"ConfigHash": digest, "Version": __version__,
+                  "Source": str(recording.data_path.relative_to(options.bids_dir)),
+                  "Stimuli": [s.audio_path.name for s in stimuli], "Command": options.command}
+    if config.encoding.mode == "trf":
+        comparison = compare_recording(feature_sets, results, stimuli, stimulus_words, neural,
+                                       segments, config, options)
+        write_comparison(comparison, out_dir, recording.entities, provenance)
+    for spec in config.features:
         path = score_paths[spec.name]
-        write_json(path.with_suffix(".json"), scores_dictionary(spec.name, provenance))
+        write_json(path.with_suffix(".json"), scores_dictionary(
+            spec.name, {**provenance, "FeatureSpace": feature_sets[spec.name][0].meta}))
+        write_tsv(path, tables[spec.name])
+        logger.info("wrote %s", path)
+
+
+def compare_recording(feature_sets: dict[str, list[FeatureSet]],
+                      results: dict[str, dict[str, EncodingResult]],
+                      stimuli: Sequence[Stimulus], words: Sequence[WordTimings | None],
+                      neural: NeuralData, segments: np.ndarray, config: AppConfig,
+                      options: RunOptions) -> ComparisonResult:
+    """Prediction correlation, CCA shared space and variance partitioning of one recording."""
+    n_times = neural.data.shape[1]
+
+    def design(space: str, layer: str) -> np.ndarray:
+        return align_features(feature_sets[space], stimuli, layer, n_times, neural.sfreq)
+
+    spaces = {name: FeatureSpaceInfo(kind=sets[0].kind, layers=sets[0].layer_names,
+                                     word_level=sets[0].is_word_level)
+              for name, sets in feature_sets.items()}
+    return compare_models(design, spaces, results, neural.data.T, segments,
+                          config.encoding.lags_samples(neural.sfreq), config=config.comparison,
+                          encoding=config.encoding, statistics=config.statistics,
+                          channel_names=neural.ch_names,
+                          words=word_samples(stimuli, words, neural.sfreq),
+                          verbose=logger.isEnabledFor(logging.INFO), **_engine(options))
+
+
+def write_comparison(comparison: ComparisonResult, out_dir: Path, entities: dict[str, str],
+                     provenance: dict) -> None:
+    """Write each comparison table with its JSON data dictionary (DESIGN.md section 6)."""
+    for warning in comparison.warnings:
+        logger.warning("%s", warning)
+    for desc, table in comparison.tables.items():
+        suffix = COMPARISON_SUFFIXES.get(desc, "predcorr")
+        path = out_dir / bids_name(entities, suffix, ".tsv", desc=desc)
+        write_json(path.with_suffix(".json"), {
+            **table_dictionary(table),
+            "Provenance": {**provenance, "Metrics": comparison.metrics,
+                           "Warnings": comparison.warnings}})
         write_tsv(path, table)
         logger.info("wrote %s", path)
 
@@ -248,16 +307,19 @@ def keep_responsive(neural: NeuralData, responsive: pd.DataFrame | None,
 def encode_feature_space(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],
                          words: Sequence[WordTimings | None], neural: NeuralData,
                          segments: np.ndarray, config: AppConfig,
-                         options: RunOptions) -> pd.DataFrame:
-    """Fit one encoding model per layer of a feature space; return the scores table.
+                         options: RunOptions
+                         ) -> tuple[pd.DataFrame, dict[str, EncodingResult]]:
+    """Fit one encoding model per layer of a feature space.
 
     Returns
     -------
     table : DataFrame
         One row per channel and layer (and lag, in word mode): ``channel``, ``layer``,
         [``lag``], ``r``, ``r2``, ``alpha``, ``p``, ``p_fdr``, ``significant``.
+    results : dict of str to EncodingResult
+        The fitted result of each layer (with its cross-validated predictions).
     """
-    tables = []
+    tables, results = [], {}
     for layer in feature_sets[0].layer_names:
         logger.info("encoding %s layer %s (%s mode)", feature_sets[0].name, layer,
                     config.encoding.mode)
@@ -277,7 +339,8 @@ def encode_feature_space(feature_sets: Sequence[FeatureSet], stimuli: Sequence[S
                                     seed=config.statistics.seed)
         tables.append(_scores_table(result, p_values, layer, neural.ch_names, lags,
                                     config.statistics.fdr_alpha))
-    return pd.concat(tables, ignore_index=True)
+        results[layer] = result
+    return pd.concat(tables, ignore_index=True), results
 
 
 def _fit_word_mode(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],

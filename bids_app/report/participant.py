@@ -28,6 +28,8 @@ from bids_app.report.figures import (
 from bids_app.report.render import render
 
 SCORES_PATTERN = re.compile(r"(?P<recording>.+)_desc-(?P<space>[0-9a-zA-Z]+)_scores\.tsv$")
+#: ``desc-`` labels of scores tables that are not feature spaces.
+RESERVED_DESCS = ("varpart",)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def find_scores(subject_dir: Path) -> list[tuple[str, str, Path]]:
     found = []
     for path in sorted(subject_dir.glob("**/ieeg/*_scores.tsv")):
         match = SCORES_PATTERN.match(path.name)
-        if match:
+        if match and match["space"] not in RESERVED_DESCS:
             found.append((match["recording"], match["space"], path))
     return found
 
