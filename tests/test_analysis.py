@@ -415,3 +415,15 @@ def test_word_samples_put_all_stimuli_on_the_neural_timeline(tmp_path):
     np.testing.assert_array_equal(result.onsets, [100, 200, 1050])
     np.testing.assert_array_equal(result.offsets, [190, 250, 1080])
     assert word_samples(stimuli, [words[0], None], 100.0) is None
+
+
+def test_frame_level_speech_sets(recording):
+    result = _compare(recording, _results(recording), prediction_correlation=[],
+                      variance_partitioning=["shared", "speech_rest", "static"],
+                      cca_level="frame")
+    table = result.tables["varpart"]
+    private = table[table["channel"].isin([f"ch{i}" for i in GROUPS["private"]])]
+    best = private.loc[private.groupby("channel")["r2"].idxmax(), "region"]
+    assert (best == "speech_rest_only").all()
+    shared = table[table["channel"].isin([f"ch{i}" for i in GROUPS["shared"]])]
+    assert (shared.loc[shared.groupby("channel")["r2"].idxmax(), "region"] == "shared_only").all()

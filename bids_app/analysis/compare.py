@@ -285,6 +285,7 @@ class _Runner:
     out: ComparisonResult
     engine: dict
     kept: tuple[np.ndarray, np.ndarray] | None = None  # onsets, offsets of modelled words
+    cca_speech: tuple[str, str] | None = None  # space and layer of the speech side of CCA
     word_vectors: tuple[np.ndarray, np.ndarray] | None = None  # speech, language
 
     # -- 1. prediction correlation -------------------------------------------------------
@@ -329,6 +330,7 @@ class _Runner:
                   resolve_layer(cfg.cca_language_layer, self.spaces[language].layers,
                                 "cca_language_layer"))
         self.kept = _modelled_words(self.words, self.segments)
+        self.cca_speech = speech, layers[0]
         self.word_vectors = (self._word_matrix(speech, layers[0]),
                              self._word_matrix(language, layers[1]))
         word_folds = self._word_folds()
@@ -449,7 +451,27 @@ class _SetBlocks:
         values = self.cache[k][name]
         X = np.zeros((run.Y.shape[0], values.shape[1]), dtype=np.float32)
         np.add.at(X, run.kept[0], values)
+        frame_level = (run.config.cca_level == "frame"
+                       and not run.spaces[run.cca_speech[0]].word_level)
+        if frame_level and name in ("shared", "speech_rest"):
+            frames = self._speech_frames(k, name)
+            X = frames if name == "speech_rest" else np.hstack([frames, X])
         return X
+
+    def _speech_frames(self, k: int, name: str) -> np.ndarray:
+        """Frame-level speech variates (``shared``) or rest (``speech_rest``) of fold ``k``.
+
+        The speech maps fitted on word means are applied to every sample of the speech
+        design; samples outside the stimuli stay zero.
+        """
+        run = self.runner
+        if "frames" not in self.cache:
+            self.cache["frames"] = run.design(*run.cca_speech)
+        fit = self.shared[k]
+        scores = fit.speech.transform(self.cache["frames"])
+        scores[run.segments < 0] = 0
+        return (scores @ (fit.speech_rest if name == "speech_rest" else fit.speech_weights)
+                ).astype(np.float32)
 
     def _space_block(self, name: str) -> np.ndarray:
         run = self.runner

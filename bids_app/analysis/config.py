@@ -12,6 +12,8 @@ CCA_SETS = ("shared", "speech_rest", "language_rest")
 ACOUSTIC_KINDS = ("envelope", "mel", "peak_rate", "phonetic")
 #: CCA fitting modes.
 CCA_FITS = ("in_fold", "all_data")
+#: Time resolution of the speech side of the shared and rest sets.
+CCA_LEVELS = ("word", "frame")
 
 
 @dataclass
@@ -46,6 +48,12 @@ class ComparisonConfig:
         ``"all_data"``: fitted once on all words, as the reference code did; the test folds
         then take part in finding the shared space, which makes its scores optimistic (the
         report says so).
+    cca_level : str
+        ``"word"`` (default): the shared and rest sets are word vectors, impulses at word
+        onsets (like language features). ``"frame"``: the speech maps fitted on word means
+        are applied to every frame of the speech design, so ``speech_rest`` is frame-level
+        and ``shared`` holds the frame-level speech variates next to the word-level language
+        variates (``2k`` columns); ``language_rest`` stays word-level.
     variance_partitioning : list of str | "auto"
         2–4 sets to partition: ``shared``, ``speech_rest``, ``language_rest``, ``acoustic``
         (every space of kind envelope, mel, peak_rate or phonetic), a feature kind, or a
@@ -67,6 +75,7 @@ class ComparisonConfig:
     n_components: int = 50
     rest_components: int | None = 50
     cca_fit: str = "in_fold"
+    cca_level: str = "word"
     variance_partitioning: list[str] | str = "auto"
     banded: bool = False
 
@@ -97,6 +106,9 @@ class ComparisonConfig:
         if self.cca_fit not in CCA_FITS:
             raise UsageError(f"comparison.cca_fit must be one of {list(CCA_FITS)}, got "
                              f"{self.cca_fit!r}")
+        if self.cca_level not in CCA_LEVELS:
+            raise UsageError(f"comparison.cca_level must be one of {list(CCA_LEVELS)}, got "
+                             f"{self.cca_level!r}")
         sets = self.variance_partitioning
         if isinstance(sets, str):
             if sets != "auto":

@@ -77,24 +77,30 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
     Y = np.asarray(Y)
     Y = Y[:, None] if Y.ndim == 1 else Y
     engine = Backend(backend, device)
-    folds = outer_folds(segment_pieces(segments, Y.shape[0]), config.n_folds)
+    pieces = segment_pieces(segments, Y.shape[0])
+    folds = outer_folds(pieces, config.n_folds)
     predictions = np.full(Y.shape, np.nan, dtype=config.dtype)
     chosen, inner = [], []
+    # as in cross_validate, offsets only serve float32 precision: X - center, Y - y_offset
+    y_offset = _mean_over(Y, pieces)
     with engine.threads(n_jobs):
-        Yb = engine.asarray(Y, config.dtype)
+        Yb = engine.asarray((Y - y_offset).astype(config.dtype), config.dtype)
         stats = None
         for k, fold in enumerate(folds):
             blocks = fixed if fixed is not None else design(k)
             bands = [block.shape[1] for block in blocks] if banded else None
-            Xb = engine.asarray(np.hstack(blocks), config.dtype)
+            X = np.hstack(blocks)
+            Xb = engine.asarray(X, config.dtype)
+            center = engine.asarray(_mean_over(X, pieces), config.dtype)
             if stats is None or fixed is None:
-                stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size)
+                stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, center)
                          for f in folds]
             scalings = _band_scalings(bands, len(lags), engine)
             alphas, error, weights, intercept = _fit_fold(Xb, Yb, folds, stats, k, lags,
-                                                          scalings, config, engine)
+                                                          center, scalings, config, engine)
             index = piece_indices(fold)
-            predictions[index] = _predict(Xb, fold, lags, weights, intercept, config, engine)
+            predictions[index] = _predict(Xb, fold, lags, center, weights, intercept, config,
+                                          engine) + y_offset
             chosen.append(alphas)
             inner.append(error)
             if verbose:
@@ -129,24 +135,24 @@ def _scaled(system: Standardized, g: Any) -> Standardized:
 
 
 def _validation_sets(folds: list[list[Piece]], stats: list[GramStats], k: int, X: Any, Y: Any,
-                     lags: np.ndarray, config: EncodingConfig,
+                     lags: np.ndarray, center: Any, config: EncodingConfig,
                      engine: Backend) -> list[GramStats]:
     """Inner validation statistics of outer fold ``k`` (as ``cross_validate`` splits them)."""
     if config.inner_folds is None:
         sets = [stats[j] for j in range(len(folds)) if j != k]
     else:
         training = [piece for j, fold in enumerate(folds) if j != k for piece in fold]
-        sets = [lagged_stats(X, Y, chunk, lags, engine, config.chunk_size)
+        sets = [lagged_stats(X, Y, chunk, lags, engine, config.chunk_size, center)
                 for chunk in split_pieces(training, config.inner_folds)]
     return sets[-1:] if config.inner_cv == "holdout" else sets
 
 
 def _fit_fold(X: Any, Y: Any, folds: list[list[Piece]], stats: list[GramStats], k: int,
-              lags: np.ndarray, scalings: list[Any], config: EncodingConfig,
+              lags: np.ndarray, center: Any, scalings: list[Any], config: EncodingConfig,
               engine: Backend) -> tuple[np.ndarray, np.ndarray, Any, Any]:
     """Choose (scaling, alpha) per target by inner CV, then fit the outer training set."""
     train = sum(stats[1:], stats[0]) - stats[k]
-    vals = _validation_sets(folds, stats, k, X, Y, lags, config, engine)
+    vals = _validation_sets(folds, stats, k, X, Y, lags, center, config, engine)
     errors = np.zeros((len(scalings), len(config.alphas), Y.shape[1]))
     for val in vals:
         system = standardize(train - val, config.standardize, engine)
@@ -172,17 +178,30 @@ def _fit_fold(X: Any, Y: Any, folds: list[list[Piece]], stats: list[GramStats], 
     return target_alphas, flat.min(0), weights, intercept
 
 
-def _predict(X: Any, fold: list[Piece], lags: np.ndarray, weights: Any, intercept: Any,
-             config: EncodingConfig, engine: Backend) -> np.ndarray:
-    """Predictions on the samples of ``fold``, a chunk of rows at a time."""
+def _predict(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weights: Any,
+             intercept: Any, config: EncodingConfig, engine: Backend) -> np.ndarray:
+    """Predictions on the samples of ``fold`` (without the target offset), chunk by chunk.
+
+    ``Z @ w`` is computed as ``(Z - center) @ w`` plus ``center @ w_lag`` for every lag that
+    reads inside the segment, in float64, like the engine's own prediction.
+    """
+    offset = (engine.asarray(center, "float64")[None, :, None]
+              * weights.reshape(len(lags), X.shape[1], -1)).sum(1)  # (n_lags, n_targets)
     weights = engine.asarray(weights, config.dtype)
     out = []
     for piece in fold:
         for start in range(piece.start, piece.stop, config.chunk_size):
             rows = piece._replace(start=start, stop=min(start + config.chunk_size, piece.stop))
-            Z = lagged_design(X, rows, lags, engine, config.dtype)
-            out.append(engine.to_numpy(engine.asarray(Z @ weights, "float64") + intercept))
+            Z, valid = lagged_design(X, rows, lags, engine, config.dtype, center)
+            pred = engine.asarray(Z @ weights, "float64") + valid @ offset + intercept
+            out.append(engine.to_numpy(pred))
     return np.concatenate(out)
+
+
+def _mean_over(A: np.ndarray, pieces: list[Piece]) -> np.ndarray:
+    """Column means of ``A`` over the samples of ``pieces`` (float64)."""
+    total = sum(A[piece.start:piece.stop].sum(0, dtype=np.float64) for piece in pieces)
+    return total / sum(piece.size for piece in pieces)
 
 
 def fold_scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
