@@ -183,8 +183,9 @@ def compare_models(design: Design, spaces: Mapping[str, FeatureSpaceInfo],
     for a, b in _pairs(config, spaces, out):
         run.prediction_correlation(a, b)
     shared = run.shared_spaces()
+    blocks = _SetBlocks(run, shared)
     for names in _partitions(config, spaces, shared is not None, out):
-        run.variance_partition(names, shared)
+        run.variance_partition(names, blocks)
     out.summaries = summarize(out.tables, statistics.fdr_alpha)
     return out
 
@@ -383,12 +384,11 @@ class _Runner:
 
     # -- 3. variance partitioning --------------------------------------------------------
 
-    def variance_partition(self, names: list[str], shared: list[SharedSpace] | None) -> None:
+    def variance_partition(self, names: list[str], blocks: _SetBlocks) -> None:
         """Fit every union model of ``names``; add the partition to the ``varpart`` table."""
-        blocks = _SetBlocks(self, shared)
-        empty = [name for name in names if name in CCA_SETS and shared is not None and any(
+        empty = [name for name in names if name in CCA_SETS and any(
             fit.transform(*(m[:1] for m in self.word_vectors))[name].shape[1] == 0
-            for fit in shared)]
+            for fit in blocks.shared)]
         if empty:
             self.out.warnings.append(
                 f"Variance partitioning {names} skipped: {empty} has no dimensions left after "
@@ -397,11 +397,8 @@ class _Runner:
             return
         r2, union = {}, None
         for subset in subsets(names):
-            members = [n for n in names if n in subset]
-            logger.info("variance partitioning: union model %s", "+".join(members))
-            result = blocks.fit(members)
-            r2[subset] = result.r2
-            union = result
+            union = blocks.fit([n for n in names if n in subset])
+            r2[subset] = union.r2
         stats = self.statistics
         p = permutation_test(union, self.Y, n_permutations=stats.n_permutations,
                              seed=stats.seed)
@@ -410,21 +407,29 @@ class _Runner:
         previous = self.out.tables.get("varpart")
         self.out.tables["varpart"] = (table if previous is None
                                       else pd.concat([previous, table], ignore_index=True))
-        if self.config.banded:
-            self.out.warnings.append(f"Union models of {'+'.join(names)} used banded ridge "
-                                     "(one penalty per set).")
 
 
 @dataclass
 class _SetBlocks:
-    """Design blocks of the variance-partitioning sets, per outer fold where needed."""
+    """Design blocks of the variance-partitioning sets, and the union models fitted on them."""
 
     runner: _Runner
     shared: list[SharedSpace] | None
     cache: dict = field(default_factory=dict)
+    fitted: dict[frozenset[str], EncodingResult] = field(default_factory=dict)
 
     def fit(self, members: list[str]) -> EncodingResult:
-        """Cross-validated union model of ``members`` (same folds as every other model)."""
+        """Cross-validated union model of ``members`` (same folds as every other model).
+
+        Models are kept, so partitions that share a union (e.g. ``shared`` alone) fit it once.
+        """
+        key = frozenset(members)
+        if key not in self.fitted:
+            logger.info("variance partitioning: union model %s", "+".join(members))
+            self.fitted[key] = self._fit(members)
+        return self.fitted[key]
+
+    def _fit(self, members: list[str]) -> EncodingResult:
         run = self.runner
         def fold_design(k: int) -> list[np.ndarray]:
             return [self.block(name, k) for name in members]
