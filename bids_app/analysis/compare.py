@@ -411,11 +411,18 @@ class _Runner:
 
 @dataclass
 class _SetBlocks:
-    """Design blocks of the variance-partitioning sets, and the union models fitted on them."""
+    """Design blocks of the variance-partitioning sets, and the union models fitted on them.
+
+    Feature-space sets are kept on the timeline; shared-space sets are kept at the word level
+    (``word_sets``: fold -> set -> word vectors) and put on the timeline when needed, since
+    one timeline copy per set and fold would not fit in memory for long recordings.
+    """
 
     runner: _Runner
     shared: list[SharedSpace] | None
-    cache: dict = field(default_factory=dict)
+    space_sets: dict[str, np.ndarray] = field(default_factory=dict)
+    word_sets: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    speech_frames: np.ndarray | None = None
     fitted: dict[frozenset[str], EncodingResult] = field(default_factory=dict)
 
     def fit(self, members: list[str]) -> EncodingResult:
@@ -430,7 +437,9 @@ class _SetBlocks:
         return self.fitted[key]
 
     def _fit(self, members: list[str]) -> EncodingResult:
+        """Fit one union model: per-fold designs when a shared-space set takes part."""
         run = self.runner
+
         def fold_design(k: int) -> list[np.ndarray]:
             return [self.block(name, k) for name in members]
 
@@ -440,20 +449,15 @@ class _SetBlocks:
                                     **run.engine)
 
     def block(self, name: str, k: int) -> np.ndarray:
-        """The design of one set (for outer fold ``k`` if it comes from the shared space).
-
-        Feature-space sets are cached; shared-space sets are cached at the word level only
-        and put on the timeline when needed (one timeline copy per set and fold would not fit
-        in memory for long recordings).
-        """
+        """The design of one set (for outer fold ``k`` if it comes from the shared space)."""
         if name not in CCA_SETS:
-            if name not in self.cache:
-                self.cache[name] = self._space_block(name)
-            return self.cache[name]
+            if name not in self.space_sets:
+                self.space_sets[name] = self._space_block(name)
+            return self.space_sets[name]
         run = self.runner
-        if k not in self.cache:
-            self.cache[k] = self.shared[k].transform(*run.word_vectors)
-        values = self.cache[k][name]
+        if k not in self.word_sets:
+            self.word_sets[k] = self.shared[k].transform(*run.word_vectors)
+        values = self.word_sets[k][name]
         X = np.zeros((run.Y.shape[0], values.shape[1]), dtype=np.float32)
         np.add.at(X, run.kept[0], values)
         frame_level = (run.config.cca_level == "frame"
@@ -470,15 +474,16 @@ class _SetBlocks:
         design; samples outside the stimuli stay zero.
         """
         run = self.runner
-        if "frames" not in self.cache:
-            self.cache["frames"] = run.design(*run.cca_speech)
+        if self.speech_frames is None:
+            self.speech_frames = run.design(*run.cca_speech)
         fit = self.shared[k]
-        scores = fit.speech.transform(self.cache["frames"])
+        scores = fit.speech.transform(self.speech_frames)
         scores[run.segments < 0] = 0
         return (scores @ (fit.speech_rest if name == "speech_rest" else fit.speech_weights)
                 ).astype(np.float32)
 
     def _space_block(self, name: str) -> np.ndarray:
+        """The feature spaces of a set, side by side on the timeline."""
         run = self.runner
         members = _set_members(name, run.spaces)
         return np.hstack([run.design(space, _space_layer(space, run.results, run.spaces))
