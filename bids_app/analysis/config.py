@@ -57,7 +57,8 @@ class ComparisonConfig:
     variance_partitioning : list of str | "auto"
         2–4 sets to partition: ``shared``, ``speech_rest``, ``language_rest``, ``acoustic``
         (every space of kind envelope, mel, peak_rate or phonetic), a feature kind, or a
-        feature-space name. ``"auto"``: shared, speech_rest, language_rest, static and
+        feature-space name (a space with several layers enters with the layer of highest mean
+        r across electrodes). ``"auto"``: shared, speech_rest, language_rest, static and
         acoustic, of those available; with more than 4 (2**5 - 1 = 31 union models), two
         3-set partitions are run instead: (shared, speech_rest, language_rest) and (shared,
         static, acoustic). An empty list turns the analysis off.
