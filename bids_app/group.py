@@ -18,6 +18,8 @@ from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError, NothingSelectedError
 from bids_app.outputs.atomic import write_tsv
+from bids_app.outputs.derivatives import COMPARISON_SUFFIXES
+from bids_app.report.comparisons import comparison_section, find_comparison_tables, stack_tables
 from bids_app.report.figures import (
     best_lag_per_channel,
     best_layer,
@@ -51,13 +53,12 @@ def collect_scores(output_dir: Path, filters: Filters) -> list[GroupTable]:
     stacks: dict[tuple[str, str], list[pd.DataFrame]] = {}
     for subject_dir in sorted(output_dir.glob("sub-*")):
         subject = subject_dir.name.removeprefix("sub-")
-        if not subject_dir.is_dir() or (filters.participant_labels
-                                        and subject not in filters.participant_labels):
+        if not subject_dir.is_dir():
             continue
         electrodes, space = read_electrodes(subject_dir)
         for recording, feature_space, path in find_scores(subject_dir):
             entities = dict(ENTITY.findall(recording))
-            if filters.task_labels and entities.get("task") not in filters.task_labels:
+            if not _selected(entities, filters):
                 continue
             table = read_tsv(path)
             table.insert(0, "subject", subject)
@@ -70,6 +71,24 @@ def collect_scores(output_dir: Path, filters: Filters) -> list[GroupTable]:
     return [GroupTable(task, space, pd.concat(tables, ignore_index=True),
                        output_dir / "group" / f"task-{task}_desc-{space}_scores.tsv")
             for (task, space), tables in sorted(stacks.items())]
+
+
+def collect_comparisons(output_dir: Path, filters: Filters) -> dict[str, dict[str, pd.DataFrame]]:
+    """Stack the participants' comparison tables by task: ``{task: {desc: table}}``."""
+    per_task: dict[str, dict[str, dict[str, pd.DataFrame]]] = {}
+    found = find_comparison_tables(output_dir.glob("sub-*/**/ieeg/*.tsv"))
+    for recording, tables in found.items():
+        entities = dict(ENTITY.findall(recording))
+        if not _selected(entities, filters):
+            continue
+        per_task.setdefault(entities["task"], {})[recording] = tables
+    return {task: stack_tables(by_recording) for task, by_recording in sorted(per_task.items())}
+
+
+def _selected(entities: dict[str, str], filters: Filters) -> bool:
+    """Whether a recording passes the participant and task filters."""
+    return ((not filters.participant_labels or entities.get("sub") in filters.participant_labels)
+            and (not filters.task_labels or entities.get("task") in filters.task_labels))
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
@@ -110,8 +129,15 @@ def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
                         if p.is_dir())
     failed = sorted({p.name.split("-")[2] for p in (output_dir / "logs").glob("crash-sub-*")}
                     - set(included))
+    comparisons = []
+    for task, tables in collect_comparisons(output_dir, filters).items():
+        for desc, table in tables.items():
+            suffix = COMPARISON_SUFFIXES.get(desc, "predcorr")
+            write_tsv(output_dir / "group" / f"task-{task}_desc-{desc}_{suffix}.tsv", table)
+        comparisons.append(comparison_section(f"task {task}, all participants", tables,
+                                              config.statistics.fdr_alpha))
     return render("group.html.j2", output_dir / "group.html", sections=sections,
-                  included=included, failed=failed,
+                  comparisons=comparisons, included=included, failed=failed,
                   missing=[s for s in in_dataset if s not in included and s not in failed],
                   config_yaml=config.to_yaml(), command=options.command)
 

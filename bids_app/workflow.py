@@ -50,6 +50,7 @@ from bids_app.neural import (
 )
 from bids_app.outputs.atomic import write_json, write_text, write_tsv
 from bids_app.outputs.derivatives import (
+    COMPARISON_SUFFIXES,
     bids_name,
     entity_stem,
     participant_dir,
@@ -62,9 +63,6 @@ from bids_app.stimuli.resolve import resolve_stimuli
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
-
-#: File suffix of each comparison table (others are prediction correlations, ``<a>X<b>``).
-COMPARISON_SUFFIXES = {"cca": "components", "varpart": "scores"}
 
 #: Feature kinds computed from the transcript rather than the audio alone.
 WORD_KINDS = ("language", "static", "word_onset")

@@ -14,13 +14,20 @@ from bids_app.outputs.atomic import write_json, write_text, write_tsv
 DESCRIPTIONS = {
     "highgamma": "High-gamma (70-150 Hz) analytic amplitude, resampled and z-scored per channel.",
     "features": "Stimulus features of one feature space, all layers, with frame or word times.",
+    "varpart": "Variance partitioning of cross-validated R2 among feature sets.",
+    "cca": "Canonical components of the speech-language shared space.",
+    "<a>X<b>": "Correlation of the cross-validated predictions of feature spaces a and b.",
     "<space>": "Cross-validated encoding scores of the feature space <space> (scores.tsv) or "
                "its stimulus features (features.h5).",
 }
 
+#: File suffix of each comparison table (the others are prediction correlations, ``<a>X<b>``).
+COMPARISON_SUFFIXES = {"cca": "components", "varpart": "scores"}
+
 #: Files BIDS has no rule for (written to ``.bidsignore``).
 BIDSIGNORE = ["logs/", "stimuli/", "group/", "*.html", "sub-*/figures/", "*_scores.tsv",
-              "*_scores.json", "*_features.h5", "*_features.json"]
+              "*_scores.json", "*_predcorr.tsv", "*_predcorr.json", "*_components.tsv",
+              "*_components.json", "*_features.h5", "*_features.json"]
 
 
 def bids_name(entities: dict[str, str], suffix: str, extension: str, **extra: str) -> str:

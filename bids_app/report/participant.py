@@ -15,6 +15,7 @@ import pandas as pd
 from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError
+from bids_app.report.comparisons import comparison_section, find_comparison_tables
 from bids_app.report.figures import (
     ReportFigure,
     best_lag_per_channel,
@@ -86,13 +87,16 @@ def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
            if channels else pd.DataFrame(columns=["name", "status_description"]))
     qc_figures = [png_figure(p, p.stem.replace("_qc", "").replace("_desc-", ": "))
                   for p in sorted(subject_dir.glob("figures/*_qc.png"))]
+    comparisons = [comparison_section(recording, tables, config.statistics.fdr_alpha)
+                   for recording, tables in find_comparison_tables(
+                       subject_dir.glob("**/ieeg/*.tsv")).items()]
     crashes = sorted(p.name for p in (output_dir / "logs").glob(f"crash-sub-{subject}-*.txt"))
     return render("participant.html.j2", output_dir / f"sub-{subject}.html",
                   subject=subject, sections=sections, coordinate_space=space,
                   bad_channels=bad.to_dict("records"),
                   n_channels=int(sum(len(t) for t in channels)),
-                  qc_figures=qc_figures, config_yaml=config.to_yaml(), command=command,
-                  crashes=crashes)
+                  qc_figures=qc_figures, comparisons=comparisons,
+                  config_yaml=config.to_yaml(), command=command, crashes=crashes)
 
 
 def _scores_section(recording: str, space_name: str, table: pd.DataFrame,

@@ -1,0 +1,89 @@
+"""Report sections answering the study's three questions from the comparison tables on disk."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bids_app.analysis import summarize
+from bids_app.analysis.figures import cca_figure, predcorr_figure, varpart_figure
+from bids_app.bids.tsv import read_tsv
+from bids_app.outputs.derivatives import COMPARISON_SUFFIXES
+from bids_app.report.figures import ReportFigure, to_report_figure
+
+#: ``<recording>_desc-<desc>_<suffix>.tsv`` of the comparison tables.
+TABLE_PATTERN = re.compile(
+    r"(?P<recording>.+)_desc-(?P<desc>[0-9a-zA-Z]+)_(?P<suffix>predcorr|components|scores)\.tsv$")
+
+
+@dataclass(frozen=True)
+class ComparisonSection:
+    """The answers of one recording (or of the group): sentences, figures and warnings."""
+
+    title: str
+    summaries: list[str]
+    figures: list[ReportFigure]
+    warnings: list[str]
+
+
+def find_comparison_tables(paths: Iterable[Path]) -> dict[str, dict[str, pd.DataFrame]]:
+    """Group comparison tables by recording: ``{recording: {desc: table}}``.
+
+    Prediction-correlation tables keep their ``<a>X<b>`` desc; the CCA table is ``cca`` and the
+    variance partition ``varpart``. Feature-space scores tables are ignored.
+    """
+    found: dict[str, dict[str, pd.DataFrame]] = {}
+    for path in sorted(paths):
+        match = TABLE_PATTERN.match(path.name)
+        if not match:
+            continue
+        desc, suffix = match["desc"], match["suffix"]
+        if COMPARISON_SUFFIXES.get(desc, "predcorr") == suffix:
+            found.setdefault(match["recording"], {})[desc] = read_tsv(path)
+    return found
+
+
+def comparison_section(title: str, tables: dict[str, pd.DataFrame],
+                       fdr_alpha: float) -> ComparisonSection:
+    """Sentences of numbers and figures for one set of comparison tables.
+
+    Parameters
+    ----------
+    title : str
+        Section title (the recording, or "all participants").
+    tables : dict of str to DataFrame
+        desc -> table, one participant's or several stacked.
+    fdr_alpha : float
+        The FDR level quoted in the sentences.
+    """
+    figures = []
+    for table in tables.values():
+        if "r_pred" in table:
+            a, b = table["space_a"].iloc[0], table["space_b"].iloc[0]
+            figures.append(to_report_figure(predcorr_figure(table, a, b),
+                                            f"Prediction correlation: {a} vs. {b}"))
+    if "cca" in tables:
+        figures.append(to_report_figure(cca_figure(tables["cca"]),
+                                        "Canonical correlations of the shared space"))
+    if "varpart" in tables:
+        figures.append(to_report_figure(varpart_figure(tables["varpart"]),
+                                        "Variance partitioning"))
+    warnings = []
+    if "cca" in tables and (tables["cca"].get("fit") == "all_data").any():
+        warnings.append("The CCA shared space was fitted on all data (comparison.cca_fit: "
+                        "all_data), as in the reference code: the held-out words took part in "
+                        "finding it, so the shared and rest scores are optimistic.")
+    return ComparisonSection(title, summarize(tables, fdr_alpha), figures, warnings)
+
+
+def stack_tables(per_subject: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """Stack each desc's table across participants (``subject`` column first)."""
+    stacked: dict[str, list[pd.DataFrame]] = {}
+    for subject, tables in per_subject.items():
+        for desc, table in tables.items():
+            stacked.setdefault(desc, []).append(table.assign(subject=subject))
+    return {desc: pd.concat(parts, ignore_index=True) for desc, parts in stacked.items()}
