@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--durations", type=float, nargs="+", default=[150.0, 300.0, 600.0])
     parser.add_argument("--words", type=int, default=1800)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-speech", action="store_true")
     parser.add_argument("--skip-language", action="store_true")
     parser.add_argument("--child", choices=["speech", "language"], help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -100,7 +101,7 @@ def main() -> None:
         print(json.dumps(_child(args.child, args.work, args.threads)))
         return
     results = []
-    for duration in args.durations:
+    for duration in [] if args.skip_speech else args.durations:
         with tempfile.TemporaryDirectory() as tmp:
             _prepare(Path(tmp), duration, args.words)
             result = _run_child("speech", Path(tmp), args.threads)

@@ -198,17 +198,26 @@ def _run_strided(model: torch.nn.Module, ids: np.ndarray, bos: int | None, layer
         tokens = slice(new - offset, stop - offset)
         for i in layers:
             hidden[i][tokens] = result.hidden_states[i][0, local].float().cpu().numpy()
-        logp = torch.log_softmax(result.logits[0, first_logit - (stop - start):].float(), dim=-1)
+        logits = result.logits[0, first_logit - (stop - start):]
         predicting = torch.arange(new - start - 1, stop - start - 1)
         valid = predicting >= 0
-        rows = logp[predicting[valid] - first_logit]
         targets = inputs[0, new - start:stop - start][valid.to(inputs.device)]
-        token_logp = rows.gather(1, targets[:, None])[:, 0]
-        ent = -(rows.exp() * rows).sum(dim=1)
         positions = np.arange(tokens.start, tokens.stop)[valid.numpy()]
-        surprisal[positions] = -token_logp.cpu().numpy()
-        entropy[positions] = ent.cpu().numpy()
+        surprisal[positions], entropy[positions] = _score(
+            logits[(predicting[valid] - first_logit).to(logits.device)], targets)
     return hidden, surprisal, entropy
+
+
+def _score(logits: torch.Tensor, targets: torch.Tensor,
+           block: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Surprisal of each target and entropy of each row's distribution (nats), in row blocks
+    so that only ``block x vocabulary`` floats are alive at a time."""
+    surprisal, entropy = [], []
+    for lo in range(0, logits.shape[0], block):
+        logp = torch.log_softmax(logits[lo:lo + block].float(), dim=-1)
+        surprisal.append(-logp.gather(1, targets[lo:lo + block, None])[:, 0].cpu().numpy())
+        entropy.append(-(logp.exp() * logp).sum(dim=1).cpu().numpy())
+    return np.concatenate(surprisal), np.concatenate(entropy)
 
 
 def _aggregate(out: dict[int, np.ndarray], hidden: dict[int, np.ndarray], owner: np.ndarray,
