@@ -13,9 +13,11 @@ layers.
 Long audio runs in windows of ``window_s`` seconds: ``context_s`` of left context and
 ``lookahead_s`` of right context around a central block whose frames are kept. Windows start on
 the frame grid, so kept frames are exactly those of a single pass over the whole audio; their
-values differ only through the attention span (the context). Memory is bounded by the window,
-and layers are written into caller-provided arrays (on disk in the cache), so it stays flat in
-the audio length.
+values differ only through what a frame sees beyond its window: attention, the convolutional
+positional embedding and, with ``feat_extract_norm: group`` (wav2vec2-base), the first CNN
+layer's normalisation over time (the tests bound the difference on 30 s of audio). Memory is
+bounded by the window, and layers are written into caller-provided arrays (on disk in the
+cache), so it stays flat in the audio length.
 """
 
 from __future__ import annotations
@@ -96,15 +98,18 @@ def frame_geometry(config: Any, sfreq: int = 16000) -> FrameGeometry:
 
 
 @dataclass(frozen=True)
-class _Window:
-    first: int  # first input frame (global index)
-    keep_start: int  # first kept frame (global)
-    keep_stop: int  # one past the last kept frame (global)
-    stop: int  # one past the last input frame (global)
+class Window:
+    """One forward pass: input frames ``[first, stop)``, of which ``[keep_start, keep_stop)``
+    are kept (global frame indices; the rest is left and right context)."""
+
+    first: int
+    keep_start: int
+    keep_stop: int
+    stop: int
 
 
 def plan_windows(n_frames: int, geometry: FrameGeometry, window_s: float, context_s: float,
-                 lookahead_s: float) -> list[_Window]:
+                 lookahead_s: float) -> list[Window]:
     """Split ``n_frames`` into windows whose central frames tile the whole grid once.
 
     Parameters
@@ -118,7 +123,7 @@ def plan_windows(n_frames: int, geometry: FrameGeometry, window_s: float, contex
 
     Returns
     -------
-    windows : list of _Window
+    windows : list of Window
     """
     rate = geometry.sfreq / geometry.hop
     context, lookahead = round(context_s * rate), round(lookahead_s * rate)
@@ -126,7 +131,7 @@ def plan_windows(n_frames: int, geometry: FrameGeometry, window_s: float, contex
     if keep < 1:
         raise UsageError(f"speech options: window_s ({window_s}) must exceed context_s + "
                          f"lookahead_s ({context_s} + {lookahead_s})")
-    return [_Window(max(0, start - context), start, min(start + keep, n_frames),
+    return [Window(max(0, start - context), start, min(start + keep, n_frames),
                     min(start + keep + lookahead, n_frames))
             for start in range(0, n_frames, keep)]
 
@@ -146,7 +151,7 @@ def input_settings(source: ModelSource) -> tuple[int, bool]:
 
 
 def run_windows(model: torch.nn.Module, audio: np.ndarray, geometry: FrameGeometry,
-                windows: list[_Window], layers: list[int], *, device: str,
+                windows: list[Window], layers: list[int], *, device: str,
                 batch_size: int = 1,
                 verbose: bool = False) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
     """Run the encoder window by window; yield the kept frames of each window.
@@ -159,7 +164,7 @@ def run_windows(model: torch.nn.Module, audio: np.ndarray, geometry: FrameGeomet
         Normalised audio at ``geometry.sfreq``.
     geometry : FrameGeometry
         The frame grid.
-    windows : list of _Window
+    windows : list of Window
         From :func:`plan_windows`.
     layers : list of int
         Hidden-state indices to return.
@@ -190,9 +195,9 @@ def run_windows(model: torch.nn.Module, audio: np.ndarray, geometry: FrameGeomet
                 layer: hidden[layer][i, lo:hi].float().cpu().numpy() for layer in layers}
 
 
-def _batches(windows: list[_Window], batch_size: int) -> list[list[_Window]]:
+def _batches(windows: list[Window], batch_size: int) -> list[list[Window]]:
     """Group consecutive windows of equal input length (no padding needed)."""
-    batches: list[list[_Window]] = []
+    batches: list[list[Window]] = []
     for window in windows:
         last = batches[-1] if batches else None
         if (last and len(last) < batch_size
