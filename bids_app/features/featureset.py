@@ -20,15 +20,22 @@ class FeatureSet:
     name : str
         The feature-space name from the configuration, e.g. ``"mel"`` or ``"wav2vec2"``.
     kind : str
-        ``"acoustic"``, ``"speech"``, ``"language"``, ``"static"``, ``"phonetic"``, ...
+        The ``FeatureSpec.kind`` it was computed with: ``"envelope"``, ``"mel"``,
+        ``"peak_rate"``, ``"phonetic"``, ``"word_onset"``, ``"speech"``, ``"language"`` or
+        ``"static"``.
     times : ndarray, shape (n_rows,)
         Stimulus time of each row, in seconds.
     layers : dict of str to ndarray, shape (n_rows, n_dims)
-        Feature matrices (float32), one per layer, in model order.
+        Feature matrices (float32), one per layer, in model order: ``layer00`` ... for models
+        (plus ``surprisal`` and ``entropy`` for language models), else named after the kind.
+        Loaded from the cache they are read-only memory maps: convert one layer with
+        ``np.asarray`` before column-wise work.
     offsets : ndarray, shape (n_rows,) | None
         Word offsets for word-level spaces, else None.
     meta : dict
-        Provenance: model id, revision/checksum, settings, package versions.
+        Provenance (the JSON sidecar): model id, revision/checksum, settings, input hashes,
+        package versions, ``CacheKey``, and ``FeatureNames`` (column names per layer) where
+        columns have names (phonetic features).
     """
 
     name: str
