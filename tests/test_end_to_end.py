@@ -106,6 +106,24 @@ def test_group_table_stacks_participants(run, synthetic):
     assert "Included (2)" in html
 
 
+def test_model_comparisons_written_and_reported(run, synthetic):
+    ieeg = run / "sub-01" / "ieeg"
+    stem = f"sub-01_task-{synthetic.task}"
+    predcorr = read_tsv(ieeg / f"{stem}_desc-wav2vec2Xgpt2_predcorr.tsv")
+    truth = synthetic.ground_truth["01"]
+    assert set(predcorr["channel"]) == set(truth.driven) | set(truth.noise)
+    assert predcorr["r_pred"].between(-1, 1).all()
+    components = read_tsv(ieeg / f"{stem}_desc-cca_components.tsv")
+    assert (components["fit"] == "in_fold").all()
+    varpart = read_tsv(ieeg / f"{stem}_desc-varpart_scores.tsv")
+    assert {"partition", "region", "r2", "negative"} <= set(varpart.columns)
+    for report in (run / "sub-01.html", run / "group.html"):
+        html = report.read_text()
+        assert "Model comparisons" in html
+        assert "prediction accuracies of wav2vec2 and gpt2 correlate" in html
+    assert (run / "group" / f"task-{synthetic.task}_desc-varpart_scores.tsv").is_file()
+
+
 def test_rerun_skips_up_to_date_outputs(run, synthetic, demo_config):
     scores = run / "sub-01" / "ieeg" / f"sub-01_task-{synthetic.task}_desc-envelope_scores.tsv"
     before = scores.stat().st_mtime_ns
