@@ -247,3 +247,28 @@ def test_verbose_logs_progress(caplog):
     with caplog.at_level("INFO", logger="ssl_ieeg"):
         cross_validate(X, Y, lags=[0, 1], config=EncodingConfig(alphas=[1.0]), verbose=True)
     assert sum("outer fold" in message for message in caplog.messages) == 5
+
+
+def test_solve_spd_survives_rank_deficiency_in_float32():
+    """Duplicate columns and a tiny alpha make Cholesky fail in float32; eigh takes over."""
+    import scipy.linalg
+
+    from bids_app.encoding.backend import Backend
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(2000, 20))
+    X = np.hstack([base, base, base @ rng.normal(size=(20, 30))]).astype(np.float32)
+    y = (base @ rng.normal(size=(20, 3)) + rng.normal(size=(2000, 3))).astype(np.float32)
+    gram, xy = X.T @ X, X.T @ y
+    with pytest.raises(np.linalg.LinAlgError):  # the premise: plain Cholesky fails here
+        scipy.linalg.cho_factor(gram + 1e-6 * np.eye(len(gram), dtype=np.float32))
+    reference = X.astype(float) @ np.linalg.lstsq(X.astype(float), y.astype(float),
+                                                  rcond=None)[0]
+    for name in ("numpy", "torch"):
+        engine = Backend(name, "cpu")
+        w = engine.to_numpy(engine.solve_spd(engine.asarray(gram, "float32"),
+                                             engine.asarray(xy, "float32"), 1e-6))
+        assert np.all(np.isfinite(w))
+        explained = 1 - ((y - X @ w) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+        best = 1 - ((y - reference) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+        assert np.all(explained > 0.98 * best), (name, explained, best)

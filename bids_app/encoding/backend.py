@@ -112,14 +112,31 @@ class Backend:
         return scipy.linalg.eigh(x, driver="evd", overwrite_a=True, check_finite=False)
 
     def solve_spd(self, a: Any, b: Any, alpha: float) -> Any:
-        """Solve ``(a + alpha I) w = b`` by Cholesky; ``a`` is not modified."""
+        """Solve ``(a + alpha I) w = b`` by Cholesky; ``a`` is not modified.
+
+        With a rank-deficient ``a`` and a small ``alpha`` in float32, rounding can make the
+        matrix numerically indefinite and Cholesky fail. The solve then goes through ``eigh``
+        and drops the numerically null directions (eigenvalues below ``p · eps · max``), like a
+        pseudo-inverse: the minimum-norm ridge solution.
+        """
         if self.name == "torch":
             import torch
 
-            factor = torch.linalg.cholesky(self.add_to_diag(a.clone(), alpha))
-            return torch.cholesky_solve(b, factor)
-        factor = scipy.linalg.cho_factor(self.add_to_diag(a.copy(), alpha), check_finite=False)
-        return scipy.linalg.cho_solve(factor, b, check_finite=False)
+            factor, info = torch.linalg.cholesky_ex(self.add_to_diag(a.clone(), alpha))
+            if int(info) == 0:
+                return torch.cholesky_solve(b, factor)
+        else:
+            try:
+                factor = scipy.linalg.cho_factor(self.add_to_diag(a.copy(), alpha),
+                                                 check_finite=False)
+                return scipy.linalg.cho_solve(factor, b, check_finite=False)
+            except np.linalg.LinAlgError:
+                pass
+        eigvals, eigvecs = self.eigh(a.clone() if self.name == "torch" else a.copy())
+        eps = float(np.finfo(self.to_numpy(eigvals).dtype).eps)
+        tolerance = float(eigvals.max()) * eigvals.shape[0] * eps
+        keep = eigvecs[:, eigvals > tolerance]
+        return keep @ ((keep.T @ b) / (eigvals[eigvals > tolerance] + alpha)[:, None])
 
     @contextmanager
     def threads(self, n_jobs: int):
