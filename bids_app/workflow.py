@@ -39,7 +39,7 @@ from bids_app.encoding import (
 )
 from bids_app.encoding.align import align_features, stimulus_segments, word_design
 from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIeegError
-from bids_app.features import load_or_compute_features
+from bids_app.features import load_or_compute_features, needs_words
 from bids_app.features.featureset import FeatureSet
 from bids_app.neural import (
     ElectrodeConfig,
@@ -63,9 +63,6 @@ from bids_app.stimuli.resolve import resolve_stimuli
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
-
-#: Feature kinds computed from the transcript rather than the audio alone.
-WORD_KINDS = ("language", "static", "word_onset")
 
 
 @dataclass(frozen=True)
@@ -156,7 +153,7 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     for recording in recordings:
         stimuli = resolve_stimuli(recording, options.bids_dir, config.stimulus)
         needs_words = (config.encoding.mode == "word"
-                       or any(spec.kind in WORD_KINDS for spec in config.features))
+                       or any(needs_words(spec) for spec in config.features))
         plans.append((recording, stimuli, _read_transcripts(stimuli, needs_words)))
     for recording, stimuli, words in plans:
         analyse_recording(recording, stimuli, words, config, options)

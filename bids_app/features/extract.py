@@ -128,7 +128,7 @@ def _resolve_inputs(spec: FeatureSpec, stimulus: Stimulus, words: WordTimings | 
         raise MissingInputError(f"{audio_path}: audio file not found")
     inputs = _Inputs(audio_path=audio_path, audio_sha256=file_sha256(audio_path))
     opts = spec.resolved_options()
-    if _needs_words(spec):
+    if needs_words(spec):
         inputs.words = words if words is not None else _read_transcript(stimulus, spec)
         inputs.hashes["words"] = _words_hash(inputs.words)
     if spec.kind == "phonetic":
@@ -149,7 +149,8 @@ def _resolve_inputs(spec: FeatureSpec, stimulus: Stimulus, words: WordTimings | 
     return inputs
 
 
-def _needs_words(spec: FeatureSpec) -> bool:
+def needs_words(spec: FeatureSpec) -> bool:
+    """Whether a feature space needs the stimulus's word timings (a transcript)."""
     opts = spec.resolved_options()
     return spec.kind in ("language", "static", "word_onset") or bool(opts.get("word_pooling"))
 
