@@ -29,8 +29,19 @@ RESERVED_NAMES = {"highgamma", "varpart", "cca", "features", "psd", "onsets", "a
 
 
 def default_features() -> list[FeatureSpec]:
-    """The feature spaces analysed when the config names none: acoustic baselines."""
-    return [FeatureSpec(name="envelope", kind="envelope"), FeatureSpec(name="mel", kind="mel")]
+    """The feature spaces of the reference study, analysed when the config names none.
+
+    Wav2Vec2.0-base on the audio and GPT-2 (small) on the transcript, every layer; GPT-2's
+    static input embeddings; and acoustic baselines (mel spectrogram, envelope, peak rate).
+    The model weights must be available locally (``--model-dir``, the Hugging Face cache, or
+    the container); runs never download them unless ``HF_HUB_OFFLINE=0``.
+    """
+    return [FeatureSpec(name="wav2vec2", kind="speech", model="facebook/wav2vec2-base"),
+            FeatureSpec(name="gpt2", kind="language", model="gpt2"),
+            FeatureSpec(name="static", kind="static", model="gpt2"),
+            FeatureSpec(name="mel", kind="mel"),
+            FeatureSpec(name="envelope", kind="envelope"),
+            FeatureSpec(name="peakrate", kind="peak_rate")]
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ from bids_app.encoding.align import align_features, stimulus_segments, word_desi
 from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIeegError
 from bids_app.features import load_or_compute_features, needs_words
 from bids_app.features.featureset import FeatureSet
+from bids_app.features.models import resolve_model
+from bids_app.features.spec import MODEL_KINDS
 from bids_app.neural import (
     ElectrodeConfig,
     NeuralData,
@@ -146,9 +148,12 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
                         options: RunOptions) -> None:
     """Run every stage for one participant's recordings.
 
-    All stimuli and transcripts are resolved before anything is written, so a missing input
-    leaves no partial derivative behind.
+    Models, stimuli and transcripts are resolved before anything is written, so a missing
+    input leaves no partial derivative behind.
     """
+    for spec in config.features:  # a missing model fails before any work (exit 66)
+        if spec.kind in MODEL_KINDS and spec.model:
+            resolve_model(spec.model, options.model_dir, weights=spec.weights)
     plans = []
     for recording in recordings:
         stimuli = resolve_stimuli(recording, options.bids_dir, config.stimulus)

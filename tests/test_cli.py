@@ -95,3 +95,15 @@ def test_a_failing_participant_does_not_stop_the_others(dataset_copy, demo_confi
     assert not list((out / "logs").glob("crash-sub-01-*.txt"))
     assert list((out / "sub-01" / "ieeg").glob("*_desc-envelope_scores.tsv"))
     assert (out / "sub-01.html").is_file()
+
+
+def test_default_models_missing_is_66_with_hint_and_writes_nothing(synthetic, tmp_path,
+                                                                    capsys, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-home" / "hub"))
+    out = tmp_path / "out"
+    code = main([str(synthetic.root), str(out), "participant", "--participant-label", "01"])
+    assert code == 66
+    err = capsys.readouterr().err
+    assert "facebook/wav2vec2-base" in err and "--model-dir" in err
+    assert not (out / "sub-01").exists()

@@ -6,7 +6,9 @@
    cache (``DIR/models--<org>--<name>/snapshots/<rev>``);
 2. ``model`` as a local directory holding ``config.json``;
 3. the local Hugging Face cache (``HF_HUB_CACHE``/``HF_HOME``);
-4. a download, unless ``HF_HUB_OFFLINE`` is set (the container is offline).
+4. a download from the hub, only when the user opts in with ``HF_HUB_OFFLINE=0``: by default
+   runs never download (compute nodes and the container are offline, and a run should use
+   exactly the weights the user provided).
 
 A model that is not found raises :class:`~bids_app.errors.MissingInputError` (exit 66) with a
 message that says how to provide it.
@@ -117,7 +119,7 @@ def _find(model: str, model_dir: Path | None) -> tuple[Path | None, str | None]:
         snapshot = _snapshot(model, cache, local_only=True)
         if snapshot is not None:
             return snapshot, snapshot.name
-    if not _offline():
+    if _downloads_allowed():
         snapshot = _snapshot(model, None, local_only=False)
         if snapshot is not None:
             return snapshot, snapshot.name
@@ -135,20 +137,21 @@ def _snapshot(model: str, cache_dir: Path | None, local_only: bool) -> Path | No
     return path if (path / "config.json").is_file() else None
 
 
-def _offline() -> bool:
-    flag = os.environ.get("HF_HUB_OFFLINE", "")
-    return constants.HF_HUB_OFFLINE or flag.upper() in ("1", "ON", "YES", "TRUE")
+def _downloads_allowed() -> bool:
+    """True only when the user explicitly set ``HF_HUB_OFFLINE=0`` (or false/no/off)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("0", "false", "no", "off")
 
 
 def _missing_message(model: str, model_dir: Path | None) -> str:
     searched = f"--model-dir {model_dir}, " if model_dir is not None else ""
     return (
         f"model {model!r} not found (searched {searched}a local directory {model!r}, and the "
-        f"Hugging Face cache {constants.HF_HUB_CACHE}; HF_HUB_OFFLINE={int(_offline())}). "
+        f"Hugging Face cache {constants.HF_HUB_CACHE}; downloads are off unless "
+        "HF_HUB_OFFLINE=0). "
         f"Provide it with --model-dir DIR (DIR/{model.replace('/', '--')}/config.json and "
         "weights, or a Hugging Face cache), set 'model:' to a local directory, or use the "
         "container whose cache has the default models baked in (HF_HOME), e.g. "
-        f"`huggingface-cli download {model}` on a machine with network access.")
+        f"`hf download {model}` on a machine with network access.")
 
 
 def _checksum(path: Path, revision: str | None, with_weights: bool) -> str:
