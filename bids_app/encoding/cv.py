@@ -119,10 +119,11 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
                       for fold in folds]
         _log(verbose, "Gram statistics of %d folds computed (p = %d)", len(folds),
              fold_stats[0].xx.shape[0])
-        errors = _inner_errors(Xb, Yb, folds, fold_stats, lags, center, config, engine,
+        total = sum(fold_stats[1:], fold_stats[0])
+        errors = _inner_errors(Xb, Yb, folds, fold_stats, total, lags, center, config, engine,
                                verbose)
-        return _outer_fits(Xb, Y, y_offset, center, folds, fold_stats, errors, lags, config,
-                           engine, return_weights, verbose)
+        return _outer_fits(Xb, Y, y_offset, center, folds, fold_stats, total, errors, lags,
+                           config, engine, return_weights, verbose)
 
 
 def _mean_over(A: np.ndarray, pieces: list[Piece]) -> np.ndarray:
@@ -149,13 +150,12 @@ def _log(verbose: bool, message: str, *args: Any) -> None:
 
 
 def _inner_errors(X: Any, Y: Any, folds: list[list[Piece]], fold_stats: list[GramStats],
-                  lags: np.ndarray, center: Any, config: EncodingConfig, engine: Backend,
-                  verbose: bool) -> list[Any]:
+                  total: GramStats, lags: np.ndarray, center: Any, config: EncodingConfig,
+                  engine: Backend, verbose: bool) -> list[Any]:
     """Summed inner validation errors, shape (n_alphas, n_targets), of every outer fold."""
-    total = sum(fold_stats[1:], fold_stats[0])
     n_folds = len(folds)
     if config.inner_folds is not None:
-        return [_chunked_inner_errors(X, Y, folds, total - fold_stats[k], k, lags, center,
+        return [_chunked_inner_errors(X, Y, folds, total.minus(fold_stats[k]), k, lags, center,
                                       config, engine) for k in range(n_folds)]
     # The other outer folds are the inner folds: training on all but folds {j, k} serves
     # validation on j (for outer fold k) and on k (for outer fold j), from one eigh.
@@ -166,7 +166,7 @@ def _inner_errors(X: Any, Y: Any, folds: list[list[Piece]], fold_stats: list[Gra
             wanted.setdefault((min(j, k), max(j, k)), []).append(k)
     errors = [0.0] * n_folds
     for (a, b), outers in wanted.items():
-        system = standardize(total - fold_stats[a] - fold_stats[b], config.standardize, engine)
+        system = standardize(total.minus(fold_stats[a], fold_stats[b]), config.standardize, engine)
         vals = [fold_stats[b if k == a else a] for k in outers]
         for k, err in zip(outers, validation_errors(system, vals, config.alphas, engine,
                                                     config.dtype, config.pca), strict=True):
@@ -186,25 +186,24 @@ def _chunked_inner_errors(X: Any, Y: Any, folds: list[list[Piece]], train: GramS
     errors = 0.0
     for chunk in chunks:
         val = lagged_stats(X, Y, chunk, lags, engine, config.chunk_size, center)
-        system = standardize(train - val, config.standardize, engine)
+        system = standardize(train.minus(val), config.standardize, engine)
         errors = errors + validation_errors(system, [val], config.alphas, engine,
                                             config.dtype, config.pca)[0]
     return errors
 
 
 def _outer_fits(X: Any, Y: np.ndarray, y_offset: np.ndarray, center: Any,
-                folds: list[list[Piece]], fold_stats: list[GramStats], errors: list[Any],
-                lags: np.ndarray, config: EncodingConfig, engine: Backend,
+                folds: list[list[Piece]], fold_stats: list[GramStats], total: GramStats,
+                errors: list[Any], lags: np.ndarray, config: EncodingConfig, engine: Backend,
                 return_weights: bool, verbose: bool) -> EncodingResult:
     """Fit every outer training set with its chosen alphas and score its test fold."""
-    total = sum(fold_stats[1:], fold_stats[0])
     grid = np.asarray(config.alphas)
     predictions = np.full(Y.shape, np.nan, dtype=config.dtype)
     chosen, r_folds, r2_folds, inner, mean_weights = [], [], [], [], 0.0
     for k, fold in enumerate(folds):
         target_alphas = grid[engine.argmin0(errors[k])]
         inner.append(engine.to_numpy(errors[k]).min(0))
-        system = standardize(total - fold_stats[k], config.standardize, engine)
+        system = standardize(total.minus(fold_stats[k]), config.standardize, engine)
         weights, intercept = fit(system, target_alphas, engine, config.dtype, config.pca)
         intercept = intercept + engine.asarray(y_offset, "float64")
         index = piece_indices(fold)

@@ -58,9 +58,19 @@ class GramStats:
         return GramStats(self.n + other.n, self.sx + other.sx, self.sy + other.sy,
                          self.xx + other.xx, self.xy + other.xy, self.yy + other.yy)
 
-    def __sub__(self, other: GramStats) -> GramStats:
-        return GramStats(self.n - other.n, self.sx - other.sx, self.sy - other.sy,
-                         self.xx - other.xx, self.xy - other.xy, self.yy - other.yy)
+    def minus(self, *others: GramStats) -> GramStats:
+        """New statistics of this set without the (disjoint) sets ``others``."""
+        first, *rest = others
+        out = GramStats(self.n - first.n, self.sx - first.sx, self.sy - first.sy,
+                        self.xx - first.xx, self.xy - first.xy, self.yy - first.yy)
+        for other in rest:  # in place: one p × p allocation in all
+            out.n -= other.n
+            out.sx -= other.sx
+            out.sy -= other.sy
+            out.xx -= other.xx
+            out.xy -= other.xy
+            out.yy -= other.yy
+        return out
 
 
 def _cross(a: Any, b: Any, backend: Backend, chunk_size: int, like: Any = None,

@@ -47,6 +47,7 @@ def standardize(train: GramStats, scale: bool, backend: Backend) -> Standardized
     Parameters
     ----------
     train : GramStats
+        Consumed: its ``xx`` is overwritten (pass a temporary such as ``total.minus(fold)``).
     scale : bool
         Divide every column by its training standard deviation (ddof 0).
     backend : Backend
@@ -57,25 +58,31 @@ def standardize(train: GramStats, scale: bool, backend: Backend) -> Standardized
     """
     n = train.n
     mean, ymean = train.sx / n, train.sy / n
-    xx = train.xx - n * (mean[:, None] * mean[None, :])
-    xy = train.xy - n * (mean[:, None] * ymean[None, :])
+    xx = train.xx
+    xx -= n * mean[:, None] * mean[None, :]
+    xy = train.xy - n * mean[:, None] * ymean[None, :]
     std = backend.sqrt(backend.diag(xx).clip(0) / n) if scale else 1 + 0 * mean
     # a constant column (e.g. a lag that is always zero-padded) is left unscaled
     std[std <= 1e-10 * (abs(mean) + std.max())] = 1.0
     if scale:
-        xx = xx / (std[:, None] * std[None, :])
+        xx *= 1 / std[:, None]
+        xx *= 1 / std[None, :]
         xy = xy / std[:, None]
     return Standardized(xx, xy, mean, std, ymean)
 
 
 def _validation_terms(val: GramStats, system: Standardized) -> tuple[Any, Any, Any]:
-    """A validation set's ``Z̃ᵀZ̃``, ``Z̃ᵀỸ`` and ``ỸᵀỸ`` diagonal in the training coordinates."""
+    """A validation set's ``Z̃ᵀZ̃``, ``Z̃ᵀỸ`` and ``ỸᵀỸ`` diagonal in the training coordinates.
+
+    With ``Z̃ = (Z - mean) / scale``: ``Z̃ᵀZ̃ = D (ZᵀZ - s μᵀ - μ (s - nμ)ᵀ) D``, ``s = Zᵀ1``.
+    """
     mu, std, ym, n = system.mean, system.scale, system.ymean, val.n
-    xx = (val.xx - val.sx[:, None] * mu[None, :] - mu[:, None] * val.sx[None, :]
-          + n * (mu[:, None] * mu[None, :]))
-    xx = xx / (std[:, None] * std[None, :])
-    xy = (val.xy - val.sx[:, None] * ym[None, :] - mu[:, None] * val.sy[None, :]
-          + n * (mu[:, None] * ym[None, :])) / std[:, None]
+    xx = val.xx - val.sx[:, None] * mu[None, :]
+    xx -= mu[:, None] * (val.sx - n * mu)[None, :]
+    xx *= 1 / std[:, None]
+    xx *= 1 / std[None, :]
+    xy = (val.xy - val.sx[:, None] * ym[None, :]
+          - mu[:, None] * (val.sy - n * ym)[None, :]) / std[:, None]
     yy = val.yy - 2 * ym * val.sy + n * ym * ym
     return xx, xy, yy
 
