@@ -157,21 +157,21 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     plans = []
     for recording in recordings:
         stimuli = resolve_stimuli(recording, options.bids_dir, config.stimulus)
-        needs_words = (config.encoding.mode == "word"
-                       or any(needs_words(spec) for spec in config.features))
-        plans.append((recording, stimuli, _read_transcripts(stimuli, needs_words)))
+        required = (config.encoding.mode == "word"
+                    or any(needs_words(spec) for spec in config.features))
+        plans.append((recording, stimuli, _read_transcripts(stimuli, required)))
     for recording, stimuli, words in plans:
         analyse_recording(recording, stimuli, words, config, options)
 
 
 def _read_transcripts(stimuli: Sequence[Stimulus],
-                      needs_words: bool) -> dict[str, WordTimings | None]:
-    """Read the word timings of each stimulus; ``needs_words`` makes a missing one an error."""
+                      required: bool) -> dict[str, WordTimings | None]:
+    """Read the word timings of each stimulus; ``required`` makes a missing one an error."""
     words: dict[str, WordTimings | None] = {}
     for stimulus in stimuli:
         if stimulus.transcript_path is not None:
             words[stimulus.stim_id] = read_words(stimulus.transcript_path)
-        elif needs_words:
+        elif required:
             raise MissingInputError(
                 f"No transcript beside {stimulus.audio_path}: word-level feature spaces and "
                 f"word-mode encoding need one with the same stem "
