@@ -151,11 +151,11 @@ def _fit_fold(X: Any, Y: Any, folds: list[list[Piece]], stats: list[GramStats], 
               lags: np.ndarray, center: Any, scalings: list[Any], config: EncodingConfig,
               engine: Backend) -> tuple[np.ndarray, np.ndarray, Any, Any]:
     """Choose (scaling, alpha) per target by inner CV, then fit the outer training set."""
-    train = sum(stats[1:], stats[0]) - stats[k]
+    train = sum(stats[1:], stats[0]).minus(stats[k])
     vals = _validation_sets(folds, stats, k, X, Y, lags, center, config, engine)
     errors = np.zeros((len(scalings), len(config.alphas), Y.shape[1]))
     for val in vals:
-        system = standardize(train - val, config.standardize, engine)
+        system = standardize(train.minus(val), config.standardize, engine)
         for s, g in enumerate(scalings):
             err = validation_errors(_scaled(system, g), [val], config.alphas, engine,
                                     config.dtype, config.pca)[0]
