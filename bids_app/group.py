@@ -126,7 +126,8 @@ def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
         sections.append(_group_section(group))
     included = sorted({s for g in groups for s in g.table["subject"]})
     in_dataset = sorted(p.name.removeprefix("sub-") for p in options.bids_dir.glob("sub-*")
-                        if p.is_dir())
+                        if p.is_dir() and _selected({"sub": p.name.removeprefix("sub-")},
+                                                    filters))
     failed = sorted({p.name.split("-")[2] for p in (output_dir / "logs").glob("crash-sub-*")}
                     - set(included))
     comparisons = []

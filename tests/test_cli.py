@@ -95,6 +95,10 @@ def test_a_failing_participant_does_not_stop_the_others(dataset_copy, demo_confi
     assert not list((out / "logs").glob("crash-sub-01-*.txt"))
     assert list((out / "sub-01" / "ieeg").glob("*_desc-envelope_scores.tsv"))
     assert (out / "sub-01.html").is_file()
+    assert main([str(dataset_copy), str(out), "group", "--config", str(demo_config),
+                 "--models", "envelope"]) == 0
+    html = (out / "group.html").read_text()
+    assert "Included (1): 01" in html and "Failed (1): 02" in html
 
 
 def test_default_models_missing_is_66_with_hint_and_writes_nothing(synthetic, tmp_path,

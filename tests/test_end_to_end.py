@@ -138,3 +138,13 @@ def test_reports_only_rerenders_without_computing(run, synthetic, demo_config):
     assert main([str(synthetic.root), str(run), "participant", "--participant-label", "02",
                  "--reports-only", "--config", str(demo_config)]) == 0
     assert report.is_file()
+
+
+def test_group_filters_participants_and_reports_the_rest_missing(run, synthetic, demo_config):
+    assert main([str(synthetic.root), str(run), "group", "--participant-label", "sub-01",
+                 "--config", str(demo_config)]) == 0
+    table = read_tsv(run / "group" / f"task-{synthetic.task}_desc-envelope_scores.tsv")
+    assert set(table["subject"]) == {"01"}
+    html = (run / "group.html").read_text()
+    assert "Included (1)" in html and "without derivatives" not in html
+    assert main([str(synthetic.root), str(run), "group", "--participant-label", "07"]) == 18
