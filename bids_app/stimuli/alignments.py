@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from praatio import textgrid
+from praatio.data_classes.interval_tier import IntervalTier
 
 from bids_app.errors import BadDataError, MissingInputError
 from bids_app.stimuli.stimulus import WordTimings
@@ -167,65 +169,25 @@ def _drop_silence(iv: _Intervals, path: Path) -> _Intervals:
     return _Intervals(labels, onsets, offsets)
 
 
-# --- TextGrid (long and short text formats) -------------------------------------------------
-
-_TG_TOKEN = re.compile(r'"((?:[^"]|"")*)"|(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(<exists>|<absent>)')
-_TG_INDEX = re.compile(r"\[\s*\d*\s*\]")
-
-
-def _textgrid_tokens(text: str) -> list[str | float]:
-    """Quoted strings and numbers in order, with ``item [n]:`` style indices removed."""
-    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("!")]
-    body = _TG_INDEX.sub(" ", "\n".join(lines))
-    out: list[str | float] = []
-    for quoted, number, flag in _TG_TOKEN.findall(body):
-        if flag:
-            out.append(flag)
-        elif number:
-            out.append(float(number))
-        else:
-            out.append(quoted.replace('""', '"'))
-    return out
-
-
-def _textgrid_tiers(path: Path) -> dict[str, _Intervals]:
-    """Parse a TextGrid into its interval tiers (point tiers are skipped)."""
-    tokens = _textgrid_tokens(_read_text(path))
-    try:
-        if tokens[:2] != ["ooTextFile", "TextGrid"]:
-            raise ValueError("missing the 'ooTextFile'/'TextGrid' header")
-        pos = 4  # header, xmin, xmax
-        if tokens[pos] == "<absent>":
-            return {}
-        n_tiers = int(tokens[pos + 1])
-        pos += 2
-        tiers: dict[str, _Intervals] = {}
-        for _ in range(n_tiers):
-            tier_class, name, _xmin, _xmax, n = tokens[pos : pos + 5]
-            pos += 5
-            width = 3 if tier_class == "IntervalTier" else 2
-            rows = tokens[pos : pos + width * int(n)]
-            pos += width * int(n)
-            if tier_class == "IntervalTier" and str(name) not in tiers:
-                tiers[str(name)] = _Intervals(
-                    tuple(str(s) for s in rows[2::3]),
-                    np.asarray(rows[0::3], dtype=float),
-                    np.asarray(rows[1::3], dtype=float),
-                )
-    except (IndexError, ValueError, TypeError) as err:
-        raise BadDataError(f"{path}: not a readable Praat TextGrid ({err})") from err
-    return tiers
+# --- TextGrid (long, short and binary formats, read by praatio) ------------------------------
 
 
 def _textgrid_tier(path: Path, preferred: tuple[str, ...]) -> _Intervals:
-    tiers = _textgrid_tiers(path)
+    """The first interval tier named like ``preferred`` (case-insensitive), else the first one."""
+    try:
+        grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=False,
+                                     duplicateNamesMode="rename")
+    except Exception as err:  # praatio raises bare exceptions of several kinds
+        raise BadDataError(f"{path}: not a readable Praat TextGrid ({err})") from err
+    tiers = [grid.getTier(name) for name in grid.tierNames]
+    tiers = [tier for tier in tiers if isinstance(tier, IntervalTier)]
     if not tiers:
         raise BadDataError(f"{path}: the TextGrid has no interval tier")
-    by_lower = {name.lower(): name for name in tiers}
-    for want in preferred:
-        if want in by_lower:
-            return tiers[by_lower[want]]
-    return next(iter(tiers.values()))
+    by_lower = {tier.name.lower(): tier for tier in reversed(tiers)}
+    tier = next((by_lower[want] for want in preferred if want in by_lower), tiers[0])
+    return _Intervals(tuple(entry.label for entry in tier.entries),
+                      np.array([entry.start for entry in tier.entries], dtype=float),
+                      np.array([entry.end for entry in tier.entries], dtype=float))
 
 
 # --- tables and whitespace-separated columns --------------------------------------------------
