@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +31,8 @@ from bids_app.errors import (
 
 if TYPE_CHECKING:
     from bids_app.bids.discovery import Filters
+    from bids_app.config import AppConfig
+    from bids_app.workflow import RunOptions
 
 logger = logging.getLogger("ssl_ieeg")
 ANALYSIS_LEVELS = ("participant", "group")
@@ -69,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
          help="directory of local model checkpoints, searched before the Hugging Face cache")
     resources = parser.add_argument_group("resources")
     _add(resources, "-w", "--work-dir", type=Path, metavar="DIR",
-         help="scratch directory (default: OUTPUT_DIR/../work)")
+         help="scratch directory for temporary files, e.g. node-local storage on HPC "
+              "(default: OUTPUT_DIR/../work)")
     resources.add_argument("--nprocs", type=int, default=1, help="threads (default 1)")
     resources.add_argument("--mem", type=str, help="memory limit, e.g. 16GB (advisory)")
     resources.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -102,13 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, command: str) -> int:
     # Imported here so that --help, --version and usage errors answer instantly.
-    from bids_app.bids.discovery import find_recordings, open_layout, validate_dataset
     from bids_app.config import load_config
     from bids_app.group import run_group
-    from bids_app.outputs.atomic import write_text
-    from bids_app.outputs.citation import methods_text
-    from bids_app.outputs.derivatives import initialize_derivatives
-    from bids_app.workflow import RunOptions, run_participants
+    from bids_app.workflow import RunOptions
 
     if args.analysis_level not in ANALYSIS_LEVELS:
         print(f"ssl-ieeg: error: unknown analysis level {args.analysis_level!r}; "
@@ -130,9 +131,23 @@ def _run(args: argparse.Namespace, command: str) -> int:
     options = RunOptions(bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir,
                          n_jobs=args.nprocs, device=args.device, model_dir=args.model_dir,
                          reports_only=args.reports_only, command=command)
-    if args.analysis_level == "group":
-        run_group(options, config, filters)
-        return EXIT_SUCCESS
+    with _temporary_files_in(work_dir):
+        if args.analysis_level == "group":
+            run_group(options, config, filters)
+            return EXIT_SUCCESS
+        return _run_participant_level(args, options, config, filters)
+
+
+def _run_participant_level(args: argparse.Namespace, options: RunOptions, config: AppConfig,
+                           filters: Filters) -> int:
+    """Validate, discover, run every participant; the first failure's code is returned."""
+    from bids_app.bids.discovery import find_recordings, open_layout, validate_dataset
+    from bids_app.outputs.atomic import write_text
+    from bids_app.outputs.citation import methods_text
+    from bids_app.outputs.derivatives import initialize_derivatives
+    from bids_app.workflow import run_participants
+
+    bids_dir, output_dir = options.bids_dir, options.output_dir
     if not args.skip_bids_validation:
         validate_dataset(bids_dir)
     recordings = find_recordings(open_layout(bids_dir), filters, config.bids)
@@ -191,6 +206,26 @@ def _writable(path: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+@contextmanager
+def _temporary_files_in(work_dir: Path) -> Iterator[None]:
+    """Send the run's temporary files (``TMPDIR``) to ``--work-dir``, then restore."""
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"Cannot create the work directory {work_dir}: {err}") from err
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = str(work_dir)
+    os.environ["TMPDIR"] = str(work_dir)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved[0]
+        if saved[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[1]
 
 
 @contextmanager

@@ -154,11 +154,11 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     for spec in config.features:  # a missing model fails before any work (exit 66)
         if spec.kind in MODEL_KINDS and spec.model:
             resolve_model(spec.model, options.model_dir, weights=spec.weights)
+    required = (config.encoding.mode == "word"
+                or any(needs_words(spec) for spec in config.features))
     plans = []
     for recording in recordings:
         stimuli = resolve_stimuli(recording, options.bids_dir, config.stimulus)
-        required = (config.encoding.mode == "word"
-                    or any(needs_words(spec) for spec in config.features))
         plans.append((recording, stimuli, _read_transcripts(stimuli, required)))
     for recording, stimuli, words in plans:
         analyse_recording(recording, stimuli, words, config, options)

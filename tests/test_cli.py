@@ -111,3 +111,12 @@ def test_default_models_missing_is_66_with_hint_and_writes_nothing(synthetic, tm
     err = capsys.readouterr().err
     assert "facebook/wav2vec2-base" in err and "--model-dir" in err
     assert not (out / "sub-01").exists()
+
+
+def test_work_dir_that_cannot_be_created_is_73(synthetic, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    code = main([str(synthetic.root), str(tmp_path / "out"), "participant", "-w",
+                 str(blocker / "work")])
+    assert code == 73
+    assert "work directory" in capsys.readouterr().err

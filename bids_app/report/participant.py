@@ -86,7 +86,7 @@ def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
     bad = (pd.concat(channels)[lambda t: t["status"] != "good"].drop_duplicates("name")
            if channels else pd.DataFrame(columns=["name", "status_description"]))
     qc_figures = [png_figure(p, p.stem.replace("_qc", "").replace("_desc-", ": "))
-                  for p in sorted(subject_dir.glob("figures/*_qc.png"))]
+                  for p in sorted(subject_dir.glob("**/figures/*_qc.png"))]
     comparisons = [comparison_section(recording, tables, config.statistics.fdr_alpha)
                    for recording, tables in find_comparison_tables(
                        subject_dir.glob("**/ieeg/*.tsv")).items()]
