@@ -113,7 +113,8 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
     center, y_offset = _mean_over(X, pieces), _mean_over(Y, pieces)
     with engine.threads(n_jobs):
         Xb = engine.asarray(X, config.dtype)
-        Yb = engine.asarray((Y - y_offset).astype(config.dtype), config.dtype)
+        Yb = engine.asarray(np.subtract(Y, y_offset, dtype=np.result_type(Y, config.dtype)),
+                            config.dtype)
         center = engine.asarray(center, config.dtype)
         fold_stats = [lagged_stats(Xb, Yb, fold, lags, engine, config.chunk_size, center)
                       for fold in folds]
