@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -30,22 +31,26 @@ def explicit_design(X: np.ndarray, lags, segments=None) -> np.ndarray:
     return Z
 
 
-def sklearn_nested_cv(Z, Y, folds, alphas, inner):
+def sklearn_nested_cv(Z, Y, folds, alphas, inner, pca=None):
     """Straightforward nested CV with scikit-learn: r per fold, chosen alphas, predictions.
 
     ``inner(k)`` lists the (train, validation) index pairs of outer fold ``k``.
     """
+    def make_model(alpha):
+        reduce = [PCA(pca)] if pca else []
+        return make_pipeline(StandardScaler(), *reduce, Ridge(alpha=alpha))
+
     predictions = np.full(Y.shape, np.nan)
     r_folds, chosen = [], []
     for k, test in enumerate(folds):
         sse = np.zeros((len(alphas), Y.shape[1]))
         for a, alpha in enumerate(alphas):
             for train, val in inner(k):
-                model = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(Z[train], Y[train])
+                model = make_model(alpha).fit(Z[train], Y[train])
                 sse[a] += ((Y[val] - model.predict(Z[val])) ** 2).sum(0)
         best = np.asarray(alphas)[sse.argmin(0)]
         train = np.setdiff1d(np.arange(len(Y)), test)
-        model = make_pipeline(StandardScaler(), Ridge(alpha=best)).fit(Z[train], Y[train])
+        model = make_model(best).fit(Z[train], Y[train])
         predictions[test] = model.predict(Z[test])
         r_folds.append([np.corrcoef(Y[test, j], predictions[test, j])[0, 1]
                         for j in range(Y.shape[1])])
@@ -92,14 +97,18 @@ def test_single_alpha_matches_sklearn_ridge():
                                    rtol=1e-5, atol=1e-8)
 
 
-@pytest.mark.parametrize("inner_folds,inner_cv", [(None, "kfold"), (None, "holdout"),
-                                                   (3, "kfold"), (3, "holdout")])
-def test_nested_cv_matches_sklearn_loop(inner_folds, inner_cv):
+@pytest.mark.parametrize("inner_folds,inner_cv,n_targets,pca", [
+    (None, "kfold", 6, None), (None, "holdout", 6, None), (3, "kfold", 6, None),
+    (3, "holdout", 6, None),
+    (None, "kfold", 12, None),  # many targets: validation in the eigenbasis
+    (None, "kfold", 6, 5),  # in-fold PCA
+])
+def test_nested_cv_matches_sklearn_loop(inner_folds, inner_cv, n_targets, pca):
     """Scores, alphas and predictions equal a plain scikit-learn nested-CV loop (1e-4)."""
-    X, Y, _ = planted(noise=3.0)
+    X, Y, _ = planted(noise=3.0, n_targets=n_targets)
     lags = [0, 1, 2]
     config = EncodingConfig(alphas=ALPHAS, dtype="float64", inner_folds=inner_folds,
-                            inner_cv=inner_cv)
+                            inner_cv=inner_cv, pca=pca)
     result = cross_validate(X, Y, lags=lags, config=config)
     folds = result.test_folds
 
@@ -114,7 +123,7 @@ def test_nested_cv_matches_sklearn_loop(inner_folds, inner_cv):
                 for v in vals]
 
     r_folds, chosen, predictions = sklearn_nested_cv(explicit_design(X, lags), Y, folds,
-                                                     ALPHAS, inner)
+                                                     ALPHAS, inner, pca)
     assert len(np.unique(chosen)) > 1  # the test exercises per-target alphas
     np.testing.assert_array_equal(result.alphas, chosen)
     np.testing.assert_allclose(result.r_folds, r_folds, atol=1e-4)
@@ -147,8 +156,6 @@ def test_float32_keeps_precision_with_large_feature_offsets():
 
 def test_pca_matches_sklearn_pipeline():
     """In-fold PCA then ridge equals scikit-learn's scaler → PCA → ridge pipeline."""
-    from sklearn.decomposition import PCA
-
     X, Y, _ = planted()
     config = EncodingConfig(alphas=[10.0], dtype="float64", pca=5)
     result = cross_validate(X, Y, lags=[0, 1, 2], config=config)

@@ -115,13 +115,21 @@ def validation_errors(system: Standardized, validations: Sequence[GramStats],
         eigvals, eigvecs = eigvals[-pca:], eigvecs[:, -pca:]
     eigvals = eigvals.clip(0)
     proj = eigvecs.T @ backend.asarray(system.xy, dtype)
+    # Work in the eigenbasis when rotating the validation Gram (2 p² k flops) is cheaper than
+    # mapping every alpha's coefficients back (p k t flops per alpha): PCA or many targets.
+    rotate = pca is not None or len(alphas) * proj.shape[1] > 4 * eigvecs.shape[0]
     terms = []
     for val in validations:
         xx, xy, yy = _validation_terms(val, system)
-        terms.append((backend.asarray(xx, dtype), backend.asarray(xy, dtype), yy))
+        xx, xy = backend.asarray(xx, dtype), backend.asarray(xy, dtype)
+        if rotate:
+            xx, xy = eigvecs.T @ (xx @ eigvecs), eigvecs.T @ xy
+        terms.append((xx, xy, yy))
     errors = [backend.zeros((len(alphas), proj.shape[1]), "float64") for _ in validations]
     for a, alpha in enumerate(alphas):
-        weights = eigvecs @ (proj / (eigvals + float(alpha))[:, None])
+        weights = proj / (eigvals + float(alpha))[:, None]
+        if not rotate:
+            weights = eigvecs @ weights
         for err, (xx, xy, yy) in zip(errors, terms, strict=True):
             quad = backend.asarray(weights * (xx @ weights), "float64").sum(0)
             cross = backend.asarray(weights * xy, "float64").sum(0)
