@@ -24,8 +24,9 @@ import numpy as np
 
 from bids_app.encoding import EncodingConfig, EncodingResult, cross_validate
 from bids_app.encoding.backend import Backend
+from bids_app.encoding.cv import fold_scores, mean_over, predict_fold
 from bids_app.encoding.folds import Piece, outer_folds, piece_indices, segment_pieces, split_pieces
-from bids_app.encoding.gram import GramStats, lag_array, lagged_design, lagged_stats
+from bids_app.encoding.gram import GramStats, lag_array, lagged_stats
 from bids_app.encoding.ridge import Standardized, fit, standardize, validation_errors
 
 logger = logging.getLogger("ssl_ieeg")
@@ -82,7 +83,7 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
     predictions = np.full(Y.shape, np.nan, dtype=config.dtype)
     chosen, inner = [], []
     # as in cross_validate, offsets only serve float32 precision: X - center, Y - y_offset
-    y_offset = _mean_over(Y, pieces)
+    y_offset = mean_over(Y, pieces)
     with engine.threads(n_jobs):
         Yb = engine.asarray((Y - y_offset).astype(config.dtype), config.dtype)
         stats = None
@@ -91,7 +92,7 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
             bands = [block.shape[1] for block in blocks] if banded else None
             X = np.hstack(blocks)
             Xb = engine.asarray(X, config.dtype)
-            center = engine.asarray(_mean_over(X, pieces), config.dtype)
+            center = engine.asarray(mean_over(X, pieces), config.dtype)
             if stats is None or fixed is None:
                 stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, center)
                          for f in folds]
@@ -99,8 +100,8 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
             alphas, error, weights, intercept = _fit_fold(Xb, Yb, folds, stats, k, lags,
                                                           center, scalings, config, engine)
             index = piece_indices(fold)
-            predictions[index] = _predict(Xb, fold, lags, center, weights, intercept, config,
-                                          engine) + y_offset
+            predictions[index] = predict_fold(Xb, fold, lags, center, weights, intercept,
+                                              config, engine) + y_offset
             chosen.append(alphas)
             inner.append(error)
             if verbose:
@@ -176,49 +177,3 @@ def _fit_fold(X: Any, Y: Any, folds: list[list[Piece]], stats: list[GramStats], 
         weights[:, engine.index(cols)] = w
         intercept[engine.index(cols)] = b
     return target_alphas, flat.min(0), weights, intercept
-
-
-def _predict(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weights: Any,
-             intercept: Any, config: EncodingConfig, engine: Backend) -> np.ndarray:
-    """Predictions on the samples of ``fold`` (without the target offset), chunk by chunk.
-
-    ``Z @ w`` is computed as ``(Z - center) @ w`` plus ``center @ w_lag`` for every lag that
-    reads inside the segment, in float64, like the engine's own prediction.
-    """
-    offset = (engine.asarray(center, "float64")[None, :, None]
-              * weights.reshape(len(lags), X.shape[1], -1)).sum(1)  # (n_lags, n_targets)
-    weights = engine.asarray(weights, config.dtype)
-    out = []
-    for piece in fold:
-        for start in range(piece.start, piece.stop, config.chunk_size):
-            rows = piece._replace(start=start, stop=min(start + config.chunk_size, piece.stop))
-            Z, valid = lagged_design(X, rows, lags, engine, config.dtype, center)
-            pred = engine.asarray(Z @ weights, "float64") + valid @ offset + intercept
-            out.append(engine.to_numpy(pred))
-    return np.concatenate(out)
-
-
-def _mean_over(A: np.ndarray, pieces: list[Piece]) -> np.ndarray:
-    """Column means of ``A`` over the samples of ``pieces`` (float64)."""
-    total = sum(A[piece.start:piece.stop].sum(0, dtype=np.float64) for piece in pieces)
-    return total / sum(piece.size for piece in pieces)
-
-
-def fold_scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson r and R² of every column (NaN where a column is constant).
-
-    Parameters
-    ----------
-    y, pred : ndarray, shape (n_samples, n_targets)
-
-    Returns
-    -------
-    r, r2 : ndarray, shape (n_targets,)
-    """
-    y, pred = y.astype(float), pred.astype(float)
-    yc, pc = y - y.mean(0), pred - pred.mean(0)
-    sst = (yc * yc).sum(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (yc * pc).sum(0) / np.sqrt(sst * (pc * pc).sum(0))
-        r2 = 1 - ((y - pred) ** 2).sum(0) / sst
-    return r, r2

@@ -110,7 +110,7 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
     pieces = segment_pieces(segments, X.shape[0])
     folds = outer_folds(pieces, config.n_folds)
     # Offsets only serve precision: products use X - center and Y - y_offset (both exact)
-    center, y_offset = _mean_over(X, pieces), _mean_over(Y, pieces)
+    center, y_offset = mean_over(X, pieces), mean_over(Y, pieces)
     with engine.threads(n_jobs):
         Xb = engine.asarray(X, config.dtype)
         Yb = engine.asarray(np.subtract(Y, y_offset, dtype=np.result_type(Y, config.dtype)),
@@ -127,7 +127,7 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
                            config, engine, return_weights, verbose)
 
 
-def _mean_over(A: np.ndarray, pieces: list[Piece]) -> np.ndarray:
+def mean_over(A: np.ndarray, pieces: list[Piece]) -> np.ndarray:
     """Column means of ``A`` over the samples of ``pieces`` (float64)."""
     total = sum(A[piece.start:piece.stop].sum(0, dtype=np.float64) for piece in pieces)
     return total / sum(piece.size for piece in pieces)
@@ -208,8 +208,9 @@ def _outer_fits(X: Any, Y: np.ndarray, y_offset: np.ndarray, center: Any,
         weights, intercept = fit(system, target_alphas, engine, config.dtype, config.pca)
         intercept = intercept + engine.asarray(y_offset, "float64")
         index = piece_indices(fold)
-        predictions[index] = _predict(X, fold, lags, center, weights, intercept, config, engine)
-        r, r2 = _scores(Y[index], predictions[index])
+        predictions[index] = predict_fold(X, fold, lags, center, weights, intercept, config,
+                                          engine)
+        r, r2 = fold_scores(Y[index], predictions[index])
         chosen.append(target_alphas)
         r_folds.append(r)
         r2_folds.append(r2)
@@ -226,8 +227,8 @@ def _outer_fits(X: Any, Y: np.ndarray, y_offset: np.ndarray, center: Any,
                           weights=weights_out, inner_error=np.array(inner))
 
 
-def _predict(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weights: Any,
-             intercept: Any, config: EncodingConfig, engine: Backend) -> np.ndarray:
+def predict_fold(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weights: Any,
+                 intercept: Any, config: EncodingConfig, engine: Backend) -> np.ndarray:
     """Predictions on the samples of ``fold``, a chunk of rows at a time.
 
     ``Z @ w`` is computed as ``(Z - center) @ w`` plus, for each lag that reads inside the
@@ -247,8 +248,17 @@ def _predict(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weights: 
     return np.concatenate(out)
 
 
-def _scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson r and R² of every column (NaN where a column is constant)."""
+def fold_scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r and R² of every column (NaN where a column is constant).
+
+    Parameters
+    ----------
+    y, pred : ndarray, shape (n_samples, n_targets)
+
+    Returns
+    -------
+    r, r2 : ndarray, shape (n_targets,)
+    """
     y, pred = y.astype(float), pred.astype(float)
     yc, pc = y - y.mean(0), pred - pred.mean(0)
     sst = (yc * yc).sum(0)
