@@ -81,7 +81,9 @@ was chosen per electrode among {len(enc.alphas)} log-spaced values
 ({min(enc.alphas):.2g}-{max(enc.alphas):.2g}) by blocked inner cross-validation over {inner}.
 Performance is the Pearson correlation (and R²) between held-out predictions and data, averaged
 over folds. Significance was assessed with {stats.n_permutations} circular shifts of the held-out
-predictions (p = (count + 1)/(n + 1)), with Benjamini-Hochberg FDR correction across electrodes
-(q < {stats.fdr_alpha:g}).
+predictions within each test fold (p = (count + 1)/(n + 1)); because every pair of folds enters
+the fold-mean r twice under cross-fitting, the null fold mean was scaled by √2, which restored
+the nominal false-positive rate on simulated noise. P-values were corrected with the
+Benjamini-Hochberg FDR procedure across electrodes (q < {stats.fdr_alpha:g}).
 
 {REFERENCES}"""
