@@ -106,7 +106,7 @@ def _scores_section(recording: str, space_name: str, table: pd.DataFrame,
     if table.empty:
         return ScoresSection(recording, space_name, 0, 0, "none (all r undefined)", float("nan"),
                              [])
-    figures = [channel_scores_figure(table, space_name)]
+    figures = [channel_scores_figure(table, f"{space_name}: r per channel")]
     if "lag" in table:
         figures.append(lag_profile_figure(table, f"{space_name}: lag profile"))
     table = best_lag_per_channel(table)
