@@ -27,7 +27,7 @@ from bids_app.neural import (
 )
 from bids_app.neural.io import reconcile_channels
 from bids_app.neural.notch import parse_frequencies, resolve_line_freq
-from bids_app.neural.reference import bipolar, bipolar_pairs, common_average
+from bids_app.neural.reference import bipolar, bipolar_pairs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PODCAST = SHARED / "ds005574"
@@ -68,15 +68,6 @@ def test_config_band_defaults_per_method():
 
 
 # --- referencing, against hand-computed arrays ------------------------------------------------
-
-def test_common_average_hand_computed():
-    data = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [5.0, 5.0, 5.0], [0.0, 1.0, 0.0]])
-    np.testing.assert_allclose(common_average(data), [[-1.25, -0.5, 0.75], [0.75, -0.5, -1.25],
-                                                      [2.75, 2.5, 2.75], [-2.25, -1.5, -2.25]])
-    # per group: {0, 1} mean [2, 2, 2]; {2, 3} mean [2.5, 3, 2.5]
-    np.testing.assert_allclose(common_average(data, ["a", "a", "b", "b"]),
-                               [[-1, 0, 1], [1, 0, -1], [2.5, 2, 2.5], [-2.5, -2, -2.5]])
-
 
 def test_bipolar_neighbours_hand_computed():
     names = ["LA1", "LA2", "LA3", "LA5", "RH1", "RH2", "G10", "G11", "REF"]

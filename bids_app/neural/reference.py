@@ -1,4 +1,7 @@
-"""Re-referencing: common average (per electrode group) and bipolar neighbours."""
+"""Re-referencing helpers: bipolar neighbours and electrode groups.
+
+The common average itself is computed while streaming channel blocks (``preprocess``).
+"""
 
 from __future__ import annotations
 
@@ -8,29 +11,6 @@ from collections.abc import Sequence
 import numpy as np
 
 _CONTACT = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
-
-
-def common_average(data: np.ndarray, groups: Sequence[object] | None = None) -> np.ndarray:
-    """Subtract the mean over channels, separately within each group.
-
-    Parameters
-    ----------
-    data : ndarray, shape (n_channels, n_times)
-        Signals of good channels.
-    groups : sequence | None
-        Group label of each channel (``group`` column of ``channels.tsv``); None is one group.
-
-    Returns
-    -------
-    referenced : ndarray, shape (n_channels, n_times)
-        ``data`` minus its group's mean.
-    """
-    labels = group_labels(len(data), groups)
-    out = np.array(data, dtype=np.result_type(data, np.float32), copy=True)
-    for label in np.unique(labels):
-        rows = np.flatnonzero(labels == label)
-        out[rows] -= data[rows].mean(axis=0)
-    return out
 
 
 def bipolar_pairs(names: Sequence[str],

@@ -12,11 +12,6 @@ from bids_app.errors import UsageError
 
 logger = logging.getLogger("ssl_ieeg")
 
-#: Columns of the derivative channels.tsv, in order (others from the source follow).
-CHANNEL_COLUMNS = ["name", "type", "units", "sampling_frequency", "status",
-                   "status_description", "source_status"]
-
-
 def derivative_channels(table: pd.DataFrame, derivations: list[tuple[str, ...]],
                         sfreq_out: float) -> pd.DataFrame:
     """The derivative ``channels.tsv``: modelled channels first, then every excluded channel.
