@@ -12,6 +12,7 @@ from bids_app.errors import UsageError
 
 logger = logging.getLogger("ssl_ieeg")
 
+
 def derivative_channels(table: pd.DataFrame, derivations: list[tuple[str, ...]],
                         sfreq_out: float) -> pd.DataFrame:
     """The derivative ``channels.tsv``: modelled channels first, then every excluded channel.
