@@ -96,11 +96,16 @@ def varpart_figure(table: pd.DataFrame) -> Figure:
     axes = np.atleast_1d(fig.subplots(len(partitions), 1, height_ratios=heights))
     for ax, partition in zip(axes, partitions, strict=True):
         shares = region_shares(table[table["partition"] == partition]).fillna(0)
+        ax.set_title(partition, fontsize=9)
+        if shares.empty:
+            ax.text(0.5, 0.5, "no electrode is predicted significantly by the union model",
+                    ha="center", va="center", fontsize=8, transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
         colors = [SIGNIFICANT if "∩" not in region else OTHER for region in shares.index]
         ax.barh(np.arange(len(shares)), shares.to_numpy(), color=colors)
         ax.set_yticks(np.arange(len(shares)), shares.index, fontsize=7)
         ax.invert_yaxis()
         ax.axvline(0, color="k", lw=0.5)
-        ax.set_title(partition, fontsize=9)
     axes[-1].set_xlabel("share of explained variance, significant electrodes")
     return fig
