@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from bids_app import __version__
 from bids_app.analysis import (
@@ -41,7 +40,7 @@ from bids_app.encoding.align import align_features, stimulus_segments, word_desi
 from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIeegError
 from bids_app.features import load_or_compute_features, needs_words
 from bids_app.features.featureset import FeatureSet
-from bids_app.features.models import resolve_model
+from bids_app.features.models import resolve_device, resolve_model
 from bids_app.features.spec import MODEL_KINDS
 from bids_app.neural import (
     ElectrodeConfig,
@@ -359,8 +358,8 @@ def _fit_word_mode(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulu
 
 def _engine(options: RunOptions) -> dict:
     """Backend arguments of the ridge engine for ``--device`` and ``--nprocs``."""
-    cuda = options.device == "cuda" or (options.device == "auto" and torch.cuda.is_available())
-    return {"backend": "torch" if cuda else "numpy", "device": "cuda" if cuda else "cpu",
+    device = resolve_device(options.device)
+    return {"backend": "torch" if device == "cuda" else "numpy", "device": device,
             "n_jobs": options.n_jobs}
 
 
