@@ -42,14 +42,3 @@ def read_audio(path: str | Path, sfreq: float) -> np.ndarray:
         ratio = Fraction(float(sfreq) / rate).limit_denominator(1000)
         mono = resample_poly(mono, ratio.numerator, ratio.denominator).astype(np.float32)
     return mono
-
-
-def audio_duration(path: str | Path) -> float:
-    """Duration of an audio file in seconds, from its header."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingInputError(f"{path}: audio file not found")
-    try:
-        return float(sf.info(path).duration)
-    except (sf.LibsndfileError, RuntimeError) as err:
-        raise BadDataError(f"{path}: not a readable audio file ({err})") from err

@@ -20,7 +20,7 @@ import torch
 
 from bids_app.errors import MissingInputError
 from bids_app.features import acoustic, speech
-from bids_app.features.audio import audio_duration, read_audio
+from bids_app.features.audio import read_audio
 from bids_app.features.cache import (
     Allocate,
     cache_key,
@@ -60,6 +60,7 @@ class _Inputs:
 
     audio_path: Path
     audio_sha256: str
+    duration: float
     words: WordTimings | None = None
     phones_path: Path | None = None
     model: ModelSource | None = None
@@ -126,7 +127,8 @@ def _resolve_inputs(spec: FeatureSpec, stimulus: Stimulus, words: WordTimings | 
     audio_path = Path(stimulus.audio_path)
     if not audio_path.is_file():
         raise MissingInputError(f"{audio_path}: audio file not found")
-    inputs = _Inputs(audio_path=audio_path, audio_sha256=file_sha256(audio_path))
+    inputs = _Inputs(audio_path=audio_path, audio_sha256=file_sha256(audio_path),
+                     duration=stimulus.duration)
     opts = spec.resolved_options()
     if needs_words(spec):
         inputs.words = words if words is not None else _read_transcript(stimulus, spec)
@@ -223,7 +225,7 @@ def _acoustic(spec: FeatureSpec, inputs: _Inputs, opts: dict[str, Any]) -> Featu
 
 def _phonetic(spec: FeatureSpec, inputs: _Inputs, opts: dict[str, Any]) -> FeatureSet:
     sfreq = opts["sfreq"]
-    n_frames = math.ceil(audio_duration(inputs.audio_path) * sfreq)
+    n_frames = math.ceil(inputs.duration * sfreq)
     times = np.arange(n_frames) / sfreq
     if spec.kind == "word_onset":
         values = {"word_onset": word_onset_impulses(inputs.words, n_frames, sfreq)}
