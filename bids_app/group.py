@@ -91,7 +91,7 @@ def _selected(entities: dict[str, str], filters: Filters) -> bool:
             and (not filters.task_labels or entities.get("task") in filters.task_labels))
 
 
-def summarize(table: pd.DataFrame) -> pd.DataFrame:
+def summarize_layers(table: pd.DataFrame) -> pd.DataFrame:
     """Per participant and layer: channels, FDR-significant channels, mean and best r.
 
     In word mode, pass one row per channel (its best lag; see ``best_lag_per_channel``).
@@ -145,7 +145,7 @@ def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
 
 def _group_section(group: GroupTable) -> dict:
     table = best_lag_per_channel(group.table.dropna(subset=["r"]))
-    summary = summarize(table)
+    summary = summarize_layers(table)
     figures = []
     if table["layer"].nunique() > 1:
         figures.append(layer_profile_figure(table, f"{group.space}: all participants"))
