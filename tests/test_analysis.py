@@ -8,6 +8,7 @@ to word-onset impulses weighted by one latent: shared electrodes to ``z``, priva
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,13 +22,17 @@ from bids_app.analysis import (
     WordSamples,
     best_layer_result,
     compare_models,
-    cross_validate_folds,
     fit_shared_space,
     partition_regions,
     prediction_correlation,
 )
 from bids_app.analysis.partition import partition_table, subsets
-from bids_app.encoding import EncodingConfig, StatisticsConfig, cross_validate
+from bids_app.encoding import (
+    EncodingConfig,
+    StatisticsConfig,
+    cross_validate,
+    cross_validate_folds,
+)
 from bids_app.errors import UsageError
 
 ENCODING = EncodingConfig(n_folds=4, alphas=[float(a) for a in np.logspace(-2, 5, 8)])
@@ -174,11 +179,13 @@ def test_regions_invert_planted_venn_masses(n_sets):
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_per_fold_design_reproduces_cross_validate(recording, backend):
+    # float64: the two algorithms must agree to rounding, which float32 would blur (1e-5)
+    config = dataclasses.replace(ENCODING, dtype="float64")
     X = recording.designs[("gpt2", "layer01")]
     ref = cross_validate(X, recording.Y, lags=LAGS, segments=recording.segments,
-                         config=ENCODING)
+                         config=config)
     ours = cross_validate_folds(lambda k: [X], recording.Y, lags=LAGS,
-                                segments=recording.segments, config=ENCODING,
+                                segments=recording.segments, config=config,
                                 backend=backend)
     np.testing.assert_allclose(ours.r, ref.r, atol=1e-5)
     np.testing.assert_array_equal(ours.alphas, ref.alphas)

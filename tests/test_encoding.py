@@ -251,7 +251,7 @@ def test_config_validation_names_the_key():
 
 def test_verbose_logs_progress(caplog):
     X, Y, _ = planted(n=300)
-    with caplog.at_level("INFO", logger="ssl_ieeg"):
+    with caplog.at_level("DEBUG", logger="ssl_ieeg"):
         cross_validate(X, Y, lags=[0, 1], config=EncodingConfig(alphas=[1.0]), verbose=True)
     assert sum("outer fold" in message for message in caplog.messages) == 5
 

@@ -17,7 +17,6 @@ from bids_app.analysis.compare import (
 )
 from bids_app.analysis.config import ComparisonConfig
 from bids_app.analysis.dictionary import table_dictionary
-from bids_app.analysis.infold import cross_validate_folds
 from bids_app.analysis.partition import partition_regions
 from bids_app.analysis.predcorr import best_layer_result, prediction_correlation
 from bids_app.analysis.summaries import summarize
@@ -30,7 +29,6 @@ __all__ = [
     "WordSamples",
     "best_layer_result",
     "compare_models",
-    "cross_validate_folds",
     "fit_shared_space",
     "partition_regions",
     "prediction_correlation",

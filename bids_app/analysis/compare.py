@@ -18,7 +18,6 @@ import pandas as pd
 
 from bids_app.analysis.cca import SharedSpace, bartlett_test, fit_shared_space
 from bids_app.analysis.config import ACOUSTIC_KINDS, CCA_SETS, ComparisonConfig
-from bids_app.analysis.infold import cross_validate_folds, fold_scores
 from bids_app.analysis.partition import partition_table, subsets
 from bids_app.analysis.predcorr import best_layer_result, prediction_correlation
 from bids_app.analysis.summaries import summarize
@@ -26,9 +25,11 @@ from bids_app.encoding import (
     EncodingConfig,
     EncodingResult,
     StatisticsConfig,
+    cross_validate_folds,
     fdr_bh,
     permutation_test,
 )
+from bids_app.encoding.cv import fold_scores
 from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
 from bids_app.errors import BadDataError, UsageError
 from bids_app.stimuli.stimulus import Stimulus, WordTimings

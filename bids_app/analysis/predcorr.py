@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bids_app.analysis.infold import fold_scores
 from bids_app.encoding import EncodingResult, fdr_bh, permutation_test
+from bids_app.encoding.cv import fold_scores
 from bids_app.errors import BadDataError
 
 

@@ -8,7 +8,8 @@ The engine works on plain arrays and knows nothing of BIDS::
 """
 
 from bids_app.encoding.config import EncodingConfig, StatisticsConfig
-from bids_app.encoding.cv import EncodingResult, cross_validate
+from bids_app.encoding.cv import EncodingResult
+from bids_app.encoding.perfold import cross_validate, cross_validate_folds
 from bids_app.encoding.stats import fdr_bh, permutation_test
 from bids_app.encoding.word import cross_validate_word_lags, word_targets
 
@@ -17,6 +18,7 @@ __all__ = [
     "EncodingResult",
     "StatisticsConfig",
     "cross_validate",
+    "cross_validate_folds",
     "cross_validate_word_lags",
     "fdr_bh",
     "permutation_test",

@@ -48,9 +48,20 @@ class EncodingConfig:
     standardize : bool
         Z-score every lagged feature with the statistics of the (inner or outer) training set.
         The targets are always centred in-fold (the model has an intercept).
+    layer_pca : int | None
+        Reduce every feature block (a layer, a baseline, a comparison set) that is wider than
+        this to its leading principal components before lagging (default 50, the reference
+        study's practice). Standardisation and PCA are fitted on the modelled samples of each
+        outer training set only and applied to its test fold. None keeps every dimension.
+    lag_basis : int | None
+        Represent the TRF lag window by this many raised-cosine bumps (default 9: one every
+        50 ms over 0–400 ms) instead of one column per lag: each feature enters as its copies
+        filtered by the bumps, so the design has ``n_features · lag_basis`` columns, whatever
+        the lag grid. The TRF at each lag is a smooth combination of the bumps (they sum to
+        one). None, or at least as many bumps as lags, keeps one column per lag.
     pca : int | None
-        Keep only this many principal components of the standardised training design
-        (fitted in-fold), as the reference code did (50) for word-level features.
+        Keep only this many principal components of the standardised *lagged* training design
+        (fitted in-fold). Rarely needed with ``layer_pca``.
     dtype : str
         Working precision of the Gram matrices and decompositions: ``"float32"`` (default) or
         ``"float64"``. Sums across blocks and the centring are always accumulated in float64.
@@ -70,6 +81,8 @@ class EncodingConfig:
     inner_folds: int | None = None
     inner_cv: str = "kfold"
     standardize: bool = True
+    layer_pca: int | None = 50
+    lag_basis: int | None = 9
     pca: int | None = None
     dtype: str = "float32"
     chunk_size: int = 8192
@@ -100,6 +113,12 @@ class EncodingConfig:
         if self.inner_cv not in ("kfold", "holdout"):
             raise UsageError(f"encoding.inner_cv must be 'kfold' or 'holdout', "
                              f"got {self.inner_cv!r}")
+        for key in ("layer_pca", "lag_basis"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise UsageError(f"encoding.{key} must be an integer >= 1 or null, got "
+                                 f"{value!r}")
         if self.pca is not None and self.pca < 1:
             raise UsageError(f"encoding.pca must be >= 1 or null, got {self.pca}")
         if self.dtype not in ("float32", "float64"):

@@ -63,49 +63,22 @@ class EncodingResult:
     inner_error: np.ndarray | None = None
 
 
-def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
-                   segments: np.ndarray | None = None, config: EncodingConfig | None = None,
-                   backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
-                   return_weights: bool = False, verbose: bool = False) -> EncodingResult:
-    """Nested blocked cross-validation of a time-lagged ridge model.
+def cross_validate_fixed(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
+                         segments: np.ndarray | None = None,
+                         config: EncodingConfig | None = None, backend: str = "numpy",
+                         device: str = "cpu", n_jobs: int = 1, return_weights: bool = False,
+                         verbose: bool = False) -> EncodingResult:
+    """Nested blocked cross-validation of a time-lagged ridge model on one fixed design.
 
-    Outer folds are contiguous and keep stimulus segments whole when there are at least
-    ``config.n_folds`` of them (otherwise they cut through segments at equal sizes). In every
-    outer training set, one alpha per target is chosen by blocked inner cross-validation
-    (``config.inner_folds``, ``config.inner_cv``) that never sees the test fold; features are
-    standardised, and optionally reduced by PCA, with training statistics only.
+    This is the engine behind :func:`~bids_app.encoding.cross_validate`, which first applies
+    the design reductions of ``config`` (``layer_pca``, ``lag_basis``); this function ignores
+    them and fits ``X`` with ``lags`` as given.
 
-    Parameters
-    ----------
-    X : ndarray, shape (n_samples, n_features)
-        Features on the neural timeline.
-    Y : ndarray, shape (n_samples, n_targets)
-        Neural data (one column per electrode).
-    lags : sequence of int
-        Lags in samples; positive means the response follows the feature.
-    segments : ndarray of int, shape (n_samples,) | None
-        Contiguous stimulus segment labels; -1 marks samples that are not modelled. Lags never
-        reach across a segment edge (zero padding). None: one segment.
-    config : EncodingConfig | None
-        Fitting options (default ``EncodingConfig()``).
-    backend : str
-        ``"numpy"`` or ``"torch"``.
-    device : str
-        ``"cpu"`` or a torch device (``"cuda"``).
-    n_jobs : int
-        BLAS / torch threads (-1: library default).
-    return_weights : bool
-        Also return the weights averaged over folds.
-    verbose : bool
-        Log progress at INFO level.
-
-    Returns
-    -------
-    result : EncodingResult
+    Parameters and returns are those of :func:`~bids_app.encoding.cross_validate`.
     """
     config = config or EncodingConfig()
     lags = lag_array(lags)
-    X, Y = _check_arrays(X, Y)
+    X, Y = check_arrays(X, Y)
     engine = Backend(backend, device)
     pieces = segment_pieces(segments, X.shape[0])
     folds = outer_folds(pieces, config.n_folds)
@@ -127,13 +100,20 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
                            config, engine, return_weights, verbose)
 
 
+def _log(verbose: bool, message: str, *args: Any) -> None:
+    """Per-fold progress, at DEBUG level (``-vv``) when ``verbose``."""
+    if verbose:
+        logger.debug(message, *args)
+
+
 def mean_over(A: np.ndarray, pieces: list[Piece]) -> np.ndarray:
     """Column means of ``A`` over the samples of ``pieces`` (float64)."""
     total = sum(A[piece.start:piece.stop].sum(0, dtype=np.float64) for piece in pieces)
     return total / sum(piece.size for piece in pieces)
 
 
-def _check_arrays(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_arrays(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validated 2-D design and targets with the same number of finite samples."""
     X, Y = np.asarray(X), np.asarray(Y)
     if Y.ndim == 1:
         Y = Y[:, None]
@@ -143,11 +123,6 @@ def _check_arrays(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     if not (np.isfinite(X).all() and np.isfinite(Y).all()):
         raise BadDataError("encoding inputs contain NaN or infinite values")
     return X, Y
-
-
-def _log(verbose: bool, message: str, *args: Any) -> None:
-    if verbose:
-        logger.info(message, *args)
 
 
 def _inner_errors(X: Any, Y: Any, folds: list[list[Piece]], fold_stats: list[GramStats],

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from bids_app.encoding.config import EncodingConfig
-from bids_app.encoding.cv import EncodingResult, cross_validate
+from bids_app.encoding.cv import EncodingResult
+from bids_app.encoding.perfold import cross_validate
 from bids_app.errors import BadDataError
 
 

@@ -1,11 +1,13 @@
-"""Nested-CV ridge whose design may change with the outer fold, optionally banded.
+"""Nested-CV ridge whose design changes with the outer fold, optionally banded.
 
-:func:`~bids_app.encoding.cross_validate` fits one design. A shared space fitted inside the
-training folds gives every outer fold its own design, so this module runs the same blocked
-nested CV fold by fold from the engine's pieces (folds, Gram statistics, standardisation,
-alpha scores, fit). A fixed design (without bands) goes to ``cross_validate`` itself, whose
-folds share eigendecompositions; a design per fold costs ``n_folds`` times the Gram statistics
-and about twice the eigendecompositions of a fixed one.
+The design of an outer fold may depend on its training samples: the in-fold PCA of wide
+feature blocks (``encoding.layer_pca``, see :mod:`~bids_app.encoding.reduce`), or a shared
+space fitted on the training words (the model comparisons). This module runs the same blocked
+nested CV as :func:`~bids_app.encoding.cross_validate` fold by fold from the engine's pieces
+(folds, Gram statistics, standardisation, alpha scores, fit). A design that is the same in
+every fold (and not banded) goes to the fixed-design engine, whose folds share
+eigendecompositions; a design per fold costs ``n_folds`` times the Gram statistics and about
+twice the eigendecompositions of a fixed one.
 
 Banded ridge gives every feature set (band) its own penalty. Ridge with penalty ``alpha / g_b²``
 on band ``b`` equals ridge with penalty ``alpha`` after scaling band ``b`` by ``g_b``; so each
@@ -22,11 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from bids_app.encoding import EncodingConfig, EncodingResult, cross_validate
 from bids_app.encoding.backend import Backend
-from bids_app.encoding.cv import fold_scores, mean_over, predict_fold
+from bids_app.encoding.config import EncodingConfig
+from bids_app.encoding.cv import (
+    EncodingResult,
+    check_arrays,
+    cross_validate_fixed,
+    fold_scores,
+    mean_over,
+    predict_fold,
+)
 from bids_app.encoding.folds import Piece, outer_folds, piece_indices, segment_pieces, split_pieces
 from bids_app.encoding.gram import GramStats, lag_array, lagged_stats
+from bids_app.encoding.reduce import ReducedDesign
 from bids_app.encoding.ridge import Standardized, fit, standardize, validation_errors
 
 logger = logging.getLogger("ssl_ieeg")
@@ -37,65 +47,127 @@ BAND_SCALINGS = (0.1, 1.0, 10.0)
 Design = Sequence[np.ndarray] | Callable[[int], Sequence[np.ndarray]]
 
 
+def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
+                   segments: np.ndarray | None = None, config: EncodingConfig | None = None,
+                   backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
+                   return_weights: bool = False, verbose: bool = False) -> EncodingResult:
+    """Nested blocked cross-validation of a time-lagged ridge model.
+
+    Outer folds are contiguous and keep stimulus segments whole when there are at least
+    ``config.n_folds`` of them (otherwise they cut through segments at equal sizes). In every
+    outer training set, one alpha per target is chosen by blocked inner cross-validation
+    (``config.inner_folds``, ``config.inner_cv``) that never sees the test fold. Features wider
+    than ``config.layer_pca`` are reduced by PCA fitted on each outer training set, the lags
+    enter through the raised-cosine basis of ``config.lag_basis``, and lagged features are
+    standardised (and optionally reduced by ``config.pca``) with training statistics only.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+        Features on the neural timeline.
+    Y : ndarray, shape (n_samples, n_targets)
+        Neural data (one column per electrode).
+    lags : sequence of int
+        Lags in samples; positive means the response follows the feature.
+    segments : ndarray of int, shape (n_samples,) | None
+        Contiguous stimulus segment labels; -1 marks samples that are not modelled. Lags never
+        reach across a segment edge (zero padding). None: one segment.
+    config : EncodingConfig | None
+        Fitting options (default ``EncodingConfig()``).
+    backend : str
+        ``"numpy"`` or ``"torch"``.
+    device : str
+        ``"cpu"`` or a torch device (``"cuda"``).
+    n_jobs : int
+        BLAS / torch threads (-1: library default).
+    return_weights : bool
+        Also return the weights averaged over folds, as coefficients of ``X[t - lag]``.
+    verbose : bool
+        Log progress at DEBUG level.
+
+    Returns
+    -------
+    result : EncodingResult
+    """
+    X, _ = check_arrays(X, Y)
+    return cross_validate_folds([X], Y, lags=lags, segments=segments, config=config,
+                                backend=backend, device=device, n_jobs=n_jobs,
+                                return_weights=return_weights, verbose=verbose)
+
+
 def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
                          segments: np.ndarray | None = None,
                          config: EncodingConfig | None = None, banded: bool = False,
                          backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
-                         verbose: bool = False) -> EncodingResult:
+                         return_weights: bool = False, verbose: bool = False) -> EncodingResult:
     """Blocked nested-CV ridge with a design per outer fold (and optional banded penalties).
+
+    The blocks are reduced as ``config`` says (in-fold PCA of blocks wider than
+    ``layer_pca``, then the lag basis) before they are stacked.
 
     Parameters
     ----------
     design : list of ndarray | callable
         The design as a list of column blocks (feature sets), each (n_samples, n_features_b),
         or ``design(k)`` giving the blocks of outer fold ``k`` (fitted on the training samples
-        of fold ``k`` only; used for both training and testing). The blocks are stacked.
+        of fold ``k`` only; used for both training and testing).
     Y : ndarray, shape (n_samples, n_targets)
     lags : sequence of int
         Lags in samples.
     segments : ndarray of int, shape (n_samples,) | None
         Stimulus labels (-1: not modelled), as in ``cross_validate``; the folds are the same.
     config : EncodingConfig | None
-        ``n_folds``, ``inner_folds``, ``inner_cv``, ``alphas``, ``standardize``, ``pca``,
-        ``dtype``, ``chunk_size`` are used.
+        Every fitting option but ``mode`` is used.
     banded : bool
         One penalty per block (banded ridge); otherwise one penalty for all columns.
-    backend, device, n_jobs, verbose
-        As in ``cross_validate``.
+    backend, device, n_jobs, return_weights, verbose
+        As in ``cross_validate``. Weights are only available for a list of blocks.
 
     Returns
     -------
     result : EncodingResult
-        ``alphas`` holds the alpha of the first block; ``inner_error`` is filled.
+        ``alphas`` holds the alpha of the first block; ``inner_error`` is filled; ``weights``
+        (n_lags, n_features, n_targets) are in the units of the unreduced blocks.
     """
     config = config or EncodingConfig()
-    fixed = None if callable(design) else design
-    engine_args = dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose)
-    if fixed is not None and not (banded and len(fixed) > 1):  # the engine's faster path
-        return cross_validate(np.hstack(fixed), Y, lags=lags, segments=segments,
-                              config=config, **engine_args)
     lags = lag_array(lags)
     Y = np.asarray(Y)
     Y = Y[:, None] if Y.ndim == 1 else Y
-    engine = Backend(backend, device)
     pieces = segment_pieces(segments, Y.shape[0])
     folds = outer_folds(pieces, config.n_folds)
+    engine_args = dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose)
+    reduced = None
+    if not callable(design):
+        for block in design:
+            check_arrays(block, Y)
+        reduced = ReducedDesign.build(design, pieces, folds, lags, config.layer_pca,
+                                      config.lag_basis)
+        if reduced.fold_invariant and not (banded and len(design) > 1):
+            blocks = reduced(0)  # the engine's faster path, which shares eigendecompositions
+            result = cross_validate_fixed(np.hstack(blocks) if len(blocks) > 1 else blocks[0],
+                                          Y, lags=reduced.engine_lags, segments=segments,
+                                          config=config, return_weights=return_weights,
+                                          **engine_args)
+            return _with_raw_weights(result, reduced, lags)
+        design, lags = reduced, reduced.engine_lags
+    elif return_weights:
+        raise ValueError("return_weights needs a list of design blocks, not a callable")
+    engine = Backend(backend, device)
     predictions = np.full(Y.shape, np.nan, dtype=config.dtype)
-    chosen, inner = [], []
+    chosen, inner, mean_weights = [], [], 0.0
     # as in cross_validate, offsets only serve float32 precision: X - center, Y - y_offset
     y_offset = mean_over(Y, pieces)
     with engine.threads(n_jobs):
         Yb = engine.asarray((Y - y_offset).astype(config.dtype), config.dtype)
-        stats = None
         for k, fold in enumerate(folds):
-            blocks = fixed if fixed is not None else design(k)
+            blocks = design(k)
             bands = [block.shape[1] for block in blocks] if banded else None
-            X = np.hstack(blocks)
+            X = np.hstack(blocks) if len(blocks) > 1 else np.asarray(blocks[0])
+            del blocks
             Xb = engine.asarray(X, config.dtype)
             center = engine.asarray(mean_over(X, pieces), config.dtype)
-            if stats is None or fixed is None:
-                stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, center)
-                         for f in folds]
+            stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, center)
+                     if j != k else None for j, f in enumerate(folds)]
             scalings = _band_scalings(bands, len(lags), engine)
             alphas, error, weights, intercept = _fit_fold(Xb, Yb, folds, stats, k, lags,
                                                           center, scalings, config, engine)
@@ -104,15 +176,31 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
                                               config, engine) + y_offset
             chosen.append(alphas)
             inner.append(error)
+            if return_weights:
+                mean_weights = mean_weights + reduced.raw_weights(
+                    k, engine.to_numpy(weights)) / len(folds)
+            del X, Xb, stats
             if verbose:
-                logger.info("outer fold %d/%d fitted (p = %d)", k + 1, len(folds),
-                            Xb.shape[1] * len(lags))
+                logger.debug("outer fold %d/%d fitted (p = %d)", k + 1, len(folds),
+                             weights.shape[0])
     test_folds = [piece_indices(fold) for fold in folds]
     r_folds, r2_folds = np.array([fold_scores(Y[i], predictions[i]) for i in test_folds]
                                  ).transpose(1, 0, 2)
     return EncodingResult(r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds,
                           r2_folds=r2_folds, alphas=np.array(chosen), predictions=predictions,
-                          test_folds=test_folds, lags=lags, inner_error=np.array(inner))
+                          test_folds=test_folds, lags=lags if reduced is None else reduced.lags,
+                          weights=mean_weights if return_weights else None,
+                          inner_error=np.array(inner))
+
+
+def _with_raw_weights(result: EncodingResult, reduced: ReducedDesign,
+                      lags: np.ndarray) -> EncodingResult:
+    """The fixed-design result with the requested lags and weights in raw units."""
+    result.lags = lags
+    if result.weights is not None:
+        flat = result.weights.reshape(-1, result.weights.shape[-1])
+        result.weights = reduced.raw_weights(0, flat)
+    return result
 
 
 def _band_scalings(bands: Sequence[int] | None, n_lags: int, engine: Backend) -> list[Any]:
@@ -152,7 +240,8 @@ def _fit_fold(X: Any, Y: Any, folds: list[list[Piece]], stats: list[GramStats], 
               lags: np.ndarray, center: Any, scalings: list[Any], config: EncodingConfig,
               engine: Backend) -> tuple[np.ndarray, np.ndarray, Any, Any]:
     """Choose (scaling, alpha) per target by inner CV, then fit the outer training set."""
-    train = sum(stats[1:], stats[0]).minus(stats[k])
+    present = [s for s in stats if s is not None]
+    train = sum(present[1:], present[0])
     vals = _validation_sets(folds, stats, k, X, Y, lags, center, config, engine)
     errors = np.zeros((len(scalings), len(config.alphas), Y.shape[1]))
     for val in vals:

@@ -1,0 +1,266 @@
+"""Bounded design width: in-fold PCA of each feature block, and a smooth lag basis.
+
+A 768-dim layer with 41 lags is 31,488 lagged columns, whose Gram matrix does not fit in
+memory for a 30-minute recording. Two reductions bound the width whatever the model width and
+lag grid (``encoding.layer_pca`` and ``encoding.lag_basis``):
+
+- **In-fold PCA before lagging** (the reference practice): every feature block wider than
+  ``layer_pca`` is standardised and reduced to its ``layer_pca`` leading principal components,
+  fitted on the modelled samples of each outer training set only, and applied to all samples.
+- **Raised-cosine lag basis**: instead of one shifted copy per lag, each feature enters as
+  ``lag_basis`` copies filtered by smooth bumps ``φ_b(lag)`` that tile the lag window (they
+  sum to one at every lag). The response at each lag is then a smooth combination of the
+  bumps, and the design width is ``n_features · lag_basis`` instead of ``n_features ·
+  n_lags``. Impulse-like features (one per word) keep a smooth response, which a coarser lag
+  grid would turn into a comb.
+
+With both (the defaults), a layer becomes ``50 · 9 = 450`` columns instead of 31,488.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bids_app.encoding.folds import Piece
+
+
+def lag_basis(lags: Sequence[int], n_basis: int | None) -> np.ndarray | None:
+    """Raised-cosine bumps that tile the lag window.
+
+    Bump ``b`` is centred at ``c_b`` (evenly spaced from the first to the last lag, spacing
+    ``Δ``) and is ``cos²(π/2 · (lag - c_b) / Δ)`` within ``Δ`` of its centre, zero elsewhere;
+    neighbouring bumps sum to one.
+
+    Parameters
+    ----------
+    lags : sequence of int
+        Lags in samples.
+    n_basis : int | None
+        Number of bumps. None, or at least as many bumps as lags, means no basis.
+
+    Returns
+    -------
+    basis : ndarray, shape (n_lags, n_basis) | None
+    """
+    lags = np.asarray(lags, dtype=float)
+    if n_basis is None or n_basis >= lags.size:
+        return None
+    if n_basis == 1:
+        return np.ones((lags.size, 1))
+    centres = np.linspace(lags.min(), lags.max(), n_basis)
+    distance = (lags[:, None] - centres[None, :]) / (centres[1] - centres[0])
+    return np.where(np.abs(distance) < 1, np.cos(np.pi / 2 * distance) ** 2, 0.0)
+
+
+def filter_lags(X: np.ndarray, pieces: Sequence[Piece], lags: Sequence[int],
+                basis: np.ndarray) -> np.ndarray:
+    """The lag-basis design: ``Z[t, b·F + j] = Σ_l basis[l, b] · X[t - lags[l], j]``.
+
+    Lags never reach across a segment edge (zero padding), as in the lagged design; samples
+    outside ``pieces`` are zero.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+    pieces : sequence of Piece
+        The modelled samples (whole segments).
+    lags : sequence of int
+    basis : ndarray, shape (n_lags, n_basis)
+
+    Returns
+    -------
+    Z : ndarray, shape (n_samples, n_features * n_basis), float32
+    """
+    n_features = X.shape[1]
+    Z = np.zeros((X.shape[0], n_features * basis.shape[1]), dtype=np.float32)
+    for s, e, seg_s, seg_e in pieces:
+        for lag, weights in zip(lags, basis, strict=True):
+            lo, hi = max(s - lag, seg_s), min(e - lag, seg_e)
+            if hi <= lo:
+                continue
+            source = X[lo:hi]
+            for b in np.flatnonzero(weights):
+                Z[lo + lag:hi + lag, b * n_features:(b + 1) * n_features] += (
+                    np.float32(weights[b]) * source)
+    return Z
+
+
+@dataclass
+class FoldPCA:
+    """Standardisation and principal axes of one block, fitted on one training set.
+
+    Attributes
+    ----------
+    mean, scale : ndarray, shape (n_features,)
+        Training mean and standard deviation (1 for a constant column).
+    components : ndarray, shape (n_features, n_components)
+        Leading principal axes of the standardised training samples.
+    explained : float
+        Fraction of the standardised variance they keep.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    components: np.ndarray
+    explained: float
+
+    def transform(self, X: np.ndarray, chunk_size: int = 8192) -> np.ndarray:
+        """Scores ``((X - mean) / scale) @ components`` (float32), a chunk of rows at a time."""
+        projection = (self.components / self.scale[:, None]).astype(np.float32)
+        offset = (self.mean / self.scale) @ self.components
+        out = np.empty((X.shape[0], self.components.shape[1]), dtype=np.float32)
+        for start in range(0, X.shape[0], chunk_size):
+            part = np.asarray(X[start:start + chunk_size], dtype=np.float32)
+            out[start:start + chunk_size] = part @ projection - offset.astype(np.float32)
+        return out
+
+
+def fold_pcas(X: np.ndarray, folds: Sequence[Sequence[Piece]], n_components: int,
+              chunk_size: int = 8192) -> list[FoldPCA]:
+    """One :class:`FoldPCA` per outer fold, fitted on the samples of the other folds.
+
+    The cross-products of every fold are computed once (float32 products of the centred data,
+    accumulated in float64), so ``n_folds`` fits cost one pass over the data.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+    folds : sequence of list of Piece
+        The outer folds; fold ``k``'s PCA sees none of its samples.
+    n_components : int
+    chunk_size : int
+
+    Returns
+    -------
+    pcas : list of FoldPCA
+    """
+    centre = np.zeros(X.shape[1], dtype=np.float64)
+    n_all = sum(piece.size for fold in folds for piece in fold)
+    for fold in folds:
+        for piece in fold:
+            centre += np.asarray(X[piece.start:piece.stop]).sum(0, dtype=np.float64)
+    centre /= n_all
+    shift = centre.astype(np.float32)
+    stats = []  # (n, sum, cross-products) of X - centre per fold
+    for fold in folds:
+        n, total, cross = 0, np.zeros_like(centre), np.zeros((X.shape[1],) * 2)
+        for piece in fold:
+            for start in range(piece.start, piece.stop, chunk_size):
+                part = np.asarray(X[start:min(start + chunk_size, piece.stop)]) - shift
+                n += len(part)
+                total += part.sum(0, dtype=np.float64)
+                cross += (part.T @ part).astype(np.float64)
+        stats.append((n, total, cross))
+    pcas = []
+    for k in range(len(folds)):
+        n = sum(s[0] for j, s in enumerate(stats) if j != k)
+        total = sum(s[1] for j, s in enumerate(stats) if j != k)
+        cross = sum(s[2] for j, s in enumerate(stats) if j != k)
+        mean = total / n
+        covariance = cross / n - mean[:, None] * mean[None, :]
+        std = np.sqrt(np.clip(np.diag(covariance), 0, None))
+        std[std <= 1e-10 * max(float(std.max()), 1e-300)] = 1.0
+        eigvals, eigvecs = np.linalg.eigh(covariance / std[:, None] / std[None, :])
+        keep = eigvecs[:, ::-1][:, :n_components]
+        explained = float(eigvals[::-1][:n_components].sum() / max(eigvals.sum(), 1e-300))
+        pcas.append(FoldPCA(mean + centre, std, keep, explained))
+    return pcas
+
+
+@dataclass
+class ReducedDesign:
+    """Feature blocks and the reductions that make each outer fold's design.
+
+    Call it with an outer-fold index to get that fold's blocks: PCA scores fitted without the
+    fold (for blocks wider than ``layer_pca``), filtered by the lag basis. Only one fold's
+    design is in memory at a time; blocks that need no in-fold fit are built once.
+
+    Attributes
+    ----------
+    blocks : list of ndarray, shape (n_samples, n_features_b)
+        Feature sets on the neural timeline.
+    pieces : list of Piece
+        All modelled samples (one piece per segment).
+    lags : ndarray of int
+        The requested lags.
+    basis : ndarray, shape (n_lags, n_basis) | None
+    pcas : list of (list of FoldPCA) | None
+        Per block, the PCA of every outer fold, or None when the block is kept whole.
+    """
+
+    blocks: list[np.ndarray]
+    pieces: list[Piece]
+    lags: np.ndarray
+    basis: np.ndarray | None
+    pcas: list[list[FoldPCA] | None]
+
+    @classmethod
+    def build(cls, blocks: Sequence[np.ndarray], pieces: Sequence[Piece],
+              folds: Sequence[Sequence[Piece]], lags: Sequence[int], layer_pca: int | None,
+              n_basis: int | None) -> ReducedDesign:
+        """Fit the in-fold PCAs of the blocks wider than ``layer_pca``."""
+        pcas = [fold_pcas(block, folds, layer_pca)
+                if layer_pca is not None and block.shape[1] > layer_pca else None
+                for block in blocks]
+        return cls(list(blocks), list(pieces), np.asarray(lags, dtype=int),
+                   lag_basis(lags, n_basis), pcas)
+
+    @property
+    def fold_invariant(self) -> bool:
+        """True when no block has an in-fold fit (every fold gets the same design)."""
+        return all(pca is None for pca in self.pcas)
+
+    @property
+    def engine_lags(self) -> np.ndarray:
+        """The lags the engine still applies: ``[0]`` when the basis took them in."""
+        return np.array([0]) if self.basis is not None else self.lags
+
+    def __call__(self, k: int) -> list[np.ndarray]:
+        """The design blocks of outer fold ``k``."""
+        out = []
+        for block, pcas in zip(self.blocks, self.pcas, strict=True):
+            scores = block if pcas is None else pcas[k].transform(block)
+            if self.basis is not None:
+                scores = filter_lags(scores, self.pieces, self.lags, self.basis)
+            out.append(scores)
+        return out
+
+    def raw_weights(self, k: int, weights: np.ndarray) -> np.ndarray:
+        """Weights of fold ``k``'s design mapped back to the raw lagged features.
+
+        Parameters
+        ----------
+        k : int
+        weights : ndarray, shape (n_design_columns * n_engine_lags, n_targets)
+
+        Returns
+        -------
+        raw : ndarray, shape (n_lags, n_features, n_targets)
+            Coefficients of ``X[t - lag, j]`` (all blocks side by side).
+        """
+        n_targets = weights.shape[1]
+        n_engine = len(self.engine_lags)
+        widths = [b.shape[1] if p is None else p[k].components.shape[1]
+                  for b, p in zip(self.blocks, self.pcas, strict=True)]
+        n_out = sum(widths) * (1 if self.basis is None else self.basis.shape[1])
+        w = weights.reshape(n_engine, n_out, n_targets)
+        if self.basis is not None:
+            w = w[0]
+        raw_blocks, start = [], 0
+        for width, pcas in zip(widths, self.pcas, strict=True):
+            if self.basis is not None:
+                n_basis = self.basis.shape[1]
+                part = w[start:start + width * n_basis].reshape(n_basis, width, n_targets)
+                start += width * n_basis
+                part = np.einsum("lb,bct->lct", self.basis, part)
+            else:
+                part = w[:, start:start + width]
+                start += width
+            if pcas is not None:
+                axes = pcas[k].components / pcas[k].scale[:, None]
+                part = np.einsum("jc,lct->ljt", axes, part)
+            raw_blocks.append(part)
+        return np.concatenate(raw_blocks, axis=1)

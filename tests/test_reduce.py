@@ -1,0 +1,115 @@
+"""The default design reductions: in-fold PCA of each block and the raised-cosine lag basis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bids_app.encoding import EncodingConfig, cross_validate
+from bids_app.encoding.backend import Backend
+from bids_app.encoding.folds import outer_folds, segment_pieces
+from bids_app.encoding.gram import lagged_design
+from bids_app.encoding.reduce import ReducedDesign, filter_lags, fold_pcas, lag_basis
+from bids_app.errors import UsageError
+
+LAGS = np.arange(0, 41)
+
+
+def test_lag_basis_tiles_the_window_and_is_skipped_when_it_would_not_reduce():
+    basis = lag_basis(LAGS, 9)
+    assert basis.shape == (41, 9)
+    np.testing.assert_allclose(basis.sum(1), 1.0, atol=1e-12)  # a partition of unity
+    assert basis[0, 0] == 1.0 and basis[-1, -1] == 1.0
+    assert lag_basis(np.arange(5), 9) is None
+    assert lag_basis(LAGS, None) is None
+
+
+def test_filtered_design_is_the_lagged_design_times_the_basis():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 3)).astype(np.float32)
+    segments = np.repeat([0, -1, 1], [140, 20, 140])
+    pieces = segment_pieces(segments, 300)
+    lags = np.arange(0, 12)
+    basis = lag_basis(lags, 4)
+    Z = filter_lags(X, pieces, lags, basis)
+    for piece in pieces:
+        lagged, _ = lagged_design(X, piece, lags, Backend(), "float64")
+        expected = np.einsum("tlj,lb->tbj", lagged.reshape(len(lagged), len(lags), 3), basis)
+        np.testing.assert_allclose(Z[piece.start:piece.stop], expected.reshape(len(lagged), -1),
+                                   atol=1e-5)
+    assert not Z[140:160].any()  # between stimuli nothing is modelled
+
+
+def test_fold_pca_never_sees_its_own_fold():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((1000, 20)) @ rng.standard_normal((20, 20))
+    folds = outer_folds(segment_pieces(None, 1000), 5)
+    before = fold_pcas(X.astype(np.float32), folds, 5)
+    changed = X.copy()
+    changed[:200] = 100 * rng.standard_normal((200, 20))  # fold 0 only
+    after = fold_pcas(changed.astype(np.float32), folds, 5)
+    np.testing.assert_allclose(np.abs(after[0].components), np.abs(before[0].components),
+                               atol=1e-6)
+    assert not np.allclose(np.abs(after[1].components), np.abs(before[1].components),
+                           atol=1e-2)
+
+
+def test_raw_weights_reproduce_the_reduced_predictions():
+    rng = np.random.default_rng(2)
+    n = 2000
+    X = rng.standard_normal((n, 80)).astype(np.float32)
+    Y = rng.standard_normal((n, 3)).astype(np.float32)
+    Y[:, 0] += np.convolve(X[:, 0], np.hanning(10), mode="full")[:n]
+    pieces = segment_pieces(None, n)
+    folds = outer_folds(pieces, 5)
+    design = ReducedDesign.build([X], pieces, folds, LAGS[:20], 10, 5)
+    blocks = design(2)
+    assert blocks[0].shape == (n, 10 * 5)
+    w = rng.standard_normal((50, 3))
+    raw = design.raw_weights(2, w)
+    assert raw.shape == (20, 80, 3)
+    lagged, _ = lagged_design(X, pieces[0], LAGS[:20], Backend(), "float64")
+    via_raw = lagged @ raw.reshape(-1, 3)
+    via_design = blocks[0].astype(float) @ w
+    # equal up to the constant that the PCA centring adds where every lag is inside the data
+    via_raw, via_design = via_raw[20:], via_design[20:]
+    np.testing.assert_allclose(via_raw - via_raw.mean(0), via_design - via_design.mean(0),
+                               rtol=1e-3, atol=1e-3)
+
+
+def test_reduced_default_recovers_a_planted_trf_of_a_wide_layer():
+    rng = np.random.default_rng(3)
+    n, width = 6000, 200
+    latent = rng.standard_normal((n, 5))
+    loadings = rng.standard_normal((5, width))
+    X = latent @ loadings + 0.3 * rng.standard_normal((n, width))
+    kernel = np.exp(-0.5 * ((np.arange(41) - 15) / 4.0) ** 2)
+    drive = np.stack([np.convolve(latent[:, i], kernel)[:n] for i in range(2)], 1)
+    Y = drive + 2.0 * rng.standard_normal((n, 2))
+    result = cross_validate(X.astype(np.float32), Y, lags=LAGS, config=EncodingConfig(),
+                            return_weights=True)
+    expected = np.corrcoef(drive[:, 0], Y[:, 0])[0, 1]
+    assert np.all(result.r > 0.9 * expected)
+    assert result.weights.shape == (41, width, 2)
+    profile = result.weights[:, :, 0] @ loadings[0]  # response to latent 0 over lags
+    assert abs(int(np.argmax(profile)) - 15) <= 4
+
+
+@pytest.mark.parametrize("reduced", [True, False])
+def test_no_leakage_on_pure_noise(reduced):
+    rng = np.random.default_rng(4)
+    n = 4000
+    X = rng.standard_normal((n, 120)).astype(np.float32)
+    Y = rng.standard_normal((n, 30))
+    config = EncodingConfig() if reduced else EncodingConfig(layer_pca=None, lag_basis=None)
+    result = cross_validate(X, Y, lags=np.arange(0, 9), config=config)
+    # cross-validated r on noise stays at the null: mean about 0, spread ~ 1/sqrt(n / folds)
+    assert abs(np.mean(result.r)) < 3 / np.sqrt(n * result.r.size)
+    assert np.max(np.abs(result.r)) < 5 / np.sqrt(n / 5)
+
+
+def test_reduction_settings_are_validated():
+    for key in ("layer_pca", "lag_basis"):
+        with pytest.raises(UsageError, match=key):
+            EncodingConfig(**{key: 0})
+        assert getattr(EncodingConfig(**{key: None}), key) is None
