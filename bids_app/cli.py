@@ -76,14 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
          help="scratch directory for temporary files, e.g. node-local storage on HPC "
               "(default: OUTPUT_DIR/../work)")
     resources.add_argument("--nprocs", type=int, default=1, help="threads (default 1)")
-    resources.add_argument("--mem", type=str, help="memory limit, e.g. 16GB (advisory)")
+    resources.add_argument("--mem", type=str, metavar="SIZE",
+                           help="memory the run may use, e.g. 16GB; a recording whose "
+                                "estimated peak exceeds it is refused before any work (exit "
+                                "64) (default: 90%% of the machine's or cgroup's memory)")
     resources.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     house = parser.add_argument_group("housekeeping")
     _add(house, "--skip-bids-validation", action="store_true")
     _add(house, "--reports-only", action="store_true",
          help="re-render reports from existing derivatives")
     house.add_argument("-v", "--verbose", action="count", default=0,
-                       help="-v for progress, -vv for debugging output")
+                       help="-v for debugging output (per-fold and library messages); "
+                            "progress is shown by default")
     return parser
 
 
@@ -124,13 +128,16 @@ def _run(args: argparse.Namespace, command: str) -> int:
                          f"{bids_dir / 'derivatives' / 'ssl-ieeg'}")
     if args.nprocs < 1:
         raise UsageError(f"--nprocs must be >= 1, got {args.nprocs}")
+    from bids_app.cost import default_memory, parse_memory
+
+    mem_bytes = parse_memory(args.mem) if args.mem is not None else default_memory()
     config = load_config(args.config, args.models)
     filters = build_filters(args)
     _prepare_output(output_dir)
     work_dir = (args.work_dir or output_dir.parent / "work").resolve()
     options = RunOptions(bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir,
                          n_jobs=args.nprocs, device=args.device, model_dir=args.model_dir,
-                         reports_only=args.reports_only, command=command)
+                         mem_bytes=mem_bytes, reports_only=args.reports_only, command=command)
     with _temporary_files_in(work_dir):
         if args.analysis_level == "group":
             run_group(options, config, filters)
@@ -231,7 +238,7 @@ def _temporary_files_in(work_dir: Path) -> Iterator[None]:
 @contextmanager
 def _logging_to_stderr(verbosity: int) -> Iterator[None]:
     """Send the app's log to stderr for the duration of a run, then restore the logger."""
-    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
+    level = (logging.INFO, logging.DEBUG)[min(verbosity, 1)]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s", "%H:%M:%S"))
     saved = logger.level, logger.propagate

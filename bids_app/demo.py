@@ -79,7 +79,7 @@ def run_demo(out_dir: Path, nprocs: int = 1) -> int:
     dataset = make_synthetic_dataset(out_dir / "bids")
     config_path = write_demo_config(dataset, out_dir)
     derivatives = out_dir / "derivatives" / "ssl-ieeg"
-    common = ["--config", str(config_path), "--nprocs", str(nprocs), "-v"]
+    common = ["--config", str(config_path), "--nprocs", str(nprocs)]
     for level in ("participant", "group"):
         code = ssl_ieeg([str(dataset.root), str(derivatives), level, *common])
         if code:

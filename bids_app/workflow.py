@@ -29,6 +29,7 @@ from bids_app.analysis import (
 )
 from bids_app.bids.recording import Recording
 from bids_app.config import AppConfig
+from bids_app.cost import check_memory, estimate_cost
 from bids_app.encoding import (
     EncodingResult,
     cross_validate,
@@ -57,6 +58,8 @@ from bids_app.outputs.derivatives import (
     participant_dir,
     scores_dictionary,
 )
+from bids_app.outputs.stages import StageStore, stage_key
+from bids_app.progress import Progress, format_seconds
 from bids_app.report.participant import write_participant_report
 from bids_app.report.qc import write_qc_figures
 from bids_app.stimuli.alignments import read_words
@@ -80,6 +83,9 @@ class RunOptions:
         ``auto``, ``cpu`` or ``cuda`` for models and the ridge engine.
     model_dir : Path | None
         Where local model checkpoints live (``--model-dir``).
+    mem_bytes : int | None
+        Memory the run may use (``--mem``); a recording whose estimated peak exceeds it is
+        refused before any work. None: no check.
     reports_only : bool
         Re-render reports from existing derivatives, computing nothing.
     command : str
@@ -92,6 +98,7 @@ class RunOptions:
     n_jobs: int = 1
     device: str = "auto"
     model_dir: Path | None = None
+    mem_bytes: int | None = None
     reports_only: bool = False
     command: str = ""
 
@@ -159,6 +166,11 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     for recording in recordings:
         stimuli = resolve_stimuli(recording, options.bids_dir, config.stimulus)
         plans.append((recording, stimuli, _read_transcripts(stimuli, required)))
+        estimate = estimate_cost(recording, stimuli, config, options.model_dir, options.n_jobs)
+        logger.info("%s: estimated cost (%d core(s)):\n%s", recording.data_path.name,
+                    options.n_jobs, estimate.describe())
+        if options.mem_bytes is not None:
+            check_memory(estimate, options.mem_bytes, str(recording.data_path))
     for recording, stimuli, words in plans:
         analyse_recording(recording, stimuli, words, config, options)
 
@@ -185,8 +197,11 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                       options: RunOptions) -> None:
     """Preprocess one recording, extract features, fit and compare encoding models.
 
-    The scores tables are written last, so their presence (with the same configuration hash)
-    means the recording is complete and a rerun can skip it.
+    Every stage's result is saved as it finishes, keyed by what it depends on
+    (:mod:`bids_app.outputs.stages`): a rerun reuses the high-gamma when the preprocessing
+    settings match, every finished feature space × layer, and the comparisons when only the
+    reports changed. The scores tables are written last, so their presence (with the same
+    configuration hash) means the recording is complete and a rerun skips it.
     """
     out_dir = participant_dir(options.output_dir, recording.subject, recording.session)
     digest = config.digest()
@@ -196,8 +211,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         logger.info("%s: outputs up to date for config %s, skipping", recording.data_path.name,
                     digest)
         return
-    verbose = logger.isEnabledFor(logging.INFO)
-    neural = preprocess(recording, config.preprocessing, n_jobs=options.n_jobs, verbose=verbose)
+    store = StageStore(options.output_dir / "stages" / entity_stem(recording.entities))
+    neural, neural_key = _highgamma(recording, config, options, store)
     write_highgamma(neural, out_dir / bids_name(recording.entities, "ieeg", ".vhdr",
                                                 desc="highgamma"), recording.sidecar)
     if neural.electrodes is not None and neural.coordinate_space:
@@ -210,14 +225,19 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         neural = keep_responsive(neural, responsive, recording)
     segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
     stimulus_words = [words[s.stim_id] for s in stimuli]
-    feature_sets, tables, results = {}, {}, {}
+    verbose = logger.isEnabledFor(logging.INFO)
+    feature_sets = {spec.name: [load_or_compute_features(
+        spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
+        model_dir=options.model_dir, device=options.device, n_jobs=options.n_jobs,
+        verbose=verbose) for stimulus in stimuli] for spec in config.features}
+    encoder = _Encoder(stimuli, stimulus_words, neural, segments, config, options, store,
+                       stage_key(neural_key, config.electrodes, config.encoding,
+                                 config.statistics),
+                       Progress("encoding", sum(len(sets[0].layer_names)
+                                                for sets in feature_sets.values())))
+    tables, results = {}, {}
     for spec in config.features:
-        feature_sets[spec.name] = [load_or_compute_features(
-            spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
-            model_dir=options.model_dir, device=options.device, n_jobs=options.n_jobs,
-            verbose=verbose) for stimulus in stimuli]
-        tables[spec.name], results[spec.name] = encode_feature_space(
-            feature_sets[spec.name], stimuli, stimulus_words, neural, segments, config, options)
+        tables[spec.name], results[spec.name] = encoder.feature_space(feature_sets[spec.name])
         if responsive is not None:
             tables[spec.name] = tables[spec.name].merge(
                 responsive[["channel", "responsive"]], on="channel", how="left")
@@ -225,8 +245,14 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                   "Source": str(recording.data_path.relative_to(options.bids_dir)),
                   "Stimuli": [s.audio_path.name for s in stimuli], "Command": options.command}
     if config.encoding.mode == "trf":
-        comparison = compare_recording(feature_sets, results, stimuli, stimulus_words, neural,
-                                       segments, config, options)
+        key = stage_key(sorted(encoder.keys), config.comparison)
+        comparison = store.load("comparison", key)
+        if comparison is None:
+            comparison = compare_recording(feature_sets, results, stimuli, stimulus_words,
+                                           neural, segments, config, options)
+            store.save("comparison", key, comparison)
+        else:
+            logger.info("comparisons: reused (their settings and inputs are unchanged)")
         write_comparison(comparison, out_dir, recording.entities, provenance)
     for spec in config.features:
         path = score_paths[spec.name]
@@ -234,6 +260,33 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
             spec.name, {**provenance, "FeatureSpace": feature_sets[spec.name][0].meta}))
         write_tsv(path, tables[spec.name])
         logger.info("wrote %s", path)
+
+
+def _highgamma(recording: Recording, config: AppConfig, options: RunOptions,
+               store: StageStore) -> tuple[NeuralData, str]:
+    """The recording's high-gamma, reused when the preprocessing settings and input match."""
+    key = stage_key(config.preprocessing, _source_identity(recording))
+    neural = store.load("highgamma", key)
+    if neural is not None:
+        logger.info("high-gamma: reused (same input and preprocessing settings)")
+        return neural, key
+    start = time.perf_counter()
+    neural = preprocess(recording, config.preprocessing, n_jobs=options.n_jobs,
+                        verbose=logger.isEnabledFor(logging.DEBUG))
+    store.save("highgamma", key, neural)
+    logger.info("high-gamma: %d channels, %.0f s of data, in %s", len(neural.ch_names),
+                neural.data.shape[1] / neural.sfreq, format_seconds(time.perf_counter() - start))
+    return neural, key
+
+
+def _source_identity(recording: Recording) -> dict:
+    """What identifies a recording's input: its files (size, mtime) and BIDS metadata."""
+    stem = recording.data_path.name.rsplit("_", 1)[0]
+    files = sorted(recording.data_path.parent.glob(f"{stem}_*"))
+    return {"files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files],
+            "sidecar": recording.sidecar, "channels": recording.channels.to_csv(),
+            "electrodes": None if recording.electrodes is None
+            else recording.electrodes.to_csv()}
 
 
 def compare_recording(feature_sets: dict[str, list[FeatureSet]],
@@ -255,7 +308,7 @@ def compare_recording(feature_sets: dict[str, list[FeatureSet]],
                           encoding=config.encoding, statistics=config.statistics,
                           channel_names=neural.ch_names,
                           words=word_samples(stimuli, words, neural.sfreq),
-                          verbose=logger.isEnabledFor(logging.INFO), **_engine(options))
+                          verbose=logger.isEnabledFor(logging.DEBUG), **_engine(options))
 
 
 def write_comparison(comparison: ComparisonResult, out_dir: Path, entities: dict[str, str],
@@ -303,43 +356,74 @@ def keep_responsive(neural: NeuralData, responsive: pd.DataFrame | None,
                                          if k])
 
 
-def encode_feature_space(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],
-                         words: Sequence[WordTimings | None], neural: NeuralData,
-                         segments: np.ndarray, config: AppConfig,
-                         options: RunOptions
-                         ) -> tuple[pd.DataFrame, dict[str, EncodingResult]]:
-    """Fit one encoding model per layer of a feature space.
+@dataclass
+class _Encoder:
+    """Fits (or reloads) the encoding model of every layer of a recording's feature spaces."""
 
-    Returns
-    -------
-    table : DataFrame
-        One row per channel and layer (and lag, in word mode): ``channel``, ``layer``,
-        [``lag``], ``r``, ``r2``, ``alpha``, ``p``, ``p_fdr``, ``significant``.
-    results : dict of str to EncodingResult
-        The fitted result of each layer (with its cross-validated predictions).
-    """
-    tables, results = [], {}
-    for layer in feature_sets[0].layer_names:
-        logger.info("encoding %s layer %s (%s mode)", feature_sets[0].name, layer,
-                    config.encoding.mode)
+    stimuli: Sequence[Stimulus]
+    words: Sequence[WordTimings | None]
+    neural: NeuralData
+    segments: np.ndarray
+    config: AppConfig
+    options: RunOptions
+    store: StageStore
+    base_key: str
+    progress: Progress
+    keys: list[str] = dataclasses.field(default_factory=list)
+
+    def feature_space(self, feature_sets: Sequence[FeatureSet]
+                      ) -> tuple[pd.DataFrame, dict[str, EncodingResult]]:
+        """One encoding model per layer of a feature space, saved as each one finishes.
+
+        Returns
+        -------
+        table : DataFrame
+            One row per channel and layer (and lag, in word mode): ``channel``, ``layer``,
+            [``lag``], ``r``, ``r2``, ``alpha``, ``p``, ``p_fdr``, ``significant``.
+        results : dict of str to EncodingResult
+            The result of each layer, with its cross-validated predictions memory-mapped.
+        """
+        name, layers = feature_sets[0].name, feature_sets[0].layer_names
+        space_key = stage_key(self.base_key, [fs.meta for fs in feature_sets])
+        tables, results = [], {}
+        for index, layer in enumerate(layers):
+            start = time.perf_counter()
+            stage, key = f"encoding-{name}-{layer}", stage_key(space_key, layer)
+            self.keys.append(key)
+            saved = self.store.load_result(stage, key)
+            if saved is None:
+                result, table = self._fit(feature_sets, layer)
+                result = self.store.save_result(stage, key, result, table)
+            else:
+                result, table = saved
+            tables.append(table)
+            results[layer] = result
+            self.progress.step(f"{name} layer {index + 1}/{len(layers)} ({layer})",
+                               time.perf_counter() - start, reused=saved is not None,
+                               detail=f"max r {np.nanmax(result.r):.3f}")
+        return pd.concat(tables, ignore_index=True), results
+
+    def _fit(self, feature_sets: Sequence[FeatureSet],
+             layer: str) -> tuple[EncodingResult, pd.DataFrame]:
+        config, neural = self.config, self.neural
         if config.encoding.mode == "word":
-            result, targets, lags = _fit_word_mode(feature_sets, stimuli, words, layer, neural,
-                                                   segments, config, options)
+            result, targets, lags = _fit_word_mode(feature_sets, self.stimuli, self.words,
+                                                   layer, neural, self.segments, config,
+                                                   self.options)
         else:
-            design = align_features(feature_sets, stimuli, layer, neural.data.shape[1],
+            design = align_features(feature_sets, self.stimuli, layer, neural.data.shape[1],
                                     neural.sfreq)
             targets = neural.data.T
-            result = cross_validate(design, targets, segments=segments, config=config.encoding,
+            result = cross_validate(design, targets, segments=self.segments,
+                                    config=config.encoding,
                                     lags=config.encoding.lags_samples(neural.sfreq),
-                                    **_engine(options))
+                                    **_engine(self.options))
             lags = None
         p_values = permutation_test(result, targets,
                                     n_permutations=config.statistics.n_permutations,
                                     seed=config.statistics.seed)
-        tables.append(_scores_table(result, p_values, layer, neural.ch_names, lags,
-                                    config.statistics.fdr_alpha))
-        results[layer] = result
-    return pd.concat(tables, ignore_index=True), results
+        return result, _scores_table(result, p_values, layer, neural.ch_names, lags,
+                                     config.statistics.fdr_alpha)
 
 
 def _fit_word_mode(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],

@@ -25,7 +25,7 @@ DESCRIPTIONS = {
 COMPARISON_SUFFIXES = {"cca": "components", "varpart": "scores"}
 
 #: Files BIDS has no rule for (written to ``.bidsignore``).
-BIDSIGNORE = ["logs/", "stimuli/", "group/", "*.html", "sub-*/figures/", "*_scores.tsv",
+BIDSIGNORE = ["logs/", "stimuli/", "stages/", "group/", "*.html", "sub-*/figures/", "*_scores.tsv",
               "*_scores.json", "*_predcorr.tsv", "*_predcorr.json", "*_components.tsv",
               "*_components.json", "*_features.h5", "*_features.json"]
 

@@ -1,0 +1,257 @@
+"""The cost of a participant run, known before the work: peak memory and rough time per stage.
+
+The estimate uses only what is known at start-up: the recording's length and channel count
+(BIDS metadata and the file header), the feature widths (model configs), the lag grid and the
+design reductions, the folds and alphas, the permutations and the comparisons. Memory counts
+the arrays a stage holds at once; time counts its matrix products and eigendecompositions
+at a rate measured on a 2-core machine (:data:`FLOPS_PER_CORE`), so it is a guide, not a
+promise. A run whose peak memory exceeds ``--mem`` is refused before any work (exit 64).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bids_app.bids.recording import Recording
+from bids_app.config import AppConfig
+from bids_app.errors import UsageError
+from bids_app.progress import format_seconds
+from bids_app.stimuli.stimulus import Stimulus
+
+#: Sustained float32 matrix-product rate of one core (measured: ~65 GFLOP/s per core here).
+FLOPS_PER_CORE = 6e10
+#: Seconds per p³ of a symmetric eigendecomposition on one core (measured: eigh(2050) 3.2 s
+#: on 2 cores).
+EIGH_SECONDS_PER_P3 = 6e-10
+#: Bytes of the Python process before any data (interpreter, numpy, scipy, mne, torch).
+BASE_BYTES = 0.6e9
+_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
+          "T": 1e12, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+#: Neural channel types that are modelled.
+_NEURAL_TYPES = {"ECOG", "SEEG", "DBS"}
+
+
+def parse_memory(text: str) -> int:
+    """Bytes of a ``--mem`` value such as ``16GB``, ``16G``, ``1500MB`` or ``8GiB``.
+
+    Raises
+    ------
+    UsageError
+        For anything else.
+    """
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).upper() if match else None
+    if match is None or unit not in _UNITS or float(match.group(1)) <= 0:
+        raise UsageError(f"--mem must be a size such as 16GB, 1500MB or 8GiB, got {text!r}")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def default_memory() -> int:
+    """90% of the memory this process may use: the cgroup limit or the machine's RAM."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit():
+            total = min(total, int(limit))
+    return int(0.9 * total)
+
+
+def format_bytes(n: float) -> str:
+    """``"3.2 GB"``."""
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+@dataclass
+class StageCost:
+    """Estimated cost of one stage.
+
+    Attributes
+    ----------
+    name : str
+    peak_bytes : float
+        Memory held at once during the stage (besides the process itself).
+    seconds : float
+        Rough wall time at the given number of cores.
+    largest : str
+        The stage's largest matrix, in words (e.g. ``"Gram 450 x 450 x 5 folds"``).
+    """
+
+    name: str
+    peak_bytes: float
+    seconds: float
+    largest: str
+
+
+@dataclass
+class CostEstimate:
+    """The cost of one recording's analysis, stage by stage."""
+
+    stages: list[StageCost]
+
+    @property
+    def peak_bytes(self) -> float:
+        """Peak memory of the run: the process plus its most demanding stage."""
+        return BASE_BYTES + max(stage.peak_bytes for stage in self.stages)
+
+    @property
+    def seconds(self) -> float:
+        """Total rough wall time."""
+        return sum(stage.seconds for stage in self.stages)
+
+    def describe(self) -> str:
+        """One line per stage, then the totals."""
+        lines = [f"  {s.name:<12} peak {format_bytes(s.peak_bytes):>8}, "
+                 f"~{format_seconds(s.seconds)} (largest: {s.largest})" for s in self.stages]
+        lines.append(f"  total        peak {format_bytes(self.peak_bytes):>8}, "
+                     f"~{format_seconds(self.seconds)}")
+        return "\n".join(lines)
+
+
+def feature_layers(spec, model_dir: Path | None) -> tuple[int, int]:
+    """Number of layers and width of a feature space, from its kind and model config."""
+    if spec.kind in ("speech", "language", "static") and spec.model:
+        from bids_app.features.models import resolve_model
+
+        source = resolve_model(spec.model, model_dir, weights=spec.weights)
+        model = json.loads((source.path / "config.json").read_text())
+        width = model.get("hidden_size") or model.get("n_embd") or model.get("d_model") or 768
+        depth = model.get("num_hidden_layers") or model.get("n_layer") or 12
+        if spec.kind == "static":
+            return 1, int(width)
+        layers = len(spec.layers) if isinstance(spec.layers, list) else int(depth) + 1
+        return layers + (2 if spec.kind == "language" else 0), int(width)
+    if spec.kind == "static":
+        return 1, 300  # a GloVe file
+    if spec.kind == "mel":
+        return 1, int(spec.resolved_options()["n_mels"])
+    return 1, 30 if spec.kind == "phonetic" else 1
+
+
+def recording_size(recording: Recording, stimuli: Sequence[Stimulus],
+                   sfreq_out: float) -> tuple[int, int, int]:
+    """Samples of the neural timeline, modelled samples and modelled channels."""
+    channels = recording.channels
+    n_channels = len(channels)
+    if "type" in channels:
+        neural = channels["type"].astype(str).str.upper().isin(_NEURAL_TYPES)
+        if "status" in channels:
+            neural &= channels["status"].astype(str).str.lower() != "bad"
+        n_channels = int(neural.sum())
+    duration = recording.sidecar.get("RecordingDuration")
+    if not isinstance(duration, (int, float)) or duration <= 0:
+        duration = max((s.onset + s.duration for s in stimuli), default=0.0)
+    modelled = sum(s.duration for s in stimuli)
+    return int(duration * sfreq_out), int(modelled * sfreq_out), n_channels
+
+
+def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: AppConfig,
+                  model_dir: Path | None = None, n_jobs: int = 1) -> CostEstimate:
+    """Estimate the peak memory and rough time of every stage of one recording.
+
+    Parameters
+    ----------
+    recording : Recording
+    stimuli : sequence of Stimulus
+        The recording's resolved stimuli (their durations give the modelled samples).
+    config : AppConfig
+    model_dir : Path | None
+        ``--model-dir``, to read the models' widths.
+    n_jobs : int
+        Cores the run uses.
+
+    Returns
+    -------
+    estimate : CostEstimate
+    """
+    enc, stats = config.encoding, config.statistics
+    sfreq = config.preprocessing.sfreq_out
+    n_times, n_model, n_ch = recording_size(recording, stimuli, sfreq)
+    flops = FLOPS_PER_CORE * max(1, n_jobs)
+    n_lags = len(enc.lags_samples(sfreq))
+    per_lag = n_lags if enc.lag_basis is None or enc.lag_basis >= n_lags else enc.lag_basis
+    engine_lags = n_lags if per_lag == n_lags else 1
+    folds, alphas = enc.n_folds, len(enc.alphas)
+    inner = (enc.inner_folds or folds - 1) if enc.inner_cv == "kfold" else 1
+    targets = n_ch * (len(enc.word_lags_samples(sfreq)) if enc.mode == "word" else 1)
+    n_rows = n_model
+    if enc.mode == "word":
+        n_rows = max(n_model // 40, 1)  # about 2.5 words per second at 100 Hz
+
+    def layer_cost(width: int) -> tuple[float, float, int]:
+        base = width if enc.layer_pca is None else min(width, enc.layer_pca)
+        reduced = width > base
+        p = base * per_lag
+        design_bytes = 4 * n_rows * (width + 2 * p / engine_lags)
+        grams = (folds + 3) * 8 * p * p  # fold statistics, a training set, eigh copies
+        arrays = 4 * n_rows * targets * 3 + 8 * n_rows / folds * targets * 2
+        gram_flops = 2 * n_rows * p * p / (engine_lags if engine_lags > 1 else 1)
+        passes = folds if reduced else 1
+        fits = folds * (inner + 1) if reduced else folds * (folds - 1) / 2 + folds
+        seconds = (passes * (gram_flops + 2 * n_rows * p * targets) / flops
+                   + fits * (EIGH_SECONDS_PER_P3 * p**3 / max(1, n_jobs)
+                             + alphas * 4 * p * p * targets / flops)
+                   + stats.n_permutations * targets * folds * 1e-8)
+        return design_bytes + grams + arrays, seconds, p
+
+    stages = [StageCost("high-gamma", 40 * config.preprocessing.block_size * n_times
+                        * 10 + 4 * n_ch * n_times * 2, n_ch * n_times * 2e-5 / max(1, n_jobs),
+                        f"{n_ch} x {n_times} high-gamma")]
+    peak, seconds, widest = 0.0, 0.0, 0
+    n_layers_total = 0
+    for spec in config.features:
+        n_layers, width = feature_layers(spec, model_dir)
+        n_layers_total += n_layers
+        memory, time_, p = layer_cost(width)
+        peak, seconds, widest = max(peak, memory), seconds + n_layers * time_, max(widest, p)
+    saved = 4 * n_times * targets * n_layers_total  # predictions, memory-mapped from disk
+    stages.append(StageCost("encoding", peak, seconds,
+                            f"Gram {widest} x {widest} per fold, {n_layers_total} layers "
+                            f"({format_bytes(saved)} of predictions on disk)"))
+    if enc.mode == "trf":
+        unions = _union_widths(config)
+        memory, time_ = 0.0, 0.0
+        for width in unions:
+            m, t, _ = layer_cost(width)
+            memory, time_ = max(memory, m), time_ + t
+        stages.append(StageCost("comparisons", memory + 4 * n_times * n_ch * 4, time_,
+                                f"{len(unions)} union models, widest "
+                                f"{max(unions, default=0) * per_lag} columns"))
+    return CostEstimate(stages)
+
+
+def _union_widths(config: AppConfig) -> list[int]:
+    """Base widths of the default comparison union models (before the lag basis)."""
+    cap = config.encoding.layer_pca or 768
+    comp = config.comparison
+    rest = comp.rest_components or cap
+    sets = {"shared": comp.n_components, "speech_rest": rest, "language_rest": rest,
+            "static": cap, "acoustic": cap}
+    if comp.variance_partitioning == "auto":
+        partitions = [["shared", "speech_rest", "language_rest"], ["shared", "static", "acoustic"]]
+    else:
+        partitions = [list(comp.variance_partitioning)]
+    widths = []
+    for names in partitions:
+        for mask in range(1, 2 ** len(names)):
+            members = [n for i, n in enumerate(names) if mask >> i & 1]
+            widths.append(sum(min(sets.get(n, cap), cap) for n in members))
+    return widths
+
+
+def check_memory(estimate: CostEstimate, limit: int, where: str) -> None:
+    """Refuse (exit 64) a run whose estimated peak memory exceeds ``limit`` bytes."""
+    if estimate.peak_bytes <= limit:
+        return
+    raise UsageError(
+        f"{where}: the analysis needs about {format_bytes(estimate.peak_bytes)} at its peak, "
+        f"more than --mem {format_bytes(limit)}:\n{estimate.describe()}\n"
+        "Lower the design width (encoding.layer_pca, encoding.lag_basis, or a coarser "
+        "encoding.lag_step / shorter encoding.tmax), fewer encoding.n_folds, or raise --mem.")

@@ -1,0 +1,95 @@
+"""Resumable stage outputs, each keyed by the configuration it depends on.
+
+Every stage of a recording (high-gamma, the encoding of each feature space × layer, the
+model comparisons) saves its result atomically as soon as it finishes, under
+``OUTPUT_DIR/stages/<recording>/<stage>-<key>.*``. The key hashes exactly what the stage
+depends on (its config sections, its inputs' keys, the app version), the MNE-BIDS-Pipeline
+way: a rerun loads every stage whose key matches and recomputes the others, so a run killed in
+layer 9 resumes at layer 9, and changing only the ``comparison`` section reruns only the
+comparisons. Saving a stage removes its files of other keys. The folder is a cache: deleting
+it only costs recomputation, and the derivatives never read from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bids_app import __version__
+from bids_app.encoding import EncodingResult
+from bids_app.outputs.atomic import atomic_path
+
+
+def stage_key(*parts: Any) -> str:
+    """A short hash of ``parts`` (dataclasses, dicts, strings) and the app version."""
+    plain = [dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p for p in parts]
+    text = json.dumps([__version__, *plain], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class StageStore:
+    """The stage outputs of one recording.
+
+    Attributes
+    ----------
+    root : Path
+        ``OUTPUT_DIR/stages/<entity stem>``.
+    """
+
+    root: Path
+
+    def _path(self, stage: str, key: str, suffix: str) -> Path:
+        return self.root / f"{stage}-{key}{suffix}"
+
+    def load(self, stage: str, key: str) -> Any | None:
+        """The saved value of ``stage`` under ``key``, or None."""
+        path = self._path(stage, key, ".pkl")
+        if not path.is_file():
+            return None
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+
+    def save(self, stage: str, key: str, value: Any) -> None:
+        """Save ``value`` atomically and drop the stage's files of other keys."""
+        with atomic_path(self._path(stage, key, ".pkl")) as tmp, tmp.open("wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        self._drop_others(stage, key)
+
+    def load_result(self, stage: str, key: str) -> tuple[EncodingResult, pd.DataFrame] | None:
+        """An encoding result (predictions memory-mapped) and its scores table, or None."""
+        saved = self.load(stage, key)
+        predictions = self._path(stage, key, ".npy")
+        if saved is None or not predictions.is_file():
+            return None
+        result, table = saved
+        result.predictions = np.load(predictions, mmap_mode="r")
+        return result, table
+
+    def save_result(self, stage: str, key: str, result: EncodingResult,
+                    table: pd.DataFrame) -> EncodingResult:
+        """Save a result and its table; returns it with its predictions memory-mapped.
+
+        The predictions go to a ``.npy`` file first, and the small rest (the completion
+        marker) last.
+        """
+        predictions = self._path(stage, key, ".npy")
+        with atomic_path(predictions) as tmp:
+            np.save(tmp, np.ascontiguousarray(result.predictions))
+        small = dataclasses.replace(result, predictions=None)
+        self.save(stage, key, (small, table))
+        return dataclasses.replace(result, predictions=np.load(predictions, mmap_mode="r"))
+
+    def _drop_others(self, stage: str, key: str) -> None:
+        for path in self.root.glob(f"{stage}-*"):
+            name = path.name[len(stage) + 1:]
+            if "." in name and not name.startswith(key) and len(name.split(".")[0]) == len(key):
+                path.unlink(missing_ok=True)

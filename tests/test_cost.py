@@ -1,0 +1,87 @@
+"""The cost estimate: known before the work, and a run that cannot fit is refused (exit 64)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bids_app.bids.recording import Recording
+from bids_app.cli import main
+from bids_app.config import AppConfig
+from bids_app.cost import check_memory, estimate_cost, parse_memory
+from bids_app.encoding import EncodingConfig
+from bids_app.errors import UsageError
+from bids_app.features.spec import FeatureSpec
+from bids_app.stimuli.stimulus import Stimulus
+
+
+def _model(tmp_path: Path, name: str, **config) -> str:
+    path = tmp_path / name
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(config))
+    return str(path)
+
+
+@pytest.fixture
+def podcast_sized(tmp_path):
+    """A ds005574-sized recording (235 ECoG channels, one 1,800 s story) and its models."""
+    channels = pd.DataFrame({"name": [f"G{i}" for i in range(235)], "type": "ECOG",
+                             "status": "good"})
+    recording = Recording(subject="03", task="podcast", data_path=tmp_path / "x_ieeg.edf",
+                          sidecar={"RecordingDuration": 1830.0}, channels=channels)
+    stimulus = Stimulus("podcast", tmp_path / "podcast.wav", None, 10.0, 1800.0)
+    w2v = _model(tmp_path, "w2v", hidden_size=768, num_hidden_layers=12)
+    gpt = _model(tmp_path, "gpt", n_embd=768, n_layer=12)
+    features = [FeatureSpec("wav2vec2", "speech", model=w2v, weights="random"),
+                FeatureSpec("gpt2", "language", model=gpt, weights="random"),
+                FeatureSpec("static", "static", model=gpt, weights="random"),
+                FeatureSpec("mel", "mel"), FeatureSpec("envelope", "envelope")]
+    return recording, [stimulus], AppConfig(features=features)
+
+
+def test_default_design_fits_a_podcast_participant_and_the_unreduced_one_does_not(
+        podcast_sized):
+    recording, stimuli, config = podcast_sized
+    default = estimate_cost(recording, stimuli, config)
+    assert [s.name for s in default.stages] == ["high-gamma", "encoding", "comparisons"]
+    assert default.peak_bytes < 6e9
+    assert "450 x 450" in default.stages[1].largest  # 50 components x 9 lag bumps
+    unreduced = dataclasses.replace(config, encoding=EncodingConfig(layer_pca=None,
+                                                                    lag_basis=None))
+    old = estimate_cost(recording, stimuli, unreduced)
+    assert old.peak_bytes > 24e9  # 31,488 lagged columns of a 768-dim layer
+    assert old.seconds > 10 * default.seconds
+    with pytest.raises(UsageError, match=r"needs about .* more than --mem") as err:
+        check_memory(old, parse_memory("24GB"), "sub-03")
+    assert "encoding.layer_pca" in str(err.value) and "encoding" in str(err.value)
+    check_memory(default, parse_memory("8GB"), "sub-03")
+
+
+def test_memory_sizes_parse():
+    assert parse_memory("16GB") == 16e9
+    assert parse_memory("1500MB") == 1.5e9
+    assert parse_memory("8GiB") == 8 * 2**30
+    for bad in ("not-a-size", "-3GB", "12XB", ""):
+        with pytest.raises(UsageError, match="--mem"):
+            parse_memory(bad)
+
+
+def test_run_that_cannot_fit_is_refused_before_any_work(synthetic, demo_config, tmp_path,
+                                                        capsys):
+    out = tmp_path / "out"
+    code = main([str(synthetic.root), str(out), "participant", "--participant-label", "01",
+                 "--config", str(demo_config), "--skip-bids-validation", "--mem", "200MB"])
+    assert code == 64
+    err = capsys.readouterr().err
+    assert "more than --mem 0.2 GB" in err and "encoding" in err and "peak" in err
+    assert not (out / "sub-01").exists() and not (out / "stages").exists()
+    assert not (out / "stimuli").exists()  # not even the features were extracted
+
+
+def test_bad_mem_value_is_a_usage_error(synthetic, tmp_path):
+    assert main([str(synthetic.root), str(tmp_path / "out"), "participant",
+                 "--mem", "not-a-size"]) == 64

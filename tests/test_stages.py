@@ -1,0 +1,108 @@
+"""Resume and reuse stage by stage: a killed run resumes where it stopped."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from bids_app.cli import main
+from bids_app.outputs.stages import StageStore, stage_key
+
+pytestmark = pytest.mark.slow
+
+
+def _arguments(synthetic, out, config) -> list[str]:
+    return [str(synthetic.root), str(out), "participant", "--participant-label", "01",
+            "--config", str(config), "--skip-bids-validation", "--models", "wav2vec2", "gpt2"]
+
+
+def _command(synthetic, out, config) -> list[str]:
+    return [sys.executable, "-m", "bids_app", *_arguments(synthetic, out, config)]
+
+
+@pytest.fixture(scope="module")
+def clean(synthetic, demo_config, tmp_path_factory):
+    """An uninterrupted run of sub-01 (speech and language spaces, their comparisons)."""
+    out = tmp_path_factory.mktemp("clean") / "out"
+    assert main(_arguments(synthetic, out, demo_config)) == 0
+    return out
+
+
+def _tables(out) -> dict[str, pd.DataFrame]:
+    ieeg = out / "sub-01" / "ieeg"
+    return {p.name: pd.read_csv(p, sep="\t") for p in sorted(ieeg.glob("*.tsv"))
+            if "_scores" in p.name or "_predcorr" in p.name or "_components" in p.name}
+
+
+def _encoding_stages(out) -> list:
+    return sorted((out / "stages").glob("*/encoding-*.pkl"))
+
+
+def test_killed_run_resumes_at_the_unfinished_layers(synthetic, demo_config, clean, tmp_path):
+    total = len(_encoding_stages(clean))
+    assert total >= 8
+
+    out = tmp_path / "killed"
+    process = subprocess.Popen(_command(synthetic, out, demo_config),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(_encoding_stages(out)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = len(_encoding_stages(out))
+    assert 3 <= finished < total, "the kill must land inside the encoding stage"
+    assert not list((out / "sub-01" / "ieeg").glob("*_scores.tsv"))
+
+    rerun = subprocess.run(_command(synthetic, out, demo_config), capture_output=True,
+                           text=True, check=True)
+    steps = re.findall(r"encoding \d+/(\d+): .*?: (reused|[\d.]+ s|\d+ min)", rerun.stderr)
+    assert len(steps) == total and all(int(n) == total for n, _ in steps)
+    assert sum(how == "reused" for _, how in steps) == finished
+    assert "high-gamma: reused" in rerun.stderr
+    resumed, reference = _tables(out), _tables(clean)
+    assert resumed.keys() == reference.keys() and len(reference) >= 5
+    for name, table in reference.items():
+        pd.testing.assert_frame_equal(resumed[name], table, check_exact=True, obj=name)
+
+
+def test_changing_only_the_comparisons_reuses_every_encoding(synthetic, demo_config, clean,
+                                                              tmp_path, capsys):
+    out = Path(shutil.copytree(clean, tmp_path / "out"))
+    config = yaml.safe_load(demo_config.read_text())
+    config.setdefault("comparison", {})["n_components"] = 3
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    assert main(_arguments(synthetic, out, changed)) == 0
+    log = capsys.readouterr().err
+    assert "high-gamma: reused (same input and preprocessing settings)" in log
+    encoding = re.findall(r"encoding \d+/\d+: .*", log)
+    assert encoding and all(": reused" in line for line in encoding)
+    assert "comparisons: reused" not in log
+    assert "variance partitioning: union model" in log
+    capsys.readouterr()
+    assert main(_arguments(synthetic, out, changed)) == 0  # nothing left to do
+    assert "outputs up to date" in capsys.readouterr().err
+
+
+def test_stage_store_keys_and_replaces(tmp_path):
+    store = StageStore(tmp_path)
+    first, second = stage_key({"a": 1}), stage_key({"a": 2})
+    assert first != second and stage_key({"a": 1}) == first
+    store.save("highgamma", first, [1, 2])
+    assert store.load("highgamma", first) == [1, 2]
+    store.save("highgamma", second, [3])
+    assert store.load("highgamma", first) is None  # the stale key is gone
+    assert store.load("highgamma", second) == [3]
+    assert [p.name for p in tmp_path.iterdir()] == [f"highgamma-{second}.pkl"]
