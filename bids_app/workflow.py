@@ -59,7 +59,7 @@ from bids_app.outputs.derivatives import (
     scores_dictionary,
 )
 from bids_app.outputs.stages import StageStore, stage_key
-from bids_app.progress import Progress, format_seconds
+from bids_app.progress import Progress, format_seconds, stage
 from bids_app.report.participant import write_participant_report
 from bids_app.report.qc import write_qc_figures
 from bids_app.stimuli.alignments import read_words
@@ -212,7 +212,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                     digest)
         return
     store = StageStore(options.output_dir / "stages" / entity_stem(recording.entities))
-    neural, neural_key = _highgamma(recording, config, options, store)
+    with stage("high-gamma"):
+        neural, neural_key = _highgamma(recording, config, options, store)
     write_highgamma(neural, out_dir / bids_name(recording.entities, "ieeg", ".vhdr",
                                                 desc="highgamma"), recording.sidecar)
     if neural.electrodes is not None and neural.coordinate_space:
@@ -226,21 +227,24 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
     segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
     stimulus_words = [words[s.stim_id] for s in stimuli]
     verbose = logger.isEnabledFor(logging.INFO)
-    feature_sets = {spec.name: [load_or_compute_features(
-        spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
-        model_dir=options.model_dir, device=options.device, n_jobs=options.n_jobs,
-        verbose=verbose) for stimulus in stimuli] for spec in config.features}
+    with stage("features"):
+        feature_sets = {spec.name: [load_or_compute_features(
+            spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
+            model_dir=options.model_dir, device=options.device, n_jobs=options.n_jobs,
+            verbose=verbose) for stimulus in stimuli] for spec in config.features}
     encoder = _Encoder(stimuli, stimulus_words, neural, segments, config, options, store,
                        stage_key(neural_key, config.electrodes, config.encoding,
                                  config.statistics),
                        Progress("encoding", sum(len(sets[0].layer_names)
                                                 for sets in feature_sets.values())))
     tables, results = {}, {}
-    for spec in config.features:
-        tables[spec.name], results[spec.name] = encoder.feature_space(feature_sets[spec.name])
-        if responsive is not None:
-            tables[spec.name] = tables[spec.name].merge(
-                responsive[["channel", "responsive"]], on="channel", how="left")
+    with stage("encoding"):
+        for spec in config.features:
+            tables[spec.name], results[spec.name] = encoder.feature_space(
+                feature_sets[spec.name])
+            if responsive is not None:
+                tables[spec.name] = tables[spec.name].merge(
+                    responsive[["channel", "responsive"]], on="channel", how="left")
     provenance = {"ConfigHash": digest, "Version": __version__,
                   "Source": str(recording.data_path.relative_to(options.bids_dir)),
                   "Stimuli": [s.audio_path.name for s in stimuli], "Command": options.command}
@@ -248,8 +252,9 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         key = stage_key(sorted(encoder.keys), config.comparison)
         comparison = store.load("comparison", key)
         if comparison is None:
-            comparison = compare_recording(feature_sets, results, stimuli, stimulus_words,
-                                           neural, segments, config, options)
+            with stage("comparisons"):
+                comparison = compare_recording(feature_sets, results, stimuli, stimulus_words,
+                                               neural, segments, config, options)
             store.save("comparison", key, comparison)
         else:
             logger.info("comparisons: reused (their settings and inputs are unchanged)")

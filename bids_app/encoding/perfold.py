@@ -136,22 +136,21 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
     pieces = segment_pieces(segments, Y.shape[0])
     folds = outer_folds(pieces, config.n_folds)
     engine_args = dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose)
-    reduced = None
     if not callable(design):
         for block in design:
             check_arrays(block, Y)
-        reduced = ReducedDesign.build(design, pieces, folds, lags, config.layer_pca,
-                                      config.lag_basis)
-        if reduced.fold_invariant and not (banded and len(design) > 1):
-            blocks = reduced(0)  # the engine's faster path, which shares eigendecompositions
-            result = cross_validate_fixed(np.hstack(blocks) if len(blocks) > 1 else blocks[0],
-                                          Y, lags=reduced.engine_lags, segments=segments,
-                                          config=config, return_weights=return_weights,
-                                          **engine_args)
-            return _with_raw_weights(result, reduced, lags)
-        design, lags = reduced, reduced.engine_lags
     elif return_weights:
         raise ValueError("return_weights needs a list of design blocks, not a callable")
+    reduced = ReducedDesign.build(design, pieces, folds, lags, config.layer_pca,
+                                  config.lag_basis)
+    if reduced.fold_invariant and not (banded and len(design) > 1):
+        blocks = reduced(0)  # the engine's faster path, which shares eigendecompositions
+        result = cross_validate_fixed(np.hstack(blocks) if len(blocks) > 1 else blocks[0],
+                                      Y, lags=reduced.engine_lags, segments=segments,
+                                      config=config, return_weights=return_weights,
+                                      **engine_args)
+        return _with_raw_weights(result, reduced, lags)
+    lags = reduced.engine_lags
     engine = Backend(backend, device)
     predictions = np.full(Y.shape, np.nan, dtype=config.dtype)
     chosen, inner, mean_weights = [], [], 0.0
@@ -160,7 +159,7 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
     with engine.threads(n_jobs):
         Yb = engine.asarray((Y - y_offset).astype(config.dtype), config.dtype)
         for k, fold in enumerate(folds):
-            blocks = design(k)
+            blocks = reduced(k)
             bands = [block.shape[1] for block in blocks] if banded else None
             X = np.hstack(blocks) if len(blocks) > 1 else np.asarray(blocks[0])
             del blocks
@@ -188,7 +187,7 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
                                  ).transpose(1, 0, 2)
     return EncodingResult(r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds,
                           r2_folds=r2_folds, alphas=np.array(chosen), predictions=predictions,
-                          test_folds=test_folds, lags=lags if reduced is None else reduced.lags,
+                          test_folds=test_folds, lags=reduced.lags,
                           weights=mean_weights if return_weights else None,
                           inner_error=np.array(inner))
 

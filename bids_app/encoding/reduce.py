@@ -19,8 +19,8 @@ With both (the defaults), a layer becomes ``50 · 9 = 450`` columns instead of 3
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -176,42 +176,55 @@ class ReducedDesign:
 
     Call it with an outer-fold index to get that fold's blocks: PCA scores fitted without the
     fold (for blocks wider than ``layer_pca``), filtered by the lag basis. Only one fold's
-    design is in memory at a time; blocks that need no in-fold fit are built once.
+    design is in memory at a time.
 
     Attributes
     ----------
-    blocks : list of ndarray, shape (n_samples, n_features_b)
-        Feature sets on the neural timeline.
+    source : list of ndarray | callable
+        The feature blocks, each (n_samples, n_features_b), or ``source(k)`` giving the blocks
+        of outer fold ``k`` (e.g. a shared space fitted on its training words).
     pieces : list of Piece
         All modelled samples (one piece per segment).
+    folds : list of list of Piece
+        The outer folds.
     lags : ndarray of int
         The requested lags.
     basis : ndarray, shape (n_lags, n_basis) | None
-    pcas : list of (list of FoldPCA) | None
-        Per block, the PCA of every outer fold, or None when the block is kept whole.
+    layer_pca : int | None
+    pcas : dict of int to list of FoldPCA
+        For a list source: the PCA of every outer fold of each wide block, fitted in one pass.
+    fitted : dict of int to list of (FoldPCA | None)
+        The PCA used for each block of each fold built so far (for :meth:`raw_weights`).
     """
 
-    blocks: list[np.ndarray]
+    source: list[np.ndarray] | Callable[[int], Sequence[np.ndarray]]
     pieces: list[Piece]
+    folds: list[list[Piece]]
     lags: np.ndarray
     basis: np.ndarray | None
-    pcas: list[list[FoldPCA] | None]
+    layer_pca: int | None
+    pcas: dict[int, list[FoldPCA]] = field(default_factory=dict)
+    fitted: dict[int, list[FoldPCA | None]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, blocks: Sequence[np.ndarray], pieces: Sequence[Piece],
-              folds: Sequence[Sequence[Piece]], lags: Sequence[int], layer_pca: int | None,
-              n_basis: int | None) -> ReducedDesign:
-        """Fit the in-fold PCAs of the blocks wider than ``layer_pca``."""
-        pcas = [fold_pcas(block, folds, layer_pca)
-                if layer_pca is not None and block.shape[1] > layer_pca else None
-                for block in blocks]
-        return cls(list(blocks), list(pieces), np.asarray(lags, dtype=int),
-                   lag_basis(lags, n_basis), pcas)
+    def build(cls, source: list[np.ndarray] | Callable[[int], Sequence[np.ndarray]],
+              pieces: Sequence[Piece], folds: Sequence[Sequence[Piece]], lags: Sequence[int],
+              layer_pca: int | None, n_basis: int | None) -> ReducedDesign:
+        """Set up the reductions; the in-fold PCAs of a list source are fitted here."""
+        design = cls(source, list(pieces), [list(f) for f in folds],
+                     np.asarray(lags, dtype=int), lag_basis(lags, n_basis), layer_pca)
+        if not callable(source):
+            design.pcas = {j: fold_pcas(block, folds, layer_pca)
+                           for j, block in enumerate(source) if design._wide(block)}
+        return design
+
+    def _wide(self, block: np.ndarray) -> bool:
+        return self.layer_pca is not None and block.shape[1] > self.layer_pca
 
     @property
     def fold_invariant(self) -> bool:
-        """True when no block has an in-fold fit (every fold gets the same design)."""
-        return all(pca is None for pca in self.pcas)
+        """True when every fold gets the same design (a list source without wide blocks)."""
+        return not callable(self.source) and not self.pcas
 
     @property
     def engine_lags(self) -> np.ndarray:
@@ -220,12 +233,21 @@ class ReducedDesign:
 
     def __call__(self, k: int) -> list[np.ndarray]:
         """The design blocks of outer fold ``k``."""
-        out = []
-        for block, pcas in zip(self.blocks, self.pcas, strict=True):
-            scores = block if pcas is None else pcas[k].transform(block)
+        blocks = self.source(k) if callable(self.source) else self.source
+        out, used = [], []
+        for j, block in enumerate(blocks):
+            pca = None
+            if j in self.pcas:
+                pca = self.pcas[j][k]
+            elif callable(self.source) and self._wide(block):
+                training = [f for i, f in enumerate(self.folds) if i != k]
+                pca = fold_pcas(block, [self.folds[k], *training], self.layer_pca)[0]
+            scores = block if pca is None else pca.transform(block)
             if self.basis is not None:
                 scores = filter_lags(scores, self.pieces, self.lags, self.basis)
             out.append(scores)
+            used.append((block.shape[1], pca))
+        self.fitted[k] = used
         return out
 
     def raw_weights(self, k: int, weights: np.ndarray) -> np.ndarray:
@@ -234,6 +256,7 @@ class ReducedDesign:
         Parameters
         ----------
         k : int
+            A fold whose design was built.
         weights : ndarray, shape (n_design_columns * n_engine_lags, n_targets)
 
         Returns
@@ -242,15 +265,14 @@ class ReducedDesign:
             Coefficients of ``X[t - lag, j]`` (all blocks side by side).
         """
         n_targets = weights.shape[1]
-        n_engine = len(self.engine_lags)
-        widths = [b.shape[1] if p is None else p[k].components.shape[1]
-                  for b, p in zip(self.blocks, self.pcas, strict=True)]
+        widths = [width if pca is None else pca.components.shape[1]
+                  for width, pca in self.fitted[k]]
         n_out = sum(widths) * (1 if self.basis is None else self.basis.shape[1])
-        w = weights.reshape(n_engine, n_out, n_targets)
+        w = weights.reshape(len(self.engine_lags), n_out, n_targets)
         if self.basis is not None:
             w = w[0]
         raw_blocks, start = [], 0
-        for width, pcas in zip(widths, self.pcas, strict=True):
+        for width, (_, pca) in zip(widths, self.fitted[k], strict=True):
             if self.basis is not None:
                 n_basis = self.basis.shape[1]
                 part = w[start:start + width * n_basis].reshape(n_basis, width, n_targets)
@@ -259,8 +281,8 @@ class ReducedDesign:
             else:
                 part = w[:, start:start + width]
                 start += width
-            if pcas is not None:
-                axes = pcas[k].components / pcas[k].scale[:, None]
+            if pca is not None:
+                axes = pca.components / pca.scale[:, None]
                 part = np.einsum("jc,lct->ljt", axes, part)
             raw_blocks.append(part)
         return np.concatenate(raw_blocks, axis=1)
