@@ -128,8 +128,8 @@ def _extract_features(root: Path, out: Path, config: Path, nprocs: int) -> dict:
             "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
 
 
-def _child(command: list[str]) -> tuple[float, float, str]:
-    """Run ``command``; its wall time, CPU time (user + system) and stderr."""
+def _child(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Run ``command``; its wall time, CPU time (user + system) and output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
@@ -138,7 +138,7 @@ def _child(command: list[str]) -> tuple[float, float, str]:
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if done.returncode not in (0, 64):
         sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return wall, cpu, done.stderr
+    return wall, cpu, done
 
 
 _STAGE = re.compile(r"stage (\S+) done: wall (.+?), CPU (.+?), peak memory ([\d.]+) GB")
@@ -155,7 +155,8 @@ def participant_run(root: Path, out: Path, config: Path, subject: str, nprocs: i
     command = [sys.executable, "-m", "bids_app", str(root), str(out), "participant",
                "--participant-label", subject, "--config", str(config), "--nprocs",
                str(nprocs), "--skip-bids-validation"]
-    wall, cpu, log = _child(command)
+    wall, cpu, done = _child(command)
+    log = done.stderr
     if "more than --mem" in log:
         print(f"[{label}] refused by its cost estimate:\n" + "\n".join(
             line for line in log.splitlines() if "peak" in line or "needs" in line))
@@ -181,9 +182,9 @@ def run_scale(work: Path, duration: float, subject: str, nprocs: int,
     print(f"dataset of {duration:.0f} s written in {time.perf_counter() - t0:.0f} s",
           flush=True)
     first = write_config(work / "default.yaml", work, previous=False)
-    _, _, text = _child([sys.executable, __file__, "--child-features", str(root), str(out),
+    _, _, done = _child([sys.executable, __file__, "--child-features", str(root), str(out),
                          str(first), str(nprocs)])
-    extraction = json.loads(text.strip().splitlines()[-1])
+    extraction = json.loads(done.stdout.strip().splitlines()[-1])
     rows = []
     for label, previous in configs.items():
         config = write_config(work / f"{label}.yaml", work, previous)

@@ -24,12 +24,12 @@ def test_lag_basis_tiles_the_window_and_is_skipped_when_it_would_not_reduce():
     assert lag_basis(LAGS, None) is None
 
 
-def test_filtered_design_is_the_lagged_design_times_the_basis():
+@pytest.mark.parametrize("lags", [np.arange(0, 12), np.arange(-3, 9), np.arange(2, 30, 3)])
+def test_filtered_design_is_the_lagged_design_times_the_basis(lags):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 3)).astype(np.float32)
     segments = np.repeat([0, -1, 1], [140, 20, 140])
     pieces = segment_pieces(segments, 300)
-    lags = np.arange(0, 12)
     basis = lag_basis(lags, 4)
     Z = filter_lags(X, pieces, lags, basis)
     for piece in pieces:

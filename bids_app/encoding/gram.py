@@ -92,11 +92,15 @@ def _cross(a: Any, b: Any, backend: Backend, chunk_size: int, like: Any = None,
 
 def _cross_x(a: Any, b: Any, shift: Any, backend: Backend, chunk_size: int,
              like: Any = None) -> Any:
-    """``(a - shift)ᵀ (b - shift)`` for two equally long row ranges of the base features."""
+    """``(a - shift)ᵀ (b - shift)`` for two equally long row ranges of the base features.
+
+    ``b`` None means ``a`` itself (lag difference 0): the shift is applied once.
+    """
     total = None if a.shape[0] else 0 * like
     for start in range(0, a.shape[0], chunk_size):
-        part = ((a[start:start + chunk_size] - shift).T @ (b[start:start + chunk_size] - shift))
-        part = backend.asarray(part, "float64")
+        left = a[start:start + chunk_size] - shift
+        right = left if b is None else b[start:start + chunk_size] - shift
+        part = backend.asarray(left.T @ right, "float64")
         total = part if total is None else total + part
     return total
 
@@ -206,19 +210,23 @@ def _add_shifted_gram(stats: GramStats, X: Any, piece: Piece, lags: Sequence[int
         core_hi = min(hi for _, hi in ranges.values())
         core = None
         if core_hi > core_lo:
-            core = _cross_x(X[core_lo + d:core_hi + d], X[core_lo:core_hi], shift, backend,
-                            chunk_size)
+            core = _cross_x(*_rows(X, d, core_lo, core_hi), shift, backend, chunk_size)
         for (i, j), (u_lo, u_hi) in ranges.items():
             if u_hi <= u_lo:
                 continue
             if core is None:
-                block = _cross_x(X[u_lo + d:u_hi + d], X[u_lo:u_hi], shift, backend, chunk_size)
+                block = _cross_x(*_rows(X, d, u_lo, u_hi), shift, backend, chunk_size)
             else:  # the core plus the few rows at either end that this pair adds
-                block = core + _cross_x(X[u_lo + d:core_lo + d], X[u_lo:core_lo], shift, backend,
+                block = core + _cross_x(*_rows(X, d, u_lo, core_lo), shift, backend,
                                         chunk_size, like=core)
-                block += _cross_x(X[core_hi + d:u_hi + d], X[core_hi:u_hi], shift, backend,
-                                  chunk_size, like=core)
+                block += _cross_x(*_rows(X, d, core_hi, u_hi), shift, backend, chunk_size,
+                                  like=core)
             _add_block(stats.xx, block, i, j, X.shape[1])
+
+
+def _rows(X: Any, d: int, lo: int, hi: int) -> tuple[Any, Any]:
+    """Rows ``u + d`` and ``u`` for ``u`` in ``[lo, hi)`` (None for the second when d = 0)."""
+    return X[lo + d:hi + d], None if d == 0 else X[lo:hi]
 
 
 def _pairs(n_lags: int) -> list[tuple[int, int]]:

@@ -141,10 +141,12 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
             check_arrays(block, Y)
     elif return_weights:
         raise ValueError("return_weights needs a list of design blocks, not a callable")
-    reduced = ReducedDesign.build(design, pieces, folds, lags, config.layer_pca,
-                                  config.lag_basis)
-    if reduced.fold_invariant and not (banded and len(design) > 1):
-        blocks = reduced(0)  # the engine's faster path, which shares eigendecompositions
+    with Backend().threads(n_jobs):  # the in-fold PCAs are BLAS work too
+        reduced = ReducedDesign.build(design, pieces, folds, lags, config.layer_pca,
+                                      config.lag_basis)
+        fixed = reduced.fold_invariant and not (banded and len(design) > 1)
+        blocks = reduced(0) if fixed else None
+    if fixed:  # the engine's faster path, which shares eigendecompositions
         result = cross_validate_fixed(np.hstack(blocks) if len(blocks) > 1 else blocks[0],
                                       Y, lags=reduced.engine_lags, segments=segments,
                                       config=config, return_weights=return_weights,

@@ -56,11 +56,12 @@ def lag_basis(lags: Sequence[int], n_basis: int | None) -> np.ndarray | None:
 
 
 def filter_lags(X: np.ndarray, pieces: Sequence[Piece], lags: Sequence[int],
-                basis: np.ndarray) -> np.ndarray:
+                basis: np.ndarray, chunk_size: int = 4096) -> np.ndarray:
     """The lag-basis design: ``Z[t, b·F + j] = Σ_l basis[l, b] · X[t - lags[l], j]``.
 
     Lags never reach across a segment edge (zero padding), as in the lagged design; samples
-    outside ``pieces`` are zero.
+    outside ``pieces`` are zero. Rows are filtered a chunk at a time as one matrix product of
+    the sliding lag windows with the basis.
 
     Parameters
     ----------
@@ -69,22 +70,32 @@ def filter_lags(X: np.ndarray, pieces: Sequence[Piece], lags: Sequence[int],
         The modelled samples (whole segments).
     lags : sequence of int
     basis : ndarray, shape (n_lags, n_basis)
+    chunk_size : int
+        Rows per product.
 
     Returns
     -------
     Z : ndarray, shape (n_samples, n_features * n_basis), float32
     """
-    n_features = X.shape[1]
-    Z = np.zeros((X.shape[0], n_features * basis.shape[1]), dtype=np.float32)
+    lags = np.asarray(lags, dtype=int)
+    first, last = int(lags.min()), int(lags.max())
+    # window position k holds X[t - last + k], i.e. lag last - k
+    kernel = np.zeros((last - first + 1, basis.shape[1]), dtype=np.float32)
+    kernel[last - lags] = basis
+    n_features, n_basis = X.shape[1], basis.shape[1]
+    Z = np.zeros((X.shape[0], n_features * n_basis), dtype=np.float32)
     for s, e, seg_s, seg_e in pieces:
-        for lag, weights in zip(lags, basis, strict=True):
-            lo, hi = max(s - lag, seg_s), min(e - lag, seg_e)
-            if hi <= lo:
-                continue
-            source = X[lo:hi]
-            for b in np.flatnonzero(weights):
-                Z[lo + lag:hi + lag, b * n_features:(b + 1) * n_features] += (
-                    np.float32(weights[b]) * source)
+        left, right = max(last, 0), max(-first, 0)
+        padded = np.zeros((seg_e - seg_s + left + right, n_features), dtype=np.float32)
+        padded[left:left + seg_e - seg_s] = X[seg_s:seg_e]
+        windows = np.lib.stride_tricks.sliding_window_view(padded, len(kernel), axis=0)
+        for start in range(s, e, chunk_size):
+            stop = min(start + chunk_size, e)
+            lo = start - seg_s - last + left  # window index of row ``start``
+            rows = np.ascontiguousarray(windows[lo:lo + stop - start])  # (c, F, K)
+            product = rows.reshape(-1, len(kernel)) @ kernel  # (c * F, n_basis)
+            Z[start:stop] = product.reshape(stop - start, n_features, n_basis).transpose(
+                0, 2, 1).reshape(stop - start, -1)
     return Z
 
 
