@@ -38,6 +38,7 @@ from bids_app.encoding import (
     permutation_test,
 )
 from bids_app.encoding.align import align_features, stimulus_segments, word_design
+from bids_app.encoding.cv import lag_profile
 from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIeegError
 from bids_app.features import load_or_compute_features, needs_words
 from bids_app.features.featureset import FeatureSet
@@ -67,6 +68,8 @@ from bids_app.stimuli.resolve import resolve_stimuli
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
+#: Feature spaces up to this width keep their full TRF weights in the stage outputs.
+MAX_SAVED_FEATURES = 128
 
 
 @dataclass(frozen=True)
@@ -422,7 +425,11 @@ class _Encoder:
             result = cross_validate(design, targets, segments=self.segments,
                                     config=config.encoding,
                                     lags=config.encoding.lags_samples(neural.sfreq),
-                                    **_engine(self.options))
+                                    return_weights=True, **_engine(self.options))
+            result.lag_profile = lag_profile(result.weights, design, self.segments)
+            # full TRF weights are kept for narrow spaces (acoustic); wide ones keep the profile
+            narrow = design.shape[1] <= MAX_SAVED_FEATURES
+            result.weights = result.weights.astype(np.float32) if narrow else None
             lags = None
         p_values = permutation_test(result, targets,
                                     n_permutations=config.statistics.n_permutations,

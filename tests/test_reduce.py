@@ -7,6 +7,7 @@ import pytest
 
 from bids_app.encoding import EncodingConfig, cross_validate
 from bids_app.encoding.backend import Backend
+from bids_app.encoding.cv import lag_profile
 from bids_app.encoding.folds import outer_folds, segment_pieces
 from bids_app.encoding.gram import lagged_design
 from bids_app.encoding.reduce import ReducedDesign, filter_lags, fold_pcas, lag_basis
@@ -93,6 +94,9 @@ def test_reduced_default_recovers_a_planted_trf_of_a_wide_layer():
     assert result.weights.shape == (41, width, 2)
     profile = result.weights[:, :, 0] @ loadings[0]  # response to latent 0 over lags
     assert abs(int(np.argmax(profile)) - 15) <= 4
+    summary = lag_profile(result.weights, X)  # what the stage outputs keep of wide layers
+    assert summary.shape == (41, 2)
+    assert abs(int(np.argmax(summary[:, 0])) - 15) <= 4
 
 
 @pytest.mark.parametrize("reduced", [True, False])

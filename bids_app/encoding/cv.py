@@ -49,6 +49,9 @@ class EncodingResult:
         Summed squared inner-validation error at the chosen alpha in each outer training set.
         Models fitted on the same targets and folds can be compared with it *in-fold*, e.g.
         to choose the best layer for each outer fold without looking at its test data.
+    lag_profile : ndarray, shape (n_lags, n_targets) | None
+        When the TRF is summarised: the standard deviation of each lag's term of the
+        prediction, i.e. how strongly each lag contributes (see :func:`lag_profile`).
     """
 
     r: np.ndarray
@@ -61,6 +64,7 @@ class EncodingResult:
     lags: np.ndarray
     weights: np.ndarray | None = None
     inner_error: np.ndarray | None = None
+    lag_profile: np.ndarray | None = None
 
 
 def cross_validate_fixed(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
@@ -221,6 +225,40 @@ def predict_fold(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weigh
             pred = engine.asarray(Z @ weights, "float64") + valid @ offset + intercept
             out.append(engine.to_numpy(pred))
     return np.concatenate(out)
+
+
+def lag_profile(weights: np.ndarray, X: np.ndarray, segments: np.ndarray | None = None,
+                max_rows: int = 20000) -> np.ndarray:
+    """How much each lag contributes to each target's prediction.
+
+    The prediction is a sum over lags of ``X[t - lag] @ weights[lag]``; the profile is the
+    standard deviation of each term, ``sqrt(diag(W_lᵀ Σ W_l))`` with ``Σ`` the covariance of
+    the features (estimated on at most ``max_rows`` evenly spaced modelled samples). Unlike
+    raw weights it is comparable across lags, features and spaces, and is not fooled by
+    correlated features whose weights cancel.
+
+    Parameters
+    ----------
+    weights : ndarray, shape (n_lags, n_features, n_targets)
+        Raw-unit TRF weights (``EncodingResult.weights``).
+    X : ndarray, shape (n_samples, n_features)
+        The design they apply to.
+    segments : ndarray of int, shape (n_samples,) | None
+        Stimulus labels; only modelled samples (label >= 0) are used.
+    max_rows : int
+
+    Returns
+    -------
+    profile : ndarray, shape (n_lags, n_targets)
+        In the units of the targets.
+    """
+    rows = np.arange(len(X)) if segments is None else np.flatnonzero(np.asarray(segments) >= 0)
+    rows = rows[::max(1, len(rows) // max_rows)]
+    sample = np.asarray(X[rows], dtype=np.float64)
+    sample -= sample.mean(0)
+    covariance = sample.T @ sample / len(sample)
+    return np.sqrt(np.einsum("ljt,jk,lkt->lt", weights, covariance, weights, optimize=True
+                             ).clip(0))
 
 
 def fold_scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
