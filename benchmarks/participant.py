@@ -177,18 +177,23 @@ def run_scale(work: Path, duration: float, subject: str, nprocs: int,
               configs: dict[str, bool]) -> tuple[list[dict], dict]:
     """Build a dataset of ``duration`` s, extract its features once, run each config."""
     root, out = work / f"bids-{duration:.0f}", work / f"out-{duration:.0f}"
-    t0 = time.perf_counter()
-    write_dataset(root, subject, duration)
-    print(f"dataset of {duration:.0f} s written in {time.perf_counter() - t0:.0f} s",
-          flush=True)
-    first = write_config(work / "default.yaml", work, previous=False)
-    _, _, done = _child([sys.executable, __file__, "--child-features", str(root), str(out),
-                         str(first), str(nprocs)])
-    extraction = json.loads(done.stdout.strip().splitlines()[-1])
+    done_file = out / "extraction.json"  # a --work folder of an earlier run is reused
+    if not done_file.is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        t0 = time.perf_counter()
+        write_dataset(root, subject, duration)
+        print(f"dataset of {duration:.0f} s written in {time.perf_counter() - t0:.0f} s",
+              flush=True)
+        first = write_config(work / "default.yaml", work, previous=False)
+        _, _, done = _child([sys.executable, __file__, "--child-features", str(root),
+                             str(out), str(first), str(nprocs)])
+        done_file.write_text(done.stdout.strip().splitlines()[-1])
+    extraction = json.loads(done_file.read_text())
     rows = []
     for label, previous in configs.items():
         config = write_config(work / f"{label}.yaml", work, previous)
         run_out = work / f"out-{duration:.0f}-{label}"
+        shutil.rmtree(run_out, ignore_errors=True)
         shutil.copytree(out / "stimuli", run_out / "stimuli")
         rows += participant_run(root, run_out, config, subject, nprocs,
                                 f"{label} @ {duration:.0f} s")
@@ -201,7 +206,9 @@ def main() -> None:
     parser.add_argument("--previous-duration", type=float, default=120.0)
     parser.add_argument("--subject", default="03")
     parser.add_argument("--nprocs", type=int, default=2)
-    parser.add_argument("--work", type=Path, help="keep the files here (default: a temp dir)")
+    parser.add_argument("--work", type=Path,
+                        help="keep the files here and reuse them on the next run (default: a "
+                             "temporary folder)")
     parser.add_argument("--child-features", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_features:

@@ -212,7 +212,8 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         memory, time_, p = layer_cost(width)
         peak, seconds, widest = max(peak, memory), seconds + n_layers * time_, max(widest, p)
     saved = 4 * n_times * targets * n_layers_total  # predictions, memory-mapped from disk
-    stages.append(StageCost("encoding", peak, seconds,
+    parallel = max(1, min(n_jobs, n_layers_total))  # --nprocs layers at once
+    stages.append(StageCost("encoding", peak * parallel, seconds,
                             f"Gram {widest} x {widest} per fold, {n_layers_total} layers "
                             f"({format_bytes(saved)} of predictions on disk)"))
     if enc.mode == "trf":

@@ -28,8 +28,8 @@ def format_seconds(seconds: float) -> str:
 class Progress:
     """Counts the steps of a stage and logs one INFO line per step.
 
-    The ETA is the mean time of the steps computed so far times the steps left (reused steps
-    take no time and are not counted in the mean).
+    The ETA is the mean time of the steps computed so far times the steps left, divided by
+    the steps that run at once (reused steps take no time and are not counted in the mean).
 
     Attributes
     ----------
@@ -37,10 +37,13 @@ class Progress:
         Name of the stage, e.g. ``"encoding"``.
     total : int
         Number of steps.
+    workers : int
+        Steps that run at the same time.
     """
 
     stage: str
     total: int
+    workers: int = 1
     done: int = 0
     computed_seconds: list[float] = field(default_factory=list)
 
@@ -53,7 +56,7 @@ class Progress:
         eta = ""
         if left and self.computed_seconds:
             mean = sum(self.computed_seconds) / len(self.computed_seconds)
-            eta = f", {self.stage} ETA {format_seconds(mean * left)}"
+            eta = f", {self.stage} ETA {format_seconds(mean * left / self.workers)}"
         how = "reused" if reused else format_seconds(seconds)
         extra = f", {detail}" if detail else ""
         logger.info("%s %d/%d: %s: %s%s%s", self.stage, self.done, self.total, label, how,

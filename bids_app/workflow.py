@@ -12,12 +12,15 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from bids_app import __version__
 from bids_app.analysis import (
@@ -239,7 +242,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                        stage_key(neural_key, config.electrodes, config.encoding,
                                  config.statistics),
                        Progress("encoding", sum(len(sets[0].layer_names)
-                                                for sets in feature_sets.values())))
+                                                for sets in feature_sets.values()),
+                                workers=_parallel_layers(options)))
     tables, results = {}, {}
     with stage("encoding"):
         for spec in config.features:
@@ -393,23 +397,49 @@ class _Encoder:
         """
         name, layers = feature_sets[0].name, feature_sets[0].layer_names
         space_key = stage_key(self.base_key, [fs.meta for fs in feature_sets])
-        tables, results = [], {}
-        for index, layer in enumerate(layers):
-            start = time.perf_counter()
-            stage, key = f"encoding-{name}-{layer}", stage_key(space_key, layer)
-            self.keys.append(key)
-            saved = self.store.load_result(stage, key)
-            if saved is None:
-                result, table = self._fit(feature_sets, layer)
-                result = self.store.save_result(stage, key, result, table)
-            else:
-                result, table = saved
-            tables.append(table)
-            results[layer] = result
-            self.progress.step(f"{name} layer {index + 1}/{len(layers)} ({layer})",
-                               time.perf_counter() - start, reused=saved is not None,
+        keys = {layer: stage_key(space_key, layer) for layer in layers}
+        self.keys += keys.values()
+
+        def run(layer: str) -> tuple[EncodingResult, pd.DataFrame, float, bool]:
+            start, stage = time.perf_counter(), f"encoding-{name}-{layer}"
+            saved = self.store.load_result(stage, keys[layer])
+            if saved is not None:
+                return *saved, time.perf_counter() - start, True
+            result, table = self._fit(feature_sets, layer)
+            result = self.store.save_result(stage, keys[layer], result, table)
+            return result, table, time.perf_counter() - start, False
+
+        done: dict[str, tuple[EncodingResult, pd.DataFrame]] = {}
+        for layer, (result, table, seconds, reused) in self._map(run, layers):
+            done[layer] = result, table
+            self.progress.step(f"{name} layer {layers.index(layer) + 1}/{len(layers)} "
+                               f"({layer})", seconds, reused=reused,
                                detail=f"max r {np.nanmax(result.r):.3f}")
-        return pd.concat(tables, ignore_index=True), results
+        return (pd.concat([done[layer][1] for layer in layers], ignore_index=True),
+                {layer: done[layer][0] for layer in layers})
+
+    def _map(self, run: Callable, layers: list[str]) -> Iterator[tuple[str, Any]]:
+        """``(layer, run(layer))`` as each finishes: ``--nprocs`` layers at a time on the CPU.
+
+        Each layer then runs single-threaded, which uses the cores better than one layer with
+        multi-threaded BLAS (much of the work is copies, FFTs and small products).
+        """
+        if self._parallel_layers() < 2 or len(layers) < 2:
+            for layer in layers:
+                yield layer, run(layer)
+            return
+        with threadpool_limits(limits=1), ThreadPoolExecutor(self._parallel_layers()) as pool:
+            futures = {pool.submit(run, layer): layer for layer in layers}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+
+    def _engine(self) -> dict:
+        """Engine arguments; threads are set by :meth:`_map` when layers run in parallel."""
+        engine = _engine(self.options)
+        return {**engine, "n_jobs": -1} if self._parallel_layers() > 1 else engine
+
+    def _parallel_layers(self) -> int:
+        return _parallel_layers(self.options)
 
     def _fit(self, feature_sets: Sequence[FeatureSet],
              layer: str) -> tuple[EncodingResult, pd.DataFrame]:
@@ -417,7 +447,7 @@ class _Encoder:
         if config.encoding.mode == "word":
             result, targets, lags = _fit_word_mode(feature_sets, self.stimuli, self.words,
                                                    layer, neural, self.segments, config,
-                                                   self.options)
+                                                   self._engine())
         else:
             design = align_features(feature_sets, self.stimuli, layer, neural.data.shape[1],
                                     neural.sfreq)
@@ -425,7 +455,7 @@ class _Encoder:
             result = cross_validate(design, targets, segments=self.segments,
                                     config=config.encoding,
                                     lags=config.encoding.lags_samples(neural.sfreq),
-                                    return_weights=True, **_engine(self.options))
+                                    return_weights=True, **self._engine())
             result.lag_profile = lag_profile(result.weights, design, self.segments)
             # full TRF weights are kept for narrow spaces (acoustic); wide ones keep the profile
             narrow = design.shape[1] <= MAX_SAVED_FEATURES
@@ -440,7 +470,7 @@ class _Encoder:
 
 def _fit_word_mode(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],
                    words: Sequence[WordTimings | None], layer: str, neural: NeuralData,
-                   segments: np.ndarray, config: AppConfig, options: RunOptions):
+                   segments: np.ndarray, config: AppConfig, engine: dict):
     """Word-mode fit of one layer: returns the result, its epochs and the lags in seconds."""
     if any(w is None for w in words) and not all(f.is_word_level for f in feature_sets):
         raise MissingInputError("encoding.mode 'word' needs a transcript for every stimulus.")
@@ -448,8 +478,13 @@ def _fit_word_mode(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulu
     lags = config.encoding.word_lags_samples(neural.sfreq)
     result, targets = cross_validate_word_lags(
         design, neural.data.T, np.round(onsets * neural.sfreq).astype(int), lags,
-        segments=segments, config=config.encoding, **_engine(options))
+        segments=segments, config=config.encoding, **engine)
     return result, targets, lags / neural.sfreq
+
+
+def _parallel_layers(options: RunOptions) -> int:
+    """Layers fitted at once: ``--nprocs`` on the CPU, one on the GPU."""
+    return 1 if resolve_device(options.device) == "cuda" else options.n_jobs
 
 
 def _engine(options: RunOptions) -> dict:
