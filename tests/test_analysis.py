@@ -32,6 +32,7 @@ from bids_app.encoding import (
     StatisticsConfig,
     cross_validate,
     cross_validate_folds,
+    cross_validate_subsets,
 )
 from bids_app.errors import UsageError
 
@@ -190,6 +191,20 @@ def test_per_fold_design_reproduces_cross_validate(recording, backend):
     np.testing.assert_allclose(ours.r, ref.r, atol=1e-5)
     np.testing.assert_array_equal(ours.alphas, ref.alphas)
     np.testing.assert_allclose(ours.inner_error, ref.inner_error, rtol=1e-5)
+
+
+@pytest.mark.parametrize("banded", [False, True])
+def test_subset_models_from_one_union_equal_separate_fits(recording, banded):
+    blocks = [recording.designs[("gpt2", "layer01")], recording.designs[("wav2vec2", "layer01")]]
+    config = dataclasses.replace(ENCODING, dtype="float64")
+    args = dict(lags=LAGS, segments=recording.segments, config=config, banded=banded)
+    subsets = [[0], [1], [0, 1]]
+    together = cross_validate_subsets(lambda k: blocks, recording.Y, subsets, **args)
+    for subset, result in zip(subsets, together, strict=True):
+        alone = cross_validate_folds(lambda k, s=subset: [blocks[b] for b in s], recording.Y,
+                                     **args)
+        np.testing.assert_allclose(result.r, alone.r, atol=1e-8)
+        np.testing.assert_allclose(result.inner_error, alone.inner_error, rtol=1e-8)
 
 
 def test_banded_ridge_helps_a_small_informative_set_next_to_a_large_noisy_one():

@@ -25,7 +25,7 @@ from bids_app.encoding import (
     EncodingConfig,
     EncodingResult,
     StatisticsConfig,
-    cross_validate_folds,
+    cross_validate_subsets,
     fdr_bh,
     permutation_test,
 )
@@ -396,10 +396,9 @@ class _Runner:
                 "projecting out the shared space (lower comparison.n_components or raise "
                 "comparison.pca_variance).")
             return
-        r2, union = {}, None
-        for subset in subsets(names):
-            union = blocks.fit([n for n in names if n in subset])
-            r2[subset] = union.r2
+        models = blocks.fit([[n for n in names if n in subset] for subset in subsets(names)])
+        r2 = {subset: model.r2 for subset, model in zip(subsets(names), models, strict=True)}
+        union = models[-1]
         stats = self.statistics
         p = permutation_test(union, self.Y, n_permutations=stats.n_permutations,
                              seed=stats.seed)
@@ -426,28 +425,31 @@ class _SetBlocks:
     speech_frames: np.ndarray | None = None
     fitted: dict[frozenset[str], EncodingResult] = field(default_factory=dict)
 
-    def fit(self, members: list[str]) -> EncodingResult:
-        """Cross-validated union model of ``members`` (same folds as every other model).
+    def fit(self, models: list[list[str]]) -> list[EncodingResult]:
+        """Cross-validated union models, each a list of set names (same folds for all).
 
-        Models are kept, so partitions that share a union (e.g. ``shared`` alone) fit it once.
+        The models not fitted yet are fitted together, from one design and Gram per fold of
+        all their sets (:func:`~bids_app.encoding.cross_validate_subsets`); fitted models are
+        kept, so partitions that share a union (e.g. ``shared`` alone) fit it once.
         """
-        key = frozenset(members)
-        if key not in self.fitted:
-            logger.info("variance partitioning: union model %s", "+".join(members))
-            self.fitted[key] = self._fit(members)
-        return self.fitted[key]
+        todo = [m for m in models if frozenset(m) not in self.fitted]
+        if todo:
+            names = list(dict.fromkeys(n for m in todo for n in m))
+            logger.info("variance partitioning: %d union model(s) of %s", len(todo),
+                        "+".join(names))
+            run = self.runner
 
-    def _fit(self, members: list[str]) -> EncodingResult:
-        """Fit one union model: per-fold designs when a shared-space set takes part."""
-        run = self.runner
+            def fold_design(k: int) -> list[np.ndarray]:
+                return [self.block(name, k) for name in names]
 
-        def fold_design(k: int) -> list[np.ndarray]:
-            return [self.block(name, k) for name in members]
-
-        design = fold_design if set(members) & set(CCA_SETS) else fold_design(0)
-        return cross_validate_folds(design, run.Y, lags=run.lags, segments=run.segments,
-                                    config=run.encoding, banded=run.config.banded,
-                                    **run.engine)
+            design = fold_design if set(names) & set(CCA_SETS) else fold_design(0)
+            fitted = cross_validate_subsets(
+                design, run.Y, [[names.index(n) for n in m] for m in todo], lags=run.lags,
+                segments=run.segments, config=run.encoding, banded=run.config.banded,
+                **run.engine)
+            for members, result in zip(todo, fitted, strict=True):
+                self.fitted[frozenset(members)] = result
+        return [self.fitted[frozenset(m)] for m in models]
 
     def block(self, name: str, k: int) -> np.ndarray:
         """The design of one set (for outer fold ``k`` if it comes from the shared space)."""

@@ -9,7 +9,11 @@ The engine works on plain arrays and knows nothing of BIDS::
 
 from bids_app.encoding.config import EncodingConfig, StatisticsConfig
 from bids_app.encoding.cv import EncodingResult
-from bids_app.encoding.perfold import cross_validate, cross_validate_folds
+from bids_app.encoding.perfold import (
+    cross_validate,
+    cross_validate_folds,
+    cross_validate_subsets,
+)
 from bids_app.encoding.stats import fdr_bh, permutation_test
 from bids_app.encoding.word import cross_validate_word_lags, word_targets
 
@@ -19,6 +23,7 @@ __all__ = [
     "StatisticsConfig",
     "cross_validate",
     "cross_validate_folds",
+    "cross_validate_subsets",
     "cross_validate_word_lags",
     "fdr_bh",
     "permutation_test",

@@ -58,6 +58,11 @@ class GramStats:
         return GramStats(self.n + other.n, self.sx + other.sx, self.sy + other.sy,
                          self.xx + other.xx, self.xy + other.xy, self.yy + other.yy)
 
+    def columns(self, index: Any) -> GramStats:
+        """The statistics of the design's columns ``index`` only (a copy)."""
+        return GramStats(self.n, self.sx[index], self.sy, self.xx[index][:, index],
+                         self.xy[index], self.yy)
+
     def minus(self, *others: GramStats) -> GramStats:
         """New statistics of this set without the (disjoint) sets ``others``."""
         first, *rest = others

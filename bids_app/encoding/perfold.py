@@ -152,46 +152,121 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
                                       config=config, return_weights=return_weights,
                                       **engine_args)
         return _with_raw_weights(result, reduced, lags)
+    return _per_fold(reduced, Y, folds, pieces, [None], config, banded, backend, device,
+                     n_jobs, return_weights, verbose)[0]
+
+
+def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequence[int]], *,
+                           lags: Sequence[int], segments: np.ndarray | None = None,
+                           config: EncodingConfig | None = None, banded: bool = False,
+                           backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
+                           verbose: bool = False) -> list[EncodingResult]:
+    """One model per subset of the design's blocks, from one design and Gram per fold.
+
+    The union models of a variance partition share their blocks: building each fold's design
+    and its Gram statistics once for all blocks, and slicing them per subset, costs one union
+    fit's data passes instead of one per subset. Each result equals
+    ``cross_validate_folds`` on that subset's blocks.
+
+    Parameters
+    ----------
+    design : list of ndarray | callable
+        As in :func:`cross_validate_folds`.
+    Y : ndarray, shape (n_samples, n_targets)
+    subsets : sequence of sequence of int
+        Block indices of each model.
+    lags, segments, config, banded, backend, device, n_jobs, verbose
+        As in :func:`cross_validate_folds`.
+
+    Returns
+    -------
+    results : list of EncodingResult
+        One per subset, in order.
+    """
+    config = config or EncodingConfig()
+    Y = np.asarray(Y)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    pieces = segment_pieces(segments, Y.shape[0])
+    folds = outer_folds(pieces, config.n_folds)
+    with Backend().threads(n_jobs):
+        reduced = ReducedDesign.build(design, pieces, folds, lag_array(lags), config.layer_pca,
+                                      config.lag_basis)
+    return _per_fold(reduced, Y, folds, pieces, [list(s) for s in subsets], config, banded,
+                     backend, device, n_jobs, False, verbose)
+
+
+def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
+              pieces: list[Piece], subsets: list[list[int] | None], config: EncodingConfig,
+              banded: bool, backend: str, device: str, n_jobs: int, return_weights: bool,
+              verbose: bool) -> list[EncodingResult]:
+    """The per-fold engine: each fold's design and Gram once, one fit per block subset."""
     lags = reduced.engine_lags
     engine = Backend(backend, device)
-    predictions = np.full(Y.shape, np.nan, dtype=config.dtype)
-    chosen, inner, mean_weights = [], [], 0.0
+    predictions = [np.full(Y.shape, np.nan, dtype=config.dtype) for _ in subsets]
+    chosen = [[] for _ in subsets]
+    inner = [[] for _ in subsets]
+    mean_weights = 0.0
     # as in cross_validate, offsets only serve float32 precision: X - center, Y - y_offset
     y_offset = mean_over(Y, pieces)
     with engine.threads(n_jobs):
         Yb = engine.asarray((Y - y_offset).astype(config.dtype), config.dtype)
         for k, fold in enumerate(folds):
             blocks = reduced(k)
-            bands = [block.shape[1] for block in blocks] if banded else None
+            widths = [block.shape[1] for block in blocks]
             X = np.hstack(blocks) if len(blocks) > 1 else np.asarray(blocks[0])
             del blocks
             Xb = engine.asarray(X, config.dtype)
-            center = engine.asarray(mean_over(X, pieces), config.dtype)
-            stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, center)
+            center = mean_over(X, pieces)
+            cb = engine.asarray(center, config.dtype)
+            stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, cb)
                      if j != k else None for j, f in enumerate(folds)]
-            scalings = _band_scalings(bands, len(lags), engine)
-            alphas, error, weights, intercept = _fit_fold(Xb, Yb, folds, stats, k, lags,
-                                                          center, scalings, config, engine)
-            index = piece_indices(fold)
-            predictions[index] = predict_fold(Xb, fold, lags, center, weights, intercept,
-                                              config, engine) + y_offset
-            chosen.append(alphas)
-            inner.append(error)
-            if return_weights:
-                mean_weights = mean_weights + reduced.raw_weights(
-                    k, engine.to_numpy(weights)) / len(folds)
-            del X, Xb, stats
+            for m, subset in enumerate(subsets):
+                Xs, cs, sub_stats, sub_widths = Xb, cb, stats, widths
+                if subset is not None:  # slice the union's design and statistics
+                    base = _columns(widths, subset)
+                    cols = engine.index(_lagged(base, X.shape[1], len(lags)))
+                    Xs = engine.asarray(X[:, base], config.dtype)
+                    cs = engine.asarray(center[base], config.dtype)
+                    sub_stats = [None if st is None else st.columns(cols) for st in stats]
+                    sub_widths = [widths[b] for b in subset]
+                scalings = _band_scalings(sub_widths if banded else None, len(lags), engine)
+                alphas, error, weights, intercept = _fit_fold(
+                    Xs, Yb, folds, sub_stats, k, lags, cs, scalings, config, engine)
+                index = piece_indices(fold)
+                predictions[m][index] = predict_fold(Xs, fold, lags, cs, weights, intercept,
+                                                     config, engine) + y_offset
+                chosen[m].append(alphas)
+                inner[m].append(error)
+                if return_weights:
+                    mean_weights = mean_weights + reduced.raw_weights(
+                        k, engine.to_numpy(weights)) / len(folds)
+            del X, Xb, Xs, stats, sub_stats
             if verbose:
-                logger.debug("outer fold %d/%d fitted (p = %d)", k + 1, len(folds),
-                             weights.shape[0])
+                logger.debug("outer fold %d/%d fitted (%d model(s))", k + 1, len(folds),
+                             len(subsets))
     test_folds = [piece_indices(fold) for fold in folds]
-    r_folds, r2_folds = np.array([fold_scores(Y[i], predictions[i]) for i in test_folds]
-                                 ).transpose(1, 0, 2)
-    return EncodingResult(r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds,
-                          r2_folds=r2_folds, alphas=np.array(chosen), predictions=predictions,
-                          test_folds=test_folds, lags=reduced.lags,
-                          weights=mean_weights if return_weights else None,
-                          inner_error=np.array(inner))
+    results = []
+    for m in range(len(subsets)):
+        r_folds, r2_folds = np.array([fold_scores(Y[i], predictions[m][i])
+                                      for i in test_folds]).transpose(1, 0, 2)
+        results.append(EncodingResult(
+            r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds, r2_folds=r2_folds,
+            alphas=np.array(chosen[m]), predictions=predictions[m], test_folds=test_folds,
+            lags=reduced.lags, weights=mean_weights if return_weights else None,
+            inner_error=np.array(inner[m])))
+    return results
+
+
+def _columns(widths: list[int], subset: list[int] | None) -> np.ndarray:
+    """Design columns of the blocks in ``subset`` (all columns for None)."""
+    edges = np.concatenate([[0], np.cumsum(widths)])
+    blocks = range(len(widths)) if subset is None else subset
+    return np.concatenate([np.arange(edges[b], edges[b + 1]) for b in blocks])
+
+
+def _lagged(base: np.ndarray, n_base: int, n_lags: int) -> np.ndarray:
+    """Columns of the lagged design (lag-major) that belong to the base columns ``base``."""
+    return (np.arange(n_lags)[:, None] * n_base + base[None, :]).ravel()
 
 
 def _with_raw_weights(result: EncodingResult, reduced: ReducedDesign,
