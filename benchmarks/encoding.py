@@ -130,7 +130,9 @@ def measure(name: str, fn: Callable[[], tuple[np.ndarray, int]]) -> Run:
 
 def engine(X, Y, lags, backend, threads, inner_cv="kfold"):
     def fn():
-        config = EncodingConfig(alphas=ALPHAS, inner_cv=inner_cv)
+        # the unreduced design, so that every peer fits the same model
+        config = EncodingConfig(alphas=ALPHAS, inner_cv=inner_cv, layer_pca=None,
+                                lag_basis=None)
         result = cross_validate(X, Y, lags=lags, config=config, backend=backend, n_jobs=threads)
         return result.r_folds, len(result.test_folds)
     return fn
