@@ -185,7 +185,8 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     if enc.mode == "word":
         n_rows = max(n_model // 40, 1)  # about 2.5 words per second at 100 Hz
 
-    def layer_cost(width: int) -> tuple[float, float, int]:
+    def layer_cost(width: int) -> tuple[float, float, float, int]:
+        """Memory, seconds of passes over the data, seconds of fits, and design width."""
         base = width if enc.layer_pca is None else min(width, enc.layer_pca)
         reduced = width > base
         p = base * per_lag
@@ -195,11 +196,11 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         gram_flops = 2 * n_rows * p * p / (engine_lags if engine_lags > 1 else 1)
         passes = folds if reduced else 1
         fits = folds * (inner + 1) if reduced else folds * (folds - 1) / 2 + folds
-        seconds = (passes * (gram_flops + 2 * n_rows * p * targets) / flops
-                   + fits * (EIGH_SECONDS_PER_P3 * p**3 / max(1, n_jobs)
-                             + alphas * 4 * p * p * targets / flops)
-                   + stats.n_permutations * targets * folds * 1e-8)
-        return design_bytes + grams + arrays, seconds, p
+        data = (passes * (gram_flops + 2 * n_rows * p * targets) / flops
+                + stats.n_permutations * targets * folds * 1e-8)
+        fit = fits * (EIGH_SECONDS_PER_P3 * p**3 / max(1, n_jobs)
+                      + alphas * 4 * p * p * targets / flops)
+        return design_bytes + grams + arrays, data, fit, p
 
     stages = [StageCost("high-gamma", 40 * config.preprocessing.block_size * n_times
                         * 10 + 4 * n_ch * n_times * 2, n_ch * n_times * 2e-5 / max(1, n_jobs),
@@ -209,27 +210,30 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     for spec in config.features:
         n_layers, width = feature_layers(spec, model_dir)
         n_layers_total += n_layers
-        memory, time_, p = layer_cost(width)
-        peak, seconds, widest = max(peak, memory), seconds + n_layers * time_, max(widest, p)
+        memory, data, fit, p = layer_cost(width)
+        peak, widest = max(peak, memory), max(widest, p)
+        seconds += n_layers * (data + fit)
     saved = 4 * n_times * targets * n_layers_total  # predictions, memory-mapped from disk
     parallel = max(1, min(n_jobs, n_layers_total))  # --nprocs layers at once
     stages.append(StageCost("encoding", peak * parallel, seconds,
                             f"Gram {widest} x {widest} per fold, {n_layers_total} layers "
                             f"({format_bytes(saved)} of predictions on disk)"))
     if enc.mode == "trf":
-        unions = _union_widths(config)
+        partitions = _union_widths(config)  # the models of a partition share one design
         memory, time_ = 0.0, 0.0
-        for width in unions:
-            m, t, _ = layer_cost(width)
-            memory, time_ = max(memory, m), time_ + t
+        for widths in partitions:
+            m, data, _, _ = layer_cost(max(widths))
+            memory = max(memory, m)
+            time_ += data * folds + sum(layer_cost(w)[2] for w in widths)
+        widest = max((max(w) for w in partitions), default=0)
         stages.append(StageCost("comparisons", memory + 4 * n_times * n_ch * 4, time_,
-                                f"{len(unions)} union models, widest "
-                                f"{max(unions, default=0) * per_lag} columns"))
+                                f"{sum(map(len, partitions))} union models, widest "
+                                f"{widest * per_lag} columns"))
     return CostEstimate(stages)
 
 
-def _union_widths(config: AppConfig) -> list[int]:
-    """Base widths of the default comparison union models (before the lag basis)."""
+def _union_widths(config: AppConfig) -> list[list[int]]:
+    """Base widths (before the lag basis) of the union models of each partition."""
     cap = config.encoding.layer_pca or 768
     comp = config.comparison
     rest = comp.rest_components or cap
@@ -241,9 +245,8 @@ def _union_widths(config: AppConfig) -> list[int]:
         partitions = [list(comp.variance_partitioning)]
     widths = []
     for names in partitions:
-        for mask in range(1, 2 ** len(names)):
-            members = [n for i, n in enumerate(names) if mask >> i & 1]
-            widths.append(sum(min(sets.get(n, cap), cap) for n in members))
+        widths.append([sum(min(sets.get(n, cap), cap) for i, n in enumerate(names)
+                           if mask >> i & 1) for mask in range(1, 2 ** len(names))])
     return widths
 
 
