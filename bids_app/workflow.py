@@ -44,6 +44,7 @@ from bids_app.encoding.align import align_features, stimulus_segments, word_desi
 from bids_app.encoding.cv import lag_profile
 from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIeegError
 from bids_app.features import load_or_compute_features, needs_words
+from bids_app.features.cache import release_pages
 from bids_app.features.featureset import FeatureSet
 from bids_app.features.models import resolve_device, resolve_model
 from bids_app.features.spec import MODEL_KINDS
@@ -407,6 +408,8 @@ class _Encoder:
                 return *saved, time.perf_counter() - start, True
             result, table = self._fit(feature_sets, layer)
             result = self.store.save_result(stage, keys[layer], result, table)
+            for feature_set in feature_sets:  # bounded memory: the next layer reads its own
+                release_pages(feature_set.layers[layer])
             return result, table, time.perf_counter() - start, False
 
         done: dict[str, tuple[EncodingResult, pd.DataFrame]] = {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,18 @@ def read_feature_file(path: Path, layers: list[str] | None = None) -> FeatureSet
                   for name in names if layers is None or name in layers}
         return FeatureSet(name=str(fh.attrs["name"]), kind=str(fh.attrs["kind"]),
                           times=fh["times"][()], layers=loaded, offsets=offsets, meta=meta)
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop a memory-mapped array's pages from the process's resident memory.
+
+    The pages stay in the operating system's page cache, so the next access maps them again
+    at little cost; without this, every layer ever read stays in the resident set of a long
+    run. Arrays that are not memory-mapped are left alone.
+    """
+    mapped = getattr(array, "_mmap", None)  # set by numpy.memmap on the array and its views
+    if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def _map_dataset(path: Path, dataset: h5py.Dataset) -> np.ndarray:

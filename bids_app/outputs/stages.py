@@ -71,7 +71,7 @@ class StageStore:
         if saved is None or not predictions.is_file():
             return None
         result, table = saved
-        result.predictions = np.load(predictions, mmap_mode="r")
+        result.predictions = np.load(predictions, mmap_mode="r").T
         return result, table
 
     def save_result(self, stage: str, key: str, result: EncodingResult,
@@ -79,14 +79,15 @@ class StageStore:
         """Save a result and its table; returns it with its predictions memory-mapped.
 
         The predictions go to a ``.npy`` file first, and the small rest (the completion
-        marker) last.
+        marker) last. They are stored target-major (transposed), so that reading some
+        targets of a memory-mapped result touches only their pages.
         """
         predictions = self._path(stage, key, ".npy")
         with atomic_path(predictions) as tmp:
-            np.save(tmp, np.ascontiguousarray(result.predictions))
+            np.save(tmp, np.ascontiguousarray(result.predictions.T))
         small = dataclasses.replace(result, predictions=None)
         self.save(stage, key, (small, table))
-        return dataclasses.replace(result, predictions=np.load(predictions, mmap_mode="r"))
+        return dataclasses.replace(result, predictions=np.load(predictions, mmap_mode="r").T)
 
     def _drop_others(self, stage: str, key: str) -> None:
         for path in self.root.glob(f"{stage}-*"):
