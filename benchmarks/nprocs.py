@@ -1,63 +1,54 @@
-"""``--nprocs`` speed-up of the encoding stage: one ds005574-sized layer at 1 and 2 threads.
+"""``--nprocs`` speed-up of the encoding stage, through the CLI, at 1 and 2 processes.
 
-One 768-dim layer (a smooth latent-driven design like a model layer) against 235 channels,
-default configuration (in-fold PCA to 50, 9 lag bumps, 5 folds, 20 alphas, 1,000
-permutations), timed in a fresh process per thread count::
+Uses a dataset and feature cache built by ``participant.py --work DIR`` (the ds005574-shaped
+participant at ``--duration`` seconds) and runs the participant level on one feature space
+(default: all 15 layers of GPT-2 small) with ``--nprocs 1`` and ``--nprocs 2`` in fresh
+output folders, reading the run's own ``stage encoding done`` line::
 
-    python benchmarks/nprocs.py --seconds 1800 --threads 1 2
+    python benchmarks/participant.py --duration 600 --work /tmp/bench   # once
+    python benchmarks/nprocs.py --work /tmp/bench --duration 600
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
+import shutil
 import sys
-import time
+from pathlib import Path
 
-import numpy as np
-
-
-def _child(seconds: float, threads: int) -> dict:
-    from bids_app.encoding import EncodingConfig, StatisticsConfig, cross_validate, permutation_test
-
-    rng = np.random.default_rng(0)
-    n = int(seconds * 100)
-    latent = rng.standard_normal((n, 20)).astype(np.float32)
-    X = latent @ rng.standard_normal((20, 768)).astype(np.float32)
-    X += rng.standard_normal(X.shape).astype(np.float32)
-    Y = 0.2 * np.roll(latent[:, :1], 15, axis=0) + rng.standard_normal((n, 235))
-    Y = Y.astype(np.float32)
-    start = time.perf_counter()
-    result = cross_validate(X, Y, lags=np.arange(41), config=EncodingConfig(), n_jobs=threads)
-    fit = time.perf_counter() - start
-    permutation_test(result, Y, n_permutations=StatisticsConfig().n_permutations)
-    return {"threads": threads, "fit_s": fit, "total_s": time.perf_counter() - start,
-            "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+import pandas as pd
+from participant import _STAGE, _child, _seconds, write_config
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1800.0)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--duration", type=float, default=1800.0)
+    parser.add_argument("--subject", default="03")
+    parser.add_argument("--space", default="gpt2")
+    parser.add_argument("--nprocs", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(_child(args.seconds, args.child)))
-        return
+    root = args.work / f"bids-{args.duration:.0f}"
+    cache = args.work / f"out-{args.duration:.0f}" / "stimuli"
+    config = write_config(args.work / "nprocs.yaml", args.work, previous=False)
     rows = []
-    for threads in args.threads:
-        done = subprocess.run([sys.executable, __file__, "--seconds", str(args.seconds),
-                               "--child", str(threads)], capture_output=True, text=True,
-                              check=True)
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(json.dumps(rows[-1]), flush=True)
-    base = rows[0]["total_s"]
-    print(f"\nthreads  fit_s  fit+permutations_s  speed-up  peak_GB  ({args.seconds:.0f} s)")
-    for row in rows:
-        print(f"{row['threads']:7d} {row['fit_s']:6.1f} {row['total_s']:19.1f} "
-              f"{base / row['total_s']:9.2f} {row['peak_gb']:8.2f}")
+    for nprocs in args.nprocs:
+        out = args.work / f"nprocs-{nprocs}"
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(cache, out / "stimuli")
+        wall, _, done = _child([sys.executable, "-m", "bids_app", str(root), str(out),
+                                "participant", "--participant-label", args.subject,
+                                "--config", str(config), "--models", args.space,
+                                "--nprocs", str(nprocs), "--skip-bids-validation"])
+        stages = {name: (w, c, p) for name, w, c, p in _STAGE.findall(done.stderr)}
+        w, c, p = stages["encoding"]
+        rows.append({"nprocs": nprocs, "encoding_wall_s": _seconds(w),
+                     "encoding_cpu_s": _seconds(c), "peak_gb": float(p), "run_wall_s": wall})
+        print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    table["speed_up"] = table["encoding_wall_s"].iloc[0] / table["encoding_wall_s"]
+    print(f"\n{args.space}, {args.duration:.0f} s\n"
+          + table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ that puts r near 0.3–0.5: ``broad`` (TRF peak 150 ms, sd 40 ms), ``sharp`` (pe
 alphas: unreduced (``layer_pca: null, lag_basis: null``), PCA only (50), lag basis only (9),
 and the default (both). Prints mean r per class and the difference from unreduced::
 
-    python benchmarks/reduction.py --seconds 300
+    python benchmarks/reduction.py --seconds 300 --width 96
 """
 
 from __future__ import annotations
@@ -40,24 +40,24 @@ def _kernel(peak: float, sd: float) -> np.ndarray:
     return kernel / np.linalg.norm(kernel)
 
 
-def planted(seconds: float, kind: str, rng: np.random.Generator
+def planted(seconds: float, kind: str, rng: np.random.Generator, width: int = 96
             ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A layer of 96 features, and electrodes of each class driven by its latents."""
+    """A layer of ``width`` features, and electrodes of each class driven by its latents."""
     n = int(seconds * 100)
     if kind == "frame":
         latent = rng.standard_normal((n, 8))
         smooth = np.hanning(5) / np.hanning(5).sum()  # 50 Hz-like smoothness
         latent = np.stack([np.convolve(c, smooth, mode="same") for c in latent.T], 1)
         latent /= latent.std(0)
-        X = latent @ rng.standard_normal((8, 96)) + 0.5 * rng.standard_normal((n, 96))
+        X = latent @ rng.standard_normal((8, width)) + 0.5 * rng.standard_normal((n, width))
     else:
         onsets = np.sort(rng.choice(n, size=int(seconds * 2.5), replace=False))
         values = rng.standard_normal((len(onsets), 8))
         latent = np.zeros((n, 8))
         latent[onsets] = values
-        X = np.zeros((n, 96))
-        X[onsets] = values @ rng.standard_normal((8, 96)) + 0.5 * rng.standard_normal(
-            (len(onsets), 96))
+        X = np.zeros((n, width))
+        X[onsets] = values @ rng.standard_normal((8, width)) + 0.5 * rng.standard_normal(
+            (len(onsets), width))
     columns, labels = [], []
     for cls in ("broad", "sharp", "mixed", "noise"):
         for _ in range(N_PER_CLASS):
@@ -80,11 +80,12 @@ def planted(seconds: float, kind: str, rng: np.random.Generator
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0)
+    parser.add_argument("--width", type=int, default=96)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     rows = []
     for kind in ("frame", "word"):
-        X, Y, labels = planted(args.seconds, kind, np.random.default_rng(0))
+        X, Y, labels = planted(args.seconds, kind, np.random.default_rng(0), args.width)
         for name, settings in DESIGNS.items():
             start = time.perf_counter()
             result = cross_validate(X, Y, lags=np.arange(41), config=EncodingConfig(**settings),
@@ -101,8 +102,8 @@ def main() -> None:
     for name in DESIGNS:
         if name != "unreduced":
             wide[f"Δ {name}"] = wide[name] - wide["unreduced"]
-    print(f"\nmean cross-validated r per electrode class ({args.seconds:.0f} s, "
-          f"{N_PER_CLASS} electrodes per class)")
+    print(f"\nmean cross-validated r per electrode class ({args.seconds:.0f} s, width "
+          f"{args.width}, {N_PER_CLASS} electrodes per class)")
     print(wide.to_string(float_format=lambda v: f"{v:+.3f}"))
     times = table.groupby(["layer", "design"], sort=False)["fit_s"].first().unstack()
     print("\nfit time (s)\n" + times.to_string(float_format=lambda v: f"{v:.1f}"))
