@@ -115,13 +115,14 @@ class CostEstimate:
         return "\n".join(lines)
 
 
-def feature_layers(spec, model_dir: Path | None) -> tuple[int, int]:
-    """Number of layers and width of a feature space, from its kind and model config."""
-    if spec.kind in ("speech", "language", "static") and spec.model:
-        from bids_app.features.models import resolve_model
+def feature_layers(spec, model_path: Path | None) -> tuple[int, int]:
+    """Number of layers and width of a feature space, from its kind and model config.
 
-        source = resolve_model(spec.model, model_dir, weights=spec.weights)
-        model = json.loads((source.path / "config.json").read_text())
+    ``model_path`` is the resolved model directory (with ``config.json``), None for spaces
+    without a model.
+    """
+    if model_path is not None:
+        model = json.loads((Path(model_path) / "config.json").read_text())
         width = model.get("hidden_size") or model.get("n_embd") or model.get("d_model") or 768
         depth = model.get("num_hidden_layers") or model.get("n_layer") or 12
         if spec.kind == "static":
@@ -153,7 +154,8 @@ def recording_size(recording: Recording, stimuli: Sequence[Stimulus],
 
 
 def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: AppConfig,
-                  model_dir: Path | None = None, n_jobs: int = 1) -> CostEstimate:
+                  model_paths: dict[str, Path] | None = None, n_jobs: int = 1
+                  ) -> CostEstimate:
     """Estimate the peak memory and rough time of every stage of one recording.
 
     Parameters
@@ -162,8 +164,9 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     stimuli : sequence of Stimulus
         The recording's resolved stimuli (their durations give the modelled samples).
     config : AppConfig
-    model_dir : Path | None
-        ``--model-dir``, to read the models' widths.
+    model_paths : dict of str to Path | None
+        The resolved model directory of each feature space that has a model (their
+        ``config.json`` gives the widths).
     n_jobs : int
         Cores the run uses.
 
@@ -208,7 +211,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     peak, seconds, widest = 0.0, 0.0, 0
     n_layers_total = 0
     for spec in config.features:
-        n_layers, width = feature_layers(spec, model_dir)
+        n_layers, width = feature_layers(spec, (model_paths or {}).get(spec.name))
         n_layers_total += n_layers
         memory, data, fit, p = layer_cost(width)
         peak, widest = max(peak, memory), max(widest, p)

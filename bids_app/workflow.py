@@ -164,16 +164,17 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     Models, stimuli and transcripts are resolved before anything is written, so a missing
     input leaves no partial derivative behind.
     """
-    for spec in config.features:  # a missing model fails before any work (exit 66)
-        if spec.kind in MODEL_KINDS and spec.model:
-            resolve_model(spec.model, options.model_dir, weights=spec.weights)
+    model_paths = {spec.name: resolve_model(spec.model, options.model_dir,
+                                            weights=spec.weights).path
+                   for spec in config.features  # a missing model fails now (exit 66)
+                   if spec.kind in MODEL_KINDS and spec.model}
     required = (config.encoding.mode == "word"
                 or any(needs_words(spec) for spec in config.features))
     plans = []
     for recording in recordings:
         stimuli = resolve_stimuli(recording, options.bids_dir, config.stimulus)
         plans.append((recording, stimuli, _read_transcripts(stimuli, required)))
-        estimate = estimate_cost(recording, stimuli, config, options.model_dir, options.n_jobs)
+        estimate = estimate_cost(recording, stimuli, config, model_paths, options.n_jobs)
         logger.info("%s: estimated cost (%d core(s)):\n%s", recording.data_path.name,
                     options.n_jobs, estimate.describe())
         if options.mem_bytes is not None:

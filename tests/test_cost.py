@@ -40,19 +40,20 @@ def podcast_sized(tmp_path):
                 FeatureSpec("gpt2", "language", model=gpt, weights="random"),
                 FeatureSpec("static", "static", model=gpt, weights="random"),
                 FeatureSpec("mel", "mel"), FeatureSpec("envelope", "envelope")]
-    return recording, [stimulus], AppConfig(features=features)
+    paths = {"wav2vec2": Path(w2v), "gpt2": Path(gpt), "static": Path(gpt)}
+    return recording, [stimulus], AppConfig(features=features), paths
 
 
 def test_default_design_fits_a_podcast_participant_and_the_unreduced_one_does_not(
         podcast_sized):
-    recording, stimuli, config = podcast_sized
-    default = estimate_cost(recording, stimuli, config)
+    recording, stimuli, config, paths = podcast_sized
+    default = estimate_cost(recording, stimuli, config, paths)
     assert [s.name for s in default.stages] == ["high-gamma", "encoding", "comparisons"]
     assert default.peak_bytes < 6e9
     assert "450 x 450" in default.stages[1].largest  # 50 components x 9 lag bumps
     unreduced = dataclasses.replace(config, encoding=EncodingConfig(layer_pca=None,
                                                                     lag_basis=None))
-    old = estimate_cost(recording, stimuli, unreduced)
+    old = estimate_cost(recording, stimuli, unreduced, paths)
     assert old.peak_bytes > 24e9  # 31,488 lagged columns of a 768-dim layer
     assert old.seconds > 10 * default.seconds
     with pytest.raises(UsageError, match=r"needs about .* more than --mem") as err:

@@ -105,7 +105,7 @@ def cross_validate_fixed(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
 
 
 def _log(verbose: bool, message: str, *args: Any) -> None:
-    """Per-fold progress, at DEBUG level (``-vv``) when ``verbose``."""
+    """Per-fold progress, at DEBUG level (``-v``) when ``verbose``."""
     if verbose:
         logger.debug(message, *args)
 

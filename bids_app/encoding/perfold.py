@@ -129,29 +129,19 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
         ``alphas`` holds the alpha of the first block; ``inner_error`` is filled; ``weights``
         (n_lags, n_features, n_targets) are in the units of the unreduced blocks.
     """
-    config = config or EncodingConfig()
-    lags = lag_array(lags)
-    Y = np.asarray(Y)
-    Y = Y[:, None] if Y.ndim == 1 else Y
-    pieces = segment_pieces(segments, Y.shape[0])
-    folds = outer_folds(pieces, config.n_folds)
-    engine_args = dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose)
-    if not callable(design):
-        for block in design:
-            check_arrays(block, Y)
-    elif return_weights:
+    if callable(design) and return_weights:
         raise ValueError("return_weights needs a list of design blocks, not a callable")
-    with Backend().threads(n_jobs):  # the in-fold PCAs are BLAS work too
-        reduced = ReducedDesign.build(design, pieces, folds, lags, config.layer_pca,
-                                      config.lag_basis)
-        fixed = reduced.fold_invariant and not (banded and len(design) > 1)
-        blocks = reduced(0) if fixed else None
-    if fixed:  # the engine's faster path, which shares eigendecompositions
+    config = config or EncodingConfig()
+    Y, pieces, folds, reduced = _prepare(design, Y, lags, segments, config, n_jobs)
+    if reduced.fold_invariant and not (banded and len(design) > 1):
+        with Backend().threads(n_jobs):
+            blocks = reduced(0)  # the engine's faster path, which shares eigendecompositions
         result = cross_validate_fixed(np.hstack(blocks) if len(blocks) > 1 else blocks[0],
                                       Y, lags=reduced.engine_lags, segments=segments,
-                                      config=config, return_weights=return_weights,
-                                      **engine_args)
-        return _with_raw_weights(result, reduced, lags)
+                                      config=config, backend=backend, device=device,
+                                      n_jobs=n_jobs, return_weights=return_weights,
+                                      verbose=verbose)
+        return _with_raw_weights(result, reduced)
     return _per_fold(reduced, Y, folds, pieces, [None], config, banded, backend, device,
                      n_jobs, return_weights, verbose)[0]
 
@@ -184,15 +174,26 @@ def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequ
         One per subset, in order.
     """
     config = config or EncodingConfig()
-    Y = np.asarray(Y)
-    Y = Y[:, None] if Y.ndim == 1 else Y
-    pieces = segment_pieces(segments, Y.shape[0])
-    folds = outer_folds(pieces, config.n_folds)
-    with Backend().threads(n_jobs):
-        reduced = ReducedDesign.build(design, pieces, folds, lag_array(lags), config.layer_pca,
-                                      config.lag_basis)
+    Y, pieces, folds, reduced = _prepare(design, Y, lags, segments, config, n_jobs)
     return _per_fold(reduced, Y, folds, pieces, [list(s) for s in subsets], config, banded,
                      backend, device, n_jobs, False, verbose)
+
+
+def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.ndarray | None,
+             config: EncodingConfig, n_jobs: int
+             ) -> tuple[np.ndarray, list[Piece], list[list[Piece]], ReducedDesign]:
+    """Validated targets, the pieces and outer folds, and the reduced design."""
+    Y = np.asarray(Y)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    if not callable(design):
+        for block in design:
+            check_arrays(block, Y)
+    pieces = segment_pieces(segments, Y.shape[0])
+    folds = outer_folds(pieces, config.n_folds)
+    with Backend().threads(n_jobs):  # the in-fold PCAs are BLAS work too
+        reduced = ReducedDesign.build(design, pieces, folds, lag_array(lags), config.layer_pca,
+                                      config.lag_basis)
+    return Y, pieces, folds, reduced
 
 
 def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
@@ -257,11 +258,10 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     return results
 
 
-def _columns(widths: list[int], subset: list[int] | None) -> np.ndarray:
-    """Design columns of the blocks in ``subset`` (all columns for None)."""
+def _columns(widths: list[int], subset: list[int]) -> np.ndarray:
+    """Design columns of the blocks in ``subset``."""
     edges = np.concatenate([[0], np.cumsum(widths)])
-    blocks = range(len(widths)) if subset is None else subset
-    return np.concatenate([np.arange(edges[b], edges[b + 1]) for b in blocks])
+    return np.concatenate([np.arange(edges[b], edges[b + 1]) for b in subset])
 
 
 def _lagged(base: np.ndarray, n_base: int, n_lags: int) -> np.ndarray:
@@ -269,10 +269,9 @@ def _lagged(base: np.ndarray, n_base: int, n_lags: int) -> np.ndarray:
     return (np.arange(n_lags)[:, None] * n_base + base[None, :]).ravel()
 
 
-def _with_raw_weights(result: EncodingResult, reduced: ReducedDesign,
-                      lags: np.ndarray) -> EncodingResult:
+def _with_raw_weights(result: EncodingResult, reduced: ReducedDesign) -> EncodingResult:
     """The fixed-design result with the requested lags and weights in raw units."""
-    result.lags = lags
+    result.lags = reduced.lags
     if result.weights is not None:
         flat = result.weights.reshape(-1, result.weights.shape[-1])
         result.weights = reduced.raw_weights(0, flat)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bids_app.encoding.cv import mean_over
 from bids_app.encoding.folds import Piece
 
 
@@ -109,14 +110,11 @@ class FoldPCA:
         Training mean and standard deviation (1 for a constant column).
     components : ndarray, shape (n_features, n_components)
         Leading principal axes of the standardised training samples.
-    explained : float
-        Fraction of the standardised variance they keep.
     """
 
     mean: np.ndarray
     scale: np.ndarray
     components: np.ndarray
-    explained: float
 
     def transform(self, X: np.ndarray, chunk_size: int = 8192) -> np.ndarray:
         """Scores ``((X - mean) / scale) @ components`` (float32), a chunk of rows at a time."""
@@ -148,12 +146,7 @@ def fold_pcas(X: np.ndarray, folds: Sequence[Sequence[Piece]], n_components: int
     -------
     pcas : list of FoldPCA
     """
-    centre = np.zeros(X.shape[1], dtype=np.float64)
-    n_all = sum(piece.size for fold in folds for piece in fold)
-    for fold in folds:
-        for piece in fold:
-            centre += np.asarray(X[piece.start:piece.stop]).sum(0, dtype=np.float64)
-    centre /= n_all
+    centre = mean_over(X, [piece for fold in folds for piece in fold])
     shift = centre.astype(np.float32)
     stats = []  # (n, sum, cross-products) of X - centre per fold
     for fold in folds:
@@ -174,10 +167,8 @@ def fold_pcas(X: np.ndarray, folds: Sequence[Sequence[Piece]], n_components: int
         covariance = cross / n - mean[:, None] * mean[None, :]
         std = np.sqrt(np.clip(np.diag(covariance), 0, None))
         std[std <= 1e-10 * max(float(std.max()), 1e-300)] = 1.0
-        eigvals, eigvecs = np.linalg.eigh(covariance / std[:, None] / std[None, :])
-        keep = eigvecs[:, ::-1][:, :n_components]
-        explained = float(eigvals[::-1][:n_components].sum() / max(eigvals.sum(), 1e-300))
-        pcas.append(FoldPCA(mean + centre, std, keep, explained))
+        eigvecs = np.linalg.eigh(covariance / std[:, None] / std[None, :])[1]
+        pcas.append(FoldPCA(mean + centre, std, eigvecs[:, ::-1][:, :n_components]))
     return pcas
 
 

@@ -91,6 +91,6 @@ class StageStore:
 
     def _drop_others(self, stage: str, key: str) -> None:
         for path in self.root.glob(f"{stage}-*"):
-            name = path.name[len(stage) + 1:]
-            if "." in name and not name.startswith(key) and len(name.split(".")[0]) == len(key):
+            owner, _, other = path.name.split(".")[0].rpartition("-")
+            if owner == stage and other != key:  # not a longer stage name's file
                 path.unlink(missing_ok=True)
