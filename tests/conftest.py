@@ -1,7 +1,9 @@
-"""Fixtures shared by the end-to-end and CLI tests: the synthetic dataset and one full run."""
+"""Fixtures shared by the test modules: the synthetic dataset, its demo configuration and the
+real public data of ../shared/data (skipped, with the reason, where a clone does not have it)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +11,22 @@ import pytest
 
 from bids_app.demo import write_demo_config
 from bids_app.synthetic import make_synthetic_dataset
+
+SHARED_DATA_ENV = "SSL_IEEG_SHARED_DATA"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real public data (the project's ../shared/data, or $SSL_IEEG_SHARED_DATA).
+
+    Tests that read it skip, naming the missing folder, where it does not exist (a clone).
+    """
+    override = os.environ.get(SHARED_DATA_ENV)
+    path = Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not path.is_dir():
+        pytest.skip(f"real public data not found at {path} (the project's ../shared/data; "
+                    f"set {SHARED_DATA_ENV} to its location)")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,9 @@ from pathlib import Path
 import mne
 import numpy as np
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 def copy_metadata(source: Path, dest: Path) -> Path:
-    """Copy a text-only BIDS dataset from ../shared/data into a temporary folder."""
+    """Copy a text-only BIDS dataset (e.g. one under ``shared_data``) into a temporary folder."""
     shutil.copytree(source, dest)
     return dest
 

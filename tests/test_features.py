@@ -16,8 +16,11 @@ from bids_app.features.cache import read_feature_file, write_feature_file
 from bids_app.features.featureset import FeatureSet
 from bids_app.stimuli import Stimulus
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-BOBBY = DATA / "praatio" / "bobby.wav"
+
+@pytest.fixture(scope="module")
+def bobby(shared_data) -> Path:
+    """praatio's bobby.wav: 1.2 s of real speech (../shared/data)."""
+    return shared_data / "praatio" / "bobby.wav"
 
 
 def _stimulus(path: Path, stim_id: str = "bobby") -> Stimulus:
@@ -88,8 +91,8 @@ def test_feature_spec_validation():
         FeatureSpec("w2v", "speech", model="m", layers=[-1])
 
 
-def test_cache_hit_skips_compute_and_settings_invalidate(tmp_path, monkeypatch):
-    stim = _stimulus(BOBBY)
+def test_cache_hit_skips_compute_and_settings_invalidate(bobby, tmp_path, monkeypatch):
+    stim = _stimulus(bobby)
     spec = FeatureSpec("mel", "mel", options={"n_mels": 40})
     first = load_or_compute_features(spec, stim, tmp_path)
     h5 = tmp_path / "stim-bobby" / "stim-bobby_desc-mel_features.h5"
@@ -112,8 +115,8 @@ def test_cache_hit_skips_compute_and_settings_invalidate(tmp_path, monkeypatch):
     assert not list(h5.parent.glob(".*"))  # no temporary files left behind
 
 
-def test_cache_invalidated_by_audio_content(tmp_path):
-    audio = read_audio(BOBBY, 16000)
+def test_cache_invalidated_by_audio_content(bobby, tmp_path):
+    audio = read_audio(bobby, 16000)
     path = tmp_path / "a.wav"
     sf.write(path, audio, 16000, subtype="FLOAT")
     spec = FeatureSpec("env", "envelope")

@@ -34,14 +34,18 @@ from bids_app.features.tiny_models import save_tiny_models
 from bids_app.stimuli import Stimulus
 from bids_app.stimuli.alignments import read_words
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-BASE_CONFIG = DATA / "wav2vec2_configs" / "wav2vec2-base.json"
 WORDS = ("the", "cat", "sat", "on", "the", "mat.", "It", "was", "happy!", "Then", "it", "slept")
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
     return save_tiny_models(tmp_path_factory.mktemp("models"), WORDS)
+
+
+@pytest.fixture(scope="module")
+def base_config(shared_data) -> Path:
+    """The real facebook/wav2vec2-base config.json (../shared/data), without weights."""
+    return shared_data / "wav2vec2_configs" / "wav2vec2-base.json"
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +64,8 @@ def stimulus(tmp_path_factory) -> Stimulus:
     return Stimulus("story", folder / "story.wav", folder / "story.tsv", 0.0, 4.0)
 
 
-def _base_model(n_layers: int) -> Wav2Vec2Model:
-    config = Wav2Vec2Config.from_pretrained(BASE_CONFIG, num_hidden_layers=n_layers)
+def _base_model(base_config: Path, n_layers: int) -> Wav2Vec2Model:
+    config = Wav2Vec2Config.from_pretrained(base_config, num_hidden_layers=n_layers)
     torch.manual_seed(0)
     return Wav2Vec2Model(config).eval()
 
@@ -73,11 +77,11 @@ def _run(model, audio, **options):
                                   device="cpu", options=opts)
 
 
-def test_wav2vec2_base_frame_count_and_times():
-    config = Wav2Vec2Config.from_pretrained(BASE_CONFIG)
+def test_wav2vec2_base_frame_count_and_times(base_config):
+    config = Wav2Vec2Config.from_pretrained(base_config)
     geometry = speech.frame_geometry(config)
     assert (geometry.hop, geometry.receptive_field) == (320, 400)
-    model = _base_model(n_layers=1)
+    model = _base_model(base_config, n_layers=1)
     for n in (400, 719, 720, 16000, 23457):
         assert geometry.n_frames(n) == (n - 400) // 320 + 1
     audio = np.random.default_rng(1).normal(size=23457).astype(np.float32)
@@ -93,9 +97,9 @@ def test_wav2vec2_base_frame_count_and_times():
     np.testing.assert_allclose(values["layer01"], covered[1][0].numpy(), atol=1e-5)
 
 
-def test_windowed_matches_single_pass_on_30s():
+def test_windowed_matches_single_pass_on_30s(base_config):
     """True wav2vec2-base width and frame grid (2 of its 12 layers, for test speed)."""
-    model = _base_model(n_layers=2)
+    model = _base_model(base_config, n_layers=2)
     rng = np.random.default_rng(0)
     t = np.arange(30 * 16000) / 16000
     audio = (np.sin(2 * np.pi * 200 * t) * (1 + np.sin(2 * np.pi * 3 * t))
@@ -123,12 +127,12 @@ def test_batched_windows_match_one_by_one(tiny):
         np.testing.assert_allclose(batched[name], values, atol=1e-5)
 
 
-def test_gpt2_token_ids_match_ds005574(tmp_path):
+def test_gpt2_token_ids_match_ds005574(shared_data, tmp_path):
     """The real GPT-2 BPE files, loaded as a model folder's tokenizer would be."""
-    transcript = DATA / "ds005574" / "stimuli" / "gpt2-xl" / "transcript.tsv"
+    transcript = shared_data / "ds005574" / "stimuli" / "gpt2-xl" / "transcript.tsv"
     table = pd.read_csv(transcript, sep="\t")
-    shutil.copy(DATA / "gpt2_bpe" / "encoder.json", tmp_path / "vocab.json")
-    shutil.copy(DATA / "gpt2_bpe" / "vocab.bpe", tmp_path / "merges.txt")
+    shutil.copy(shared_data / "gpt2_bpe" / "encoder.json", tmp_path / "vocab.json")
+    shutil.copy(shared_data / "gpt2_bpe" / "vocab.bpe", tmp_path / "merges.txt")
     (tmp_path / "tokenizer_config.json").write_text('{"tokenizer_class": "GPT2Tokenizer"}')
     tokenizer = load_tokenizer(ModelSource("gpt2", tmp_path, None, ""))
     words = read_words(transcript)
@@ -250,10 +254,10 @@ def test_missing_model_is_exit_66_with_hint(stimulus, tmp_path, monkeypatch):
     assert err.value.exit_code == 66
 
 
-def test_random_weights_from_config_only_and_model_dir_lookup(stimulus, tmp_path):
+def test_random_weights_from_config_only_and_model_dir_lookup(base_config, stimulus, tmp_path):
     folder = tmp_path / "models" / "facebook--wav2vec2-base"
     folder.mkdir(parents=True)
-    shutil.copy(BASE_CONFIG, folder / "config.json")
+    shutil.copy(base_config, folder / "config.json")
     with pytest.raises(MissingInputError, match="weights: random"):
         resolve_model("facebook/wav2vec2-base", tmp_path / "models")
     source = resolve_model("facebook/wav2vec2-base", tmp_path / "models", weights="random")

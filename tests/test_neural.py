@@ -29,10 +29,24 @@ from bids_app.neural.io import reconcile_channels
 from bids_app.neural.notch import parse_frequencies, resolve_line_freq
 from bids_app.neural.reference import bipolar, bipolar_pairs
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-PODCAST = SHARED / "ds005574"
-FILTERED = SHARED / "bids-examples" / "ieeg_filtered_speech"
-PYNM = (SHARED / "py_neuromodulation" / "data" / "sub-testsub" / "ses-EphysMedOff" / "ieeg")
+
+@pytest.fixture(scope="module")
+def podcast(shared_data) -> Path:
+    """ds005574 (Podcast) metadata under ../shared/data. Do not modify."""
+    return shared_data / "ds005574"
+
+
+@pytest.fixture(scope="module")
+def filtered(shared_data) -> Path:
+    """bids-examples ieeg_filtered_speech under ../shared/data. Do not modify."""
+    return shared_data / "bids-examples" / "ieeg_filtered_speech"
+
+
+@pytest.fixture(scope="module")
+def pynm(shared_data) -> Path:
+    """py_neuromodulation's example BrainVision recording folder under ../shared/data."""
+    return (shared_data / "py_neuromodulation" / "data" / "sub-testsub" / "ses-EphysMedOff"
+            / "ieeg")
 
 
 def _noise_recording(folder: Path, names: list[str], *, sfreq: float = 512.0,
@@ -142,9 +156,9 @@ def test_auto_flag_records_flat_and_noisy_channels(tmp_path, caplog):
 
 # --- real-world quirks ----------------------------------------------------------------------
 
-def test_quirk_bom_and_bad_nonneural_ecog_channels(tmp_path):
+def test_quirk_bom_and_bad_nonneural_ecog_channels(podcast, tmp_path):
     """ds005574 sub-03: channels.tsv with a BOM; OSAT/PR/Pleth/TRIG typed ECOG but bad."""
-    path = PODCAST / "sub-03" / "ieeg" / "sub-03_task-podcast_channels.tsv"
+    path = podcast / "sub-03" / "ieeg" / "sub-03_task-podcast_channels.tsv"
     assert path.read_bytes()[:3] == b"\xef\xbb\xbf"
     channels = read_tsv(path)
     assert channels.columns[0] == "name"
@@ -174,11 +188,11 @@ def test_quirk_na_and_empty_cells(tmp_path):
         "bad in source: no reason given")
 
 
-def test_quirk_list_valued_notch_and_software_filters(tmp_path):
+def test_quirk_list_valued_notch_and_software_filters(filtered, tmp_path):
     assert parse_frequencies("[60, 120, 180]") == [60.0, 120.0, 180.0]
     assert parse_frequencies([50, "100"]) == [50.0, 100.0]
     assert parse_frequencies("n/a") == []
-    channels = read_tsv(FILTERED / "sub-ir08" / "ieeg" /
+    channels = read_tsv(filtered / "sub-ir08" / "ieeg" /
                         "sub-ir08_task-FilteredSpeech_channels.tsv")
     assert channels["notch"].iloc[0] == "[60, 120, 180]"
     names = channels["name"].tolist()[:6]
@@ -206,9 +220,9 @@ def test_quirk_microvolt_units_scaled_by_mne(tmp_path):
     assert raw.get_channel_types() == ["ecog", "ecog"]
 
 
-def test_quirk_channels_tsv_lists_more_channels_than_file(tmp_path, caplog):
+def test_quirk_channels_tsv_lists_more_channels_than_file(filtered, tmp_path, caplog):
     """bids-examples ieeg_filtered_speech sub-cm4: 64 rows in channels.tsv, 61 in the header."""
-    ieeg = FILTERED / "sub-cm4" / "ieeg"
+    ieeg = filtered / "sub-cm4" / "ieeg"
     channels = read_tsv(ieeg / "sub-cm4_task-FilteredSpeech_channels.tsv")
     header = mne.io.read_raw_brainvision(ieeg / "sub-cm4_task-FilteredSpeech_ieeg.vhdr",
                                          verbose="error").ch_names
@@ -235,8 +249,8 @@ def test_without_channels_tsv_types_come_from_the_file(tmp_path):
     assert table["status"].tolist() == ["good", "good"]
 
 
-def test_quirk_pixel_coordinates_keep_running(tmp_path):
-    ieeg = FILTERED / "sub-ir08" / "ieeg"
+def test_quirk_pixel_coordinates_keep_running(filtered, tmp_path):
+    ieeg = filtered / "sub-ir08" / "ieeg"
     electrodes = read_tsv(ieeg / "sub-ir08_electrodes.tsv")
     assert electrodes["z"].isna().all()
     rec = _noise_recording(tmp_path, ["G3", "G4", "G5"], electrodes=electrodes,
@@ -248,8 +262,8 @@ def test_quirk_pixel_coordinates_keep_running(tmp_path):
     assert neural.electrodes["z"].isna().all()
 
 
-def test_quirk_2048_hz_participant(tmp_path):
-    sidecar = json.loads((PODCAST / "sub-07" / "ieeg" / "sub-07_task-podcast_ieeg.json")
+def test_quirk_2048_hz_participant(podcast, tmp_path):
+    sidecar = json.loads((podcast / "sub-07" / "ieeg" / "sub-07_task-podcast_ieeg.json")
                          .read_text())
     assert sidecar["SamplingFrequency"] == 2048.0
     rec = _noise_recording(tmp_path, ["A1", "A2", "A3"], sfreq=2048.0, seconds=5.0,
@@ -266,13 +280,13 @@ def test_sampling_rate_too_low_for_band_is_bad_data(tmp_path):
             preprocess(rec, PreprocessingConfig(highgamma=method))
 
 
-def test_quirk_sessions_runs_real_brainvision(tmp_path):
+def test_quirk_sessions_runs_real_brainvision(pynm, tmp_path):
     """py_neuromodulation: real BrainVision, ses- and run- entities, ECOG + DBS + MISC."""
-    channels = read_tsv(PYNM / "sub-testsub_ses-EphysMedOff_task-gripforce_run-0_channels.tsv")
-    sidecar = json.loads((PYNM / "sub-testsub_ses-EphysMedOff_task-gripforce_run-0_ieeg.json")
+    channels = read_tsv(pynm / "sub-testsub_ses-EphysMedOff_task-gripforce_run-0_channels.tsv")
+    sidecar = json.loads((pynm / "sub-testsub_ses-EphysMedOff_task-gripforce_run-0_ieeg.json")
                          .read_text())
     rec = Recording(subject="testsub", session="EphysMedOff", task="gripforce", run="0",
-                    data_path=PYNM / "sub-testsub_ses-EphysMedOff_task-gripforce_run-0_ieeg.vhdr",
+                    data_path=pynm / "sub-testsub_ses-EphysMedOff_task-gripforce_run-0_ieeg.vhdr",
                     sidecar=sidecar, channels=channels)
     neural = preprocess(rec, PreprocessingConfig(reference="bipolar"))
     # bipolar within each shaft/strip: LFP_RIGHT_0-1, 1-2 and ECOG_RIGHT_0-1 ... 4-5
@@ -287,8 +301,8 @@ def test_quirk_sessions_runs_real_brainvision(tmp_path):
     assert back.ch_names == neural.ch_names and back.info["sfreq"] == 100.0
 
 
-def test_quirk_placeholder_and_empty_files_are_exit_65(tmp_path):
-    ieeg = FILTERED / "sub-ir08" / "ieeg"
+def test_quirk_placeholder_and_empty_files_are_exit_65(filtered, tmp_path):
+    ieeg = filtered / "sub-ir08" / "ieeg"
     rec = Recording(subject="ir08", task="FilteredSpeech",
                     data_path=ieeg / "sub-ir08_task-FilteredSpeech_ieeg.vhdr")
     with pytest.raises(BadDataError, match=r"sub-ir08_task-FilteredSpeech_ieeg\.eeg") as err:
