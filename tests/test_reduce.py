@@ -64,14 +64,14 @@ def test_raw_weights_reproduce_the_reduced_predictions():
     pieces = segment_pieces(None, n)
     folds = outer_folds(pieces, 5)
     design = ReducedDesign.build([X], pieces, folds, LAGS[:20], 10, 5)
-    blocks = design(2)
-    assert blocks[0].shape == (n, 10 * 5)
+    Z, widths = design(2)
+    assert Z.shape == (n, 10 * 5) and widths == [10 * 5]
     w = rng.standard_normal((50, 3))
     raw = design.raw_weights(2, w)
     assert raw.shape == (20, 80, 3)
     lagged, _ = lagged_design(X, pieces[0], LAGS[:20], Backend(), "float64")
     via_raw = lagged @ raw.reshape(-1, 3)
-    via_design = blocks[0].astype(float) @ w
+    via_design = Z.astype(float) @ w
     # equal up to the constant that the PCA centring adds where every lag is inside the data
     via_raw, via_design = via_raw[20:], via_design[20:]
     np.testing.assert_allclose(via_raw - via_raw.mean(0), via_design - via_design.mean(0),

@@ -270,8 +270,11 @@ def lagged_design(X: Any, piece: Piece, lags: Sequence[int], backend: Backend, d
     """
     s, e, seg_s, seg_e = piece
     n_base = X.shape[1]
-    Z = backend.zeros((e - s, n_base * len(lags)), dtype)
     valid = backend.zeros((e - s, len(lags)), "float64")
+    if len(lags) == 1 and lags[0] == 0:  # e.g. a lag-basis design: the rows themselves
+        valid += 1.0
+        return backend.asarray(X[s:e] if shift is None else X[s:e] - shift, dtype), valid
+    Z = backend.zeros((e - s, n_base * len(lags)), dtype)
     for i, lag in enumerate(lags):
         lo, hi = max(s - lag, seg_s), min(e - lag, seg_e)
         if hi > lo:

@@ -135,9 +135,8 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
     Y, pieces, folds, reduced = _prepare(design, Y, lags, segments, config, n_jobs)
     if reduced.fold_invariant and not (banded and len(design) > 1):
         with Backend().threads(n_jobs):
-            blocks = reduced(0)  # the engine's faster path, which shares eigendecompositions
-        result = cross_validate_fixed(np.hstack(blocks) if len(blocks) > 1 else blocks[0],
-                                      Y, lags=reduced.engine_lags, segments=segments,
+            X = reduced(0)[0]  # the engine's faster path, which shares eigendecompositions
+        result = cross_validate_fixed(X, Y, lags=reduced.engine_lags, segments=segments,
                                       config=config, backend=backend, device=device,
                                       n_jobs=n_jobs, return_weights=return_weights,
                                       verbose=verbose)
@@ -200,7 +199,11 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
               pieces: list[Piece], subsets: list[list[int] | None], config: EncodingConfig,
               banded: bool, backend: str, device: str, n_jobs: int, return_weights: bool,
               verbose: bool) -> list[EncodingResult]:
-    """The per-fold engine: each fold's design and Gram once, one fit per block subset."""
+    """The per-fold engine: each fold's design and Gram once, one fit per block subset.
+
+    A subset's model is fitted on the slices of the union's statistics, and predicts with
+    the union's design and zero weights on the other blocks, so no subset copies the design.
+    """
     lags = reduced.engine_lags
     engine = Backend(backend, device)
     predictions = [np.full(Y.shape, np.nan, dtype=config.dtype) for _ in subsets]
@@ -212,36 +215,33 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     with engine.threads(n_jobs):
         Yb = engine.asarray((Y - y_offset).astype(config.dtype), config.dtype)
         for k, fold in enumerate(folds):
-            blocks = reduced(k)
-            widths = [block.shape[1] for block in blocks]
-            X = np.hstack(blocks) if len(blocks) > 1 else np.asarray(blocks[0])
-            del blocks
+            X, widths = reduced(k)
             Xb = engine.asarray(X, config.dtype)
-            center = mean_over(X, pieces)
-            cb = engine.asarray(center, config.dtype)
-            stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, cb)
+            center = engine.asarray(mean_over(X, pieces), config.dtype)
+            stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, center)
                      if j != k else None for j, f in enumerate(folds)]
+            vals = _validation_sets(folds, stats, k, Xb, Yb, lags, center, config, engine)
+            n_columns = X.shape[1] * len(lags)
             for m, subset in enumerate(subsets):
-                Xs, cs, sub_stats, sub_widths = Xb, cb, stats, widths
-                if subset is not None:  # slice the union's design and statistics
-                    base = _columns(widths, subset)
-                    cols = engine.index(_lagged(base, X.shape[1], len(lags)))
-                    Xs = engine.asarray(X[:, base], config.dtype)
-                    cs = engine.asarray(center[base], config.dtype)
-                    sub_stats = [None if st is None else st.columns(cols) for st in stats]
-                    sub_widths = [widths[b] for b in subset]
+                cols = None if subset is None else engine.index(
+                    _lagged(_columns(widths, subset), X.shape[1], len(lags)))
+                sub_widths = widths if subset is None else [widths[b] for b in subset]
                 scalings = _band_scalings(sub_widths if banded else None, len(lags), engine)
-                alphas, error, weights, intercept = _fit_fold(
-                    Xs, Yb, folds, sub_stats, k, lags, cs, scalings, config, engine)
-                index = piece_indices(fold)
-                predictions[m][index] = predict_fold(Xs, fold, lags, cs, weights, intercept,
-                                                     config, engine) + y_offset
+                alphas, error, sub_weights, intercept = _fit_fold(
+                    [_slice(st, cols) for st in stats], [_slice(v, cols) for v in vals],
+                    scalings, config, engine)
+                weights = sub_weights
+                if cols is not None:  # zero weights on the blocks outside the subset
+                    weights = engine.zeros((n_columns, Y.shape[1]), "float64")
+                    weights[cols] = sub_weights
+                predictions[m][piece_indices(fold)] = predict_fold(
+                    Xb, fold, lags, center, weights, intercept, config, engine) + y_offset
                 chosen[m].append(alphas)
                 inner[m].append(error)
                 if return_weights:
                     mean_weights = mean_weights + reduced.raw_weights(
                         k, engine.to_numpy(weights)) / len(folds)
-            del X, Xb, Xs, stats, sub_stats
+            del X, Xb, stats, vals
             if verbose:
                 logger.debug("outer fold %d/%d fitted (%d model(s))", k + 1, len(folds),
                              len(subsets))
@@ -256,6 +256,11 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
             lags=reduced.lags, weights=mean_weights if return_weights else None,
             inner_error=np.array(inner[m])))
     return results
+
+
+def _slice(stats: GramStats | None, cols: Any) -> GramStats | None:
+    """The statistics of columns ``cols`` (all columns when None)."""
+    return stats if stats is None or cols is None else stats.columns(cols)
 
 
 def _columns(widths: list[int], subset: list[int]) -> np.ndarray:
@@ -298,8 +303,8 @@ def _scaled(system: Standardized, g: Any) -> Standardized:
                         system.mean, system.scale / g, system.ymean)
 
 
-def _validation_sets(folds: list[list[Piece]], stats: list[GramStats], k: int, X: Any, Y: Any,
-                     lags: np.ndarray, center: Any, config: EncodingConfig,
+def _validation_sets(folds: list[list[Piece]], stats: list[GramStats | None], k: int, X: Any,
+                     Y: Any, lags: np.ndarray, center: Any, config: EncodingConfig,
                      engine: Backend) -> list[GramStats]:
     """Inner validation statistics of outer fold ``k`` (as ``cross_validate`` splits them)."""
     if config.inner_folds is None:
@@ -311,27 +316,31 @@ def _validation_sets(folds: list[list[Piece]], stats: list[GramStats], k: int, X
     return sets[-1:] if config.inner_cv == "holdout" else sets
 
 
-def _fit_fold(X: Any, Y: Any, folds: list[list[Piece]], stats: list[GramStats], k: int,
-              lags: np.ndarray, center: Any, scalings: list[Any], config: EncodingConfig,
-              engine: Backend) -> tuple[np.ndarray, np.ndarray, Any, Any]:
-    """Choose (scaling, alpha) per target by inner CV, then fit the outer training set."""
+def _fit_fold(stats: list[GramStats | None], vals: list[GramStats], scalings: list[Any],
+              config: EncodingConfig, engine: Backend
+              ) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+    """Choose (scaling, alpha) per target by inner CV, then fit the outer training set.
+
+    ``stats`` holds the statistics of every outer fold but the test fold (None), ``vals``
+    the inner validation sets, which partition the training set.
+    """
     present = [s for s in stats if s is not None]
     train = sum(present[1:], present[0])
-    vals = _validation_sets(folds, stats, k, X, Y, lags, center, config, engine)
-    errors = np.zeros((len(scalings), len(config.alphas), Y.shape[1]))
+    n_targets = train.xy.shape[1]
+    errors = np.zeros((len(scalings), len(config.alphas), n_targets))
     for val in vals:
         system = standardize(train.minus(val), config.standardize, engine)
         for s, g in enumerate(scalings):
             err = validation_errors(_scaled(system, g), [val], config.alphas, engine,
                                     config.dtype, config.pca)[0]
             errors[s] += engine.to_numpy(err)
-    flat = errors.reshape(-1, errors.shape[2])
+    flat = errors.reshape(-1, n_targets)
     best = flat.argmin(0)
     which, alpha_index = np.divmod(best, len(config.alphas))
     target_alphas = np.asarray(config.alphas)[alpha_index]
     system = standardize(train, config.standardize, engine)
-    weights = engine.zeros((X.shape[1] * len(lags), Y.shape[1]), "float64")
-    intercept = engine.zeros((Y.shape[1],), "float64")
+    weights = engine.zeros((train.xx.shape[0], n_targets), "float64")
+    intercept = engine.zeros((n_targets,), "float64")
     for s in np.unique(which):
         cols = np.flatnonzero(which == s)
         sub = Standardized(system.xx, system.xy[:, engine.index(cols)], system.mean,

@@ -57,12 +57,14 @@ def lag_basis(lags: Sequence[int], n_basis: int | None) -> np.ndarray | None:
 
 
 def filter_lags(X: np.ndarray, pieces: Sequence[Piece], lags: Sequence[int],
-                basis: np.ndarray, chunk_size: int = 4096) -> np.ndarray:
+                basis: np.ndarray, chunk_size: int = 4096,
+                out: np.ndarray | None = None) -> np.ndarray:
     """The lag-basis design: ``Z[t, b·F + j] = Σ_l basis[l, b] · X[t - lags[l], j]``.
 
     Lags never reach across a segment edge (zero padding), as in the lagged design; samples
-    outside ``pieces`` are zero. Rows are filtered a chunk at a time as one matrix product of
-    the sliding lag windows with the basis.
+    outside ``pieces`` are zero. Each bump is non-zero on a few lags only, so every chunk of
+    rows is the sum of those few shifted copies of ``X`` (one multiply-add per non-zero
+    ``basis[l, b]``), never the full lagged design.
 
     Parameters
     ----------
@@ -72,31 +74,33 @@ def filter_lags(X: np.ndarray, pieces: Sequence[Piece], lags: Sequence[int],
     lags : sequence of int
     basis : ndarray, shape (n_lags, n_basis)
     chunk_size : int
-        Rows per product.
+        Rows per chunk.
+    out : ndarray, shape (n_samples, n_features * n_basis) | None
+        Where to write ``Z`` (e.g. a column slice of a wider design); it must be zero outside
+        ``pieces``. None: a new float32 array.
 
     Returns
     -------
-    Z : ndarray, shape (n_samples, n_features * n_basis), float32
+    Z : ndarray, shape (n_samples, n_features * n_basis)
     """
     lags = np.asarray(lags, dtype=int)
-    first, last = int(lags.min()), int(lags.max())
-    # window position k holds X[t - last + k], i.e. lag last - k
-    kernel = np.zeros((last - first + 1, basis.shape[1]), dtype=np.float32)
-    kernel[last - lags] = basis
+    left, right = max(int(lags.max()), 0), max(-int(lags.min()), 0)
+    taps = [(int(lag), b, np.float32(basis[i, b])) for i, lag in enumerate(lags)
+            for b in np.flatnonzero(basis[i])]
     n_features, n_basis = X.shape[1], basis.shape[1]
-    Z = np.zeros((X.shape[0], n_features * n_basis), dtype=np.float32)
+    Z = np.zeros((X.shape[0], n_features * n_basis), dtype=np.float32) if out is None else out
     for s, e, seg_s, seg_e in pieces:
-        left, right = max(last, 0), max(-first, 0)
         padded = np.zeros((seg_e - seg_s + left + right, n_features), dtype=np.float32)
         padded[left:left + seg_e - seg_s] = X[seg_s:seg_e]
-        windows = np.lib.stride_tricks.sliding_window_view(padded, len(kernel), axis=0)
         for start in range(s, e, chunk_size):
             stop = min(start + chunk_size, e)
-            lo = start - seg_s - last + left  # window index of row ``start``
-            rows = np.ascontiguousarray(windows[lo:lo + stop - start])  # (c, F, K)
-            product = rows.reshape(-1, len(kernel)) @ kernel  # (c * F, n_basis)
-            Z[start:stop] = product.reshape(stop - start, n_features, n_basis).transpose(
-                0, 2, 1).reshape(stop - start, -1)
+            out = np.zeros((stop - start, n_basis, n_features), dtype=np.float32)
+            scratch = np.empty((stop - start, n_features), dtype=np.float32)
+            first = start - seg_s + left  # padded row of X[start]
+            for lag, b, weight in taps:  # out[t, b] += weight * X[t - lag]
+                np.multiply(padded[first - lag:first - lag + stop - start], weight, out=scratch)
+                out[:, b] += scratch
+            Z[start:stop] = out.reshape(stop - start, -1)
     return Z
 
 
@@ -233,24 +237,43 @@ class ReducedDesign:
         """The lags the engine still applies: ``[0]`` when the basis took them in."""
         return np.array([0]) if self.basis is not None else self.lags
 
-    def __call__(self, k: int) -> list[np.ndarray]:
-        """The design blocks of outer fold ``k``."""
+    def __call__(self, k: int) -> tuple[np.ndarray, list[int]]:
+        """The design of outer fold ``k`` (blocks side by side) and each block's width.
+
+        Each block is reduced straight into its columns of the one output array (float32
+        unless a raw block is wider).
+        """
         blocks = self.source(k) if callable(self.source) else self.source
-        out, used = [], []
-        for j, block in enumerate(blocks):
-            pca = None
-            if j in self.pcas:
-                pca = self.pcas[j][k]
-            elif callable(self.source) and self._wide(block):
-                training = [f for i, f in enumerate(self.folds) if i != k]
-                pca = fold_pcas(block, [self.folds[k], *training], self.layer_pca)[0]
+        pcas = [self._pca(j, block, k) for j, block in enumerate(blocks)]
+        widths = [block.shape[1] if pca is None else pca.components.shape[1]
+                  for block, pca in zip(blocks, pcas, strict=True)]
+        self.fitted[k] = [(block.shape[1], pca) for block, pca in zip(blocks, pcas, strict=True)]
+        n_basis = 1 if self.basis is None else self.basis.shape[1]
+        if self.basis is None and len(blocks) == 1 and pcas[0] is None:
+            return np.asarray(blocks[0]), widths  # nothing to reduce: no copy
+        # reduced blocks are float32; a raw block keeps its dtype
+        dtype = np.result_type(np.float32, *(block.dtype for block, pca in zip(
+            blocks, pcas, strict=True) if pca is None and self.basis is None))
+        out = np.zeros((len(blocks[0]), sum(widths) * n_basis), dtype=dtype)
+        start = 0
+        for block, pca, width in zip(blocks, pcas, widths, strict=True):
+            columns = out[:, start:start + width * n_basis]
             scores = block if pca is None else pca.transform(block)
-            if self.basis is not None:
-                scores = filter_lags(scores, self.pieces, self.lags, self.basis)
-            out.append(scores)
-            used.append((block.shape[1], pca))
-        self.fitted[k] = used
-        return out
+            if self.basis is None:
+                columns[:] = scores
+            else:
+                filter_lags(scores, self.pieces, self.lags, self.basis, out=columns)
+            start += width * n_basis
+        return out, [width * n_basis for width in widths]
+
+    def _pca(self, j: int, block: np.ndarray, k: int) -> FoldPCA | None:
+        """The PCA of block ``j`` for fold ``k`` (None for a narrow block)."""
+        if j in self.pcas:
+            return self.pcas[j][k]
+        if callable(self.source) and self._wide(block):
+            training = [f for i, f in enumerate(self.folds) if i != k]
+            return fold_pcas(block, [self.folds[k], *training], self.layer_pca)[0]
+        return None
 
     def raw_weights(self, k: int, weights: np.ndarray) -> np.ndarray:
         """Weights of fold ``k``'s design mapped back to the raw lagged features.

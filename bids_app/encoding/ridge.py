@@ -115,9 +115,10 @@ def validation_errors(system: Standardized, validations: Sequence[GramStats],
         eigvals, eigvecs = eigvals[-pca:], eigvecs[:, -pca:]
     eigvals = eigvals.clip(0)
     proj = eigvecs.T @ backend.asarray(system.xy, dtype)
-    # Work in the eigenbasis when rotating the validation Gram (2 p² k flops) is cheaper than
+    # Work in the eigenbasis when rotating each validation Gram (2 p² k flops) is cheaper than
     # mapping every alpha's coefficients back (p k t flops per alpha): PCA or many targets.
-    rotate = pca is not None or len(alphas) * proj.shape[1] > 4 * eigvecs.shape[0]
+    rotate = (pca is not None
+              or len(alphas) * proj.shape[1] > 2 * len(validations) * eigvecs.shape[0])
     terms = []
     for val in validations:
         xx, xy, yy = _validation_terms(val, system)
