@@ -38,15 +38,30 @@ class Reducer:
     scale: np.ndarray
     components: np.ndarray
 
-    def transform(self, X: np.ndarray, chunk_size: int = 8192) -> np.ndarray:
-        """PCA scores of ``X``, shape (n_rows, n_kept), a chunk of rows at a time.
+    def transform(self, X: np.ndarray, then: np.ndarray | None = None,
+                  chunk_size: int = 8192) -> np.ndarray:
+        """PCA scores of ``X`` (times ``then``, if given), a chunk of rows at a time.
 
-        The standardisation is folded into the projection, so a long frame-level design
-        (e.g. 180,000 × 768 float32) never has a standardised float64 copy.
+        The standardisation (and ``then``) are folded into one projection, so a long
+        frame-level design (e.g. 180,000 × 768 float32) never has a standardised float64
+        copy, and mapping it to a few canonical variates costs a product with that few
+        columns.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_rows, n_features)
+        then : ndarray, shape (n_kept, n_out) | None
+            A map applied to the scores (e.g. canonical weights).
+        chunk_size : int
+
+        Returns
+        -------
+        scores : ndarray, shape (n_rows, n_kept or n_out), float64
         """
-        projection = self.components / self.scale[:, None]
-        offset = (self.mean / self.scale) @ self.components
-        out = np.empty((X.shape[0], self.components.shape[1]))
+        components = self.components if then is None else self.components @ then
+        projection = components / self.scale[:, None]
+        offset = (self.mean / self.scale) @ components
+        out = np.empty((X.shape[0], components.shape[1]))
         for start in range(0, X.shape[0], chunk_size):
             out[start:start + chunk_size] = X[start:start + chunk_size] @ projection - offset
         return out
@@ -181,8 +196,8 @@ class SharedSpace:
     def variates(self, speech: np.ndarray, language: np.ndarray) -> tuple[np.ndarray,
                                                                           np.ndarray]:
         """Canonical variates ``u`` (speech) and ``v`` (language) of word vectors."""
-        return (self.speech.transform(speech) @ self.speech_weights,
-                self.language.transform(language) @ self.language_weights)
+        return (self.speech.transform(speech, then=self.speech_weights),
+                self.language.transform(language, then=self.language_weights))
 
     def transform(self, speech: np.ndarray, language: np.ndarray) -> dict[str, np.ndarray]:
         """The shared and rest features of word vectors.
@@ -199,10 +214,10 @@ class SharedSpace:
         """
         u, v = self.variates(speech, language)
         return {"shared": ((u + v) / 2).astype(np.float32),
-                "speech_rest": (self.speech.transform(speech) @ self.speech_rest
-                                ).astype(np.float32),
-                "language_rest": (self.language.transform(language) @ self.language_rest
-                                  ).astype(np.float32)}
+                "speech_rest": self.speech.transform(speech, then=self.speech_rest
+                                                     ).astype(np.float32),
+                "language_rest": self.language.transform(language, then=self.language_rest
+                                                         ).astype(np.float32)}
 
 
 def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: float = 0.95,

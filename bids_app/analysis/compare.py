@@ -480,10 +480,10 @@ class _SetBlocks:
         if self.speech_frames is None:
             self.speech_frames = run.design(*run.cca_speech)
         fit = self.shared[k]
-        scores = fit.speech.transform(self.speech_frames)
+        weights = fit.speech_rest if name == "speech_rest" else fit.speech_weights
+        scores = fit.speech.transform(self.speech_frames, then=weights).astype(np.float32)
         scores[run.segments < 0] = 0
-        return (scores @ (fit.speech_rest if name == "speech_rest" else fit.speech_weights)
-                ).astype(np.float32)
+        return scores
 
     def _space_block(self, name: str) -> np.ndarray:
         """The feature spaces of a set, side by side on the timeline."""

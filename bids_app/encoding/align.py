@@ -67,15 +67,19 @@ def align_features(features: Sequence[FeatureSet], stimuli: Sequence[Stimulus], 
             keep = (samples >= 0) & (samples < n_times)
             np.add.at(design, samples[keep], values[keep])
             continue
-        inside = (times >= stimulus.onset) & (times <= stimulus.onset + stimulus.duration)
-        design[inside] = interpolate_rows(feature_set.times, values, times[inside] - stimulus.onset)
+        start = np.searchsorted(times, stimulus.onset, side="left")
+        stop = np.searchsorted(times, stimulus.onset + stimulus.duration, side="right")
+        interpolate_rows(feature_set.times, values, times[start:stop] - stimulus.onset,
+                         out=design[start:stop])
     return design
 
 
-def interpolate_rows(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+def interpolate_rows(times: np.ndarray, values: np.ndarray, at: np.ndarray,
+                     out: np.ndarray | None = None, chunk_size: int = 8192) -> np.ndarray:
     """Linear interpolation of every column of ``values`` at ``at`` (held at the ends).
 
-    Equivalent to ``np.interp`` column by column, with the indices and weights computed once.
+    Equivalent to ``np.interp`` column by column, with the indices and weights computed once,
+    in float32 a chunk of rows at a time (a 30-min layer has no float64 copy).
 
     Parameters
     ----------
@@ -83,16 +87,27 @@ def interpolate_rows(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> n
         Increasing times of the rows of ``values``.
     values : ndarray, shape (n_rows, n_dims)
     at : ndarray, shape (n_out,)
+    out : ndarray, shape (n_out, n_dims) | None
+        Where to write the result (e.g. rows of a design); None: a new float32 array.
+    chunk_size : int
+        Rows per step.
 
     Returns
     -------
-    out : ndarray, shape (n_out, n_dims), float32
+    out : ndarray, shape (n_out, n_dims)
     """
+    out = np.empty((len(at), values.shape[1]), dtype=np.float32) if out is None else out
     if len(times) == 1:
-        return np.repeat(values[:1], len(at), axis=0).astype(np.float32)
+        out[:] = values[:1]
+        return out
     left = np.clip(np.searchsorted(times, at, side="right") - 1, 0, len(times) - 2)
-    weight = np.clip((at - times[left]) / (times[left + 1] - times[left]), 0.0, 1.0)[:, None]
-    return (values[left] * (1 - weight) + values[left + 1] * weight).astype(np.float32)
+    weight = np.clip((at - times[left]) / (times[left + 1] - times[left]), 0.0, 1.0)
+    for start in range(0, len(at), chunk_size):
+        rows = slice(start, start + chunk_size)
+        low = np.asarray(values[left[rows]], dtype=np.float32)
+        high = np.asarray(values[left[rows] + 1], dtype=np.float32)
+        out[rows] = low + weight[rows, None].astype(np.float32) * (high - low)
+    return out
 
 
 def word_design(features: Sequence[FeatureSet], stimuli: Sequence[Stimulus],
