@@ -1,4 +1,4 @@
-"""Errors that map to the documented BIDS-Apps exit codes (DESIGN.md section 2).
+"""Errors that map to the documented BIDS-Apps exit codes (README.md, "Exit codes").
 
 Every stage raises one of these for bad input; the CLI turns them into the exit code and prints
 the message, which names the offending file and says what to fix.

@@ -327,7 +327,7 @@ def compare_recording(feature_sets: dict[str, list[FeatureSet]],
 
 def write_comparison(comparison: ComparisonResult, out_dir: Path, entities: dict[str, str],
                      provenance: dict) -> None:
-    """Write each comparison table with its JSON data dictionary (DESIGN.md section 6)."""
+    """Write each comparison table with its JSON data dictionary (docs/outputs.md)."""
     for warning in comparison.warnings:
         logger.warning("%s", warning)
     for desc, table in comparison.tables.items():

@@ -12,20 +12,20 @@ import pytest
 from bids_app.demo import write_demo_config
 from bids_app.synthetic import make_synthetic_dataset
 
-SHARED_DATA_ENV = "SSL_IEEG_SHARED_DATA"
+TEST_DATA_ENV = "SSL_IEEG_TEST_DATA"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The folder of real public data (the project's ../shared/data, or $SSL_IEEG_SHARED_DATA).
+    """The folder of real public data (the project's ../shared/data, or $SSL_IEEG_TEST_DATA).
 
     Tests that read it skip, naming the missing folder, where it does not exist (a clone).
     """
-    override = os.environ.get(SHARED_DATA_ENV)
+    override = os.environ.get(TEST_DATA_ENV)
     path = Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "data"
     if not path.is_dir():
         pytest.skip(f"real public data not found at {path} (the project's ../shared/data; "
-                    f"set {SHARED_DATA_ENV} to its location)")
+                    f"set {TEST_DATA_ENV} to its location)")
     return path
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from bids_app import __version__
 from bids_app.cli import build_filters, build_parser, main
 
@@ -84,6 +86,7 @@ def test_missing_stimulus_is_66_and_writes_nothing(dataset_copy, synthetic, demo
     assert list((out / "logs").glob("crash-sub-01-*.txt"))
 
 
+@pytest.mark.slow
 def test_a_failing_participant_does_not_stop_the_others(dataset_copy, demo_config, tmp_path):
     eeg = next((dataset_copy / "sub-02" / "ieeg").glob("*_ieeg.eeg"))
     eeg.write_bytes(b"")

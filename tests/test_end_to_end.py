@@ -18,6 +18,8 @@ import soundfile
 from bids_app.bids.tsv import read_tsv
 from bids_app.cli import main
 
+pytestmark = pytest.mark.slow  # every test reads one full participant + group run
+
 #: Independent samples per second of a smooth (≤ ~10 Hz) predicted envelope: conservative.
 INDEPENDENT_SAMPLES_PER_SECOND = 2.0
 

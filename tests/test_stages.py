@@ -18,8 +18,6 @@ import yaml
 from bids_app.cli import main
 from bids_app.outputs.stages import StageStore, stage_key
 
-pytestmark = pytest.mark.slow
-
 
 def _arguments(synthetic, out, config) -> list[str]:
     return [str(synthetic.root), str(out), "participant", "--participant-label", "01",
@@ -48,6 +46,7 @@ def _encoding_stages(out) -> list:
     return sorted((out / "stages").glob("*/encoding-*.pkl"))
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_at_the_unfinished_layers(synthetic, demo_config, clean, tmp_path):
     total = len(_encoding_stages(clean))
     assert total >= 8
@@ -76,6 +75,7 @@ def test_killed_run_resumes_at_the_unfinished_layers(synthetic, demo_config, cle
         pd.testing.assert_frame_equal(resumed[name], table, check_exact=True, obj=name)
 
 
+@pytest.mark.slow
 def test_changing_only_the_comparisons_reuses_every_encoding(synthetic, demo_config, clean,
                                                               tmp_path, capsys):
     out = Path(shutil.copytree(clean, tmp_path / "out"))

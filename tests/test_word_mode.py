@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import yaml
 
 from bids_app.bids.tsv import read_tsv
 from bids_app.cli import main
 
 
+@pytest.mark.slow
 def test_word_mode_writes_lag_resolved_scores(synthetic, demo_config, tmp_path):
     config = yaml.safe_load(demo_config.read_text())
     config["features"] = [f for f in config["features"] if f["name"] in ("envelope", "gpt2")]

@@ -1,4 +1,4 @@
-"""The derivatives dataset: file names, dataset-level files and data dictionaries (DESIGN.md §6)."""
+"""The derivatives dataset: file names, dataset-level files, data dictionaries (docs/outputs.md)."""
 
 from __future__ import annotations
 
