@@ -16,13 +16,13 @@ from typing import Any
 
 import yaml
 
-from bids_app.analysis import ComparisonConfig
-from bids_app.bids.discovery import BidsConfig
-from bids_app.encoding import EncodingConfig, StatisticsConfig
+from bids_app.analysis.config import ComparisonConfig
+from bids_app.bids.config import BidsConfig
+from bids_app.encoding.config import EncodingConfig, StatisticsConfig
 from bids_app.errors import UsageError
-from bids_app.features import FeatureSpec
-from bids_app.neural import ElectrodeConfig, PreprocessingConfig
-from bids_app.stimuli.resolve import StimulusConfig
+from bids_app.features.spec import FeatureSpec
+from bids_app.neural.config import ElectrodeConfig, PreprocessingConfig
+from bids_app.stimuli.config import StimulusConfig
 
 #: ``desc-`` labels the app uses for non-feature derivatives.
 RESERVED_NAMES = {"highgamma", "varpart", "cca", "features", "psd", "onsets", "alignment"}

@@ -12,14 +12,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from bids_app.bids.tsv import read_tsv
 from bids_app.cli import main as ssl_ieeg
-from bids_app.features.tiny_models import save_tiny_models
-from bids_app.stimuli.alignments import read_words
-from bids_app.synthetic import SyntheticDataset, make_synthetic_dataset
+
+if TYPE_CHECKING:
+    from bids_app.synthetic import SyntheticDataset
 
 
 def demo_config(models: dict[str, Path]) -> dict:
@@ -60,6 +60,10 @@ def write_demo_config(dataset: SyntheticDataset, out_dir: Path) -> Path:
     path : Path
         The YAML configuration, ``out_dir/demo_config.yaml``.
     """
+    # Imported here (torch, transformers, pandas) so that ``ssl-ieeg-demo --help`` is instant.
+    from bids_app.features.tiny_models import save_tiny_models
+    from bids_app.stimuli.alignments import read_words
+
     words = [word for name in dataset.stimuli
              for word in read_words((dataset.root / "stimuli" / name).with_suffix(".tsv")).words]
     models = save_tiny_models(out_dir / "models", words)
@@ -76,6 +80,8 @@ def run_demo(out_dir: Path, nprocs: int = 1) -> int:
     exit_code : int
         The first non-zero exit code of the participant or group level, else 0.
     """
+    from bids_app.synthetic import make_synthetic_dataset
+
     dataset = make_synthetic_dataset(out_dir / "bids")
     config_path = write_demo_config(dataset, out_dir)
     derivatives = out_dir / "derivatives" / "ssl-ieeg"
@@ -90,6 +96,8 @@ def run_demo(out_dir: Path, nprocs: int = 1) -> int:
 
 def _print_recovery(dataset: SyntheticDataset, derivatives: Path) -> None:
     """Compare the envelope model's r on driven and noise electrodes with the ground truth."""
+    from bids_app.bids.tsv import read_tsv
+
     table = read_tsv(derivatives / "group" / f"task-{dataset.task}_desc-envelope_scores.tsv",
                      required=("subject", "channel", "r"))
     print("\nGround truth vs. recovered (feature space 'envelope'):")

@@ -7,32 +7,16 @@ The lead's workflow calls one function per recording::
                             words=word_samples(stimuli, word_timings, sfreq))
 """
 
-from bids_app.analysis.cca import SharedSpace, fit_shared_space
-from bids_app.analysis.compare import (
-    ComparisonResult,
-    FeatureSpaceInfo,
-    WordSamples,
-    compare_models,
-    word_samples,
-)
-from bids_app.analysis.config import ComparisonConfig
-from bids_app.analysis.dictionary import table_dictionary
-from bids_app.analysis.partition import partition_regions
-from bids_app.analysis.predcorr import best_layer_result, prediction_correlation
-from bids_app.analysis.summaries import summarize
+from bids_app._lazy import lazy_exports
 
-__all__ = [
-    "ComparisonConfig",
-    "ComparisonResult",
-    "FeatureSpaceInfo",
-    "SharedSpace",
-    "WordSamples",
-    "best_layer_result",
-    "compare_models",
-    "fit_shared_space",
-    "partition_regions",
-    "prediction_correlation",
-    "summarize",
-    "table_dictionary",
-    "word_samples",
-]
+# Imported on first use (bids_app._lazy), so that the configuration loads without pandas or SciPy.
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "cca": ("SharedSpace", "fit_shared_space"),
+    "compare": ("ComparisonResult", "FeatureSpaceInfo", "WordSamples", "compare_models",
+                "word_samples"),
+    "config": ("ComparisonConfig",),
+    "dictionary": ("table_dictionary",),
+    "partition": ("partition_regions",),
+    "predcorr": ("best_layer_result", "prediction_correlation"),
+    "summaries": ("summarize",),
+})

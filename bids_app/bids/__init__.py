@@ -1,5 +1,9 @@
-"""BIDS discovery: recordings, channels, electrodes and events, with the user's filters applied."""
+"""BIDS discovery: recordings, channels, electrodes and events, with the user's filters applied.
 
-from bids_app.bids.recording import Recording
+``Recording`` is imported on first use (:mod:`bids_app._lazy`), so ``bids_app.bids.config``
+loads without pandas.
+"""
 
-__all__ = ["Recording"]
+from bids_app._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {"recording": ("Recording",)})

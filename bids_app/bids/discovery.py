@@ -11,9 +11,10 @@ import pandas as pd
 from bids import BIDSLayout
 from bids_validator import BIDSValidator
 
+from bids_app.bids.config import BidsConfig
 from bids_app.bids.recording import Recording
 from bids_app.bids.tsv import read_tsv
-from bids_app.errors import BadDataError, BidsValidationError, NothingSelectedError, UsageError
+from bids_app.errors import BadDataError, BidsValidationError, NothingSelectedError
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -24,26 +25,6 @@ DATA_EXTENSIONS = (".edf", ".vhdr", ".set", ".bdf")
 def normalize_label(label: str, prefix: str) -> str:
     """Remove an optional ``<prefix>-`` from a BIDS label (``"sub-01"`` → ``"01"``)."""
     return label.removeprefix(f"{prefix}-")
-
-
-@dataclass(frozen=True)
-class BidsConfig:
-    """YAML section ``bids``: how metadata is chosen when a dataset offers several.
-
-    Attributes
-    ----------
-    electrode_spaces : list of str
-        Preferred ``space-`` labels of ``electrodes.tsv``, best first. When none is present, any
-        space whose name starts with ``MNI`` is taken, then the first file found.
-    """
-
-    electrode_spaces: list[str] = field(default_factory=lambda: [
-        "MNI152NLin2009aSym", "MNI152NLin2009cAsym", "MNI152NLin6Asym", "MNI305", "fsaverage"])
-
-    def __post_init__(self) -> None:
-        if not all(isinstance(s, str) and s for s in self.electrode_spaces):
-            raise UsageError("bids.electrode_spaces must be a list of space labels, got "
-                             f"{self.electrode_spaces!r}")
 
 
 @dataclass(frozen=True)

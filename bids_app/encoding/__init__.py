@@ -7,25 +7,13 @@ The engine works on plain arrays and knows nothing of BIDS::
     p_fdr, significant = fdr_bh(p)
 """
 
-from bids_app.encoding.config import EncodingConfig, StatisticsConfig
-from bids_app.encoding.cv import EncodingResult
-from bids_app.encoding.perfold import (
-    cross_validate,
-    cross_validate_folds,
-    cross_validate_subsets,
-)
-from bids_app.encoding.stats import fdr_bh, permutation_test
-from bids_app.encoding.word import cross_validate_word_lags, word_targets
+from bids_app._lazy import lazy_exports
 
-__all__ = [
-    "EncodingConfig",
-    "EncodingResult",
-    "StatisticsConfig",
-    "cross_validate",
-    "cross_validate_folds",
-    "cross_validate_subsets",
-    "cross_validate_word_lags",
-    "fdr_bh",
-    "permutation_test",
-    "word_targets",
-]
+# Imported on first use (bids_app._lazy), so that the configuration loads without numpy.
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "config": ("EncodingConfig", "StatisticsConfig"),
+    "cv": ("EncodingResult",),
+    "perfold": ("cross_validate", "cross_validate_folds", "cross_validate_subsets"),
+    "stats": ("fdr_bh", "permutation_test"),
+    "word": ("cross_validate_word_lags", "word_targets"),
+})

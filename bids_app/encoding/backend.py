@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
 from bids_app.errors import UsageError
 
@@ -109,6 +108,8 @@ class Backend:
             import torch
 
             return torch.linalg.eigh(x)
+        import scipy.linalg
+
         return scipy.linalg.eigh(x, driver="evd", overwrite_a=True, check_finite=False)
 
     def solve_spd(self, a: Any, b: Any, alpha: float) -> Any:
@@ -126,6 +127,8 @@ class Backend:
             if int(info) == 0:
                 return torch.cholesky_solve(b, factor)
         else:
+            import scipy.linalg
+
             try:
                 factor = scipy.linalg.cho_factor(self.add_to_diag(a.copy(), alpha),
                                                  check_finite=False)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from bids_app.errors import UsageError
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def _default_alphas() -> list[float]:
+    import numpy as np
+
     return [float(a) for a in np.logspace(-2, 7, 20)]
 
 
@@ -157,6 +161,8 @@ class EncodingConfig:
 
 def _lag_grid(tmin: float, tmax: float, step: float, sfreq: float) -> np.ndarray:
     """Lags ``tmin, tmin + step, ... <= tmax`` rounded to samples, duplicates removed."""
+    import numpy as np
+
     n_steps = int(np.floor((tmax - tmin) / step + 1e-9))
     times = tmin + step * np.arange(n_steps + 1)
     return np.unique(np.round(times * sfreq).astype(int))

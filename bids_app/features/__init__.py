@@ -1,7 +1,13 @@
-"""Stimulus features (acoustic, speech, language, static, phonetic), cached per stimulus."""
+"""Stimulus features (acoustic, speech, language, static, phonetic), cached per stimulus.
 
-from bids_app.features.extract import load_or_compute_features, needs_words
-from bids_app.features.featureset import FeatureSet
-from bids_app.features.spec import FeatureSpec
+The names below are imported on first use (:mod:`bids_app._lazy`): the feature spec is light,
+the extractors load torch and transformers.
+"""
 
-__all__ = ["FeatureSet", "FeatureSpec", "load_or_compute_features", "needs_words"]
+from bids_app._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "extract": ("load_or_compute_features", "needs_words"),
+    "featureset": ("FeatureSet",),
+    "spec": ("FeatureSpec",),
+})

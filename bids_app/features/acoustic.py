@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.fft import next_fast_len
 from scipy.signal import butter, find_peaks, hilbert, resample_poly, sosfiltfilt
-from transformers.audio_utils import mel_filter_bank
 
 from bids_app.errors import UsageError
 
@@ -108,6 +107,8 @@ def log_mel(audio: np.ndarray, audio_sfreq: float, sfreq: float = 100.0, n_mels:
     values : ndarray, shape (n_frames, n_mels)
         ``log(power + 1e-10)``, float32.
     """
+    from transformers.audio_utils import mel_filter_bank
+
     hop = _integer_step(audio_sfreq, sfreq)
     win = round(window_s * audio_sfreq)
     n_fft = max(n_fft, win)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from bids_app.errors import MissingInputError
 from bids_app.features import acoustic, speech
@@ -183,6 +182,8 @@ def _compute(spec: FeatureSpec, inputs: _Inputs, allocate: Allocate, *, device: 
         return _word_level(spec, inputs.words, values, meta)
     device = resolve_device(device)
     if device == "cpu":
+        import torch
+
         torch.set_num_threads(max(1, n_jobs))
     model = load_model(inputs.model, weights=spec.weights, seed=spec.seed, device=device,
                        causal_lm=spec.kind == "language")

@@ -30,15 +30,16 @@ import re
 import string
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer
 
 from bids_app.errors import BadDataError, MissingInputError, UsageError
 from bids_app.features.models import ModelSource
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -153,6 +154,8 @@ def causal_lm_features(model: torch.nn.Module, tokenizer: Any, words: Sequence[s
 
 def load_tokenizer(source: ModelSource) -> Any:
     """The model's tokenizer (``AutoTokenizer.from_pretrained``) from its directory."""
+    from transformers import AutoTokenizer
+
     try:
         return AutoTokenizer.from_pretrained(source.path)
     except (OSError, ValueError, TypeError) as err:
@@ -174,6 +177,8 @@ def _run_strided(model: torch.nn.Module, ids: np.ndarray, bos: int | None, layer
                  context: int, stride: int, device: str,
                  verbose: bool) -> tuple[dict[int, np.ndarray], np.ndarray, np.ndarray]:
     """Hidden states, surprisal and entropy of every token with a strided context window."""
+    import torch
+
     offset = 1 if bos is not None else 0
     sequence = np.r_[[bos], ids] if bos is not None else ids
     n = ids.size
@@ -212,6 +217,8 @@ def _score(logits: torch.Tensor, targets: torch.Tensor,
            block: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """Surprisal of each target and entropy of each row's distribution (nats), in row blocks
     so that only ``block x vocabulary`` floats are alive at a time."""
+    import torch
+
     surprisal, entropy = [], []
     for lo in range(0, logits.shape[0], block):
         logp = torch.log_softmax(logits[lo:lo + block].float(), dim=-1)

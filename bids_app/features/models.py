@@ -21,13 +21,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from huggingface_hub import constants, snapshot_download
-from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PretrainedConfig
+from typing import TYPE_CHECKING
 
 from bids_app.errors import BadDataError, MissingInputError, UsageError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -66,6 +66,8 @@ class ModelSource:
 
 def resolve_device(device: str) -> str:
     """``"auto"`` becomes ``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    import torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device not in ("cpu", "cuda"):
@@ -127,6 +129,9 @@ def _find(model: str, model_dir: Path | None) -> tuple[Path | None, str | None]:
 
 
 def _snapshot(model: str, cache_dir: Path | None, local_only: bool) -> Path | None:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
     try:
         path = snapshot_download(model, cache_dir=cache_dir, local_files_only=local_only,
                                  allow_patterns=_DOWNLOAD_PATTERNS)
@@ -143,6 +148,8 @@ def _downloads_allowed() -> bool:
 
 
 def _missing_message(model: str, model_dir: Path | None) -> str:
+    from huggingface_hub import constants
+
     searched = f"--model-dir {model_dir}, " if model_dir is not None else ""
     return (
         f"model {model!r} not found (searched {searched}a local directory {model!r}, and the "
@@ -191,6 +198,9 @@ def load_model(source: ModelSource, *, weights: str, seed: int, device: str,
     -------
     model : torch.nn.Module
     """
+    import torch
+    from transformers import AutoModel, AutoModelForCausalLM
+
     auto = AutoModelForCausalLM if causal_lm else AutoModel
     try:
         if weights == "random":
@@ -208,6 +218,8 @@ def load_model(source: ModelSource, *, weights: str, seed: int, device: str,
 
 def load_config(source: ModelSource) -> PretrainedConfig:
     """The model's configuration (``config.json``)."""
+    from transformers import AutoConfig
+
     try:
         return AutoConfig.from_pretrained(source.path)
     except (OSError, ValueError, KeyError) as err:

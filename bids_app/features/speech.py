@@ -25,16 +25,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
-from transformers import AutoFeatureExtractor
 
 from bids_app.errors import BadDataError, UsageError
 from bids_app.features.models import ModelSource
 from bids_app.stimuli.stimulus import WordTimings
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -145,6 +146,8 @@ def input_settings(source: ModelSource) -> tuple[int, bool]:
     if not (source.path / "preprocessor_config.json").is_file():
         logger.info("%s has no preprocessor_config.json: 16 kHz, normalised input", source.path)
         return 16000, True
+    from transformers import AutoFeatureExtractor
+
     extractor = AutoFeatureExtractor.from_pretrained(source.path)
     return (int(getattr(extractor, "sampling_rate", 16000)),
             bool(getattr(extractor, "do_normalize", True)))
@@ -182,6 +185,8 @@ def run_windows(model: torch.nn.Module, audio: np.ndarray, geometry: FrameGeomet
     values : dict of int to ndarray, shape (n_kept, n_dims)
         Kept frames of each requested layer (float32).
     """
+    import torch
+
     batches = _batches(windows, batch_size)
     for batch in tqdm(batches, desc="speech windows", disable=not verbose, unit="batch"):
         spans = [(w.first * geometry.hop, (w.stop - 1) * geometry.hop + geometry.receptive_field)

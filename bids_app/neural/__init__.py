@@ -1,12 +1,17 @@
-"""Neural preprocessing: raw iEEG to z-scored high-gamma envelopes (``NeuralData``)."""
+"""Neural preprocessing: raw iEEG to z-scored high-gamma envelopes (``NeuralData``).
 
-from bids_app.neural.config import PreprocessingConfig
-from bids_app.neural.data import NeuralData
-from bids_app.neural.io import load_raw
-from bids_app.neural.preprocess import preprocess
-from bids_app.neural.qc import envelope_alignment, onset_response
-from bids_app.neural.responsive import ElectrodeConfig, speech_responsive
-from bids_app.neural.write import write_highgamma
+The names below are imported on first use (:mod:`bids_app._lazy`), so the configuration
+classes load without MNE, SciPy or pandas.
+"""
 
-__all__ = ["ElectrodeConfig", "NeuralData", "PreprocessingConfig", "envelope_alignment", "load_raw",
-           "onset_response", "preprocess", "speech_responsive", "write_highgamma"]
+from bids_app._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "config": ("ElectrodeConfig", "PreprocessingConfig"),
+    "data": ("NeuralData",),
+    "io": ("load_raw",),
+    "preprocess": ("preprocess",),
+    "qc": ("envelope_alignment", "onset_response"),
+    "responsive": ("speech_responsive",),
+    "write": ("write_highgamma",),
+})

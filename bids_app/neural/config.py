@@ -1,8 +1,8 @@
-"""``PreprocessingConfig``: the ``preprocessing`` section of the YAML configuration."""
+"""The ``preprocessing`` and ``electrodes`` sections of the YAML configuration."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bids_app.errors import UsageError
 
@@ -11,6 +11,7 @@ HIGHGAMMA_METHODS = ("multiband", "butterworth")
 ZSCORE_MODES = ("recording", "baseline")
 #: Default band per high-gamma method: Chang lab (multiband) and Podcast/Hasson lab (butterworth).
 DEFAULT_BANDS = {"multiband": [70.0, 150.0], "butterworth": [70.0, 200.0]}
+ELECTRODE_MASKS = ("all", "responsive")
 
 
 @dataclass
@@ -107,6 +108,40 @@ class PreprocessingConfig:
         """The band in Hz after applying the method's default."""
         band = DEFAULT_BANDS[self.highgamma] if self.band is None else self.band
         return [float(band[0]), float(band[1])]
+
+
+@dataclass(frozen=True)
+class ElectrodeConfig:
+    """Which electrodes are modelled (YAML section ``electrodes``).
+
+    Attributes
+    ----------
+    mask : str
+        ``"all"`` (default): every good channel. ``"responsive"``: only speech-responsive
+        electrodes (needs two or more stimulus onsets). Responsiveness is computed and
+        reported in the scores tables either way when there are several stimuli.
+    window, baseline : list of float
+        ``[start, stop]`` in seconds from each stimulus onset, compared by the paired t-test.
+    alpha : float
+        Family-wise error rate of the Bonferroni-corrected test.
+    """
+
+    mask: str = "all"
+    window: list[float] = field(default_factory=lambda: [0.0, 0.5])
+    baseline: list[float] = field(default_factory=lambda: [-0.5, 0.0])
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.mask not in ELECTRODE_MASKS:
+            raise UsageError(f"electrodes.mask must be one of {ELECTRODE_MASKS}, "
+                             f"got {self.mask!r}")
+        for key in ("window", "baseline"):
+            value = getattr(self, key)
+            if len(value) != 2 or not value[0] < value[1]:
+                raise UsageError(f"electrodes.{key} must be [start, stop] with start < stop, "
+                                 f"got {value}")
+        if not 0 < self.alpha < 1:
+            raise UsageError(f"electrodes.alpha must be in (0, 1), got {self.alpha}")
 
 
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:

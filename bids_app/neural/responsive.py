@@ -2,50 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bids_app.errors import BadDataError, UsageError
+from bids_app.errors import BadDataError
+from bids_app.neural.config import ElectrodeConfig as ElectrodeConfig  # its former home
 from bids_app.neural.data import NeuralData
-
-ELECTRODE_MASKS = ("all", "responsive")
-
-
-@dataclass(frozen=True)
-class ElectrodeConfig:
-    """Which electrodes are modelled (YAML section ``electrodes``).
-
-    Attributes
-    ----------
-    mask : str
-        ``"all"`` (default): every good channel. ``"responsive"``: only speech-responsive
-        electrodes (needs two or more stimulus onsets). Responsiveness is computed and
-        reported in the scores tables either way when there are several stimuli.
-    window, baseline : list of float
-        ``[start, stop]`` in seconds from each stimulus onset, compared by the paired t-test.
-    alpha : float
-        Family-wise error rate of the Bonferroni-corrected test.
-    """
-
-    mask: str = "all"
-    window: list[float] = field(default_factory=lambda: [0.0, 0.5])
-    baseline: list[float] = field(default_factory=lambda: [-0.5, 0.0])
-    alpha: float = 0.05
-
-    def __post_init__(self) -> None:
-        if self.mask not in ELECTRODE_MASKS:
-            raise UsageError(f"electrodes.mask must be one of {ELECTRODE_MASKS}, "
-                             f"got {self.mask!r}")
-        for key in ("window", "baseline"):
-            value = getattr(self, key)
-            if len(value) != 2 or not value[0] < value[1]:
-                raise UsageError(f"electrodes.{key} must be [start, stop] with start < stop, "
-                                 f"got {value}")
-        if not 0 < self.alpha < 1:
-            raise UsageError(f"electrodes.alpha must be in (0, 1), got {self.alpha}")
 
 
 def window_means(neural: NeuralData, onsets: np.ndarray, window: tuple[float, float]

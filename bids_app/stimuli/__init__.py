@@ -1,5 +1,9 @@
-"""Stimulus resolution: which audio and word timings each recording heard, and when."""
+"""Stimulus resolution: which audio and word timings each recording heard, and when.
 
-from bids_app.stimuli.stimulus import Stimulus, WordTimings
+The names below are imported on first use (:mod:`bids_app._lazy`), so
+``bids_app.stimuli.config`` loads without numpy.
+"""
 
-__all__ = ["Stimulus", "WordTimings"]
+from bids_app._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {"stimulus": ("Stimulus", "WordTimings")})

@@ -3,55 +3,18 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import soundfile
 
 from bids_app.bids.recording import Recording
-from bids_app.errors import MissingInputError, UsageError
+from bids_app.errors import MissingInputError
+from bids_app.stimuli.config import StimulusConfig
 from bids_app.stimuli.stimulus import Stimulus
 
 #: Transcript formats looked for beside an audio file, in this order.
 TRANSCRIPT_SUFFIXES = (".TextGrid", ".tsv", ".csv", ".wrd")
-STIMULUS_MODES = ("auto", "events", "onset")
-
-
-@dataclass(frozen=True)
-class StimulusConfig:
-    """YAML section ``stimulus``: how each recording's stimuli are found.
-
-    Attributes
-    ----------
-    mode : str
-        ``events``: rows of ``events.tsv`` whose ``column`` names a file in ``BIDS_DIR/stimuli/``.
-        ``onset``: one stimulus, ``file``, starting at ``onset`` seconds of recording time (the
-        ds005574 layout, which has no events). ``auto`` (default): ``events`` when events name
-        stimulus files, else ``onset`` when ``file`` is set.
-    file : str | None
-        For ``onset`` mode: the audio, relative to ``BIDS_DIR/stimuli/``.
-    transcript : str | None
-        For ``onset`` mode: the word timings, relative to ``BIDS_DIR/stimuli/``. By default a file
-        beside the audio with the same stem.
-    onset : float
-        For ``onset`` mode: when the audio starts, in seconds of recording time.
-    column : str
-        The events column naming stimulus files.
-    """
-
-    mode: str = "auto"
-    file: str | None = None
-    transcript: str | None = None
-    onset: float = 0.0
-    column: str = "stim_file"
-
-    def __post_init__(self) -> None:
-        if self.mode not in STIMULUS_MODES:
-            raise UsageError(f"stimulus.mode must be one of {STIMULUS_MODES}, got {self.mode!r}")
-        if self.mode == "onset" and not self.file:
-            raise UsageError("stimulus.file is required with stimulus.mode: onset "
-                             "(e.g. file: podcast.wav)")
 
 
 def resolve_stimuli(recording: Recording, bids_dir: Path,
