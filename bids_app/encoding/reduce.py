@@ -57,14 +57,14 @@ def lag_basis(lags: Sequence[int], n_basis: int | None) -> np.ndarray | None:
 
 
 def filter_lags(X: np.ndarray, pieces: Sequence[Piece], lags: Sequence[int],
-                basis: np.ndarray, chunk_size: int = 4096,
+                basis: np.ndarray, chunk_size: int = 1024,
                 out: np.ndarray | None = None) -> np.ndarray:
     """The lag-basis design: ``Z[t, b·F + j] = Σ_l basis[l, b] · X[t - lags[l], j]``.
 
     Lags never reach across a segment edge (zero padding), as in the lagged design; samples
     outside ``pieces`` are zero. Each bump is non-zero on a few lags only, so every chunk of
-    rows is the sum of those few shifted copies of ``X`` (one multiply-add per non-zero
-    ``basis[l, b]``), never the full lagged design.
+    rows is the sum of those few shifted copies of ``X``: one BLAS ``saxpy`` per non-zero
+    ``basis[l, b]`` on contiguous, cache-sized rows, never the full lagged design.
 
     Parameters
     ----------
@@ -83,24 +83,27 @@ def filter_lags(X: np.ndarray, pieces: Sequence[Piece], lags: Sequence[int],
     -------
     Z : ndarray, shape (n_samples, n_features * n_basis)
     """
+    from scipy.linalg.blas import saxpy
+
     lags = np.asarray(lags, dtype=int)
     left, right = max(int(lags.max()), 0), max(-int(lags.min()), 0)
-    taps = [(int(lag), b, np.float32(basis[i, b])) for i, lag in enumerate(lags)
+    taps = [(int(lag), b, float(basis[i, b])) for i, lag in enumerate(lags)
             for b in np.flatnonzero(basis[i])]
     n_features, n_basis = X.shape[1], basis.shape[1]
     Z = np.zeros((X.shape[0], n_features * n_basis), dtype=np.float32) if out is None else out
     for s, e, seg_s, seg_e in pieces:
         padded = np.zeros((seg_e - seg_s + left + right, n_features), dtype=np.float32)
         padded[left:left + seg_e - seg_s] = X[seg_s:seg_e]
+        flat = padded.ravel()
         for start in range(s, e, chunk_size):
-            stop = min(start + chunk_size, e)
-            out = np.zeros((stop - start, n_basis, n_features), dtype=np.float32)
-            scratch = np.empty((stop - start, n_features), dtype=np.float32)
+            rows = min(start + chunk_size, e) - start
+            bumps = np.zeros((n_basis, rows * n_features), dtype=np.float32)
             first = start - seg_s + left  # padded row of X[start]
-            for lag, b, weight in taps:  # out[t, b] += weight * X[t - lag]
-                np.multiply(padded[first - lag:first - lag + stop - start], weight, out=scratch)
-                out[:, b] += scratch
-            Z[start:stop] = out.reshape(stop - start, -1)
+            for lag, b, weight in taps:  # bumps[b] += weight * X[t - lag], in place
+                source = flat[(first - lag) * n_features:(first - lag + rows) * n_features]
+                saxpy(source, bumps[b], a=weight)
+            Z[start:start + rows] = bumps.reshape(n_basis, rows, n_features).transpose(
+                1, 0, 2).reshape(rows, -1)
     return Z
 
 

@@ -44,13 +44,13 @@ def permutation_test(result: EncodingResult, Y: np.ndarray, n_permutations: int 
     """
     if n_permutations < 1:
         raise UsageError(f"statistics.n_permutations must be >= 1, got {n_permutations}")
-    Y = np.asarray(Y, dtype=float)
+    Y = np.asarray(Y)
     Y = Y.reshape(len(Y), -1)
     predictions = result.predictions.reshape(len(Y), -1)
     rng = np.random.default_rng(seed)
     null = np.zeros((n_permutations, Y.shape[1]))
     for index in result.test_folds:
-        shifted = _circular_correlations(Y[index], predictions[index].astype(float))
+        shifted = _circular_correlations(Y[index].astype(float), predictions[index].astype(float))
         n = len(index)
         margin = min(max(1, n // 10), (n - 1) // 2)
         shifts = rng.integers(margin, n - margin + 1, size=n_permutations) % n
@@ -67,10 +67,13 @@ def permutation_test(result: EncodingResult, Y: np.ndarray, n_permutations: int 
 def _circular_correlations(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """``out[s, t]`` = Pearson r of ``y[:, t]`` with ``pred[:, t]`` rotated by ``s`` samples."""
     n = y.shape[0]
-    yc, pc = y - y.mean(0), pred - pred.mean(0)
-    cross = np.fft.irfft(np.fft.rfft(yc, axis=0) * np.conj(np.fft.rfft(pc, axis=0)), n=n, axis=0)
+    # one contiguous row per target: FFTs along the last axis are several times faster
+    yc = np.ascontiguousarray((y - y.mean(0)).T)
+    pc = np.ascontiguousarray((pred - pred.mean(0)).T)
+    cross = np.fft.irfft(np.fft.rfft(yc) * np.conj(np.fft.rfft(pc)), n=n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return cross / np.sqrt((yc * yc).sum(0) * (pc * pc).sum(0))
+        cross /= np.sqrt((yc * yc).sum(1) * (pc * pc).sum(1))[:, None]
+    return cross.T
 
 
 def fdr_bh(p: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
