@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bids_app.analysis.config import ComparisonConfig
+from bids_app.analysis.config import CCA_SETS, ComparisonConfig
 from bids_app.bids.config import BidsConfig
 from bids_app.encoding.config import EncodingConfig, StatisticsConfig
 from bids_app.errors import UsageError
@@ -68,6 +70,7 @@ class AppConfig:
         if reserved:
             raise UsageError(f"features: the names {reserved} are reserved for derivatives of "
                              "other kinds; rename those feature spaces")
+        _check_references(self.comparison, self.features)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration (every default filled in) as plain YAML types."""
@@ -81,6 +84,29 @@ class AppConfig:
     def to_yaml(self) -> str:
         """The resolved configuration as YAML text."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _check_references(comparison: ComparisonConfig, features: list[FeatureSpec]) -> None:
+    """Every feature space the ``comparison`` section names must be configured."""
+    names = [spec.name for spec in features]
+    known = f"the configured feature spaces are {names}"
+    pairs = comparison.prediction_correlation
+    for pair in [] if pairs == "auto" else pairs:
+        for name in pair:
+            if name not in names:
+                raise UsageError(f"comparison.prediction_correlation: {name!r} (in {list(pair)})"
+                                 f" is not a feature space; {known}")
+    for key in ("cca_speech", "cca_language"):
+        name = getattr(comparison, key)
+        if name is not None and name not in names:
+            raise UsageError(f"comparison.{key}: {name!r} is not a feature space; {known}")
+    sets = comparison.variance_partitioning
+    valid = {*CCA_SETS, "acoustic", *(spec.kind for spec in features), *names}
+    for name in [] if sets == "auto" else sets:
+        if name not in valid:
+            raise UsageError(f"comparison.variance_partitioning: unknown set {name!r}; use "
+                             f"{list(CCA_SETS)}, 'acoustic', a feature kind of the configured "
+                             f"spaces or a feature-space name ({known})")
 
 
 def load_config(path: Path | None = None, models: list[str] | None = None) -> AppConfig:
@@ -148,7 +174,42 @@ def _build(cls: type, values: Any, where: str) -> Any:
     if unknown:
         raise UsageError(f"Unknown key(s) {[f'{where}.{k}' for k in unknown]}; valid keys of "
                          f"{where}: {sorted(known)}")
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if not _has_type(value, hints[key]):
+            raise UsageError(f"{where}.{key} must be {_type_name(hints[key])}, got {value!r}")
     try:
         return cls(**values)
     except TypeError as err:
         raise UsageError(f"{where}: {err}") from err
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Whether a YAML value fits a field's type hint (ints pass as floats, not as bools)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        return isinstance(value, list) and all(_has_type(v, item) for v in value)
+    return isinstance(value, origin or hint)
+
+
+def _type_name(hint: Any) -> str:
+    """``int``, ``float or null``, ``list of str`` ... for error messages."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    if typing.get_origin(hint) is list:
+        args = typing.get_args(hint)
+        return f"a list of {_type_name(args[0])}" if args else "a list"
+    return getattr(hint, "__name__", str(hint))

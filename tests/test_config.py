@@ -37,6 +37,19 @@ def test_defaults_are_complete_and_round_trip(tmp_path):
     ("features:\n  - {name: m, kind: mel}\n  - {name: m, kind: envelope}\n", "unique"),
     ("features: mel\n", "features must be a list"),
     ("- 1\n- 2\n", "mapping"),
+    # value types, named with the expected type
+    ("encoding:\n  n_folds: five\n", r"encoding.n_folds must be int, got 'five'"),
+    ("statistics:\n  n_permutations: 1.5\n", "statistics.n_permutations must be int"),
+    ("encoding:\n  standardize: 'yes'\n", "encoding.standardize must be bool"),
+    ("encoding:\n  alphas: [1, a]\n", "encoding.alphas must be a list of float"),
+    ("features:\n  - {name: m, kind: mel, seed: x}\n", r"features\[0\].seed must be int"),
+    # cross-section references: every space the comparison section names must exist
+    ("comparison:\n  prediction_correlation: [[wav2vec2, gpt3]]\n",
+     "comparison.prediction_correlation: 'gpt3'"),
+    ("comparison:\n  cca_speech: hubert\n", "comparison.cca_speech: 'hubert'"),
+    ("comparison:\n  cca_language: llama\n", "comparison.cca_language: 'llama'"),
+    ("comparison:\n  variance_partitioning: [shared, statc]\n",
+     "comparison.variance_partitioning: unknown set 'statc'"),
 ])
 def test_bad_config_is_a_usage_error_naming_the_key(tmp_path, text, named):
     with pytest.raises(UsageError, match=named) as info:
@@ -50,6 +63,25 @@ def test_models_option_selects_and_orders_spaces(tmp_path):
     assert [s.name for s in load_config(path, ["mel"]).features] == ["mel"]
     with pytest.raises(UsageError, match="nope"):
         load_config(path, ["nope"])
+
+
+def test_models_option_keeps_the_comparison_references_valid(tmp_path):
+    path = _write(tmp_path, "features:\n  - {name: env, kind: envelope}\n"
+                            "  - {name: mel, kind: mel}\n"
+                            "comparison:\n  prediction_correlation: [[env, mel]]\n"
+                            "  variance_partitioning: [env, mel]\n")
+    assert load_config(path).comparison.prediction_correlation == [["env", "mel"]]
+    with pytest.raises(UsageError, match=r"comparison\.prediction_correlation: 'env'"):
+        load_config(path, ["mel"])  # before any work, not after the encoding
+
+
+def test_valid_references_and_types_load(tmp_path):
+    path = _write(tmp_path, "encoding:\n  tmax: 1\n  alphas: [1, 10.0]\n  layer_pca: null\n"
+                            "comparison:\n  variance_partitioning: [shared, static, acoustic]\n"
+                            "  cca_speech: wav2vec2\n")
+    config = load_config(path)
+    assert config.encoding.tmax == 1 and config.encoding.layer_pca is None
+    assert config.comparison.variance_partitioning == ["shared", "static", "acoustic"]
 
 
 def test_digest_changes_with_any_setting(tmp_path):
