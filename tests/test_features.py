@@ -153,3 +153,18 @@ def test_concurrent_writer_loser_discards(tmp_path):
     # a stale file (other key) is replaced
     assert write_feature_file(path, "k2", lambda _: features(3.0)) is True
     np.testing.assert_array_equal(read_feature_file(path).layers["envelope"], 3.0)
+
+
+def test_envelope_in_blocks_equals_the_whole_transform():
+    """Long audio is enveloped block by block (bounded memory) with the whole-audio result."""
+    rng = np.random.default_rng(0)
+    rate = 16000
+    n = 61 * rate + 77  # blocks that do not divide the audio
+    carrier = rng.standard_normal(n)
+    slow = np.convolve(rng.standard_normal(n // 800 + 2), np.ones(4) / 4, "same")
+    audio = (carrier * np.abs(np.repeat(slow, 800)[:n])).astype(np.float32)
+    _, whole = acoustic.envelope(audio, rate, block_s=None)
+    _, blocked = acoustic.envelope(audio, rate, block_s=20.0)
+    assert blocked.shape == whole.shape == (-(-n // 160), 1)
+    inner = slice(50, -50)  # away from the audio's own edges
+    np.testing.assert_allclose(blocked[inner], whole[inner], atol=5e-3 * whole.max())

@@ -16,8 +16,13 @@ _MEL_CHUNK_FRAMES = 4096  # frames per FFT batch: bounds memory on long audio
 
 
 def envelope(audio: np.ndarray, audio_sfreq: float, sfreq: float = 100.0,
-             lowpass: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+             lowpass: float = 30.0, block_s: float | None = 60.0,
+             margin_s: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
     """Broadband amplitude envelope: ``|hilbert(audio)|``, low-passed, resampled to ``sfreq``.
+
+    Long audio is processed in blocks of ``block_s`` seconds, each with ``margin_s`` seconds
+    of the neighbouring audio on both sides (dropped after filtering), so memory does not
+    grow with the audio length.
 
     Parameters
     ----------
@@ -29,6 +34,10 @@ def envelope(audio: np.ndarray, audio_sfreq: float, sfreq: float = 100.0,
         Output frame rate in Hz; sample ``k`` is at ``k / sfreq`` seconds.
     lowpass : float
         Cut-off (Hz) of the zero-phase 4th-order Butterworth low-pass applied to the envelope.
+    block_s : float | None
+        Seconds of audio per block; None transforms the whole audio at once.
+    margin_s : float
+        Seconds of overlap on each side of a block.
 
     Returns
     -------
@@ -36,14 +45,21 @@ def envelope(audio: np.ndarray, audio_sfreq: float, sfreq: float = 100.0,
     values : ndarray, shape (n_frames, 1)
     """
     n = audio.shape[0]
-    analytic = hilbert(audio.astype(np.float64), N=next_fast_len(n))[:n]
-    env = np.abs(analytic)
-    del analytic
-    sos = butter(4, lowpass, btype="low", fs=audio_sfreq, output="sos")
-    env = sosfiltfilt(sos, env)
     step = _integer_step(audio_sfreq, sfreq)
-    out = np.maximum(resample_poly(env, 1, step), 0.0).astype(np.float32)
-    return np.arange(out.shape[0]) / sfreq, out[:, None]
+    block = n if block_s is None else max(round(block_s * sfreq), 1) * step
+    margin = round(margin_s * sfreq) * step
+    sos = butter(4, lowpass, btype="low", fs=audio_sfreq, output="sos")
+    n_out = -(-n // step)  # what resample_poly gives for the whole audio
+    out = np.empty(n_out, dtype=np.float32)
+    for start in range(0, n, block):
+        lo, hi = max(start - margin, 0), min(start + block + margin, n)
+        part = audio[lo:hi].astype(np.float64)
+        env = np.abs(hilbert(part, N=next_fast_len(part.size))[:part.size])
+        env = resample_poly(sosfiltfilt(sos, env), 1, step)
+        first = (start - lo) // step  # lo and start are multiples of step
+        count = min(-(-min(start + block, n) // step), n_out) - start // step
+        out[start // step:start // step + count] = np.maximum(env[first:first + count], 0.0)
+    return np.arange(n_out) / sfreq, out[:, None]
 
 
 def peak_rate(audio: np.ndarray, audio_sfreq: float, sfreq: float = 100.0,
