@@ -24,10 +24,8 @@ from bids_app.encoding.config import EncodingConfig, StatisticsConfig
 from bids_app.errors import UsageError
 from bids_app.features.spec import FeatureSpec
 from bids_app.neural.config import ElectrodeConfig, PreprocessingConfig
+from bids_app.outputs.derivatives import RESERVED_DESCS
 from bids_app.stimuli.config import StimulusConfig
-
-#: ``desc-`` labels the app uses for non-feature derivatives.
-RESERVED_NAMES = {"highgamma", "varpart", "cca", "features", "psd", "onsets", "alignment"}
 
 
 def default_features() -> list[FeatureSpec]:
@@ -66,7 +64,7 @@ class AppConfig:
             raise UsageError(f"features: names must be unique, repeated: {duplicates}")
         if not names:
             raise UsageError("features: the list is empty; name at least one feature space")
-        reserved = sorted(set(names) & RESERVED_NAMES)
+        reserved = sorted(set(names) & RESERVED_DESCS)
         if reserved:
             raise UsageError(f"features: the names {reserved} are reserved for derivatives of "
                              "other kinds; rename those feature spaces")

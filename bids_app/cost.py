@@ -23,11 +23,18 @@ from bids_app.errors import UsageError
 from bids_app.progress import format_seconds
 from bids_app.stimuli.stimulus import Stimulus
 
-#: Sustained float32 matrix-product rate of one core (measured: ~65 GFLOP/s per core here).
-FLOPS_PER_CORE = 6e10
-#: Seconds per p³ of a symmetric eigendecomposition on one core (measured: eigh(2050) 3.2 s
-#: on 2 cores).
-EIGH_SECONDS_PER_P3 = 6e-10
+#: Effective float32 rate of one core over a whole layer fit: matrix products run at ~65-100
+#: GFLOP/s here, the copies, filters and scores between them bring it to about this
+#: (calibrated on the 1,800 s participant benchmark, benchmarks/README.md).
+FLOPS_PER_CORE = 3e10
+#: Seconds per input sample and channel of the high-gamma step (one core; measured 49 s for
+#: 235 channels x 30 min at 512 Hz).
+HIGHGAMMA_SECONDS = 2.5e-7
+#: Seconds per sample and target of the circular-shift permutation test (one core).
+PERMUTATION_SECONDS = 2.5e-8
+#: Seconds per p³ of a symmetric float32 eigendecomposition on one core (calibrated with
+#: FLOPS_PER_CORE on the 120 s and 1,800 s participant benchmarks).
+EIGH_SECONDS_PER_P3 = 1.2e-10
 #: Bytes of the Python process before any data (interpreter, numpy, scipy, mne, torch).
 BASE_BYTES = 0.6e9
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
@@ -174,7 +181,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     -------
     estimate : CostEstimate
     """
-    enc, stats = config.encoding, config.statistics
+    enc = config.encoding
     sfreq = config.preprocessing.sfreq_out
     n_times, n_model, n_ch = recording_size(recording, stimuli, sfreq)
     flops = FLOPS_PER_CORE * max(1, n_jobs)
@@ -188,25 +195,32 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     if enc.mode == "word":
         n_rows = max(n_model // 40, 1)  # about 2.5 words per second at 100 Hz
 
-    def layer_cost(width: int) -> tuple[float, float, float, int]:
-        """Memory, seconds of passes over the data, seconds of fits, and design width."""
-        base = width if enc.layer_pca is None else min(width, enc.layer_pca)
-        reduced = width > base
+    def layer_cost(width: int, union: bool = False) -> tuple[float, float, float, int]:
+        """Memory, seconds of passes over the data, seconds of fits, and design width.
+
+        ``union``: ``width`` is the sum of already reduced sets, whose design changes with
+        the fold (the comparisons' union models).
+        """
+        base = width if enc.layer_pca is None or union else min(width, enc.layer_pca)
+        reduced = width > base or union
         p = base * per_lag
-        design_bytes = 4 * n_rows * (width + 2 * p / engine_lags)
+        # the layer read from its memory-mapped file, the aligned copy, the fold design
+        design_bytes = 4 * n_rows * (2 * width + 2 * p / engine_lags)
         grams = (folds + 3) * 8 * p * p  # fold statistics, a training set, eigh copies
         arrays = 4 * n_rows * targets * 3 + 8 * n_rows / folds * targets * 2
         gram_flops = 2 * n_rows * p * p / (engine_lags if engine_lags > 1 else 1)
         passes = folds if reduced else 1
         fits = folds * (inner + 1) if reduced else folds * (folds - 1) / 2 + folds
-        data = (passes * (gram_flops + 2 * n_rows * p * targets) / flops
-                + stats.n_permutations * targets * folds * 1e-8)
+        pca_flops = 2 * n_rows * width * (width + folds * base) if reduced else 0.0
+        data = ((passes * (gram_flops + 2 * n_rows * p * targets) + pca_flops) / flops
+                + PERMUTATION_SECONDS * n_rows * targets / max(1, n_jobs))
         fit = fits * (EIGH_SECONDS_PER_P3 * p**3 / max(1, n_jobs)
                       + alphas * 4 * p * p * targets / flops)
         return design_bytes + grams + arrays, data, fit, p
 
+    n_input = n_times * float(recording.sidecar.get("SamplingFrequency") or 5 * sfreq) / sfreq
     stages = [StageCost("high-gamma", 40 * config.preprocessing.block_size * n_times
-                        * 10 + 4 * n_ch * n_times * 2, n_ch * n_times * 2e-5 / max(1, n_jobs),
+                        * 10 + 4 * n_ch * n_times * 2, HIGHGAMMA_SECONDS * n_ch * n_input,
                         f"{n_ch} x {n_times} high-gamma")]
     peak, seconds, widest = 0.0, 0.0, 0
     n_layers_total = 0
@@ -225,9 +239,9 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         partitions = _union_widths(config)  # the models of a partition share one design
         memory, time_ = 0.0, 0.0
         for widths in partitions:
-            m, data, _, _ = layer_cost(max(widths))
+            m, data, _, _ = layer_cost(max(widths), union=True)  # one design, Gram per fold
             memory = max(memory, m)
-            time_ += data * folds + sum(layer_cost(w)[2] for w in widths)
+            time_ += data + sum(layer_cost(w, union=True)[2] for w in widths)
         widest = max((max(w) for w in partitions), default=0)
         stages.append(StageCost("comparisons", memory + 4 * n_times * n_ch * 4, time_,
                                 f"{sum(map(len, partitions))} union models, widest "

@@ -7,7 +7,6 @@ in seconds after a SLURM array of participant jobs.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,12 @@ from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError, NothingSelectedError
 from bids_app.outputs.atomic import write_tsv
-from bids_app.outputs.derivatives import COMPARISON_SUFFIXES
+from bids_app.outputs.derivatives import (
+    COMPARISON_SUFFIXES,
+    bids_name,
+    find_scores,
+    parse_entities,
+)
 from bids_app.report.comparisons import comparison_section, find_comparison_tables, stack_tables
 from bids_app.report.figures import (
     best_lag_per_channel,
@@ -26,12 +30,11 @@ from bids_app.report.figures import (
     glass_brain_figure,
     layer_profile_figure,
 )
-from bids_app.report.participant import find_scores, read_electrodes
+from bids_app.report.participant import read_electrodes
 from bids_app.report.render import render
 from bids_app.workflow import RunOptions
 
 logger = logging.getLogger("ssl_ieeg")
-ENTITY = re.compile(r"(sub|ses|task|acq|run)-([0-9a-zA-Z]+)")
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ def collect_scores(output_dir: Path, filters: Filters) -> list[GroupTable]:
         if not subject_dir.is_dir():
             continue
         electrodes, space = read_electrodes(subject_dir)
-        for recording, feature_space, path in find_scores(subject_dir):
-            entities = dict(ENTITY.findall(recording))
+        for name, path in find_scores(subject_dir):
+            entities, feature_space = name.entities, name.desc
             if not _selected(entities, filters):
                 continue
             table = read_tsv(path)
@@ -68,8 +71,8 @@ def collect_scores(output_dir: Path, filters: Filters) -> list[GroupTable]:
                 coords = electrodes[["name", "x", "y", "z"]].rename(columns={"name": "channel"})
                 table = table.merge(coords, on="channel", how="left")
             stacks.setdefault((entities["task"], feature_space), []).append(table)
-    return [GroupTable(task, space, pd.concat(tables, ignore_index=True),
-                       output_dir / "group" / f"task-{task}_desc-{space}_scores.tsv")
+    return [GroupTable(task, space, pd.concat(tables, ignore_index=True), output_dir / "group"
+                       / bids_name({"task": task}, "scores", ".tsv", desc=space))
             for (task, space), tables in sorted(stacks.items())]
 
 
@@ -78,7 +81,7 @@ def collect_comparisons(output_dir: Path, filters: Filters) -> dict[str, dict[st
     per_task: dict[str, dict[str, dict[str, pd.DataFrame]]] = {}
     found = find_comparison_tables(output_dir.glob("sub-*/**/ieeg/*.tsv"))
     for recording, tables in found.items():
-        entities = dict(ENTITY.findall(recording))
+        entities = parse_entities(recording) or {}
         if not _selected(entities, filters):
             continue
         per_task.setdefault(entities["task"], {})[recording] = tables
@@ -134,7 +137,8 @@ def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
     for task, tables in collect_comparisons(output_dir, filters).items():
         for desc, table in tables.items():
             suffix = COMPARISON_SUFFIXES.get(desc, "predcorr")
-            write_tsv(output_dir / "group" / f"task-{task}_desc-{desc}_{suffix}.tsv", table)
+            path = bids_name({"task": task}, suffix, ".tsv", desc=desc)
+            write_tsv(output_dir / "group" / path, table)
         comparisons.append(comparison_section(f"task {task}, all participants", tables,
                                               config.statistics.fdr_alpha))
     return render("group.html.j2", output_dir / "group.html", sections=sections,

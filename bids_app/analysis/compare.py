@@ -430,9 +430,11 @@ class _SetBlocks:
 
         The models not fitted yet are fitted together, from one design and Gram per fold of
         all their sets (:func:`~bids_app.encoding.cross_validate_subsets`); fitted models are
-        kept, so partitions that share a union (e.g. ``shared`` alone) fit it once.
+        kept, so partitions that share a union (e.g. ``shared`` alone) fit it once. Only the
+        union of all the sets keeps its predictions (for its permutation test).
         """
         todo = [m for m in models if frozenset(m) not in self.fitted]
+        union = frozenset(n for m in models for n in m)
         if todo:
             names = list(dict.fromkeys(n for m in todo for n in m))
             logger.info("variance partitioning: %d union model(s) of %s", len(todo),
@@ -446,7 +448,7 @@ class _SetBlocks:
             fitted = cross_validate_subsets(
                 design, run.Y, [[names.index(n) for n in m] for m in todo], lags=run.lags,
                 segments=run.segments, config=run.encoding, banded=run.config.banded,
-                **run.engine)
+                keep_predictions=[frozenset(m) == union for m in todo], **run.engine)
             for members, result in zip(todo, fitted, strict=True):
                 self.fitted[frozenset(members)] = result
         return [self.fitted[frozenset(m)] for m in models]
@@ -488,9 +490,10 @@ class _SetBlocks:
     def _space_block(self, name: str) -> np.ndarray:
         """The feature spaces of a set, side by side on the timeline."""
         run = self.runner
-        members = _set_members(name, run.spaces)
-        return np.hstack([run.design(space, _space_layer(space, run.results, run.spaces))
-                          for space in members]).astype(np.float32)
+        blocks = [run.design(space, _space_layer(space, run.results, run.spaces))
+                  for space in _set_members(name, run.spaces)]
+        return (blocks[0] if len(blocks) == 1 else np.hstack(blocks)).astype(np.float32,
+                                                                             copy=False)
 
 
 def _set_members(name: str, spaces: Mapping[str, FeatureSpaceInfo]) -> list[str]:

@@ -27,6 +27,7 @@ import pandas as pd
 from bids_app.encoding import EncodingResult, fdr_bh, permutation_test
 from bids_app.encoding.cv import fold_scores
 from bids_app.errors import BadDataError
+from bids_app.features.cache import release_pages
 
 
 def best_layer_result(results: Mapping[str, EncodingResult],
@@ -59,11 +60,14 @@ def best_layer_result(results: Mapping[str, EncodingResult],
     alphas, inner = np.zeros_like(first.alphas), errors.min(0)
     r_folds, r2_folds = np.zeros_like(first.r_folds), np.zeros_like(first.r2_folds)
     Y = np.asarray(Y, dtype=float)
-    for k, index in enumerate(first.test_folds):
-        for layer, name in enumerate(names):
+    for layer, name in enumerate(names):  # one layer at a time: its pages can be dropped
+        source = results[name].predictions
+        for k, index in enumerate(first.test_folds):
             cols = np.flatnonzero(best[k] == layer)
-            predictions[np.ix_(index, cols)] = results[name].predictions[np.ix_(index, cols)]
+            predictions[np.ix_(index, cols)] = source[np.ix_(index, cols)]
             alphas[k, cols] = results[name].alphas[k, cols]
+        release_pages(source)
+    for k, index in enumerate(first.test_folds):
         r_folds[k], r2_folds[k] = fold_scores(Y[index], predictions[index])
     result = EncodingResult(r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds,
                             r2_folds=r2_folds, alphas=alphas, predictions=predictions,

@@ -38,8 +38,9 @@ class EncodingResult:
     r_folds, r2_folds : ndarray, shape (n_folds, n_targets)
     alphas : ndarray, shape (n_folds, n_targets)
         Alpha chosen on each outer training set.
-    predictions : ndarray, shape (n_samples, n_targets)
-        Cross-validated predictions (in the working dtype); NaN where not modelled.
+    predictions : ndarray, shape (n_samples, n_targets) | None
+        Cross-validated predictions (in the working dtype); NaN where not modelled. None
+        where not kept (:func:`~bids_app.encoding.cross_validate_subsets`).
     test_folds : list of ndarray
         Sample indices of each outer test fold.
     lags : ndarray of int
@@ -59,7 +60,7 @@ class EncodingResult:
     r_folds: np.ndarray
     r2_folds: np.ndarray
     alphas: np.ndarray
-    predictions: np.ndarray
+    predictions: np.ndarray | None
     test_folds: list[np.ndarray]
     lags: np.ndarray
     weights: np.ndarray | None = None

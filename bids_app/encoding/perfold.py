@@ -142,12 +142,13 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
                                       verbose=verbose)
         return _with_raw_weights(result, reduced)
     return _per_fold(reduced, Y, folds, pieces, [None], config, banded, backend, device,
-                     n_jobs, return_weights, verbose)[0]
+                     n_jobs, return_weights, verbose, [True])[0]
 
 
 def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequence[int]], *,
                            lags: Sequence[int], segments: np.ndarray | None = None,
                            config: EncodingConfig | None = None, banded: bool = False,
+                           keep_predictions: Sequence[bool] | None = None,
                            backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
                            verbose: bool = False) -> list[EncodingResult]:
     """One model per subset of the design's blocks, from one design and Gram per fold.
@@ -164,18 +165,22 @@ def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequ
     Y : ndarray, shape (n_samples, n_targets)
     subsets : sequence of sequence of int
         Block indices of each model.
+    keep_predictions : sequence of bool | None
+        Per subset, whether its result keeps the cross-validated predictions (n_samples ×
+        n_targets each; None keeps all). The scores are computed either way.
     lags, segments, config, banded, backend, device, n_jobs, verbose
         As in :func:`cross_validate_folds`.
 
     Returns
     -------
     results : list of EncodingResult
-        One per subset, in order.
+        One per subset, in order; ``predictions`` is None where not kept.
     """
     config = config or EncodingConfig()
     Y, pieces, folds, reduced = _prepare(design, Y, lags, segments, config, n_jobs)
+    keep = [True] * len(subsets) if keep_predictions is None else list(keep_predictions)
     return _per_fold(reduced, Y, folds, pieces, [list(s) for s in subsets], config, banded,
-                     backend, device, n_jobs, False, verbose)
+                     backend, device, n_jobs, False, verbose, keep)
 
 
 def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.ndarray | None,
@@ -198,15 +203,18 @@ def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.nd
 def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
               pieces: list[Piece], subsets: list[list[int] | None], config: EncodingConfig,
               banded: bool, backend: str, device: str, n_jobs: int, return_weights: bool,
-              verbose: bool) -> list[EncodingResult]:
+              verbose: bool, keep: list[bool]) -> list[EncodingResult]:
     """The per-fold engine: each fold's design and Gram once, one fit per block subset.
 
     A subset's model is fitted on the slices of the union's statistics, and predicts with
     the union's design and zero weights on the other blocks, so no subset copies the design.
+    Each test fold is scored as it is predicted; ``keep[m]`` says whether subset ``m``'s
+    predictions are kept.
     """
     lags = reduced.engine_lags
     engine = Backend(backend, device)
-    predictions = [np.full(Y.shape, np.nan, dtype=config.dtype) for _ in subsets]
+    predictions = [np.full(Y.shape, np.nan, dtype=config.dtype) if k else None for k in keep]
+    scores = [[] for _ in subsets]  # (r, r2) of every test fold
     chosen = [[] for _ in subsets]
     inner = [[] for _ in subsets]
     mean_weights = 0.0
@@ -234,8 +242,12 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                 if cols is not None:  # zero weights on the blocks outside the subset
                     weights = engine.zeros((n_columns, Y.shape[1]), "float64")
                     weights[cols] = sub_weights
-                predictions[m][piece_indices(fold)] = predict_fold(
-                    Xb, fold, lags, center, weights, intercept, config, engine) + y_offset
+                index = piece_indices(fold)
+                predicted = predict_fold(Xb, fold, lags, center, weights, intercept, config,
+                                         engine) + y_offset
+                scores[m].append(fold_scores(Y[index], predicted))
+                if keep[m]:
+                    predictions[m][index] = predicted
                 chosen[m].append(alphas)
                 inner[m].append(error)
                 if return_weights:
@@ -248,8 +260,7 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     test_folds = [piece_indices(fold) for fold in folds]
     results = []
     for m in range(len(subsets)):
-        r_folds, r2_folds = np.array([fold_scores(Y[i], predictions[m][i])
-                                      for i in test_folds]).transpose(1, 0, 2)
+        r_folds, r2_folds = np.array(scores[m]).transpose(1, 0, 2)
         results.append(EncodingResult(
             r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds, r2_folds=r2_folds,
             alphas=np.array(chosen[m]), predictions=predictions[m], test_folds=test_folds,

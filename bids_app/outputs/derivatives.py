@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
 
 from bids_app import __version__
 from bids_app.outputs.atomic import write_json, write_text, write_tsv
@@ -20,6 +19,13 @@ DESCRIPTIONS = {
     "<space>": "Cross-validated encoding scores of the feature space <space> (scores.tsv) or "
                "its stimulus features (features.h5).",
 }
+
+#: ``desc-`` labels of derivatives that are not feature spaces (no feature space may use them).
+RESERVED_DESCS = frozenset({"highgamma", "varpart", "cca", "features", "psd", "onsets",
+                            "alignment"})
+#: Entities of a derivative name, in BIDS order: the recording's, then ``space`` and ``desc``.
+RECORDING_ENTITIES = ("sub", "ses", "task", "acq", "run")
+_NAME_ENTITIES = (*RECORDING_ENTITIES, "space", "desc")
 
 #: File suffix of each comparison table (the others are prediction correlations, ``<a>X<b>``).
 COMPARISON_SUFFIXES = {"cca": "components", "varpart": "scores"}
@@ -46,6 +52,77 @@ def bids_name(entities: dict[str, str], suffix: str, extension: str, **extra: st
     """
     parts = [f"{k}-{extra[k]}" for k in ("space", "desc") if extra.get(k)]
     return "_".join([entity_stem(entities), *parts, suffix]) + extension
+
+
+@dataclass(frozen=True)
+class DerivativeName:
+    """A derivative file name taken apart: the inverse of :func:`bids_name`.
+
+    Attributes
+    ----------
+    entities : dict of str to str
+        The recording entities (``sub``, ``ses``, ``task``, ``acq``, ``run``), in order.
+    suffix : str
+    extension : str
+        With its dot (``.tsv``, ``.nii.gz``).
+    space, desc : str | None
+    """
+
+    entities: dict[str, str] = field(default_factory=dict)
+    suffix: str = ""
+    extension: str = ""
+    space: str | None = None
+    desc: str | None = None
+
+    @property
+    def recording(self) -> str:
+        """The recording's entities part, e.g. ``sub-01_task-listen``."""
+        return entity_stem(self.entities)
+
+
+def parse_name(name: str) -> DerivativeName | None:
+    """The entities, suffix and extension of a derivative file name (None if it is not one).
+
+    ``parse_name(bids_name(entities, suffix, ext, **extra))`` gives back the same parts.
+    """
+    stem, dot, extension = name.partition(".")
+    pairs, _, suffix = stem.rpartition("_")
+    values = parse_entities(pairs)
+    if values is None or not values or not suffix.isalnum():
+        return None
+    return DerivativeName({k: values[k] for k in RECORDING_ENTITIES if k in values}, suffix,
+                          dot + extension, values.get("space"), values.get("desc"))
+
+
+def parse_entities(stem: str) -> dict[str, str] | None:
+    """``{"sub": "01", "task": "listen"}`` from ``sub-01_task-listen`` (None if malformed).
+
+    Only the entities :func:`bids_name` writes, once each and in its order, are accepted.
+    """
+    parts = [pair.split("-", 1) for pair in stem.split("_")] if stem else []
+    keys = [part[0] for part in parts]
+    if (any(len(part) != 2 or not part[1].isalnum() for part in parts)
+            or any(key not in _NAME_ENTITIES for key in keys) or len(set(keys)) != len(keys)
+            or keys != sorted(keys, key=_NAME_ENTITIES.index)):
+        return None
+    return dict(parts)
+
+
+def find_derivatives(root: Path, suffix: str, extension: str = ".tsv",
+                     datatype: str = "ieeg") -> list[tuple[DerivativeName, Path]]:
+    """Every ``<datatype>/*_<suffix><extension>`` derivative below ``root``, parsed, sorted."""
+    found = []
+    for path in sorted(Path(root).glob(f"**/{datatype}/*_{suffix}{extension}")):
+        name = parse_name(path.name)
+        if name is not None and name.suffix == suffix:
+            found.append((name, path))
+    return found
+
+
+def find_scores(root: Path) -> list[tuple[DerivativeName, Path]]:
+    """The feature-space scores tables below ``root`` (``desc`` is the feature space)."""
+    return [(name, path) for name, path in find_derivatives(root, "scores")
+            if name.desc is not None and name.desc not in RESERVED_DESCS]
 
 
 def entity_stem(entities: dict[str, str]) -> str:
@@ -78,6 +155,8 @@ def initialize_derivatives(output_dir: Path, bids_dir: Path) -> None:
                          "CodeURL": "https://github.com/ssl-ieeg/ssl-ieeg"}],
         "SourceDatasets": [{"URL": bids_dir.resolve().as_uri()}],
     })
+    import pandas as pd
+
     write_tsv(output_dir / "descriptions.tsv", pd.DataFrame(
         {"desc_id": list(DESCRIPTIONS), "description": list(DESCRIPTIONS.values())}))
     write_text(output_dir / ".bidsignore", "\n".join(BIDSIGNORE) + "\n")

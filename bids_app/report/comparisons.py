@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +11,8 @@ import pandas as pd
 from bids_app.analysis import summarize
 from bids_app.analysis.figures import cca_figure, predcorr_figure, varpart_figure
 from bids_app.bids.tsv import read_tsv
-from bids_app.outputs.derivatives import COMPARISON_SUFFIXES
+from bids_app.outputs.derivatives import COMPARISON_SUFFIXES, parse_name
 from bids_app.report.figures import ReportFigure, to_report_figure
-
-#: ``<recording>_desc-<desc>_<suffix>.tsv`` of the comparison tables.
-TABLE_PATTERN = re.compile(
-    r"(?P<recording>.+)_desc-(?P<desc>[0-9a-zA-Z]+)_(?P<suffix>predcorr|components|scores)\.tsv$")
 
 
 @dataclass(frozen=True)
@@ -38,12 +33,11 @@ def find_comparison_tables(paths: Iterable[Path]) -> dict[str, dict[str, pd.Data
     """
     found: dict[str, dict[str, pd.DataFrame]] = {}
     for path in sorted(paths):
-        match = TABLE_PATTERN.match(path.name)
-        if not match:
+        name = parse_name(path.name)
+        if name is None or name.desc is None or name.extension != ".tsv":
             continue
-        desc, suffix = match["desc"], match["suffix"]
-        if COMPARISON_SUFFIXES.get(desc, "predcorr") == suffix:
-            found.setdefault(match["recording"], {})[desc] = read_tsv(path)
+        if COMPARISON_SUFFIXES.get(name.desc, "predcorr") == name.suffix:
+            found.setdefault(name.recording, {})[name.desc] = read_tsv(path)
     return found
 
 

@@ -5,7 +5,6 @@ Because it reads only derivatives, ``--reports-only`` can re-render it without r
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pandas as pd
 from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError
+from bids_app.outputs.derivatives import find_derivatives, find_scores
 from bids_app.report.comparisons import comparison_section, find_comparison_tables
 from bids_app.report.figures import (
     ReportFigure,
@@ -27,10 +27,6 @@ from bids_app.report.figures import (
     png_figure,
 )
 from bids_app.report.render import render
-
-SCORES_PATTERN = re.compile(r"(?P<recording>.+)_desc-(?P<space>[0-9a-zA-Z]+)_scores\.tsv$")
-#: ``desc-`` labels of scores tables that are not feature spaces.
-RESERVED_DESCS = ("varpart",)
 
 
 @dataclass(frozen=True)
@@ -47,21 +43,10 @@ class ScoresSection:
     n_undefined: int = 0
 
 
-def find_scores(subject_dir: Path) -> list[tuple[str, str, Path]]:
-    """``(recording, space, path)`` of every scores table below a participant's folder."""
-    found = []
-    for path in sorted(subject_dir.glob("**/ieeg/*_scores.tsv")):
-        match = SCORES_PATTERN.match(path.name)
-        if match and match["space"] not in RESERVED_DESCS:
-            found.append((match["recording"], match["space"], path))
-    return found
-
-
 def read_electrodes(subject_dir: Path) -> tuple[pd.DataFrame | None, str | None]:
     """The electrodes table written with the derivatives, and its coordinate space."""
-    for path in sorted(subject_dir.glob("**/ieeg/*_electrodes.tsv")):
-        space = re.search(r"_space-([0-9a-zA-Z]+)_", path.name)
-        return read_tsv(path, required=("name", "x", "y", "z")), space[1] if space else None
+    for name, path in find_derivatives(subject_dir, "electrodes"):
+        return read_tsv(path, required=("name", "x", "y", "z")), name.space
     return None, None
 
 
@@ -80,8 +65,8 @@ def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
         raise MissingInputError(f"No scores tables under {subject_dir}: run the participant "
                                 "level without --reports-only first.")
     electrodes, space = read_electrodes(subject_dir)
-    sections = [_scores_section(recording, name, read_tsv(path), electrodes, space)
-                for recording, name, path in scores]
+    sections = [_scores_section(name.recording, name.desc, read_tsv(path), electrodes, space)
+                for name, path in scores]
     channels = [read_tsv(p) for p in sorted(subject_dir.glob("**/ieeg/*_channels.tsv"))]
     bad = (pd.concat(channels)[lambda t: t["status"] != "good"].drop_duplicates("name")
            if channels else pd.DataFrame(columns=["name", "status_description"]))
