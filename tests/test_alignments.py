@@ -62,15 +62,9 @@ def test_timit_wrd_in_samples(tmp_path):
     assert words.onsets[1] == pytest.approx(5723 / 16000)
 
 
-def test_missing_placeholder_and_empty_files(shared_data, tmp_path):
+def test_missing_empty_and_columnless_transcripts(tmp_path):
     with pytest.raises(MissingInputError, match="not found"):
         read_words(tmp_path / "nope.TextGrid")
-    placeholder = (shared_data / "bids-examples" / "ieeg_filtered_speech" / "stimuli"
-                   / "cm4_audio.wav")
-    tsv = tmp_path / "cm4_audio.tsv"
-    tsv.write_bytes(placeholder.read_bytes())
-    with pytest.raises(BadDataError, match="placeholder"):
-        read_words(tsv)
     empty = tmp_path / "e.csv"
     empty.write_text("")
     with pytest.raises(BadDataError, match="empty"):
@@ -79,3 +73,12 @@ def test_missing_placeholder_and_empty_files(shared_data, tmp_path):
     wrong.write_text("a\tb\n1\t2\n")
     with pytest.raises(BadDataError, match="start column"):
         read_words(wrong)
+
+
+def test_a_git_annex_placeholder_is_named(shared_data, tmp_path):
+    placeholder = (shared_data / "bids-examples" / "ieeg_filtered_speech" / "stimuli"
+                   / "cm4_audio.wav")
+    tsv = tmp_path / "cm4_audio.tsv"
+    tsv.write_bytes(placeholder.read_bytes())
+    with pytest.raises(BadDataError, match="placeholder"):
+        read_words(tsv)

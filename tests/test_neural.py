@@ -301,13 +301,16 @@ def test_quirk_sessions_runs_real_brainvision(pynm, tmp_path):
     assert back.ch_names == neural.ch_names and back.info["sfreq"] == 100.0
 
 
-def test_quirk_placeholder_and_empty_files_are_exit_65(filtered, tmp_path):
+def test_quirk_placeholder_is_exit_65(filtered):
     ieeg = filtered / "sub-ir08" / "ieeg"
     rec = Recording(subject="ir08", task="FilteredSpeech",
                     data_path=ieeg / "sub-ir08_task-FilteredSpeech_ieeg.vhdr")
     with pytest.raises(BadDataError, match=r"sub-ir08_task-FilteredSpeech_ieeg\.eeg") as err:
         load_raw(rec)
     assert err.value.exit_code == 65
+
+
+def test_empty_and_missing_recordings_are_named(tmp_path):
     empty = tmp_path / "sub-01_task-t_ieeg.edf"
     empty.write_bytes(b"")
     with pytest.raises(BadDataError, match=r"sub-01_task-t_ieeg\.edf.*0 bytes"):
