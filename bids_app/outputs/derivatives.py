@@ -11,7 +11,8 @@ from bids_app.outputs.atomic import write_json, write_text, write_tsv
 
 #: Every ``desc-`` label the app writes, explained (written to ``descriptions.tsv``).
 DESCRIPTIONS = {
-    "highgamma": "High-gamma (70-150 Hz) analytic amplitude, resampled and z-scored per channel.",
+    "highgamma": "High-gamma analytic amplitude (the band of preprocessing.band, stated in "
+                 "logs/CITATION.md), resampled and z-scored per channel.",
     "features": "Stimulus features of one feature space, all layers, with frame or word times.",
     "varpart": "Variance partitioning of cross-validated R2 among feature sets.",
     "cca": "Canonical components of the speech-language shared space.",
