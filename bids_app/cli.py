@@ -1,7 +1,8 @@
 """The BIDS-Apps command line: ``ssl-ieeg BIDS_DIR OUTPUT_DIR {participant,group} [options]``.
 
 It parses and checks arguments, sets up logging, and hands over to :mod:`bids_app.workflow`
-and :mod:`bids_app.group`. Every expected error becomes its documented exit code (DESIGN.md §2).
+and :mod:`bids_app.group`. Every expected error becomes its documented exit code (the
+README's table, :mod:`bids_app.errors`).
 """
 
 from __future__ import annotations

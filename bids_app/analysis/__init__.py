@@ -1,6 +1,6 @@
 """Model comparisons: prediction correlation, CCA shared space, variance partitioning.
 
-The lead's workflow calls one function per recording::
+The workflow calls one function per recording::
 
     result = compare_models(design, spaces, results, Y, segments, lags, config=config,
                             encoding=encoding, statistics=statistics, channel_names=names,

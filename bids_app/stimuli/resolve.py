@@ -1,4 +1,4 @@
-"""Resolve the audio and word timings each recording heard (DESIGN.md section 5, modes 1 and 3)."""
+"""Resolve the audio and word timings each recording heard (the ``events`` and ``onset`` modes)."""
 
 from __future__ import annotations
 
