@@ -68,7 +68,6 @@ class AppConfig:
         if reserved:
             raise UsageError(f"features: the names {reserved} are reserved for derivatives of "
                              "other kinds; rename those feature spaces")
-        _check_references(self.comparison, self.features)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration (every default filled in) as plain YAML types."""
@@ -84,16 +83,24 @@ class AppConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def _check_references(comparison: ComparisonConfig, features: list[FeatureSpec]) -> None:
-    """Every feature space the ``comparison`` section names must be configured."""
+def _check_pairs(comparison: ComparisonConfig, features: list[FeatureSpec],
+                 why: str = "") -> None:
+    """Both spaces of every prediction-correlation pair must be analysed."""
     names = [spec.name for spec in features]
-    known = f"the configured feature spaces are {names}"
     pairs = comparison.prediction_correlation
     for pair in [] if pairs == "auto" else pairs:
         for name in pair:
             if name not in names:
                 raise UsageError(f"comparison.prediction_correlation: {name!r} (in {list(pair)})"
-                                 f" is not a feature space; {known}")
+                                 f" is not a feature space{why}; the analysed feature spaces "
+                                 f"are {names}")
+
+
+def _check_references(comparison: ComparisonConfig, features: list[FeatureSpec]) -> None:
+    """Every feature space the ``comparison`` section names must be configured."""
+    _check_pairs(comparison, features)
+    names = [spec.name for spec in features]
+    known = f"the configured feature spaces are {names}"
     for key in ("cca_speech", "cca_language"):
         name = getattr(comparison, key)
         if name is not None and name not in names:
@@ -149,6 +156,7 @@ def load_config(path: Path | None = None, models: list[str] | None = None) -> Ap
         else:
             kwargs[name] = _build(_section_class(name), value or {}, name)
     config = AppConfig(**kwargs)
+    _check_references(config.comparison, config.features)
     if models:
         by_name = {spec.name: spec for spec in config.features}
         unknown_models = [m for m in models if m not in by_name]
@@ -156,6 +164,8 @@ def load_config(path: Path | None = None, models: list[str] | None = None) -> Ap
             raise UsageError(f"--models {unknown_models} not among the configured feature "
                              f"spaces {list(by_name)}")
         config = dataclasses.replace(config, features=[by_name[m] for m in models])
+        # CCA and partition sets of spaces left out are skipped with a warning at run time
+        _check_pairs(config.comparison, config.features, " selected by --models")
     return config
 
 

@@ -218,7 +218,9 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
                       + alphas * 4 * p * p * targets / flops)
         return design_bytes + grams + arrays, data, fit, p
 
-    n_input = n_times * float(recording.sidecar.get("SamplingFrequency") or 5 * sfreq) / sfreq
+    rate = recording.sidecar.get("SamplingFrequency")
+    rate = rate if isinstance(rate, (int, float)) and rate > 0 else 5 * sfreq
+    n_input = n_times * rate / sfreq
     stages = [StageCost("high-gamma", 40 * config.preprocessing.block_size * n_times
                         * 10 + 4 * n_ch * n_times * 2, HIGHGAMMA_SECONDS * n_ch * n_input,
                         f"{n_ch} x {n_times} high-gamma")]

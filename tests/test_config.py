@@ -71,8 +71,12 @@ def test_models_option_keeps_the_comparison_references_valid(tmp_path):
                             "comparison:\n  prediction_correlation: [[env, mel]]\n"
                             "  variance_partitioning: [env, mel]\n")
     assert load_config(path).comparison.prediction_correlation == [["env", "mel"]]
-    with pytest.raises(UsageError, match=r"comparison\.prediction_correlation: 'env'"):
+    with pytest.raises(UsageError, match=r"comparison\.prediction_correlation: 'env'.*--models"):
         load_config(path, ["mel"])  # before any work, not after the encoding
+    # CCA spaces and partition sets left out by --models are skipped (with a warning) at run time
+    path = _write(tmp_path, "comparison:\n  cca_speech: wav2vec2\n"
+                            "  variance_partitioning: [shared, speech_rest, static]\n")
+    assert [s.name for s in load_config(path, ["mel"]).features] == ["mel"]
 
 
 def test_valid_references_and_types_load(tmp_path):

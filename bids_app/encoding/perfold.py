@@ -179,6 +179,8 @@ def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequ
     config = config or EncodingConfig()
     Y, pieces, folds, reduced = _prepare(design, Y, lags, segments, config, n_jobs)
     keep = [True] * len(subsets) if keep_predictions is None else list(keep_predictions)
+    if len(keep) != len(subsets):
+        raise ValueError(f"keep_predictions has {len(keep)} entries for {len(subsets)} subsets")
     return _per_fold(reduced, Y, folds, pieces, [list(s) for s in subsets], config, banded,
                      backend, device, n_jobs, False, verbose, keep)
 

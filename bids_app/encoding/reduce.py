@@ -91,7 +91,7 @@ def filter_lags(X: np.ndarray, pieces: Sequence[Piece], lags: Sequence[int],
             for b in np.flatnonzero(basis[i])]
     n_features, n_basis = X.shape[1], basis.shape[1]
     Z = np.zeros((X.shape[0], n_features * n_basis), dtype=np.float32) if out is None else out
-    for s, e, seg_s, seg_e in pieces:
+    for s, e, seg_s, seg_e in pieces if n_features else []:
         padded = np.zeros((seg_e - seg_s + left + right, n_features), dtype=np.float32)
         padded[left:left + seg_e - seg_s] = X[seg_s:seg_e]
         flat = padded.ravel()

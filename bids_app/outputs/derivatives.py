@@ -51,7 +51,9 @@ def bids_name(entities: dict[str, str], suffix: str, extension: str, **extra: st
     **extra
         ``space`` and ``desc`` entities, appended after the recording entities.
     """
-    parts = [f"{k}-{extra[k]}" for k in ("space", "desc") if extra.get(k)]
+    # labels are alphanumeric (BIDS), e.g. a free-text coordinate system "MNI 305" -> "MNI305"
+    parts = [f"{k}-{''.join(c for c in extra[k] if c.isalnum())}" for k in ("space", "desc")
+             if extra.get(k)]
     return "_".join([entity_stem(entities), *parts, suffix]) + extension
 
 
