@@ -35,14 +35,15 @@ class NothingSelectedError(SslIeegError):
     exit_code = EXIT_NOTHING_SELECTED
 
 
-class UsageError(SslIeegError):
-    """Bad command line or configuration."""
+class UsageError(SslIeegError, ValueError):
+    """Bad command line, configuration or argument value (also a ``ValueError``)."""
 
     exit_code = EXIT_USAGE
 
 
-class BadDataError(SslIeegError):
-    """An input file exists but cannot be used (unreadable, placeholder, inconsistent)."""
+class BadDataError(SslIeegError, ValueError):
+    """An input exists but cannot be used (unreadable, placeholder, inconsistent; also a
+    ``ValueError``)."""
 
     exit_code = EXIT_BAD_DATA
 

@@ -110,3 +110,10 @@ def test_responsive_mask_keeps_only_responsive_channels(tmp_path):
         keep_responsive(_neural("ABC"), responsive.assign(responsive=False), recording)
     with pytest.raises(BadDataError, match="fewer than 2"):
         keep_responsive(_neural("ABC"), None, recording)
+
+
+def test_value_errors_are_value_errors(tmp_path):
+    """Library users can catch bad values as ValueError; the CLI still maps the exit code."""
+    with pytest.raises(ValueError, match="encoding.n_folds"):
+        load_config(_write(tmp_path, "encoding:\n  n_folds: five\n"))
+    assert issubclass(BadDataError, ValueError) and BadDataError("x").exit_code == 65

@@ -202,9 +202,9 @@ def load_model(source: ModelSource, *, weights: str, seed: int, device: str,
     from transformers import AutoModel, AutoModelForCausalLM
 
     auto = AutoModelForCausalLM if causal_lm else AutoModel
+    config = load_config(source) if weights == "random" else None
     try:
-        if weights == "random":
-            config = load_config(source)
+        if config is not None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 model = auto.from_config(config)
