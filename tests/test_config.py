@@ -114,6 +114,6 @@ def test_responsive_mask_keeps_only_responsive_channels(tmp_path):
 
 def test_value_errors_are_value_errors(tmp_path):
     """Library users can catch bad values as ValueError; the CLI still maps the exit code."""
-    with pytest.raises(ValueError, match="encoding.n_folds"):
+    with pytest.raises(ValueError, match=r"encoding\.n_folds"):
         load_config(_write(tmp_path, "encoding:\n  n_folds: five\n"))
     assert issubclass(BadDataError, ValueError) and BadDataError("x").exit_code == 65

@@ -13,6 +13,7 @@ from bids_app._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "config": ("EncodingConfig", "StatisticsConfig"),
     "cv": ("EncodingResult",),
+    "estimator": ("TRFEncoder",),
     "perfold": ("cross_validate", "cross_validate_folds", "cross_validate_subsets"),
     "stats": ("fdr_bh", "permutation_test"),
     "word": ("cross_validate_word_lags", "word_targets"),

@@ -154,29 +154,42 @@ def fold_pcas(X: np.ndarray, folds: Sequence[Sequence[Piece]], n_components: int
     pcas : list of FoldPCA
     """
     centre = mean_over(X, [piece for fold in folds for piece in fold])
+    stats = [_cross_products(X, fold, centre, chunk_size) for fold in folds]
+    return [_pca([s for j, s in enumerate(stats) if j != k], centre, n_components)
+            for k in range(len(folds))]
+
+
+def fit_pca(X: np.ndarray, pieces: Sequence[Piece], n_components: int,
+            chunk_size: int = 8192) -> FoldPCA:
+    """The :class:`FoldPCA` of the samples of ``pieces`` (e.g. all of them, for a final fit)."""
+    centre = mean_over(X, list(pieces))
+    return _pca([_cross_products(X, pieces, centre, chunk_size)], centre, n_components)
+
+
+def _cross_products(X: np.ndarray, pieces: Sequence[Piece], centre: np.ndarray,
+                    chunk_size: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(n, sum, cross-products)`` of ``X - centre`` over the samples of ``pieces``."""
     shift = centre.astype(np.float32)
-    stats = []  # (n, sum, cross-products) of X - centre per fold
-    for fold in folds:
-        n, total, cross = 0, np.zeros_like(centre), np.zeros((X.shape[1],) * 2)
-        for piece in fold:
-            for start in range(piece.start, piece.stop, chunk_size):
-                part = np.asarray(X[start:min(start + chunk_size, piece.stop)]) - shift
-                n += len(part)
-                total += part.sum(0, dtype=np.float64)
-                cross += (part.T @ part).astype(np.float64)
-        stats.append((n, total, cross))
-    pcas = []
-    for k in range(len(folds)):
-        n = sum(s[0] for j, s in enumerate(stats) if j != k)
-        total = sum(s[1] for j, s in enumerate(stats) if j != k)
-        cross = sum(s[2] for j, s in enumerate(stats) if j != k)
-        mean = total / n
-        covariance = cross / n - mean[:, None] * mean[None, :]
-        std = np.sqrt(np.clip(np.diag(covariance), 0, None))
-        std[std <= 1e-10 * max(float(std.max()), 1e-300)] = 1.0
-        eigvecs = np.linalg.eigh(covariance / std[:, None] / std[None, :])[1]
-        pcas.append(FoldPCA(mean + centre, std, eigvecs[:, ::-1][:, :n_components]))
-    return pcas
+    n, total, cross = 0, np.zeros_like(centre), np.zeros((X.shape[1],) * 2)
+    for piece in pieces:
+        for start in range(piece.start, piece.stop, chunk_size):
+            part = np.asarray(X[start:min(start + chunk_size, piece.stop)]) - shift
+            n += len(part)
+            total += part.sum(0, dtype=np.float64)
+            cross += (part.T @ part).astype(np.float64)
+    return n, total, cross
+
+
+def _pca(stats: list[tuple[int, np.ndarray, np.ndarray]], centre: np.ndarray,
+         n_components: int) -> FoldPCA:
+    """Standardised PCA from the summed cross-products of the training sets."""
+    n = sum(s[0] for s in stats)
+    mean = sum(s[1] for s in stats) / n
+    covariance = sum(s[2] for s in stats) / n - mean[:, None] * mean[None, :]
+    std = np.sqrt(np.clip(np.diag(covariance), 0, None))
+    std[std <= 1e-10 * max(float(std.max()), 1e-300)] = 1.0
+    eigvecs = np.linalg.eigh(covariance / std[:, None] / std[None, :])[1]
+    return FoldPCA(mean + centre, std, eigvecs[:, ::-1][:, :n_components])
 
 
 @dataclass
@@ -274,8 +287,8 @@ class ReducedDesign:
         if j in self.pcas:
             return self.pcas[j][k]
         if callable(self.source) and self._wide(block):
-            training = [f for i, f in enumerate(self.folds) if i != k]
-            return fold_pcas(block, [self.folds[k], *training], self.layer_pca)[0]
+            training = [p for i, fold in enumerate(self.folds) if i != k for p in fold]
+            return fit_pca(block, training, self.layer_pca)
         return None
 
     def raw_weights(self, k: int, weights: np.ndarray) -> np.ndarray:
