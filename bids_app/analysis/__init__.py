@@ -12,11 +12,12 @@ from bids_app._lazy import lazy_exports
 # Imported on first use (bids_app._lazy), so that the configuration loads without pandas or SciPy.
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "cca": ("SharedSpace", "fit_shared_space"),
-    "compare": ("ComparisonResult", "FeatureSpaceInfo", "WordSamples", "compare_models",
-                "word_samples"),
+    "compare": ("ComparisonResult", "compare_models"),
     "config": ("ComparisonConfig",),
     "dictionary": ("table_dictionary",),
     "partition": ("partition_regions",),
+    "plan": ("FeatureSpaceInfo",),
     "predcorr": ("best_layer_result", "prediction_correlation"),
     "summaries": ("summarize",),
+    "words": ("WordSamples", "word_samples"),
 })

@@ -17,10 +17,20 @@ import numpy as np
 import pandas as pd
 
 from bids_app.analysis.cca import SharedSpace, bartlett_test, fit_shared_space
-from bids_app.analysis.config import ACOUSTIC_KINDS, CCA_SETS, ComparisonConfig
+from bids_app.analysis.config import CCA_SETS, ComparisonConfig
 from bids_app.analysis.partition import partition_table, subsets
+from bids_app.analysis.plan import (
+    FeatureSpaceInfo,
+    comparison_pairs,
+    first_of_kind,
+    partitions,
+    resolve_layer,
+    set_members,
+    space_layer,
+)
 from bids_app.analysis.predcorr import best_layer_result, prediction_correlation
 from bids_app.analysis.summaries import summarize
+from bids_app.analysis.words import WordSamples, modelled_words
 from bids_app.encoding import (
     EncodingConfig,
     EncodingResult,
@@ -32,7 +42,6 @@ from bids_app.encoding import (
 from bids_app.encoding.cv import fold_scores
 from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
 from bids_app.errors import BadDataError, UsageError
-from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -45,68 +54,6 @@ ALL_DATA_WARNING = (
     "estimates.")
 
 Design = Callable[[str, str], np.ndarray]
-
-
-@dataclass
-class FeatureSpaceInfo:
-    """What the comparisons need to know of one feature space.
-
-    Attributes
-    ----------
-    kind : str
-        The feature kind (``speech``, ``language``, ``static``, ``mel``, ...).
-    layers : list of str
-        Layer names, in model order.
-    word_level : bool
-        True when the space's design has one impulse per word (language, static, word-pooled
-        speech); False for frame-level spaces, whose word vectors are the mean over each
-        word's samples.
-    """
-
-    kind: str
-    layers: list[str]
-    word_level: bool = False
-
-
-@dataclass
-class WordSamples:
-    """Words on the neural timeline, in time order.
-
-    Attributes
-    ----------
-    onsets, offsets : ndarray of int, shape (n_words,)
-        Word onset and offset samples (the impulse of a word-level design sits at its onset).
-    """
-
-    onsets: np.ndarray
-    offsets: np.ndarray
-
-
-def word_samples(stimuli: Sequence[Stimulus], words: Sequence[WordTimings | None],
-                 sfreq: float) -> WordSamples | None:
-    """The words of all stimuli on the neural timeline (rounded like word-level designs).
-
-    Parameters
-    ----------
-    stimuli : sequence of Stimulus
-        The recording's stimuli, with onsets in recording time.
-    words : sequence of WordTimings | None
-        The word timings of each stimulus (stimulus time).
-    sfreq : float
-        Neural sampling rate (Hz).
-
-    Returns
-    -------
-    words : WordSamples | None
-        None when a stimulus has no word timings.
-    """
-    if any(w is None for w in words):
-        return None
-    onsets = np.concatenate([s.onset + w.onsets for s, w in zip(stimuli, words, strict=True)])
-    offsets = np.concatenate([s.onset + w.offsets for s, w in zip(stimuli, words, strict=True)])
-    order = np.argsort(onsets, kind="stable")
-    return WordSamples(np.round(onsets[order] * sfreq).astype(int),
-                       np.round(offsets[order] * sfreq).astype(int))
 
 
 @dataclass
@@ -181,92 +128,14 @@ def compare_models(design: Design, spaces: Mapping[str, FeatureSpaceInfo],
     run = _Runner(design, spaces, results, Y, segments, np.asarray(lags), config, encoding,
                   statistics, list(channel_names), words, out,
                   dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose))
-    for a, b in _pairs(config, spaces, out):
+    for a, b in comparison_pairs(config, spaces, out.warnings):
         run.prediction_correlation(a, b)
     shared = run.shared_spaces()
     blocks = _SetBlocks(run, shared)
-    for names in _partitions(config, spaces, shared is not None, out):
+    for names in partitions(config, spaces, shared is not None, out.warnings):
         run.variance_partition(names, blocks)
     out.summaries = summarize(out.tables, statistics.fdr_alpha)
     return out
-
-
-def _first_of_kind(spaces: Mapping[str, FeatureSpaceInfo], kind: str) -> str | None:
-    return next((name for name, info in spaces.items() if info.kind == kind), None)
-
-
-def _pairs(config: ComparisonConfig, spaces: Mapping[str, FeatureSpaceInfo],
-           out: ComparisonResult) -> list[tuple[str, str]]:
-    """The prediction-correlation pairs to run (``auto``: first speech vs first language)."""
-    if config.prediction_correlation != "auto":
-        pairs = [tuple(p) for p in config.prediction_correlation]
-        unknown = sorted({n for p in pairs for n in p} - set(spaces))
-        if unknown:
-            raise UsageError(f"comparison.prediction_correlation names unknown feature "
-                             f"spaces {unknown}; known: {sorted(spaces)}")
-        return pairs
-    a, b = _first_of_kind(spaces, "speech"), _first_of_kind(spaces, "language")
-    if a is None or b is None:
-        out.warnings.append("Prediction correlation skipped: it needs a speech and a language "
-                            "feature space (comparison.prediction_correlation: auto).")
-        return []
-    return [(a, b)]
-
-
-def resolve_layer(spec: int | str, layers: Sequence[str], key: str) -> str:
-    """Layer name from a config value: an index (``7`` -> ``layer07``), a name or ``middle``.
-
-    Parameters
-    ----------
-    spec : int | str
-    layers : sequence of str
-        The space's layers in model order.
-    key : str
-        Config key, for the error message.
-
-    Returns
-    -------
-    layer : str
-    """
-    hidden = [name for name in layers if name.startswith("layer")] or list(layers)
-    if spec == "middle":
-        return hidden[len(hidden) // 2]
-    name = f"layer{spec:02d}" if isinstance(spec, int) else spec
-    if name not in layers:
-        raise UsageError(f"comparison.{key}: layer {spec!r} is not among {list(layers)}")
-    return name
-
-
-def _available_sets(spaces: Mapping[str, FeatureSpaceInfo], has_cca: bool) -> list[str]:
-    """The default variance-partitioning sets that exist for these feature spaces."""
-    sets = list(CCA_SETS) if has_cca else []
-    if _first_of_kind(spaces, "static") is not None:
-        sets.append("static")
-    if any(info.kind in ACOUSTIC_KINDS for info in spaces.values()):
-        sets.append("acoustic")
-    return sets
-
-
-def _partitions(config: ComparisonConfig, spaces: Mapping[str, FeatureSpaceInfo],
-                has_cca: bool, out: ComparisonResult) -> list[list[str]]:
-    """The partitions to run: the configured one, or the defaults (see ComparisonConfig)."""
-    if config.variance_partitioning != "auto":
-        names = list(config.variance_partitioning)
-        if not names:
-            return []
-        if not has_cca and set(names) & set(CCA_SETS):
-            out.warnings.append(f"Variance partitioning {names} skipped: the CCA shared "
-                                "space could not be fitted.")
-            return []
-        return [names]
-    names = _available_sets(spaces, has_cca)
-    if len(names) < 2:
-        out.warnings.append(f"Variance partitioning skipped: only {names or 'no sets'} "
-                            "available (comparison.variance_partitioning: auto).")
-        return []
-    if len(names) <= 4:
-        return [names]
-    return [list(CCA_SETS), ["shared", "static", "acoustic"]]
 
 
 @dataclass
@@ -317,8 +186,8 @@ class _Runner:
     def shared_spaces(self) -> list[SharedSpace] | None:
         """Fit the shared space (per outer fold, or once); add the ``cca`` table."""
         cfg = self.config
-        speech = cfg.cca_speech or _first_of_kind(self.spaces, "speech")
-        language = cfg.cca_language or _first_of_kind(self.spaces, "language")
+        speech = cfg.cca_speech or first_of_kind(self.spaces, "speech")
+        language = cfg.cca_language or first_of_kind(self.spaces, "language")
         if speech is None or language is None or self.words is None:
             self.out.warnings.append("CCA shared space skipped: it needs a speech and a "
                                      "language feature space and word timings.")
@@ -331,7 +200,7 @@ class _Runner:
                                 "cca_speech_layer"),
                   resolve_layer(cfg.cca_language_layer, self.spaces[language].layers,
                                 "cca_language_layer"))
-        self.kept = _modelled_words(self.words, self.segments)
+        self.kept = modelled_words(self.words, self.segments)
         self.cca_speech = speech, layers[0]
         self.word_vectors = (self._word_matrix(speech, layers[0]),
                              self._word_matrix(language, layers[1]))
@@ -490,41 +359,10 @@ class _SetBlocks:
     def _space_block(self, name: str) -> np.ndarray:
         """The feature spaces of a set, side by side on the timeline."""
         run = self.runner
-        blocks = [run.design(space, _space_layer(space, run.results, run.spaces))
-                  for space in _set_members(name, run.spaces)]
+        blocks = [run.design(space, space_layer(space, run.results, run.spaces))
+                  for space in set_members(name, run.spaces)]
         return (blocks[0] if len(blocks) == 1 else np.hstack(blocks)).astype(np.float32,
                                                                              copy=False)
-
-
-def _set_members(name: str, spaces: Mapping[str, FeatureSpaceInfo]) -> list[str]:
-    """Feature spaces of a set: a space name, ``acoustic``, or every space of a kind."""
-    if name in spaces:
-        return [name]
-    kinds = ACOUSTIC_KINDS if name == "acoustic" else (name,)
-    members = [space for space, info in spaces.items() if info.kind in kinds]
-    if not members:
-        raise UsageError(f"comparison.variance_partitioning: {name!r} is neither a feature "
-                         f"space ({sorted(spaces)}), a feature kind, nor one of "
-                         f"{[*CCA_SETS, 'acoustic']}")
-    return members
-
-
-def _space_layer(space: str, results: Mapping[str, Mapping[str, EncodingResult]],
-                 spaces: Mapping[str, FeatureSpaceInfo]) -> str:
-    """The only layer, or the layer with the best mean r across electrodes."""
-    layers = spaces[space].layers
-    if len(layers) == 1 or space not in results:
-        return layers[0]
-    return max(results[space], key=lambda layer: np.nanmean(results[space][layer].r))
-
-
-def _modelled_words(words: WordSamples, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Onsets and offsets (samples) of the words whose onset lies in a stimulus segment."""
-    onsets = np.asarray(words.onsets, dtype=int)
-    offsets = np.minimum(np.asarray(words.offsets, dtype=int), len(segments))
-    inside = (onsets >= 0) & (onsets < len(segments))
-    inside[inside] = segments[onsets[inside]] >= 0
-    return onsets[inside], offsets[inside]
 
 
 def _most_common(chosen: np.ndarray) -> np.ndarray:
