@@ -22,6 +22,7 @@ from bids_app.outputs.derivatives import (
     bids_name,
     find_scores,
     parse_entities,
+    read_electrodes,
 )
 from bids_app.report.comparisons import comparison_section, find_comparison_tables, stack_tables
 from bids_app.report.figures import (
@@ -30,7 +31,6 @@ from bids_app.report.figures import (
     glass_brain_figure,
     layer_profile_figure,
 )
-from bids_app.report.participant import read_electrodes
 from bids_app.report.render import render
 from bids_app.workflow import RunOptions
 

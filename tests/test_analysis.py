@@ -375,7 +375,7 @@ def test_word_mode_is_skipped_with_a_warning(recording):
 
 
 def test_figures_draw_from_the_tables(comparison):
-    from bids_app.analysis.figures import cca_figure, predcorr_figure, varpart_figure
+    from bids_app.report.comparison_figures import cca_figure, predcorr_figure, varpart_figure
 
     for fig in (predcorr_figure(comparison.tables["wav2vec2Xgpt2"], "wav2vec2", "gpt2"),
                 cca_figure(comparison.tables["cca"]),

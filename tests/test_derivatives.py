@@ -11,6 +11,7 @@ from bids_app.outputs.derivatives import (
     find_scores,
     parse_entities,
     parse_name,
+    read_electrodes,
 )
 
 
@@ -55,3 +56,13 @@ def test_find_lists_each_kind_and_skips_reserved_descs(tmp_path):
     assert electrodes.space == "MNI152NLin2009aSym" and path.name == written[3]
     assert parse_entities("sub-01_ses-a_task-t") == {"sub": "01", "ses": "a", "task": "t"}
     assert parse_entities("sub-01_task") is None
+
+
+def test_free_text_labels_are_written_alphanumeric_and_read_back(tmp_path):
+    name = bids_name({"sub": "01"}, "electrodes", ".tsv", space="MNI 305")  # iEEGCoordinateSystem
+    assert name == "sub-01_space-MNI305_electrodes.tsv"
+    ieeg = tmp_path / "sub-01" / "ieeg"
+    ieeg.mkdir(parents=True)
+    (ieeg / name).write_text("name\tx\ty\tz\nA1\t1\t2\t3\n")
+    table, space = read_electrodes(tmp_path / "sub-01")
+    assert space == "MNI305" and list(table["name"]) == ["A1"]

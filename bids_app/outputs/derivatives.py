@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bids_app import __version__
 from bids_app.outputs.atomic import write_json, write_text, write_tsv
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Every ``desc-`` label the app writes, explained (written to ``descriptions.tsv``).
 DESCRIPTIONS = {
@@ -126,6 +130,15 @@ def find_scores(root: Path) -> list[tuple[DerivativeName, Path]]:
     """The feature-space scores tables below ``root`` (``desc`` is the feature space)."""
     return [(name, path) for name, path in find_derivatives(root, "scores")
             if name.desc is not None and name.desc not in RESERVED_DESCS]
+
+
+def read_electrodes(subject_dir: Path) -> tuple[pd.DataFrame | None, str | None]:
+    """The electrodes table written with a participant's derivatives, and its space label."""
+    from bids_app.bids.tsv import read_tsv
+
+    for name, path in find_derivatives(subject_dir, "electrodes"):
+        return read_tsv(path, required=("name", "x", "y", "z")), name.space
+    return None, None
 
 
 def entity_stem(entities: dict[str, str]) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from bids_app.analysis import summarize
-from bids_app.analysis.figures import cca_figure, predcorr_figure, varpart_figure
 from bids_app.bids.tsv import read_tsv
 from bids_app.outputs.derivatives import COMPARISON_SUFFIXES, parse_name
+from bids_app.report.comparison_figures import cca_figure, predcorr_figure, varpart_figure
 from bids_app.report.figures import ReportFigure, to_report_figure
 
 

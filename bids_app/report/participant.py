@@ -14,7 +14,7 @@ import pandas as pd
 from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError
-from bids_app.outputs.derivatives import find_derivatives, find_scores
+from bids_app.outputs.derivatives import find_scores, read_electrodes
 from bids_app.report.comparisons import comparison_section, find_comparison_tables
 from bids_app.report.figures import (
     ReportFigure,
@@ -41,13 +41,6 @@ class ScoresSection:
     best_r: float
     figures: list[ReportFigure]
     n_undefined: int = 0
-
-
-def read_electrodes(subject_dir: Path) -> tuple[pd.DataFrame | None, str | None]:
-    """The electrodes table written with the derivatives, and its coordinate space."""
-    for name, path in find_derivatives(subject_dir, "electrodes"):
-        return read_tsv(path, required=("name", "x", "y", "z")), name.space
-    return None, None
 
 
 def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
