@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from bids_app import __version__
 from bids_app.analysis import (
+    ComparisonInputs,
     ComparisonResult,
     FeatureSpaceInfo,
     compare_models,
@@ -317,11 +318,11 @@ def compare_recording(feature_sets: dict[str, list[FeatureSet]],
     spaces = {name: FeatureSpaceInfo(kind=sets[0].kind, layers=sets[0].layer_names,
                                      word_level=sets[0].is_word_level)
               for name, sets in feature_sets.items()}
-    return compare_models(design, spaces, results, neural.data.T, segments,
-                          config.encoding.lags_samples(neural.sfreq), config=config.comparison,
-                          encoding=config.encoding, statistics=config.statistics,
-                          channel_names=neural.ch_names,
-                          words=word_samples(stimuli, words, neural.sfreq),
+    inputs = ComparisonInputs(design, spaces, results, neural.data.T, segments,
+                              config.encoding.lags_samples(neural.sfreq), neural.ch_names,
+                              word_samples(stimuli, words, neural.sfreq))
+    return compare_models(inputs, config=config.comparison, encoding=config.encoding,
+                          statistics=config.statistics,
                           verbose=logger.isEnabledFor(logging.DEBUG), **_engine(options))
 
 

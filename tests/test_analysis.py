@@ -18,6 +18,7 @@ from scipy import stats
 
 from bids_app.analysis import (
     ComparisonConfig,
+    ComparisonInputs,
     FeatureSpaceInfo,
     WordSamples,
     best_layer_result,
@@ -130,11 +131,11 @@ def _results(rec: Recording) -> dict:
 
 def _compare(rec: Recording, results: dict, **options) -> object:
     config = ComparisonConfig(**{"cca_speech_layer": 1, "n_components": 1, **options})
-    return compare_models(lambda space, layer: rec.designs[(space, layer)], rec.spaces,
-                          results, rec.Y, rec.segments, LAGS, config=config,
-                          encoding=ENCODING, statistics=StatisticsConfig(n_permutations=200),
-                          channel_names=[f"ch{i}" for i in range(rec.Y.shape[1])],
-                          words=rec.words)
+    inputs = ComparisonInputs(lambda space, layer: rec.designs[(space, layer)], rec.spaces,
+                              results, rec.Y, rec.segments, LAGS,
+                              [f"ch{i}" for i in range(rec.Y.shape[1])], rec.words)
+    return compare_models(inputs, config=config, encoding=ENCODING,
+                          statistics=StatisticsConfig(n_permutations=200))
 
 
 @pytest.fixture(scope="module")
@@ -367,10 +368,10 @@ def test_rest_components_caps_the_rest_spaces(recording):
 
 
 def test_word_mode_is_skipped_with_a_warning(recording):
-    result = compare_models(lambda space, layer: recording.designs[(space, layer)],
-                            recording.spaces, {}, recording.Y, recording.segments, LAGS,
-                            config=ComparisonConfig(), encoding=EncodingConfig(mode="word"),
-                            statistics=StatisticsConfig(), channel_names=[], words=None)
+    inputs = ComparisonInputs(lambda space, layer: recording.designs[(space, layer)],
+                              recording.spaces, {}, recording.Y, recording.segments, LAGS, [])
+    result = compare_models(inputs, config=ComparisonConfig(),
+                            encoding=EncodingConfig(mode="word"), statistics=StatisticsConfig())
     assert not result.tables and "encoding.mode: trf" in result.warnings[0]
 
 

@@ -2,9 +2,9 @@
 
 The workflow calls one function per recording::
 
-    result = compare_models(design, spaces, results, Y, segments, lags, config=config,
-                            encoding=encoding, statistics=statistics, channel_names=names,
-                            words=word_samples(stimuli, word_timings, sfreq))
+    inputs = ComparisonInputs(design, spaces, results, Y, segments, lags, channel_names,
+                              words=word_samples(stimuli, word_timings, sfreq))
+    result = compare_models(inputs, config=config, encoding=encoding, statistics=statistics)
 """
 
 from bids_app._lazy import lazy_exports
@@ -12,7 +12,7 @@ from bids_app._lazy import lazy_exports
 # Imported on first use (bids_app._lazy), so that the configuration loads without pandas or SciPy.
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "cca": ("SharedSpace", "fit_shared_space"),
-    "compare": ("ComparisonResult", "compare_models"),
+    "compare": ("ComparisonInputs", "ComparisonResult", "compare_models"),
     "config": ("ComparisonConfig",),
     "dictionary": ("table_dictionary",),
     "partition": ("partition_regions",),

@@ -9,6 +9,7 @@ Every table comes with sentences of numbers computed from it (``summaries``) for
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,16 +82,11 @@ class ComparisonResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def compare_models(design: Design, spaces: Mapping[str, FeatureSpaceInfo],
-                   results: Mapping[str, Mapping[str, EncodingResult]], Y: np.ndarray,
-                   segments: np.ndarray, lags: np.ndarray, *, config: ComparisonConfig,
-                   encoding: EncodingConfig, statistics: StatisticsConfig,
-                   channel_names: Sequence[str], words: WordSamples | None = None,
-                   backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
-                   verbose: bool = False) -> ComparisonResult:
-    """Run the prediction-correlation, CCA and variance-partitioning comparisons.
+@dataclass
+class ComparisonInputs:
+    """What the comparisons of one recording work on.
 
-    Parameters
+    Attributes
     ----------
     design : callable
         ``design(space, layer)`` -> ndarray (n_samples, n_features), float32, on the neural
@@ -105,13 +101,35 @@ def compare_models(design: Design, spaces: Mapping[str, FeatureSpaceInfo],
         Stimulus labels (-1 between stimuli), as given to ``cross_validate``.
     lags : ndarray of int
         TRF lags in samples.
-    config : ComparisonConfig
-    encoding : EncodingConfig
-    statistics : StatisticsConfig
-    channel_names : sequence of str
+    channels : list of str
     words : WordSamples | None
         Word onsets/offsets in samples; needed by the CCA shared space (and the sets derived
         from it). None skips them with a warning.
+    """
+
+    design: Design
+    spaces: Mapping[str, FeatureSpaceInfo]
+    results: Mapping[str, Mapping[str, EncodingResult]]
+    Y: np.ndarray
+    segments: np.ndarray
+    lags: np.ndarray
+    channels: list[str]
+    words: WordSamples | None = None
+
+
+def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
+                   encoding: EncodingConfig, statistics: StatisticsConfig,
+                   backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
+                   verbose: bool = False) -> ComparisonResult:
+    """Run the prediction-correlation, CCA and variance-partitioning comparisons.
+
+    Parameters
+    ----------
+    inputs : ComparisonInputs
+        The recording's designs, encoding results and data.
+    config : ComparisonConfig
+    encoding : EncodingConfig
+    statistics : StatisticsConfig
     backend, device, n_jobs, verbose
         As in ``cross_validate``.
 
@@ -124,15 +142,15 @@ def compare_models(design: Design, spaces: Mapping[str, FeatureSpaceInfo],
         out.warnings.append("Model comparisons skipped: they need continuous (TRF) encoding "
                             "results (encoding.mode: trf).")
         return out
-    Y = np.asarray(Y)
-    run = _Runner(design, spaces, results, Y, segments, np.asarray(lags), config, encoding,
-                  statistics, list(channel_names), words, out,
+    inputs = dataclasses.replace(inputs, Y=np.asarray(inputs.Y), lags=np.asarray(inputs.lags),
+                                 channels=list(inputs.channels))
+    run = _Runner(inputs, config, encoding, statistics, out,
                   dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose))
-    for a, b in comparison_pairs(config, spaces, out.warnings):
+    for a, b in comparison_pairs(config, inputs.spaces, out.warnings):
         run.prediction_correlation(a, b)
     shared = run.shared_spaces()
     blocks = _SetBlocks(run, shared)
-    for names in partitions(config, spaces, shared is not None, out.warnings):
+    for names in partitions(config, inputs.spaces, shared is not None, out.warnings):
         run.variance_partition(names, blocks)
     out.summaries = summarize(out.tables, statistics.fdr_alpha)
     return out
@@ -140,19 +158,12 @@ def compare_models(design: Design, spaces: Mapping[str, FeatureSpaceInfo],
 
 @dataclass
 class _Runner:
-    """The inputs shared by the comparisons, and the result they fill."""
+    """The inputs and settings shared by the comparisons, and the result they fill."""
 
-    design: Design
-    spaces: Mapping[str, FeatureSpaceInfo]
-    results: Mapping[str, Mapping[str, EncodingResult]]
-    Y: np.ndarray
-    segments: np.ndarray
-    lags: np.ndarray
+    inputs: ComparisonInputs
     config: ComparisonConfig
     encoding: EncodingConfig
     statistics: StatisticsConfig
-    channels: list[str]
-    words: WordSamples | None
     out: ComparisonResult
     engine: dict
     kept: tuple[np.ndarray, np.ndarray] | None = None  # onsets, offsets of modelled words
@@ -165,12 +176,13 @@ class _Runner:
         """Add the ``<a>X<b>`` table and the across-electrode correlation of accuracies."""
         fitted = []
         for name in (a, b):
-            if name not in self.results:
+            if name not in self.inputs.results:
                 raise UsageError(f"comparison.prediction_correlation: no encoding results for "
                                  f"feature space {name!r}")
-            fitted.append(best_layer_result(self.results[name], self.Y))
+            fitted.append(best_layer_result(self.inputs.results[name], self.inputs.Y))
         stats = self.statistics
-        table = prediction_correlation(fitted[0][0], fitted[1][0], self.Y, self.channels,
+        table = prediction_correlation(fitted[0][0], fitted[1][0], self.inputs.Y,
+                                       self.inputs.channels,
                                        n_permutations=stats.n_permutations, seed=stats.seed,
                                        fdr_alpha=stats.fdr_alpha)
         table.insert(1, "layer_a", _most_common(fitted[0][1]))
@@ -186,21 +198,21 @@ class _Runner:
     def shared_spaces(self) -> list[SharedSpace] | None:
         """Fit the shared space (per outer fold, or once); add the ``cca`` table."""
         cfg = self.config
-        speech = cfg.cca_speech or first_of_kind(self.spaces, "speech")
-        language = cfg.cca_language or first_of_kind(self.spaces, "language")
-        if speech is None or language is None or self.words is None:
+        speech = cfg.cca_speech or first_of_kind(self.inputs.spaces, "speech")
+        language = cfg.cca_language or first_of_kind(self.inputs.spaces, "language")
+        if speech is None or language is None or self.inputs.words is None:
             self.out.warnings.append("CCA shared space skipped: it needs a speech and a "
                                      "language feature space and word timings.")
             return None
         for key, name in (("cca_speech", speech), ("cca_language", language)):
-            if name not in self.spaces:
+            if name not in self.inputs.spaces:
                 raise UsageError(f"comparison.{key}: unknown feature space {name!r}; known: "
-                                 f"{sorted(self.spaces)}")
-        layers = (resolve_layer(cfg.cca_speech_layer, self.spaces[speech].layers,
+                                 f"{sorted(self.inputs.spaces)}")
+        layers = (resolve_layer(cfg.cca_speech_layer, self.inputs.spaces[speech].layers,
                                 "cca_speech_layer"),
-                  resolve_layer(cfg.cca_language_layer, self.spaces[language].layers,
+                  resolve_layer(cfg.cca_language_layer, self.inputs.spaces[language].layers,
                                 "cca_language_layer"))
-        self.kept = modelled_words(self.words, self.segments)
+        self.kept = modelled_words(self.inputs.words, self.inputs.segments)
         self.cca_speech = speech, layers[0]
         self.word_vectors = (self._word_matrix(speech, layers[0]),
                              self._word_matrix(language, layers[1]))
@@ -235,18 +247,18 @@ class _Runner:
 
     def _word_matrix(self, space: str, layer: str) -> np.ndarray:
         """Word vectors of one layer: the onset row (word-level) or the word's mean row."""
-        X = self.design(space, layer)
+        X = self.inputs.design(space, layer)
         onsets, offsets = self.kept
-        if self.spaces[space].word_level:
+        if self.inputs.spaces[space].word_level:
             return np.asarray(X[onsets], dtype=float)
         return np.stack([X[a:max(b, a + 1)].mean(0) for a, b in zip(onsets, offsets,
                                                                     strict=True)])
 
     def _word_folds(self) -> list[np.ndarray]:
         """Boolean test mask over the kept words of every outer fold."""
-        folds = outer_folds(segment_pieces(self.segments, self.Y.shape[0]),
+        folds = outer_folds(segment_pieces(self.inputs.segments, self.inputs.Y.shape[0]),
                             self.encoding.n_folds)
-        fold_of = np.full(self.Y.shape[0], -1)
+        fold_of = np.full(self.inputs.Y.shape[0], -1)
         for k, fold in enumerate(folds):
             fold_of[piece_indices(fold)] = k
         owner = fold_of[self.kept[0]]
@@ -269,10 +281,10 @@ class _Runner:
         r2 = {subset: model.r2 for subset, model in zip(subsets(names), models, strict=True)}
         union = models[-1]
         stats = self.statistics
-        p = permutation_test(union, self.Y, n_permutations=stats.n_permutations,
+        p = permutation_test(union, self.inputs.Y, n_permutations=stats.n_permutations,
                              seed=stats.seed)
         significant = fdr_bh(p, stats.fdr_alpha)[1]
-        table = partition_table(r2, names, self.channels, significant)
+        table = partition_table(r2, names, self.inputs.channels, significant)
         previous = self.out.tables.get("varpart")
         self.out.tables["varpart"] = (table if previous is None
                                       else pd.concat([previous, table], ignore_index=True))
@@ -315,8 +327,9 @@ class _SetBlocks:
 
             design = fold_design if set(names) & set(CCA_SETS) else fold_design(0)
             fitted = cross_validate_subsets(
-                design, run.Y, [[names.index(n) for n in m] for m in todo], lags=run.lags,
-                segments=run.segments, config=run.encoding, banded=run.config.banded,
+                design, run.inputs.Y, [[names.index(n) for n in m] for m in todo],
+                lags=run.inputs.lags, segments=run.inputs.segments, config=run.encoding,
+                banded=run.config.banded,
                 keep_predictions=[frozenset(m) == union for m in todo], **run.engine)
             for members, result in zip(todo, fitted, strict=True):
                 self.fitted[frozenset(members)] = result
@@ -332,10 +345,10 @@ class _SetBlocks:
         if k not in self.word_sets:
             self.word_sets[k] = self.shared[k].transform(*run.word_vectors)
         values = self.word_sets[k][name]
-        X = np.zeros((run.Y.shape[0], values.shape[1]), dtype=np.float32)
+        X = np.zeros((run.inputs.Y.shape[0], values.shape[1]), dtype=np.float32)
         np.add.at(X, run.kept[0], values)
         frame_level = (run.config.cca_level == "frame"
-                       and not run.spaces[run.cca_speech[0]].word_level)
+                       and not run.inputs.spaces[run.cca_speech[0]].word_level)
         if frame_level and name in ("shared", "speech_rest"):
             frames = self._speech_frames(k, name)
             X = frames if name == "speech_rest" else np.hstack([frames, X])
@@ -349,18 +362,18 @@ class _SetBlocks:
         """
         run = self.runner
         if self.speech_frames is None:
-            self.speech_frames = run.design(*run.cca_speech)
+            self.speech_frames = run.inputs.design(*run.cca_speech)
         fit = self.shared[k]
         weights = fit.speech_rest if name == "speech_rest" else fit.speech_weights
         scores = fit.speech.transform(self.speech_frames, then=weights).astype(np.float32)
-        scores[run.segments < 0] = 0
+        scores[run.inputs.segments < 0] = 0
         return scores
 
     def _space_block(self, name: str) -> np.ndarray:
         """The feature spaces of a set, side by side on the timeline."""
-        run = self.runner
-        blocks = [run.design(space, space_layer(space, run.results, run.spaces))
-                  for space in set_members(name, run.spaces)]
+        inputs = self.runner.inputs
+        blocks = [inputs.design(space, space_layer(space, inputs.results, inputs.spaces))
+                  for space in set_members(name, inputs.spaces)]
         return (blocks[0] if len(blocks) == 1 else np.hstack(blocks)).astype(np.float32,
                                                                              copy=False)
 
