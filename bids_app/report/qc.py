@@ -15,6 +15,7 @@ import pandas as pd
 
 from bids_app.features.acoustic import envelope
 from bids_app.features.audio import read_audio
+from bids_app.features.featureset import FeatureSet
 from bids_app.neural.data import NeuralData
 from bids_app.neural.qc import envelope_alignment, onset_response
 from bids_app.outputs.atomic import write_with
@@ -24,7 +25,8 @@ ENVELOPE_SFREQ = 100.0
 
 
 def write_qc_figures(neural: NeuralData, stimuli: Sequence[Stimulus],
-                     responsive: pd.DataFrame | None, figure_dir: Path, stem: str) -> list[Path]:
+                     responsive: pd.DataFrame | None, figure_dir: Path, stem: str,
+                     envelopes: Sequence[FeatureSet] | None = None) -> list[Path]:
     """Draw the PSD, onset-response and alignment figures of a recording.
 
     Parameters
@@ -39,6 +41,9 @@ def write_qc_figures(neural: NeuralData, stimuli: Sequence[Stimulus],
         ``OUTPUT_DIR/sub-<label>/figures``.
     stem : str
         The recording's BIDS name stem (``sub-01_task-listen``).
+    envelopes : sequence of FeatureSet | None
+        The cached envelope feature of each stimulus, when one is analysed; otherwise the
+        envelope is computed from the audio.
 
     Returns
     -------
@@ -47,7 +52,7 @@ def write_qc_figures(neural: NeuralData, stimuli: Sequence[Stimulus],
     """
     mask = None if responsive is None else responsive["responsive"].to_numpy(bool)
     figures = {"onsets": _onset_figure(neural, stimuli, mask),
-               "alignment": _alignment_figure(neural, stimuli, mask)}
+               "alignment": _alignment_figure(neural, stimuli, mask, envelopes)}
     if "psd_freqs" in neural.qc:  # absent when the input was already high-gamma
         figures["psd"] = _psd_figure(neural)
     paths = []
@@ -91,13 +96,23 @@ def _onset_figure(neural: NeuralData, stimuli: Sequence[Stimulus], mask: np.ndar
     return fig
 
 
-def _alignment_figure(neural: NeuralData, stimuli: Sequence[Stimulus], mask: np.ndarray | None):
+def _stimulus_envelope(stimulus: Stimulus, cached: FeatureSet | None) -> np.ndarray:
+    """The stimulus envelope at :data:`ENVELOPE_SFREQ`: from the feature cache, or the audio."""
+    if cached is None:
+        audio = read_audio(stimulus.audio_path, 16000)
+        return envelope(audio, 16000, ENVELOPE_SFREQ)[1][:, 0]
+    values = np.asarray(cached.layers[cached.layer_names[0]][:, 0], dtype=float)
+    grid = np.arange(round(cached.times[-1] * ENVELOPE_SFREQ) + 1) / ENVELOPE_SFREQ
+    return np.interp(grid, cached.times, values)
+
+
+def _alignment_figure(neural: NeuralData, stimuli: Sequence[Stimulus], mask: np.ndarray | None,
+                      envelopes: Sequence[FeatureSet] | None):
     fig, ax = plt.subplots(figsize=(5, 2.8))
     channels = mask if mask is not None and mask.any() else None
-    for stimulus in stimuli:
-        audio = read_audio(stimulus.audio_path, 16000)
-        _, env = envelope(audio, 16000, ENVELOPE_SFREQ)
-        check = envelope_alignment(neural, env[:, 0], ENVELOPE_SFREQ, onset=stimulus.onset,
+    for i, stimulus in enumerate(stimuli):
+        env = _stimulus_envelope(stimulus, None if envelopes is None else envelopes[i])
+        check = envelope_alignment(neural, env, ENVELOPE_SFREQ, onset=stimulus.onset,
                                    channels=channels)
         ax.plot(check["lags"], check["xcorr"], lw=1,
                 label=f"{stimulus.stim_id}: peak {check['peak_lag']:+.2f} s")
