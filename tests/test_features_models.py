@@ -97,6 +97,7 @@ def test_wav2vec2_base_frame_count_and_times(base_config):
     np.testing.assert_allclose(values["layer01"], covered[1][0].numpy(), atol=1e-5)
 
 
+@pytest.mark.slow  # a full-size wav2vec2-base on 30 s of audio
 def test_windowed_matches_single_pass_on_30s(base_config):
     """True wav2vec2-base width and frame grid (2 of its 12 layers, for test speed)."""
     model = _base_model(base_config, n_layers=2)
@@ -254,6 +255,7 @@ def test_missing_model_is_exit_66_with_hint(stimulus, tmp_path, monkeypatch):
     assert err.value.exit_code == 66
 
 
+@pytest.mark.slow  # builds full-size models from their configs
 def test_random_weights_from_config_only_and_model_dir_lookup(base_config, stimulus, tmp_path):
     folder = tmp_path / "models" / "facebook--wav2vec2-base"
     folder.mkdir(parents=True)

@@ -154,6 +154,7 @@ def test_stimuli_are_speech_like(dataset):
         assert 1.5 < freqs[band][np.argmax(power[band])] < 8  # syllable / word rate
 
 
+@pytest.mark.slow  # preprocesses every synthetic recording
 def test_ground_truth_is_in_the_signals(dataset):
     """Driven channels' high-gamma follows k * env at about expected_r; noise channels' not.
 
