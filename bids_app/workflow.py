@@ -228,22 +228,20 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
     if neural.electrodes is not None and neural.coordinate_space:
         write_tsv(out_dir / bids_name({"sub": recording.subject}, "electrodes", ".tsv",
                                       space=neural.coordinate_space), neural.electrodes)
-    responsive = _speech_responsive(neural, stimuli, config.electrodes)
-    qc_neural = neural  # the QC figures show every channel
-    if config.electrodes.mask == "responsive":
-        neural = keep_responsive(neural, responsive, recording)
-    segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
-    stimulus_words = [words[s.stim_id] for s in stimuli]
     verbose = logger.isEnabledFor(logging.INFO)
     with stage("features"):
         feature_sets = {spec.name: [load_or_compute_features(
             spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
             model_dir=options.model_dir, device=options.device, n_jobs=options.n_jobs,
             verbose=verbose) for stimulus in stimuli] for spec in config.features}
+    responsive = _speech_responsive(neural, stimuli, config.electrodes)
     envelope = next((sets for sets in feature_sets.values() if sets[0].kind == "envelope"), None)
-    write_qc_figures(qc_neural, stimuli, responsive, out_dir.parent / "figures",
+    write_qc_figures(neural, stimuli, responsive, out_dir.parent / "figures",
                      entity_stem(recording.entities), envelope)
-    del qc_neural
+    if config.electrodes.mask == "responsive":
+        neural = keep_responsive(neural, responsive, recording)
+    segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
+    stimulus_words = [words[s.stim_id] for s in stimuli]
     encoder = _Encoder(stimuli, stimulus_words, neural, segments, config, options, store,
                        stage_key(neural_key, config.electrodes, config.encoding,
                                  config.statistics),
