@@ -41,13 +41,13 @@ from bids_app.encoding import (
     fdr_bh,
     permutation_test,
 )
-from bids_app.encoding.align import align_features, stimulus_segments, word_design
+from bids_app.encoding.align import Designs, stimulus_segments, word_design
 from bids_app.encoding.cv import lag_profile
 from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIeegError
 from bids_app.features import load_or_compute_features, needs_words
 from bids_app.features.cache import release_pages
 from bids_app.features.featureset import FeatureSet
-from bids_app.features.models import resolve_device, resolve_model
+from bids_app.features.models import ModelSource, resolve_device, resolve_model
 from bids_app.features.spec import MODEL_KINDS
 from bids_app.neural import (
     ElectrodeConfig,
@@ -165,10 +165,10 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     Models, stimuli and transcripts are resolved before anything is written, so a missing
     input leaves no partial derivative behind.
     """
-    model_paths = {spec.name: resolve_model(spec.model, options.model_dir,
-                                            weights=spec.weights).path
-                   for spec in config.features  # a missing model fails now (exit 66)
-                   if spec.kind in MODEL_KINDS and spec.model}
+    models = {spec.name: resolve_model(spec.model, options.model_dir, weights=spec.weights)
+              for spec in config.features  # once per run; a missing model fails now (exit 66)
+              if spec.kind in MODEL_KINDS and spec.model}
+    model_paths = {name: source.path for name, source in models.items()}
     required = (config.encoding.mode == "word"
                 or any(needs_words(spec) for spec in config.features))
     plans = []
@@ -181,7 +181,7 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
         if options.mem_bytes is not None:
             check_memory(estimate, options.mem_bytes, str(recording.data_path))
     for recording, stimuli, words in plans:
-        analyse_recording(recording, stimuli, words, config, options)
+        analyse_recording(recording, stimuli, words, config, options, models)
 
 
 def _read_transcripts(stimuli: Sequence[Stimulus],
@@ -203,8 +203,10 @@ def _read_transcripts(stimuli: Sequence[Stimulus],
 
 def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                       words: dict[str, WordTimings | None], config: AppConfig,
-                      options: RunOptions) -> None:
+                      options: RunOptions, models: dict[str, ModelSource]) -> None:
     """Preprocess one recording, extract features, fit and compare encoding models.
+
+    ``models`` are the resolved models of the feature spaces that have one, by space name.
 
     Every stage's result is saved as it finishes, keyed by what it depends on
     (:mod:`bids_app.outputs.stages`): a rerun reuses the high-gamma when the preprocessing
@@ -232,7 +234,7 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
     with stage("features"):
         feature_sets = {spec.name: [load_or_compute_features(
             spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
-            model_dir=options.model_dir, device=options.device, n_jobs=options.n_jobs,
+            model=models.get(spec.name), device=options.device, n_jobs=options.n_jobs,
             verbose=verbose) for stimulus in stimuli] for spec in config.features}
     responsive = _speech_responsive(neural, stimuli, config.electrodes)
     envelope = next((sets for sets in feature_sets.values() if sets[0].kind == "envelope"), None)
@@ -242,7 +244,9 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         neural = keep_responsive(neural, responsive, recording)
     segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
     stimulus_words = [words[s.stim_id] for s in stimuli]
-    encoder = _Encoder(stimuli, stimulus_words, neural, segments, config, options, store,
+    designs = Designs(feature_sets, stimuli, neural.data.shape[1], neural.sfreq)
+    encoder = _Encoder(stimuli, stimulus_words, neural, segments, designs, config, options,
+                       store,
                        stage_key(neural_key, config.electrodes, config.encoding,
                                  config.statistics),
                        Progress("encoding", sum(len(sets[0].layer_names)
@@ -264,8 +268,9 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         comparison = store.load("comparison", key)
         if comparison is None:
             with stage("comparisons"):
-                comparison = compare_recording(feature_sets, results, stimuli, stimulus_words,
-                                               neural, segments, config, options)
+                comparison = compare_recording(feature_sets, designs, results, stimuli,
+                                               stimulus_words, neural, segments, config,
+                                               options)
             store.save("comparison", key, comparison)
         else:
             logger.info("comparisons: reused (their settings and inputs are unchanged)")
@@ -305,21 +310,16 @@ def _source_identity(recording: Recording) -> dict:
             else recording.electrodes.to_csv()}
 
 
-def compare_recording(feature_sets: dict[str, list[FeatureSet]],
+def compare_recording(feature_sets: dict[str, list[FeatureSet]], designs: Designs,
                       results: dict[str, dict[str, EncodingResult]],
                       stimuli: Sequence[Stimulus], words: Sequence[WordTimings | None],
                       neural: NeuralData, segments: np.ndarray, config: AppConfig,
                       options: RunOptions) -> ComparisonResult:
     """Prediction correlation, CCA shared space and variance partitioning of one recording."""
-    n_times = neural.data.shape[1]
-
-    def design(space: str, layer: str) -> np.ndarray:
-        return align_features(feature_sets[space], stimuli, layer, n_times, neural.sfreq)
-
     spaces = {name: FeatureSpaceInfo(kind=sets[0].kind, layers=sets[0].layer_names,
                                      word_level=sets[0].is_word_level)
               for name, sets in feature_sets.items()}
-    inputs = ComparisonInputs(design, spaces, results, neural.data.T, segments,
+    inputs = ComparisonInputs(designs, spaces, results, neural.data.T, segments,
                               config.encoding.lags_samples(neural.sfreq), neural.ch_names,
                               word_samples(stimuli, words, neural.sfreq))
     return compare_models(inputs, config=config.comparison, encoding=config.encoding,
@@ -380,6 +380,7 @@ class _Encoder:
     words: Sequence[WordTimings | None]
     neural: NeuralData
     segments: np.ndarray
+    designs: Designs
     config: AppConfig
     options: RunOptions
     store: StageStore
@@ -455,8 +456,7 @@ class _Encoder:
                                                    layer, neural, self.segments, config,
                                                    self._engine())
         else:
-            design = align_features(feature_sets, self.stimuli, layer, neural.data.shape[1],
-                                    neural.sfreq)
+            design = self.designs(feature_sets[0].name, layer)
             targets = neural.data.T
             result = cross_validate(design, targets, segments=self.segments,
                                     config=config.encoding,

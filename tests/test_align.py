@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from bids_app.encoding.align import (
+    Designs,
     align_features,
     interpolate_rows,
     stimulus_segments,
@@ -46,3 +47,25 @@ def test_frames_and_word_impulses_land_at_the_right_samples():
     rows, onsets = word_design([frames], [stimulus], [timings], "env")
     np.testing.assert_allclose(rows[:, 0], [50, 125])
     np.testing.assert_allclose(onsets, [1.5, 2.25])
+
+
+def test_designs_are_built_once_within_the_budget_and_read_only():
+    stimulus = Stimulus("s", Path("s.wav"), None, onset=0.0, duration=2.0)
+    frames = FeatureSet("lm", "speech", times=np.arange(0, 2.001, 0.01),
+                        layers={f"l{i}": np.full((201, 8), i, dtype=np.float32)
+                                for i in range(3)})
+    one = 200 * 8 * 4  # bytes of one design (200 samples x 8 features, float32)
+    designs = Designs({"lm": [frames]}, [stimulus], n_times=200, sfreq=100.0,
+                      max_bytes=2 * one)
+    first = designs("lm", "l0")
+    np.testing.assert_array_equal(first, align_features([frames], [stimulus], "l0", 200, 100.0))
+    assert not first.flags.writeable
+    assert designs("lm", "l0") is first and designs.builds == 1
+    designs("lm", "l1")
+    designs("lm", "l2")  # over budget: l0, the least recently used, goes
+    assert designs.builds == 3
+    assert designs("lm", "l2") is designs("lm", "l2") and designs.builds == 3
+    designs("lm", "l0")
+    assert designs.builds == 4
+    tiny = Designs({"lm": [frames]}, [stimulus], n_times=200, sfreq=100.0, max_bytes=one - 1)
+    assert tiny("lm", "l0") is not tiny("lm", "l0") and tiny.builds == 2

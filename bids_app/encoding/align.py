@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -72,6 +74,54 @@ def align_features(features: Sequence[FeatureSet], stimuli: Sequence[Stimulus], 
         interpolate_rows(feature_set.times, values, times[start:stop] - stimulus.onset,
                          out=design[start:stop])
     return design
+
+
+class Designs:
+    """The designs of one recording, built on demand and shared by the stages that use them.
+
+    ``designs(space, layer)`` is :func:`align_features` of that layer on the recording's
+    timeline. The most recently used designs are kept while they fit in ``max_bytes`` (the
+    least recently used go first; a design larger than the budget is never kept), so the
+    encoding of a layer and the comparisons that reuse it build it once, in bounded memory.
+    Returned arrays are read-only. Safe to call from several threads.
+
+    Parameters
+    ----------
+    feature_sets : mapping of str to sequence of FeatureSet
+        Feature space name -> one FeatureSet per stimulus, in the order of ``stimuli``.
+    stimuli : sequence of Stimulus
+    n_times, sfreq : int, float
+        The neural timeline.
+    max_bytes : int
+        Budget of the kept designs.
+    """
+
+    def __init__(self, feature_sets: Mapping[str, Sequence[FeatureSet]],
+                 stimuli: Sequence[Stimulus], n_times: int, sfreq: float, *,
+                 max_bytes: int = 1 << 30) -> None:
+        self.feature_sets, self.stimuli = feature_sets, stimuli
+        self.n_times, self.sfreq, self.max_bytes = n_times, sfreq, max_bytes
+        self.builds = 0  # number of designs built (for tests and logs)
+        self._kept: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, space: str, layer: str) -> np.ndarray:
+        """The design of ``layer`` of feature space ``space`` (n_times, n_dims), float32."""
+        key = space, layer
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return self._kept[key]
+        design = align_features(self.feature_sets[space], self.stimuli, layer, self.n_times,
+                                self.sfreq)
+        design.flags.writeable = False
+        with self._lock:
+            self.builds += 1
+            if design.nbytes <= self.max_bytes:
+                self._kept[key] = design
+                while sum(kept.nbytes for kept in self._kept.values()) > self.max_bytes:
+                    self._kept.popitem(last=False)
+        return design
 
 
 def interpolate_rows(times: np.ndarray, values: np.ndarray, at: np.ndarray,

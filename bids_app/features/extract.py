@@ -68,7 +68,8 @@ class _Inputs:
 
 def load_or_compute_features(spec: FeatureSpec, stimulus: Stimulus, cache_dir: Path, *,
                              words: WordTimings | None = None, model_dir: Path | None = None,
-                             device: str = "cpu", n_jobs: int = 1,
+                             model: ModelSource | None = None, device: str = "cpu",
+                             n_jobs: int = 1,
                              verbose: bool = False) -> FeatureSet:
     """Return the features of one stimulus, from the cache or freshly computed.
 
@@ -85,6 +86,9 @@ def load_or_compute_features(spec: FeatureSpec, stimulus: Stimulus, cache_dir: P
         Word timings; read from ``stimulus.transcript_path`` when None and the kind needs them.
     model_dir : Path | None
         Searched first for models (``--model-dir``).
+    model : ModelSource | None
+        The space's model, already resolved (by :func:`~bids_app.features.models.resolve_model`;
+        the workflow resolves each model once per run). Resolved here when None.
     device : str
         ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
     n_jobs : int
@@ -97,7 +101,7 @@ def load_or_compute_features(spec: FeatureSpec, stimulus: Stimulus, cache_dir: P
     features : FeatureSet
         Layers are memory-mapped from the cache file where possible.
     """
-    inputs = _resolve_inputs(spec, stimulus, words, model_dir)
+    inputs = _resolve_inputs(spec, stimulus, words, model_dir, model)
     key = cache_key({"settings": spec.settings(), "audio": inputs.audio_sha256, **inputs.hashes})
     h5_path, _ = feature_paths(cache_dir, stimulus.stim_id, spec.name)
     if stored_key(h5_path) == key:
@@ -122,7 +126,7 @@ def load_or_compute_features(spec: FeatureSpec, stimulus: Stimulus, cache_dir: P
 
 
 def _resolve_inputs(spec: FeatureSpec, stimulus: Stimulus, words: WordTimings | None,
-                    model_dir: Path | None) -> _Inputs:
+                    model_dir: Path | None, model: ModelSource | None) -> _Inputs:
     audio_path = Path(stimulus.audio_path)
     if not audio_path.is_file():
         raise MissingInputError(f"{audio_path}: audio file not found")
@@ -143,7 +147,7 @@ def _resolve_inputs(spec: FeatureSpec, stimulus: Stimulus, words: WordTimings | 
     if spec.kind == "static" and opts["glove"]:
         inputs.hashes["glove"] = file_sha256(Path(opts["glove"]))
     elif spec.kind in MODEL_KINDS:
-        inputs.model = resolve_model(spec.model, model_dir, weights=spec.weights)
+        inputs.model = model or resolve_model(spec.model, model_dir, weights=spec.weights)
         inputs.hashes["model"] = {"id": inputs.model.model_id,
                                   "revision": inputs.model.revision,
                                   "checksum": inputs.model.checksum}  # not the path
