@@ -1,0 +1,195 @@
+"""The CCA shared space of one recording: word vectors, per-fold fits and their table.
+
+The speech and language layers named by the configuration are reduced to one vector per
+modelled word (the onset row of a word-level space, the mean of its frames otherwise). The
+shared space is fitted on the training words of every outer fold (``cca_fit: in_fold``), or
+once on all words as in the reference code (``cca_fit: all_data``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from bids_app.analysis.cca import SharedSpace, bartlett_test, fit_shared_space
+from bids_app.analysis.config import ComparisonConfig
+from bids_app.analysis.plan import first_of_kind, resolve_layer
+from bids_app.analysis.words import modelled_words
+from bids_app.encoding.cv import fold_scores
+from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
+from bids_app.errors import BadDataError, UsageError
+
+if TYPE_CHECKING:
+    from bids_app.analysis.compare import ComparisonInputs
+
+#: Level of the Bartlett test that counts a canonical component as significant.
+BARTLETT_ALPHA = 0.05
+ALL_DATA_WARNING = (
+    "CCA was fitted on all words (comparison.cca_fit: all_data, as in the reference code): the "
+    "test folds took part in finding the shared space, so held-out canonical correlations and "
+    "the shared/rest encoding scores are optimistic. Use cca_fit: in_fold for unbiased "
+    "estimates.")
+
+
+@dataclass
+class RecordingSharedSpace:
+    """The shared space of one recording, fitted per outer fold.
+
+    Attributes
+    ----------
+    fits : list of SharedSpace
+        The fit used for each outer fold (the same object for every fold with ``all_data``).
+    speech, language : tuple of str
+        ``(space, layer)`` of each side.
+    onsets, offsets : ndarray of int
+        Samples of the modelled words (those inside a stimulus).
+    word_vectors : tuple of ndarray
+        Speech and language word vectors, one row per modelled word.
+    table : DataFrame
+        One row per canonical component (:func:`components_table`).
+    """
+
+    fits: list[SharedSpace]
+    speech: tuple[str, str]
+    language: tuple[str, str]
+    onsets: np.ndarray
+    offsets: np.ndarray
+    word_vectors: tuple[np.ndarray, np.ndarray]
+    table: pd.DataFrame
+
+
+def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfig,
+                               n_folds: int, warnings: list[str]
+                               ) -> RecordingSharedSpace | None:
+    """Fit the shared space of a recording on the words of each outer fold.
+
+    Parameters
+    ----------
+    inputs : ComparisonInputs
+        The recording's designs, feature spaces, segments and word samples.
+    config : ComparisonConfig
+        ``cca_*``, ``pca_variance``, ``n_components`` and ``rest_components``.
+    n_folds : int
+        Outer folds of the encoding models (the folds are rebuilt the same way).
+    warnings : list of str
+        What the report must flag is appended here.
+
+    Returns
+    -------
+    shared : RecordingSharedSpace | None
+        None (with a warning) when there is no speech or language space, no word timings, or
+        too few words.
+    """
+    speech = config.cca_speech or first_of_kind(inputs.spaces, "speech")
+    language = config.cca_language or first_of_kind(inputs.spaces, "language")
+    if speech is None or language is None or inputs.words is None:
+        warnings.append("CCA shared space skipped: it needs a speech and a language feature "
+                        "space and word timings.")
+        return None
+    for key, name in (("cca_speech", speech), ("cca_language", language)):
+        if name not in inputs.spaces:
+            raise UsageError(f"comparison.{key}: unknown feature space {name!r}; known: "
+                             f"{sorted(inputs.spaces)}")
+    sides = ((speech, resolve_layer(config.cca_speech_layer, inputs.spaces[speech].layers,
+                                    "cca_speech_layer")),
+             (language, resolve_layer(config.cca_language_layer,
+                                      inputs.spaces[language].layers, "cca_language_layer")))
+    onsets, offsets = modelled_words(inputs.words, inputs.segments)
+    vectors = tuple(word_matrix(inputs, *side, onsets, offsets) for side in sides)
+    folds = word_folds(inputs, onsets, n_folds)
+    options = dict(variance=config.pca_variance, n_components=config.n_components,
+                   rest_components=config.rest_components)
+    try:
+        everything = fit_shared_space(*vectors, **options)
+        fits = ([everything] * len(folds) if config.cca_fit == "all_data" else
+                [fit_shared_space(*(m[~test] for m in vectors), **options) for test in folds])
+    except BadDataError as err:
+        warnings.append(f"CCA shared space skipped: {err}")
+        return None
+    if config.cca_fit == "all_data":
+        warnings.append(ALL_DATA_WARNING)
+    if everything.n_components < config.n_components:
+        warnings.append(
+            f"CCA kept {everything.n_components} components, not comparison.n_components "
+            f"= {config.n_components}: that is the smaller PCA dimension of the two sets.")
+    table = components_table(fits, everything, vectors, folds)
+    table.insert(1, "speech", " ".join(sides[0]))
+    table.insert(2, "language", " ".join(sides[1]))
+    table["pca_variance"] = config.pca_variance
+    table["pca_dims_speech"] = everything.speech.components.shape[1]
+    table["pca_dims_language"] = everything.language.components.shape[1]
+    table["fit"] = config.cca_fit
+    return RecordingSharedSpace(fits, sides[0], sides[1], onsets, offsets, vectors, table)
+
+
+def word_matrix(inputs: ComparisonInputs, space: str, layer: str, onsets: np.ndarray,
+                offsets: np.ndarray) -> np.ndarray:
+    """Word vectors of one layer: the onset row (word-level) or the word's mean row."""
+    X = inputs.design(space, layer)
+    if inputs.spaces[space].word_level:
+        return np.asarray(X[onsets], dtype=float)
+    return np.stack([X[a:max(b, a + 1)].mean(0) for a, b in zip(onsets, offsets, strict=True)])
+
+
+def word_folds(inputs: ComparisonInputs, onsets: np.ndarray, n_folds: int) -> list[np.ndarray]:
+    """Boolean test mask over the modelled words of every outer fold of the encoding."""
+    n_samples = inputs.Y.shape[0]
+    folds = outer_folds(segment_pieces(inputs.segments, n_samples), n_folds)
+    fold_of = np.full(n_samples, -1)
+    for k, fold in enumerate(folds):
+        fold_of[piece_indices(fold)] = k
+    owner = fold_of[onsets]
+    return [owner == k for k in range(len(folds))]
+
+
+def components_table(fits: Sequence[SharedSpace], everything: SharedSpace,
+                     word_vectors: tuple[np.ndarray, np.ndarray],
+                     word_folds: Sequence[np.ndarray]) -> pd.DataFrame:
+    """One row per canonical component: held-out and training r, Bartlett test on all words.
+
+    Parameters
+    ----------
+    fits : sequence of SharedSpace
+        The fit used for each outer fold.
+    everything : SharedSpace
+        The fit on all words (for Wilks' lambda and Bartlett's test).
+    word_vectors : tuple of ndarray
+        Speech and language word vectors (all kept words).
+    word_folds : sequence of ndarray of bool
+        Test words of every outer fold.
+
+    Returns
+    -------
+    table : DataFrame
+        ``component`` (1-based), ``r_test_fold<k>`` (canonical correlation of the fold's
+        variates on its test words), ``r_test`` (their mean), ``r_train`` (mean over folds of
+        the fitting words' r), ``wilks_lambda``, ``chi2``, ``df``, ``p``, ``significant``.
+    """
+    n = max(fit.n_components for fit in fits)
+    table = pd.DataFrame({"component": np.arange(1, n + 1)})
+    tests, trains = [], []
+    for k, (fit, test) in enumerate(zip(fits, word_folds, strict=True)):
+        u, v = fit.variates(*(m[test] for m in word_vectors))
+        r = np.full(n, np.nan)
+        r[:fit.n_components] = fold_scores(u, v)[0]
+        train = np.full(n, np.nan)
+        train[:fit.n_components] = fit.canonical_r[:fit.n_components]
+        table[f"r_test_fold{k + 1}"] = r
+        tests.append(r)
+        trains.append(train)
+    table["r_test"] = np.nanmean(tests, axis=0)
+    table["r_train"] = np.nanmean(trains, axis=0)
+    test = bartlett_test(everything.canonical_r, everything.n_words,
+                         everything.speech.components.shape[1],
+                         everything.language.components.shape[1])
+    for key, values in test.items():
+        column = np.full(n, np.nan)
+        m = min(n, len(values))
+        column[:m] = values[:m]
+        table[key] = column
+    table["significant"] = table["p"] < BARTLETT_ALPHA
+    return table

@@ -1,0 +1,162 @@
+"""The union models of a variance partition: designs of the sets, and their fits.
+
+A set is a feature space (or several, side by side) at its best layer, or a part of the CCA
+shared space (``shared``, ``speech_rest``, ``language_rest``), which is fitted per outer fold
+and therefore has one design per fold. Every union of a partition's sets is fitted on the
+same folds, from one design and Gram per fold (:func:`~bids_app.encoding.cross_validate_subsets`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from bids_app.analysis.config import CCA_SETS, ComparisonConfig
+from bids_app.analysis.partition import partition_table, subsets
+from bids_app.analysis.plan import set_members, space_layer
+from bids_app.analysis.shared import RecordingSharedSpace
+from bids_app.encoding import (
+    EncodingConfig,
+    EncodingResult,
+    StatisticsConfig,
+    cross_validate_subsets,
+    fdr_bh,
+    permutation_test,
+)
+
+if TYPE_CHECKING:
+    from bids_app.analysis.compare import ComparisonInputs
+
+logger = logging.getLogger("ssl_ieeg")
+
+
+@dataclass
+class SetDesigns:
+    """Design blocks of the variance-partitioning sets, and the union models fitted on them.
+
+    Feature-space sets are kept on the timeline; shared-space sets are kept at the word level
+    (``word_sets``: fold -> set -> word vectors) and put on the timeline when needed, since
+    one timeline copy per set and fold would not fit in memory for long recordings.
+
+    Parameters
+    ----------
+    inputs : ComparisonInputs
+    shared : RecordingSharedSpace | None
+        The recording's shared space (None: only feature-space sets can be used).
+    config : ComparisonConfig
+    encoding : EncodingConfig
+    engine : dict
+        ``backend``, ``device``, ``n_jobs``, ``verbose`` of ``cross_validate``.
+    """
+
+    inputs: ComparisonInputs
+    shared: RecordingSharedSpace | None
+    config: ComparisonConfig
+    encoding: EncodingConfig
+    engine: dict
+    space_sets: dict[str, np.ndarray] = field(default_factory=dict)
+    word_sets: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    speech_frames: np.ndarray | None = None
+    fitted: dict[frozenset[str], EncodingResult] = field(default_factory=dict)
+
+    def empty_sets(self, names: list[str]) -> list[str]:
+        """The shared-space sets of ``names`` left with no dimension in some fold."""
+        return [name for name in names if name in CCA_SETS and any(
+            fit.transform(*(m[:1] for m in self.shared.word_vectors))[name].shape[1] == 0
+            for fit in self.shared.fits)]
+
+    def fit(self, models: list[list[str]]) -> list[EncodingResult]:
+        """Cross-validated union models, each a list of set names (same folds for all).
+
+        The models not fitted yet are fitted together, from one design and Gram per fold of
+        all their sets; fitted models are kept, so partitions that share a union (e.g.
+        ``shared`` alone) fit it once. Only the union of all the sets keeps its predictions
+        (for its permutation test).
+        """
+        todo = [m for m in models if frozenset(m) not in self.fitted]
+        union = frozenset(n for m in models for n in m)
+        if todo:
+            names = list(dict.fromkeys(n for m in todo for n in m))
+            logger.info("variance partitioning: %d union model(s) of %s", len(todo),
+                        "+".join(names))
+
+            def fold_design(k: int) -> list[np.ndarray]:
+                return [self.block(name, k) for name in names]
+
+            design = fold_design if set(names) & set(CCA_SETS) else fold_design(0)
+            fitted = cross_validate_subsets(
+                design, self.inputs.Y, [[names.index(n) for n in m] for m in todo],
+                lags=self.inputs.lags, segments=self.inputs.segments, config=self.encoding,
+                banded=self.config.banded,
+                keep_predictions=[frozenset(m) == union for m in todo], **self.engine)
+            for members, result in zip(todo, fitted, strict=True):
+                self.fitted[frozenset(members)] = result
+        return [self.fitted[frozenset(m)] for m in models]
+
+    def block(self, name: str, k: int) -> np.ndarray:
+        """The design of one set (for outer fold ``k`` if it comes from the shared space)."""
+        if name not in CCA_SETS:
+            if name not in self.space_sets:
+                self.space_sets[name] = self._space_block(name)
+            return self.space_sets[name]
+        shared, n_samples = self.shared, self.inputs.Y.shape[0]
+        if k not in self.word_sets:
+            self.word_sets[k] = shared.fits[k].transform(*shared.word_vectors)
+        values = self.word_sets[k][name]
+        X = np.zeros((n_samples, values.shape[1]), dtype=np.float32)
+        np.add.at(X, shared.onsets, values)
+        frame_level = (self.config.cca_level == "frame"
+                       and not self.inputs.spaces[shared.speech[0]].word_level)
+        if frame_level and name in ("shared", "speech_rest"):
+            frames = self._speech_frames(k, name)
+            X = frames if name == "speech_rest" else np.hstack([frames, X])
+        return X
+
+    def _speech_frames(self, k: int, name: str) -> np.ndarray:
+        """Frame-level speech variates (``shared``) or rest (``speech_rest``) of fold ``k``.
+
+        The speech maps fitted on word means are applied to every sample of the speech
+        design; samples outside the stimuli stay zero.
+        """
+        if self.speech_frames is None:
+            self.speech_frames = self.inputs.design(*self.shared.speech)
+        fit = self.shared.fits[k]
+        weights = fit.speech_rest if name == "speech_rest" else fit.speech_weights
+        scores = fit.speech.transform(self.speech_frames, then=weights).astype(np.float32)
+        scores[self.inputs.segments < 0] = 0
+        return scores
+
+    def _space_block(self, name: str) -> np.ndarray:
+        """The feature spaces of a set, side by side on the timeline."""
+        inputs = self.inputs
+        blocks = [inputs.design(space, space_layer(space, inputs.results, inputs.spaces))
+                  for space in set_members(name, inputs.spaces)]
+        return (blocks[0] if len(blocks) == 1 else np.hstack(blocks)).astype(np.float32,
+                                                                             copy=False)
+
+
+def variance_partition(names: list[str], sets: SetDesigns, statistics: StatisticsConfig,
+                       warnings: list[str]) -> pd.DataFrame | None:
+    """Fit every union model of ``names`` and partition their R² (one ``varpart`` table).
+
+    The channels counted in the summaries are those the union of all the sets predicts
+    significantly (permutation test, FDR over channels). None (with a warning) when a
+    shared-space set has no dimension left.
+    """
+    empty = sets.empty_sets(names)
+    if empty:
+        warnings.append(
+            f"Variance partitioning {names} skipped: {empty} has no dimensions left after "
+            "projecting out the shared space (lower comparison.n_components or raise "
+            "comparison.pca_variance).")
+        return None
+    models = sets.fit([[n for n in names if n in subset] for subset in subsets(names)])
+    r2 = {subset: model.r2 for subset, model in zip(subsets(names), models, strict=True)}
+    p = permutation_test(models[-1], sets.inputs.Y, n_permutations=statistics.n_permutations,
+                         seed=statistics.seed)
+    significant = fdr_bh(p, statistics.fdr_alpha)[1]
+    return partition_table(r2, names, sets.inputs.channels, significant)
