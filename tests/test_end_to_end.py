@@ -14,9 +14,11 @@ import re
 import numpy as np
 import pytest
 import soundfile
+import yaml
 
 from bids_app.bids.tsv import read_tsv
 from bids_app.cli import main
+from bids_app.features import models
 
 pytestmark = pytest.mark.slow  # every test reads one full participant + group run
 
@@ -25,11 +27,20 @@ INDEPENDENT_SAMPLES_PER_SECOND = 2.0
 
 
 @pytest.fixture(scope="module")
-def run(synthetic, demo_config, tmp_path_factory):
+def hashed_models() -> list:
+    """The model directories hashed during the participant run of ``run``, one per hash."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def run(synthetic, demo_config, tmp_path_factory, hashed_models):
     """Run participant then group once; return the output directory."""
     out = tmp_path_factory.mktemp("e2e") / "derivatives" / "ssl-ieeg"
     args = [str(synthetic.root), str(out)]
-    assert main([*args, "participant", "--config", str(demo_config)]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        real = models._checksum
+        patch.setattr(models, "_checksum", lambda *a: hashed_models.append(a[0]) or real(*a))
+        assert main([*args, "participant", "--config", str(demo_config)]) == 0
     assert main([*args, "group", "--config", str(demo_config)]) == 0
     return out
 
@@ -87,10 +98,16 @@ def test_derivatives_layout_and_metadata(run, synthetic):
     assert "wav2vec2" in citation and "random weights" in citation
 
 
-def test_features_cached_once_per_stimulus(run, synthetic):
+def test_features_cached_once_per_stimulus(run, synthetic, demo_config, hashed_models):
     for name in ("envelope", "mel"):
         cached = sorted(run.glob(f"stimuli/stim-*/stim-*_desc-{name}_features.h5"))
         assert len(cached) == len(synthetic.stimuli)
+    # each participant resolves (and hashes) each model once, not once per stimulus
+    assert len(synthetic.stimuli) > 1
+    features = yaml.safe_load(demo_config.read_text())["features"]
+    model_spaces = sum(1 for spec in features if spec.get("model"))
+    assert model_spaces > 1
+    assert len(hashed_models) == model_spaces * len(synthetic.subjects)
 
 
 def test_reports_are_self_contained(run):
