@@ -255,16 +255,17 @@ def _union_widths(config: AppConfig) -> list[list[int]]:
     """Base widths (before the lag basis) of the union models of each partition."""
     cap = config.encoding.layer_pca or 768
     comp = config.comparison
-    rest = comp.rest_components or cap
-    sets = {"shared": comp.n_components, "speech_rest": rest, "language_rest": rest,
-            "static": cap, "acoustic": cap}
+    rest = min(comp.rest_components or cap, cap)
+    # shared: both views of the k variates and the word onsets, each block at most the cap
+    sets = {"shared": 2 * min(comp.n_components, cap) + 1, "speech_rest": rest,
+            "language_rest": rest, "static": cap, "acoustic": cap}
     if comp.variance_partitioning == "auto":
         partitions = [["shared", "speech_rest", "language_rest"], ["shared", "static", "acoustic"]]
     else:
         partitions = [list(comp.variance_partitioning)]
     widths = []
     for names in partitions:
-        widths.append([sum(min(sets.get(n, cap), cap) for i, n in enumerate(names)
+        widths.append([sum(sets.get(n, cap) for i, n in enumerate(names)
                            if mask >> i & 1) for mask in range(1, 2 ** len(names))])
     return widths
 

@@ -235,10 +235,21 @@ def test_cca_recovers_planted_latent():
     assert np.corrcoef(u[:, 0], v[:, 0])[0, 1] == pytest.approx(true_r, abs=0.03)
     assert abs(np.corrcoef(u[:, 0], z[test])[0, 1]) > 0.97
     sets = space.transform(speech[test], language[test])
-    assert abs(np.corrcoef(sets["shared"][:, 0], z[test])[0, 1]) > 0.95
+    assert abs(np.corrcoef(sets["shared_speech"][:, 0], z[test])[0, 1]) > 0.97
+    assert abs(np.corrcoef(sets["shared_language"][:, 0], z[test])[0, 1]) > true_r - 0.03
     # the rest spaces carry (almost) nothing of the shared latent
     beta = np.linalg.lstsq(sets["speech_rest"], z[test] - z[test].mean(), rcond=None)[0]
     assert np.corrcoef(sets["speech_rest"] @ beta, z[test])[0, 1] < 0.15
+    # on the fitting words, each rest is uncorrelated with its own variates (least squares)
+    fitted = space.transform(speech[train], language[train])
+    for side in ("speech", "language"):
+        cross = np.corrcoef(fitted[f"{side}_rest"].T, fitted[f"shared_{side}"].T)
+        n_rest = fitted[f"{side}_rest"].shape[1]
+        assert np.abs(cross[:n_rest, n_rest:]).max() < 1e-8
+    # together the variates and the rest span the whole PCA space of each side
+    scores = space.speech.transform(speech[test])
+    both = np.c_[sets["shared_speech"], sets["speech_rest"]]
+    assert np.linalg.matrix_rank(both, tol=1e-6) == scores.shape[1]
 
 
 def test_in_fold_cca_is_not_optimistic_on_noise_but_all_data_is():
@@ -327,9 +338,13 @@ def test_varpart_table_and_summary(comparison):
     noise = table[table["channel"].isin([f"ch{i}" for i in range(12, 20)])]
     assert not noise["significant"].any()
     sentence = next(s for s in comparison.summaries if "uniquely explains" in s)
-    shares = table[table["significant"]].groupby("region")["r2"].sum()
-    total = table[table["significant"]].groupby("channel")["r2_union"].first().sum()
-    assert f"{round(shares['shared_only'] / total, 2):.0%}" in sentence
+    used = table[table["significant"] & (table["r2_union"] > 0)]
+    assert used.equals(table[table["summarized"]])
+    sums = used.groupby("region")["r2"].sum()
+    assert f"{round(sums['shared_only'] / sums.clip(lower=0).sum(), 2):.0%}" in sentence
+    n_negative = int((sums < 0).sum())
+    assert (f"{n_negative} of 15 regions have a negative summed estimate" in sentence) == (
+        n_negative > 0)
     assert "12 electrodes" in sentence
 
 
@@ -363,7 +378,7 @@ def test_rest_components_caps_the_rest_spaces(recording):
     speech, language = rng.standard_normal((2, 500, 12))
     space = fit_shared_space(speech, language, variance=1.0, n_components=3, rest_components=4)
     sets = space.transform(speech, language)
-    assert sets["shared"].shape == (500, 3)
+    assert sets["shared_speech"].shape == sets["shared_language"].shape == (500, 3)
     assert sets["speech_rest"].shape == (500, 4) and sets["language_rest"].shape == (500, 4)
 
 
@@ -399,9 +414,11 @@ def test_every_table_column_is_described(comparison):
 
 def test_cca_problems_become_warnings():
     rec = make_recording(seed=6, n_samples=6000)
-    result = _compare(rec, _results(rec), prediction_correlation=[], n_components=8,
-                      variance_partitioning=["shared", "speech_rest"])
-    assert any("CCA kept 4 components" in w for w in result.warnings)
+    # 8-dimensional features: the PCAs keep all 8 (at least encoding.layer_pca), CCA all 8
+    result = _compare(rec, _results(rec), prediction_correlation=[], n_components=12,
+                      significant_only=False, variance_partitioning=["shared", "speech_rest"])
+    assert any("CCA kept 8 component(s)" in w and "smaller PCA dimension of the two sets is 8"
+               in w for w in result.warnings)
     assert any("has no dimensions left" in w for w in result.warnings)
     assert "cca" in result.tables and "varpart" not in result.tables
     few = make_recording(seed=6, n_samples=600)

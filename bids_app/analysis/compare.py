@@ -123,7 +123,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
         table, across = _prediction_correlation(inputs, a, b, statistics)
         out.tables[f"{a}X{b}"] = table
         out.metrics[f"{a}X{b}_accuracy_correlation"] = across
-    shared = fit_recording_shared_space(inputs, config, encoding.n_folds, out.warnings)
+    shared = fit_recording_shared_space(inputs, config, encoding, out.warnings)
     if shared is not None:
         out.tables["cca"] = shared.table
     sets = SetDesigns(inputs, shared, config, encoding,

@@ -34,14 +34,25 @@ class ComparisonConfig:
         string a layer name, ``"middle"`` the middle of the space's layer list. The reference
         study paired Wav2Vec2 layer 7 with a middle GPT-2 layer.
     pca_variance : float
-        Each standardised set is reduced by PCA to this fraction of its variance before CCA.
+        Each standardised set is reduced by PCA to this fraction of its variance before CCA,
+        keeping at least ``encoding.layer_pca`` components (the ones a single-model
+        encoding uses).
     n_components : int
-        Number of canonical components (reduced to the smaller PCA dimension if needed).
+        Largest number of canonical components (reduced to the smaller PCA dimension if
+        needed).
+    significant_only : bool
+        Keep only the leading canonical components that Bartlett's test finds significant
+        (p < 0.05) on the fitting words, up to ``n_components`` (default). A component the
+        two models do not share then stays in the rest spaces instead of taking its
+        dimensions from them, which would credit model-specific variance to ``shared``.
+        False keeps ``n_components``, as the reference study did.
     rest_components : int | None
         Keep only this many leading principal axes of each rest space (None: all ``d - k``).
-        The default (50, like ``n_components``) gives the shared and rest sets equal sizes and
-        bounds the cost: a TRF union model costs about ``(n_columns * n_lags)³``, so three
-        50-column sets with 41 lags make 6,150 lagged columns.
+        The defaults (25 components, whose two views and the word onsets make the 51
+        columns of ``shared``, and 50 rest axes) give the three sets about equal sizes and
+        bound the cost: a union model costs about ``(n_columns * lag_basis)³``, so the
+        default shared + speech_rest + language_rest + acoustic union has about 200 × 9 =
+        1,800 lagged columns.
     cca_fit : str
         ``"in_fold"`` (default): standardisation, PCA, CCA and the shared/rest projections are
         fitted on the training words of each outer fold and applied to its test fold.
@@ -49,11 +60,15 @@ class ComparisonConfig:
         then take part in finding the shared space, which makes its scores optimistic (the
         report says so).
     cca_level : str
-        ``"word"`` (default): the shared and rest sets are word vectors, impulses at word
-        onsets (like language features). ``"frame"``: the speech maps fitted on word means
-        are applied to every frame of the speech design, so ``speech_rest`` is frame-level
-        and ``shared`` holds the frame-level speech variates next to the word-level language
-        variates (``2k`` columns); ``language_rest`` stays word-level.
+        Time resolution of the speech side of the shared and rest sets. ``"frame"``
+        (default): the speech standardisation, PCA and rest space are fitted on the training
+        frames and applied to every frame, so the speech variates (in ``shared``) and
+        ``speech_rest`` are frame-level and keep what a frame-level speech encoding uses;
+        the language side is word-level impulses. ``"word"``: the speech side is word
+        vectors (the mean of each word's frames) as impulses at word onsets, as in the
+        reference study; what varies within a word is then lost. Either way ``shared`` holds
+        the speech variates, the language variates and a word-onset impulse (``2k + 1``
+        columns), so that shared + speech_rest + language_rest span both models' PCA spaces.
     variance_partitioning : list of str | "auto"
         2–4 sets to partition: ``shared``, ``speech_rest``, ``language_rest``, ``acoustic``
         (every space of kind envelope, mel, peak_rate or phonetic), a feature kind, or a
@@ -73,10 +88,11 @@ class ComparisonConfig:
     cca_speech_layer: int | str = 7
     cca_language_layer: int | str = "middle"
     pca_variance: float = 0.95
-    n_components: int = 50
+    n_components: int = 25
+    significant_only: bool = True
     rest_components: int | None = 50
     cca_fit: str = "in_fold"
-    cca_level: str = "word"
+    cca_level: str = "frame"
     variance_partitioning: list[str] | str = "auto"
     banded: bool = False
 

@@ -34,7 +34,8 @@ COLUMNS: dict[str, str] = {
               "word's frames).",
     "language": "Language feature space and layer paired by CCA.",
     "pca_variance": "Fraction of each standardised set's variance kept by PCA before CCA.",
-    "pca_dims_speech": "PCA dimensions of the speech set (fit on all words).",
+    "pca_dims_speech": "PCA dimensions of the speech set (fit on all words, or on all "
+                       "frames with comparison.cca_level: frame).",
     "pca_dims_language": "PCA dimensions of the language set (fit on all words).",
     "fit": "in_fold: everything fitted on the training words of each outer fold; all_data: "
            "fitted once on all words (optimistic held-out scores).",
@@ -54,6 +55,8 @@ COLUMNS: dict[str, str] = {
     "r2_union": "Cross-validated R² of the model on all sets of the partition.",
     "fraction": "r2 / r2_union.",
     "negative": "The region's estimate is below zero.",
+    "summarized": "The channel entered the partition's shares and summary: its union model "
+                  "is significant and its union R² is positive.",
 }
 FOLD_COLUMN = re.compile(r"r_test_fold(\d+)")
 

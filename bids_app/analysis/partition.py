@@ -80,7 +80,7 @@ def partition_table(r2: Mapping[frozenset[str], np.ndarray], names: Sequence[str
     names : sequence of str
     channels : sequence of str
     significant : ndarray of bool, shape (n_channels,)
-        Channels counted in the summaries (e.g. predicted significantly by either model).
+        Channels whose union model predicts significantly.
 
     Returns
     -------
@@ -88,9 +88,11 @@ def partition_table(r2: Mapping[frozenset[str], np.ndarray], names: Sequence[str
         Columns ``channel``, ``partition`` (set names joined by ``+``), ``region``, ``n_sets``
         (how many sets share the region), ``r2``, ``r2_union`` (R² of the model on all sets),
         ``fraction`` (``r2 / r2_union``), ``negative`` (the estimate is below zero, reported
-        unclipped) and ``significant``.
+        unclipped), ``significant`` and ``summarized`` (significant with a positive union
+        R²: the channels the shares are computed on).
     """
     total = np.asarray(r2[frozenset(names)], dtype=float)
+    significant = np.asarray(significant, dtype=bool)
     rows = []
     for region, values in partition_regions(r2, names).items():
         values = np.asarray(values, dtype=float)
@@ -100,12 +102,17 @@ def partition_table(r2: Mapping[frozenset[str], np.ndarray], names: Sequence[str
             "channel": list(channels), "partition": "+".join(names),
             "region": region_name(region, names), "n_sets": len(region), "r2": values,
             "r2_union": total, "fraction": fraction, "negative": values < 0,
-            "significant": np.asarray(significant, dtype=bool)}))
+            "significant": significant, "summarized": significant & (total > 0)}))
     return pd.concat(rows, ignore_index=True)
 
 
 def region_shares(table: pd.DataFrame) -> pd.Series:
-    """Share of the explained variance of each region, over the significant channels.
+    """Share of the explained variance of each region, over the summarized channels.
+
+    The R² of each region is summed over the channels whose union model is significant with
+    a positive R² (``summarized``), and divided by the sum of the positive region sums. The
+    positive shares are then in [0, 1] and add up to 1; a region whose summed estimate is
+    negative (overfitting, suppression) keeps its negative share, to be reported as such.
 
     Parameters
     ----------
@@ -116,10 +123,9 @@ def region_shares(table: pd.DataFrame) -> pd.Series:
     Returns
     -------
     shares : Series
-        Region name -> sum of its R² over significant channels divided by the sum of the
-        union R² over the same channels (the regions of a channel add up to its union R²);
-        NaN when that sum is not positive.
+        Region name -> share; empty when no channel is summarized, NaN when no region sum is
+        positive.
     """
-    sums = table[table["significant"]].groupby("region", sort=False)["r2"].sum()
-    total = sums.sum()
-    return sums / total if total > 0 else sums * np.nan
+    sums = table[table["summarized"]].groupby("region", sort=False)["r2"].sum()
+    positive = sums.clip(lower=0).sum()
+    return sums / positive if positive > 0 else sums * np.nan

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bids_app.analysis.cca import SharedSpace, bartlett_test, fit_shared_space
+from bids_app.analysis.cca import BARTLETT_ALPHA, SharedSpace, bartlett_test, fit_shared_space
 from bids_app.analysis.config import ComparisonConfig
 from bids_app.analysis.plan import first_of_kind, resolve_layer
 from bids_app.analysis.words import modelled_words
+from bids_app.encoding import EncodingConfig
 from bids_app.encoding.cv import fold_scores
 from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
 from bids_app.errors import BadDataError, UsageError
@@ -26,8 +27,6 @@ from bids_app.errors import BadDataError, UsageError
 if TYPE_CHECKING:
     from bids_app.analysis.compare import ComparisonInputs
 
-#: Level of the Bartlett test that counts a canonical component as significant.
-BARTLETT_ALPHA = 0.05
 ALL_DATA_WARNING = (
     "CCA was fitted on all words (comparison.cca_fit: all_data, as in the reference code): the "
     "test folds took part in finding the shared space, so held-out canonical correlations and "
@@ -51,6 +50,9 @@ class RecordingSharedSpace:
         Speech and language word vectors, one row per modelled word.
     table : DataFrame
         One row per canonical component (:func:`components_table`).
+    frame_level : bool
+        Whether the speech side is fitted on, and applied to, the speech frames
+        (``comparison.cca_level: frame`` with a frame-level speech space).
     """
 
     fits: list[SharedSpace]
@@ -60,10 +62,11 @@ class RecordingSharedSpace:
     offsets: np.ndarray
     word_vectors: tuple[np.ndarray, np.ndarray]
     table: pd.DataFrame
+    frame_level: bool = False
 
 
 def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfig,
-                               n_folds: int, warnings: list[str]
+                               encoding: EncodingConfig, warnings: list[str]
                                ) -> RecordingSharedSpace | None:
     """Fit the shared space of a recording on the words of each outer fold.
 
@@ -73,8 +76,10 @@ def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfi
         The recording's designs, feature spaces, segments and word samples.
     config : ComparisonConfig
         ``cca_*``, ``pca_variance``, ``n_components`` and ``rest_components``.
-    n_folds : int
-        Outer folds of the encoding models (the folds are rebuilt the same way).
+    encoding : EncodingConfig
+        The encoding models' ``n_folds`` (the folds are rebuilt the same way) and
+        ``layer_pca`` (the fewest PCA axes each side keeps, so that the sets span the
+        components a single-model encoding uses).
     warnings : list of str
         What the report must flag is appended here.
 
@@ -100,22 +105,32 @@ def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfi
                                       inputs.spaces[language].layers, "cca_language_layer")))
     onsets, offsets = modelled_words(inputs.words, inputs.segments)
     vectors = tuple(word_matrix(inputs, *side, onsets, offsets) for side in sides)
-    folds = word_folds(inputs, onsets, n_folds)
+    fold_of = sample_folds(inputs, encoding.n_folds)
+    folds = [fold_of[onsets] == k for k in range(fold_of.max() + 1)]
+    frame_level = config.cca_level == "frame" and not inputs.spaces[speech].word_level
+    frames = inputs.design(*sides[0]) if frame_level else None
     options = dict(variance=config.pca_variance, n_components=config.n_components,
-                   rest_components=config.rest_components)
+                   rest_components=config.rest_components, speech_frames=frames,
+                   significant_only=config.significant_only,
+                   min_components=encoding.layer_pca or 1)
     try:
-        everything = fit_shared_space(*vectors, **options)
+        everything = fit_shared_space(*vectors, frame_rows=fold_of >= 0, **options)
         fits = ([everything] * len(folds) if config.cca_fit == "all_data" else
-                [fit_shared_space(*(m[~test] for m in vectors), **options) for test in folds])
+                [fit_shared_space(*(m[~test] for m in vectors),
+                                  frame_rows=(fold_of >= 0) & (fold_of != k), **options)
+                 for k, test in enumerate(folds)])
     except BadDataError as err:
         warnings.append(f"CCA shared space skipped: {err}")
         return None
     if config.cca_fit == "all_data":
         warnings.append(ALL_DATA_WARNING)
+    dims = min(everything.speech.components.shape[1], everything.language.components.shape[1])
     if everything.n_components < config.n_components:
-        warnings.append(
-            f"CCA kept {everything.n_components} components, not comparison.n_components "
-            f"= {config.n_components}: that is the smaller PCA dimension of the two sets.")
+        why = (f"the smaller PCA dimension of the two sets is {dims}"
+               if everything.n_components == dims else
+               "only those are significant (Bartlett p < 0.05; comparison.significant_only)")
+        warnings.append(f"CCA kept {everything.n_components} component(s) on all words, not "
+                        f"comparison.n_components = {config.n_components}: {why}.")
     table = components_table(fits, everything, vectors, folds)
     table.insert(1, "speech", " ".join(sides[0]))
     table.insert(2, "language", " ".join(sides[1]))
@@ -123,7 +138,8 @@ def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfi
     table["pca_dims_speech"] = everything.speech.components.shape[1]
     table["pca_dims_language"] = everything.language.components.shape[1]
     table["fit"] = config.cca_fit
-    return RecordingSharedSpace(fits, sides[0], sides[1], onsets, offsets, vectors, table)
+    return RecordingSharedSpace(fits, sides[0], sides[1], onsets, offsets, vectors, table,
+                                frame_level)
 
 
 def word_matrix(inputs: ComparisonInputs, space: str, layer: str, onsets: np.ndarray,
@@ -135,15 +151,14 @@ def word_matrix(inputs: ComparisonInputs, space: str, layer: str, onsets: np.nda
     return np.stack([X[a:max(b, a + 1)].mean(0) for a, b in zip(onsets, offsets, strict=True)])
 
 
-def word_folds(inputs: ComparisonInputs, onsets: np.ndarray, n_folds: int) -> list[np.ndarray]:
-    """Boolean test mask over the modelled words of every outer fold of the encoding."""
+def sample_folds(inputs: ComparisonInputs, n_folds: int) -> np.ndarray:
+    """The outer fold of every sample, as in the encoding models (-1 outside the stimuli)."""
     n_samples = inputs.Y.shape[0]
-    folds = outer_folds(segment_pieces(inputs.segments, n_samples), n_folds)
     fold_of = np.full(n_samples, -1)
-    for k, fold in enumerate(folds):
+    for k, fold in enumerate(outer_folds(segment_pieces(inputs.segments, n_samples),
+                                         n_folds)):
         fold_of[piece_indices(fold)] = k
-    owner = fold_of[onsets]
-    return [owner == k for k in range(len(folds))]
+    return fold_of
 
 
 def components_table(fits: Sequence[SharedSpace], everything: SharedSpace,

@@ -101,6 +101,10 @@ def cca_summary(table: pd.DataFrame) -> str:
 def varpart_summary(table: pd.DataFrame) -> str:
     """Sentence on one variance partition: unique shares of each set, and the overlaps.
 
+    Shares are of the positive explained variance of the summarized electrodes (union
+    model significant, union R² positive; :func:`~bids_app.analysis.partition.region_shares`),
+    so none is above 100 %; negative region estimates are counted and sized separately.
+
     Parameters
     ----------
     table : DataFrame
@@ -113,20 +117,25 @@ def varpart_summary(table: pd.DataFrame) -> str:
     names = table["partition"].iloc[0].split("+")
     shares = region_shares(table)
     first_region = table[table["region"] == table["region"].iloc[0]]
-    n_sig = int(first_region["significant"].sum())
-    if n_sig == 0 or shares.isna().all():
+    n_used = int(first_region["summarized"].sum())
+    if n_used == 0 or shares.isna().all():
         return (f"Variance partitioning ({' + '.join(names)}): no electrode is predicted "
-                "significantly by the union model.")
+                "significantly, with a positive R², by the union model.")
     labels = [SET_LABELS.get(n, n) for n in names]
-    others = ", ".join(f"{label} {_percent(shares[f'{n}_only'])}"
+    others = ", ".join(f"{label} {_percent(max(shares[f'{n}_only'], 0))}"
                        for n, label in zip(names[1:], labels[1:], strict=True))
-    overlap = shares[[region for region in shares.index if "∩" in region]].sum()
-    negative = table[table["significant"]]["negative"]
-    return (f"{labels[0][0].upper()}{labels[0][1:]} uniquely explains "
-            f"{_percent(shares[f'{names[0]}_only'])} of the explained variance in the {n_sig} "
-            f"electrodes predicted significantly by {' + '.join(names)} ({others}; overlaps "
-            f"between sets {_percent(overlap)}; {int(negative.sum())} of {len(negative)} "
-            f"region estimates negative, reported unclipped).")
+    overlap = shares[[region for region in shares.index if "∩" in region]].clip(lower=0).sum()
+    negative = shares[shares < 0]
+    sentence = (f"{labels[0][0].upper()}{labels[0][1:]} uniquely explains "
+                f"{_percent(max(shares[f'{names[0]}_only'], 0))} of the explained variance in "
+                f"the {n_used} electrodes predicted significantly (with a positive R²) by "
+                f"{' + '.join(names)} ({others}; overlaps between sets {_percent(overlap)}).")
+    if negative.empty:
+        return sentence
+    return (f"{sentence} {len(negative)} of {len(shares)} regions have a negative summed "
+            f"estimate ({', '.join(negative.index)}), together "
+            f"{_percent(-negative.sum())} of the positive explained variance, reported "
+            "unclipped and left out of the shares above.")
 
 
 def _percent(value: float) -> str:

@@ -34,12 +34,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ssl_ieeg")
 
 
+#: The design blocks of each shared-space set. Each block is at most ``n_components`` wide,
+#: so that ``encoding.layer_pca`` (which reduces blocks wider than it) leaves it whole.
+#: Word timing is information both models carry, so the word-onset impulse (which the
+#: centred, PCA-reduced word vectors do not keep) belongs to the shared set.
+SET_PARTS = {"shared": ("shared_speech", "shared_language", "onset"),
+             "speech_rest": ("speech_rest",), "language_rest": ("language_rest",)}
+
+
 @dataclass
 class SetDesigns:
     """Design blocks of the variance-partitioning sets, and the union models fitted on them.
 
     Feature-space sets are kept on the timeline; shared-space sets are kept at the word level
-    (``word_sets``: fold -> set -> word vectors) and put on the timeline when needed, since
+    (``word_sets``: fold -> part -> word vectors) and put on the timeline when needed, since
     one timeline copy per set and fold would not fit in memory for long recordings.
 
     Parameters
@@ -60,73 +68,95 @@ class SetDesigns:
     engine: dict
     space_sets: dict[str, np.ndarray] = field(default_factory=dict)
     word_sets: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
-    speech_frames: np.ndarray | None = None
+    onsets: np.ndarray | None = None
     fitted: dict[frozenset[str], EncodingResult] = field(default_factory=dict)
 
     def empty_sets(self, names: list[str]) -> list[str]:
         """The shared-space sets of ``names`` left with no dimension in some fold."""
         return [name for name in names if name in CCA_SETS and any(
-            fit.transform(*(m[:1] for m in self.shared.word_vectors))[name].shape[1] == 0
-            for fit in self.shared.fits)]
+            fit.transform(*(m[:1] for m in self.shared.word_vectors))[part].shape[1] == 0
+            for fit in self.shared.fits for part in SET_PARTS[name] if part != "onset")]
 
     def fit(self, models: list[list[str]]) -> list[EncodingResult]:
         """Cross-validated union models, each a list of set names (same folds for all).
 
         The models not fitted yet are fitted together, from one design and Gram per fold of
-        all their sets; fitted models are kept, so partitions that share a union (e.g.
-        ``shared`` alone) fit it once. Only the union of all the sets keeps its predictions
-        (for its permutation test).
+        all their sets' blocks; fitted models are kept, so partitions that share a union
+        (e.g. ``shared`` alone) fit it once. A one-set model of a single feature space is
+        the encoding of its layer, already fitted on the same folds: that result is used.
+        Only the union of all the sets keeps its predictions (for its permutation test).
         """
+        for members in models:
+            encoded = self._encoded(members)
+            if encoded is not None:
+                self.fitted.setdefault(frozenset(members), encoded)
         todo = [m for m in models if frozenset(m) not in self.fitted]
         union = frozenset(n for m in models for n in m)
         if todo:
             names = list(dict.fromkeys(n for m in todo for n in m))
             logger.info("variance partitioning: %d union model(s) of %s", len(todo),
                         "+".join(names))
+            parts = [(name, part) for name in names for part in SET_PARTS.get(name, (None,))]
 
             def fold_design(k: int) -> list[np.ndarray]:
-                return [self.block(name, k) for name in names]
+                return [self.block(name, part, k) for name, part in parts]
 
             design = fold_design if set(names) & set(CCA_SETS) else fold_design(0)
+            blocks = [[i for i, (name, _) in enumerate(parts) if name in m] for m in todo]
             fitted = cross_validate_subsets(
-                design, self.inputs.Y, [[names.index(n) for n in m] for m in todo],
-                lags=self.inputs.lags, segments=self.inputs.segments, config=self.encoding,
-                banded=self.config.banded,
+                design, self.inputs.Y, blocks, lags=self.inputs.lags,
+                segments=self.inputs.segments, config=self.encoding, banded=self.config.banded,
                 keep_predictions=[frozenset(m) == union for m in todo], **self.engine)
             for members, result in zip(todo, fitted, strict=True):
                 self.fitted[frozenset(members)] = result
         return [self.fitted[frozenset(m)] for m in models]
 
-    def block(self, name: str, k: int) -> np.ndarray:
-        """The design of one set (for outer fold ``k`` if it comes from the shared space)."""
-        if name not in CCA_SETS:
+    def _encoded(self, members: list[str]) -> EncodingResult | None:
+        """The encoding result that a one-set model of one feature space equals, if any."""
+        if len(members) != 1 or members[0] in CCA_SETS:
+            return None
+        inputs = self.inputs
+        spaces = set_members(members[0], inputs.spaces)
+        if len(spaces) != 1 or spaces[0] not in inputs.results:
+            return None
+        return inputs.results[spaces[0]].get(space_layer(spaces[0], inputs.results,
+                                                         inputs.spaces))
+
+    def block(self, name: str, part: str | None, k: int) -> np.ndarray:
+        """One design block of a set (for outer fold ``k`` if it comes from the shared space).
+
+        ``part`` is one of :data:`SET_PARTS` for a shared-space set, None for a feature-space
+        set.
+        """
+        if part is None:
             if name not in self.space_sets:
                 self.space_sets[name] = self._space_block(name)
             return self.space_sets[name]
         shared, n_samples = self.shared, self.inputs.Y.shape[0]
+        if part == "onset":
+            if self.onsets is None:
+                self.onsets = np.zeros((n_samples, 1), dtype=np.float32)
+                np.add.at(self.onsets, shared.onsets, 1.0)
+            return self.onsets
+        if shared.frame_level and part in ("shared_speech", "speech_rest"):
+            return self._speech_frames(k, part)
         if k not in self.word_sets:
             self.word_sets[k] = shared.fits[k].transform(*shared.word_vectors)
-        values = self.word_sets[k][name]
+        values = self.word_sets[k][part]
         X = np.zeros((n_samples, values.shape[1]), dtype=np.float32)
         np.add.at(X, shared.onsets, values)
-        frame_level = (self.config.cca_level == "frame"
-                       and not self.inputs.spaces[shared.speech[0]].word_level)
-        if frame_level and name in ("shared", "speech_rest"):
-            frames = self._speech_frames(k, name)
-            X = frames if name == "speech_rest" else np.hstack([frames, X])
         return X
 
-    def _speech_frames(self, k: int, name: str) -> np.ndarray:
-        """Frame-level speech variates (``shared``) or rest (``speech_rest``) of fold ``k``.
+    def _speech_frames(self, k: int, part: str) -> np.ndarray:
+        """Frame-level speech variates (``shared_speech``) or rest (``speech_rest``) of fold k.
 
-        The speech maps fitted on word means are applied to every sample of the speech
-        design; samples outside the stimuli stay zero.
+        The speech maps of fold ``k`` are applied to every sample of the speech design;
+        samples outside the stimuli stay zero.
         """
-        if self.speech_frames is None:
-            self.speech_frames = self.inputs.design(*self.shared.speech)
         fit = self.shared.fits[k]
-        weights = fit.speech_rest if name == "speech_rest" else fit.speech_weights
-        scores = fit.speech.transform(self.speech_frames, then=weights).astype(np.float32)
+        weights = fit.speech_rest if part == "speech_rest" else fit.speech_weights
+        frames = self.inputs.design(*self.shared.speech)
+        scores = fit.speech.transform(frames, then=weights).astype(np.float32)
         scores[self.inputs.segments < 0] = 0
         return scores
 
@@ -137,7 +167,6 @@ class SetDesigns:
                   for space in set_members(name, inputs.spaces)]
         return (blocks[0] if len(blocks) == 1 else np.hstack(blocks)).astype(np.float32,
                                                                              copy=False)
-
 
 def variance_partition(names: list[str], sets: SetDesigns, statistics: StatisticsConfig,
                        warnings: list[str]) -> pd.DataFrame | None:

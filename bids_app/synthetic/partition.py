@@ -1,0 +1,173 @@
+"""Planted truth for the model comparisons: feature spaces with known shared and unique parts.
+
+A word-by-word story on a 100 Hz timeline, with four feature spaces built from latents:
+
+- ``wav2vec2`` (speech, frame level): the shared word latent ``z`` held over each word's
+  frames, a speech-only frame-level latent ``b`` (fast, not locked to words, like sub-word
+  phonetic detail), a word-presence offset (the features differ during words) and nuisance
+  dimensions;
+- ``gpt2`` (language, word level): impulses at word onsets carrying a large mean vector (as
+  GPT-2's hidden states do), ``z``, a language-only word latent ``l`` and nuisance dimensions;
+- ``envelope`` (acoustic): a smooth positive envelope ``e``, independent of the others.
+
+Electrodes of five classes follow one source through a lagged kernel, plus white noise:
+``shared`` (the word onsets and ``z``, which both models carry), ``speech`` (``b``),
+``language`` (``l``), ``acoustic`` (``e``) and ``noise`` (none). A variance partition of
+shared + speech_rest + language_rest + acoustic should put each class in the region of its
+name (``shared_only``, ``speech_rest_only``, ``language_rest_only``, ``acoustic_only``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from bids_app.analysis.plan import FeatureSpaceInfo
+from bids_app.analysis.words import WordSamples
+
+#: Planted electrode classes, and the variance-partition region each belongs in.
+CLASS_REGIONS = {"shared": "shared_only", "speech": "speech_rest_only",
+                 "language": "language_rest_only", "acoustic": "acoustic_only"}
+SFREQ = 100.0
+#: Nuisance word latents of each model (variance the electrodes do not follow).
+N_NUISANCE = 12
+#: Response kernel of every driven electrode (samples at 100 Hz: a 30–150 ms bump).
+KERNEL = np.array([0.0, 0.0, 0.0, 0.4, 0.8, 1.0, 1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05])
+
+
+@dataclass
+class PlantedComparison:
+    """A recording whose comparison answers are known.
+
+    Attributes
+    ----------
+    designs : dict of (str, str) to ndarray
+        ``(space, layer)`` -> design on the timeline, float32.
+    spaces : dict of str to FeatureSpaceInfo
+    Y : ndarray, shape (n_samples, n_channels), float32
+    segments : ndarray of int
+        0 inside the story, -1 in the silences before and after.
+    words : WordSamples
+    classes : list of str
+        The planted class of each channel (a key of :data:`CLASS_REGIONS` or ``"noise"``).
+    drive_r2 : ndarray, shape (n_channels,)
+        Fraction of each channel's variance (inside the story) that its drive explains: the
+        R² of a perfect model.
+    """
+
+    designs: dict[tuple[str, str], np.ndarray]
+    spaces: dict[str, FeatureSpaceInfo]
+    Y: np.ndarray
+    segments: np.ndarray
+    words: WordSamples
+    classes: list[str]
+    drive_r2: np.ndarray
+
+    @property
+    def channels(self) -> list[str]:
+        """Channel names: ``<class><index>``."""
+        return [f"{c}{i}" for i, c in enumerate(self.classes)]
+
+
+def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise: int = 8,
+                       snr: float = 1.0, n_dims: int = 24, seed: int = 0) -> PlantedComparison:
+    """Generate a recording with planted shared, speech-only, language-only and acoustic drive.
+
+    Parameters
+    ----------
+    seconds : float
+        Length of the story (plus 2 s of silence on each side).
+    n_per_class : int
+        Driven electrodes per class.
+    n_noise : int
+        Electrodes with no drive.
+    snr : float
+        Variance of the drive over the variance of the noise, inside the story (drive R² is
+        ``snr / (1 + snr)``).
+    n_dims : int
+        Dimensions of the speech and the language features.
+    seed : int
+
+    Returns
+    -------
+    recording : PlantedComparison
+    """
+    rng = np.random.default_rng(seed)
+    pad = int(2 * SFREQ)
+    n = int(seconds * SFREQ) + 2 * pad
+    segments = np.full(n, -1)
+    segments[pad:n - pad] = 0
+    words = _words(rng, pad, n - pad)
+    n_words = len(words.onsets)
+    z, latent_l = rng.standard_normal((2, n_words))
+    b = _smooth(rng, n, 4.0)  # speech-only, frame level (time scale ~40 ms)
+    e = np.exp(_smooth(rng, n, 10.0))  # acoustic envelope, positive
+    inside = segments >= 0
+    b[~inside], e[~inside] = 0, 0
+    present = _held(n, words, np.ones(n_words))
+
+    nuisance = rng.standard_normal((n_words, N_NUISANCE))
+    speech = (np.c_[_held(n, words, z), b, present, _held(n, words, nuisance)]
+              @ rng.standard_normal((3 + N_NUISANCE, n_dims)))
+    speech += 0.3 * rng.standard_normal(speech.shape) * inside[:, None]
+    language_words = (3.0 * rng.standard_normal(n_dims)  # the mean vector of every word
+                      + np.c_[z, latent_l, rng.standard_normal((n_words, N_NUISANCE))]
+                      @ rng.standard_normal((2 + N_NUISANCE, n_dims))
+                      + 0.3 * rng.standard_normal((n_words, n_dims)))
+    language = np.zeros((n, n_dims))
+    language[words.onsets] = language_words
+
+    sources = {"shared": _impulses(n, words.onsets, 1.0 + z), "speech": b,
+               "language": _impulses(n, words.onsets, latent_l), "acoustic": e}
+    classes = [c for c in CLASS_REGIONS for _ in range(n_per_class)] + ["noise"] * n_noise
+    Y = rng.standard_normal((n, len(classes)))
+    drive_r2 = np.zeros(len(classes))
+    for j, name in enumerate(classes):
+        if name == "noise":
+            continue
+        drive = np.convolve(sources[name], KERNEL)[:n]
+        drive = (drive - drive[inside].mean()) / drive[inside].std() * np.sqrt(snr)
+        Y[:, j] += drive * inside
+        drive_r2[j] = snr / (1 + snr)
+    designs = {("wav2vec2", "layer07"): speech.astype(np.float32),
+               ("gpt2", "layer06"): language.astype(np.float32),
+               ("envelope", "envelope"): e[:, None].astype(np.float32)}
+    spaces = {"wav2vec2": FeatureSpaceInfo("speech", ["layer07"]),
+              "gpt2": FeatureSpaceInfo("language", ["layer06"], word_level=True),
+              "envelope": FeatureSpaceInfo("envelope", ["envelope"])}
+    return PlantedComparison(designs, spaces, Y.astype(np.float32), segments, words, classes,
+                             drive_r2)
+
+
+def _words(rng: np.random.Generator, start: int, stop: int) -> WordSamples:
+    """Words of 15–40 samples separated by 2–15 samples (about 3 words per second)."""
+    onsets, offsets, t = [], [], start + 5
+    while t + 45 < stop:
+        length = int(rng.integers(15, 40))
+        onsets.append(t)
+        offsets.append(t + length)
+        t += length + int(rng.integers(2, 15))
+    return WordSamples(np.array(onsets), np.array(offsets))
+
+
+def _smooth(rng: np.random.Generator, n: int, sigma: float) -> np.ndarray:
+    """Unit-variance Gaussian noise smoothed over ``sigma`` samples."""
+    x = gaussian_filter1d(rng.standard_normal(n), sigma)
+    return x / x.std()
+
+
+def _held(n: int, words: WordSamples, values: np.ndarray) -> np.ndarray:
+    """Word values held over each word's samples (zero between words)."""
+    values = np.asarray(values, dtype=float).reshape(len(words.onsets), -1)
+    out = np.zeros((n, values.shape[1]))
+    for a, stop, row in zip(words.onsets, words.offsets, values, strict=True):
+        out[a:stop] = row
+    return out
+
+
+def _impulses(n: int, onsets: np.ndarray, values: np.ndarray) -> np.ndarray:
+    out = np.zeros(n)
+    out[onsets] = values
+    return out
