@@ -286,21 +286,30 @@ def test_prediction_correlation_high_for_shared_low_for_private(comparison):
     assert any("correlate at mean r" in s for s in comparison.summaries)
 
 
-def test_prediction_correlation_p_is_uniform_under_the_null():
-    rng = np.random.default_rng(11)
-    n, n_channels = 6000, 300
-    segments = np.repeat(np.arange(4), n // 4)
-    Y = np.apply_along_axis(np.convolve, 0, rng.standard_normal((n, n_channels)), np.ones(5),
-                            "same").astype(np.float32)  # autocorrelated noise
-    fitted = []
-    for _ in range(2):  # two models with independent, autocorrelated features
-        X = np.apply_along_axis(np.convolve, 0, rng.standard_normal((n, 4)), np.ones(8), "same")
-        result = cross_validate(X, Y, lags=[0, 2, 4], segments=segments, config=ENCODING)
-        fitted.append(best_layer_result({"layer00": result}, Y)[0])
-    table = prediction_correlation(*fitted, Y, [str(i) for i in range(n_channels)],
+def test_prediction_correlation_is_tested_where_both_models_predict(recording, comparison):
+    # calibration of the refit null on noise: tests/test_predcorr_null.py
+    results = _results(recording)
+    fitted = [best_layer_result(results[name], recording.Y)[0] for name in ("wav2vec2", "gpt2")]
+    asked = []
+
+    def null(tested):
+        asked.append(tested.copy())
+        return np.zeros((9, tested.sum()))  # every observed r_pred > 0 beats this null
+
+    channels = [f"ch{i}" for i in range(recording.Y.shape[1])]
+    table = prediction_correlation(*fitted, recording.Y, channels, null=null,
                                    n_permutations=200)
-    assert stats.kstest(table["p"], "uniform").pvalue > 0.01
-    assert 0.01 < (table["p"] < 0.05).mean() < 0.1
+    tested = table["both_significant"].to_numpy()
+    assert tested.any() and not tested.all()
+    np.testing.assert_array_equal(asked[0], tested)
+    assert table.loc[~tested, "p"].isna().all() and not table.loc[~tested, "significant"].any()
+    positive = tested & (table["r_pred"] > 0).to_numpy()
+    np.testing.assert_allclose(table.loc[positive, "p"], 1 / 10)
+    untested = prediction_correlation(*fitted, recording.Y, channels, n_permutations=200)
+    assert untested["p"].isna().all()
+    # in compare_models, noise channels are not tested
+    noise = comparison.tables["wav2vec2Xgpt2"].iloc[12:]
+    assert noise["p"].isna().all()
 
 
 def test_best_layer_is_chosen_in_fold_from_inner_errors(recording):

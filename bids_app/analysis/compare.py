@@ -13,6 +13,7 @@ computed from it (``summaries``) for the reports.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -21,13 +22,15 @@ import pandas as pd
 
 from bids_app.analysis.config import ComparisonConfig
 from bids_app.analysis.plan import FeatureSpaceInfo, comparison_pairs, partitions
-from bids_app.analysis.predcorr import best_layer_result, prediction_correlation
+from bids_app.analysis.predcorr import best_layer_result, prediction_correlation, refit_null
 from bids_app.analysis.shared import fit_recording_shared_space
 from bids_app.analysis.summaries import summarize
 from bids_app.analysis.unions import SetDesigns, variance_partition
 from bids_app.analysis.words import WordSamples
-from bids_app.encoding import EncodingConfig, EncodingResult, StatisticsConfig
+from bids_app.encoding import EncodingConfig, EncodingResult, StatisticsConfig, cross_validate
 from bids_app.errors import UsageError
+
+logger = logging.getLogger("ssl_ieeg")
 
 Design = Callable[[str, str], np.ndarray]
 
@@ -119,15 +122,15 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
         return out
     inputs = dataclasses.replace(inputs, Y=np.asarray(inputs.Y), lags=np.asarray(inputs.lags),
                                  channels=list(inputs.channels))
+    engine = dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose)
     for a, b in comparison_pairs(config, inputs.spaces, out.warnings):
-        table, across = _prediction_correlation(inputs, a, b, statistics)
+        table, across = _prediction_correlation(inputs, a, b, statistics, encoding, engine)
         out.tables[f"{a}X{b}"] = table
         out.metrics[f"{a}X{b}_accuracy_correlation"] = across
     shared = fit_recording_shared_space(inputs, config, encoding, out.warnings)
     if shared is not None:
         out.tables["cca"] = shared.table
-    sets = SetDesigns(inputs, shared, config, encoding,
-                      dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose))
+    sets = SetDesigns(inputs, shared, config, encoding, engine)
     partition_tables = [variance_partition(names, sets, statistics, out.warnings)
                         for names in partitions(config, inputs.spaces, shared is not None,
                                                 out.warnings)]
@@ -139,19 +142,44 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
 
 
 def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
-                            statistics: StatisticsConfig) -> tuple[pd.DataFrame, float]:
-    """The ``<a>X<b>`` table and the across-electrode correlation of the two accuracies."""
+                            statistics: StatisticsConfig, encoding: EncodingConfig,
+                            engine: dict) -> tuple[pd.DataFrame, float]:
+    """The ``<a>X<b>`` table and the across-electrode correlation of the two accuracies.
+
+    The null of ``r_pred`` refits both models on shifted data (:func:`refit_null`), at each
+    electrode's most often chosen layer of each model.
+    """
     fitted = []
     for name in (a, b):
         if name not in inputs.results:
             raise UsageError(f"comparison.prediction_correlation: no encoding results for "
                              f"feature space {name!r}")
         fitted.append(best_layer_result(inputs.results[name], inputs.Y))
+    layers = _most_common(fitted[0][1]), _most_common(fitted[1][1])
+
+    def fit(X: np.ndarray, Y: np.ndarray) -> EncodingResult:
+        return cross_validate(X, Y, lags=inputs.lags, segments=inputs.segments,
+                              config=encoding, **engine)
+
+    def null(tested: np.ndarray) -> np.ndarray:
+        channels = np.flatnonzero(tested)
+        out = np.empty((statistics.n_refits, len(channels)))
+        pairs = [(layers[0][c], layers[1][c]) for c in channels]
+        logger.info("prediction correlation %s x %s: %d refits of both models on %d "
+                    "electrode(s)", a, b, statistics.n_refits, len(channels))
+        for pair in dict.fromkeys(pairs):
+            mine = np.array([p == pair for p in pairs])
+            out[:, mine] = refit_null(inputs.design(a, pair[0]), inputs.design(b, pair[1]),
+                                      inputs.Y[:, channels[mine]], fit,
+                                      segments=inputs.segments, n_refits=statistics.n_refits,
+                                      seed=statistics.seed)
+        return out
+
     table = prediction_correlation(fitted[0][0], fitted[1][0], inputs.Y, inputs.channels,
-                                   n_permutations=statistics.n_permutations,
+                                   null=null, n_permutations=statistics.n_permutations,
                                    seed=statistics.seed, fdr_alpha=statistics.fdr_alpha)
-    table.insert(1, "layer_a", _most_common(fitted[0][1]))
-    table.insert(2, "layer_b", _most_common(fitted[1][1]))
+    table.insert(1, "layer_a", layers[0])
+    table.insert(2, "layer_b", layers[1])
     table.insert(1, "space_b", b)
     table.insert(1, "space_a", a)
     return table, float(np.corrcoef(table["r_a"], table["r_b"])[0, 1])

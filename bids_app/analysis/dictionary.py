@@ -15,9 +15,10 @@ COLUMNS: dict[str, str] = {
     "layer_b": "Layer of model b, chosen like layer_a.",
     "r_pred": "Pearson correlation of the two models' cross-validated predictions, mean over "
               "outer test folds.",
-    "p": "Permutation p-value, (count+1)/(n+1): of r_pred (circular shifts of one prediction "
-         "per test fold) in predcorr tables; of Bartlett's chi-squared test in cca tables.",
-    "p_fdr": "Benjamini-Hochberg adjusted p across channels.",
+    "p": "predcorr: (count+1)/(n+1) p-value of r_pred against both models refitted on the "
+         "channel's data circularly shifted (statistics.n_refits shifts), only where both "
+         "models predict the channel (else empty). cca: Bartlett's chi-squared test.",
+    "p_fdr": "Benjamini-Hochberg adjusted p across the tested channels.",
     "significant": "predcorr: p_fdr below statistics.fdr_alpha. cca: p below 0.05. varpart: "
                    "the union model of all sets predicts the channel (permutation p_fdr below "
                    "statistics.fdr_alpha).",

@@ -176,6 +176,10 @@ class StatisticsConfig:
     ----------
     n_permutations : int
         Number of circular shifts of the held-out predictions per electrode.
+    n_refits : int
+        Number of refits on circularly shifted data behind the prediction-correlation test
+        (both models are refitted per shift, on the electrodes both predict; see
+        :mod:`bids_app.analysis.predcorr`).
     method : str
         ``"circular_shift"`` (the only method): each outer test fold's predictions are rotated
         in time against the data, which keeps their autocorrelation.
@@ -186,6 +190,7 @@ class StatisticsConfig:
     """
 
     n_permutations: int = 1000
+    n_refits: int = 100
     method: str = "circular_shift"
     fdr_alpha: float = 0.05
     seed: int = 0
@@ -193,6 +198,8 @@ class StatisticsConfig:
     def __post_init__(self) -> None:
         if self.n_permutations < 1:
             raise UsageError(f"statistics.n_permutations must be >= 1, got {self.n_permutations}")
+        if self.n_refits < 1:
+            raise UsageError(f"statistics.n_refits must be >= 1, got {self.n_refits}")
         if self.method != "circular_shift":
             raise UsageError(f"statistics.method must be 'circular_shift', got {self.method!r}")
         if not 0 < self.fdr_alpha < 1:
