@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from bids_app.analysis import (
     ComparisonConfig,
