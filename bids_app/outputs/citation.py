@@ -85,5 +85,32 @@ predictions within each test fold (p = (count + 1)/(n + 1)); because every pair 
 the fold-mean r twice under cross-fitting, the null fold mean was scaled by √2, which restored
 the nominal false-positive rate on simulated noise. P-values were corrected with the
 Benjamini-Hochberg FDR procedure across electrodes (q < {stats.fdr_alpha:g}).
-
+{_comparisons_text(config) if enc.mode == "trf" else ""}
 {REFERENCES}"""
+
+
+def _comparisons_text(config: AppConfig) -> str:
+    """The methods paragraph of the model comparisons."""
+    comp, stats = config.comparison, config.statistics
+    level = ("The speech side was standardised, reduced and residualised on the training "
+             "frames and applied to every frame, so that it keeps what varies within a word."
+             if comp.cca_level == "frame" else
+             "The speech side was the mean of each word's frames, as a word-onset impulse.")
+    components = (f"the leading canonical components significant by Bartlett's test "
+                  f"(p < 0.05), at most {comp.n_components}" if comp.significant_only
+                  else f"{comp.n_components} canonical components")
+    return f"""
+Model comparisons. For each electrode predicted significantly by both models, the Pearson
+correlation of the two models' cross-validated predictions (best layer chosen in-fold) was
+tested against {stats.n_refits} refits of both models, with the same nested cross-validation,
+on the electrode's high-gamma circularly shifted in time, which keeps the correlation between
+the feature spaces and removes their relation to the brain. A shared space of a speech and a
+language layer was found by canonical correlation analysis of word vectors (each set
+standardised and reduced by PCA to {comp.pca_variance:.0%} of its variance, fitted
+{comp.cca_fit.replace("_", " ")}; {components}). {level} Its sets were the shared
+variates of both models with a word-onset impulse, and each model's PCA space with its
+canonical variates projected out (at most {comp.rest_components} axes). Variance partitioning
+fitted every union of the sets on the same folds and derived each region's R² by inclusion-
+exclusion; shares are of the positive explained variance of the electrodes whose union model
+is significant with a positive R², and negative region estimates are reported separately.
+"""
