@@ -141,7 +141,7 @@ def fold_mean_correlation(a: np.ndarray, b: np.ndarray,
 def refit_null(design_a: np.ndarray, design_b: np.ndarray, Y: np.ndarray,
                fit: Callable[[np.ndarray, np.ndarray], EncodingResult], *,
                segments: np.ndarray | None = None, n_refits: int = 100, seed: int = 0,
-               max_columns: int = 2048) -> np.ndarray:
+               max_columns: int = 512) -> np.ndarray:
     """Null ``r_pred``: both models refitted on circularly shifted data.
 
     Each column of ``Y`` is rotated along the modelled samples (``segments >= 0``, taken

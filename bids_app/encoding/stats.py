@@ -25,6 +25,8 @@ def permutation_test(result: EncodingResult, Y: np.ndarray, n_permutations: int 
     correction the test is anti-conservative (11% false positives at p < 0.05 on pure noise
     in our tests); with it, the null fold mean is scaled by √2, which restores the nominal
     rate (measured ratio of the two spreads on noise: 1.34–1.53 over fold counts 3–10).
+    The factor is a heuristic: ``benchmarks/calibration.py`` measures it regime by regime
+    (``docs/statistics.md``); word mode with 5 folds stays anti-conservative (8 % at 0.05).
 
     Parameters
     ----------
