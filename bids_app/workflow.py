@@ -52,6 +52,7 @@ from bids_app.features.spec import MODEL_KINDS
 from bids_app.neural import (
     ElectrodeConfig,
     NeuralData,
+    phrase_onsets,
     preprocess,
     speech_responsive,
     write_highgamma,
@@ -236,7 +237,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
             spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
             model=models.get(spec.name), device=options.device, n_jobs=options.n_jobs,
             verbose=verbose) for stimulus in stimuli] for spec in config.features}
-    responsive = _speech_responsive(neural, stimuli, config.electrodes)
+    responsive = _speech_responsive(neural, stimuli, [words[s.stim_id] for s in stimuli],
+                                    config.electrodes)
     envelope = next((sets for sets in feature_sets.values() if sets[0].kind == "envelope"), None)
     write_qc_figures(neural, stimuli, responsive, out_dir.parent / "figures",
                      entity_stem(recording.entities), envelope)
@@ -344,18 +346,33 @@ def write_comparison(comparison: ComparisonResult, out_dir: Path, entities: dict
 
 
 def _speech_responsive(neural: NeuralData, stimuli: Sequence[Stimulus],
+                       words: Sequence[WordTimings | None],
                        config: ElectrodeConfig) -> pd.DataFrame | None:
-    """Speech-responsive electrodes from stimulus onsets; None with fewer than 2 onsets."""
+    """Speech-responsive electrodes from stimulus onsets, or from phrase onsets.
+
+    With fewer than two stimuli, the onsets are those of speech after a pause of at least
+    ``config.pause`` seconds in the transcripts (``onset_kind`` says which were used). None
+    when there are fewer than two onsets either way.
+    """
+    onsets, kind = np.array([s.onset for s in stimuli]), "stimulus"
     if len(stimuli) < 2:
-        logger.info("one stimulus only: speech responsiveness needs several onsets, skipped")
+        onsets, kind = np.concatenate([
+            s.onset + phrase_onsets(w.onsets, w.offsets, config.pause)
+            for s, w in zip(stimuli, words, strict=True) if w is not None] or [[]]), "phrase"
+    if len(onsets) < 2:
+        logger.info("speech responsiveness skipped: it needs two or more stimulus onsets, or "
+                    "a transcript with pauses of %g s or more", config.pause)
         return None
     try:
-        return speech_responsive(neural, np.array([s.onset for s in stimuli]),
-                                 window=tuple(config.window), baseline=tuple(config.baseline),
-                                 alpha=config.alpha)
+        table = speech_responsive(neural, onsets, window=tuple(config.window),
+                                  baseline=tuple(config.baseline), alpha=config.alpha)
     except BadDataError as err:
         logger.warning("speech responsiveness not computed: %s", err)
         return None
+    table["onset_kind"] = kind
+    logger.info("speech responsiveness from %d %s onsets: %d of %d electrodes responsive",
+                table["n_trials"].iloc[0], kind, int(table["responsive"].sum()), len(table))
+    return table
 
 
 def keep_responsive(neural: NeuralData, responsive: pd.DataFrame | None,

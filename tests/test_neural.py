@@ -16,11 +16,13 @@ from bids_app.bids import Recording
 from bids_app.bids.tsv import read_tsv
 from bids_app.errors import BadDataError, MissingInputError, UsageError
 from bids_app.neural import (
+    ElectrodeConfig,
     NeuralData,
     PreprocessingConfig,
     envelope_alignment,
     load_raw,
     onset_response,
+    phrase_onsets,
     preprocess,
     speech_responsive,
     write_highgamma,
@@ -28,6 +30,8 @@ from bids_app.neural import (
 from bids_app.neural.io import reconcile_channels
 from bids_app.neural.notch import parse_frequencies, resolve_line_freq
 from bids_app.neural.reference import bipolar, bipolar_pairs
+from bids_app.stimuli import Stimulus, WordTimings
+from bids_app.workflow import _speech_responsive
 
 
 @pytest.fixture(scope="module")
@@ -421,3 +425,28 @@ def test_envelope_alignment_finds_planted_lag():
     result = envelope_alignment(_fake_neural(data), envelope, 100.0, onset=10.0, max_lag=0.5)
     assert result["peak_lag"] == pytest.approx(0.15)
     assert result["peak_r"] > 0.5
+
+
+def test_one_story_with_pauses_finds_responsive_electrodes_from_phrase_onsets():
+    rng = np.random.default_rng(4)
+    # one 120 s story starting at 5 s: phrases of 4 words (0.25 s each, 0.05 s apart), then a
+    # pause of 0.8 s; a 0.3 s gap inside a phrase is not a pause
+    onsets, offsets, t = [], [], 1.0
+    while t < 115:
+        for _ in range(4):
+            onsets.append(t)
+            offsets.append(t + 0.25)
+            t += 0.3
+        t += 0.8
+    words = WordTimings(tuple("w" * len(onsets)), np.array(onsets), np.array(offsets))
+    phrases = phrase_onsets(words.onsets, words.offsets, pause=0.5)
+    np.testing.assert_allclose(phrases, words.onsets[::4])
+    data = rng.standard_normal((5, 100 * 130))
+    for onset in 5.0 + phrases:  # channels 0 and 1 rise after speech resumes
+        data[:2, int(onset * 100):int(onset * 100) + 50] += 1.0
+    story = Stimulus("story", Path("story.wav"), None, onset=5.0, duration=120.0)
+    table = _speech_responsive(_fake_neural(data), [story], [words], ElectrodeConfig())
+    assert table["responsive"].tolist() == [True, True, False, False, False]
+    assert (table["onset_kind"] == "phrase").all()
+    assert table["n_trials"].iloc[0] == len(phrases)
+    assert _speech_responsive(_fake_neural(data), [story], [None], ElectrodeConfig()) is None

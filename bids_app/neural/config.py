@@ -118,20 +118,27 @@ class ElectrodeConfig:
     ----------
     mask : str
         ``"all"`` (default): every good channel. ``"responsive"``: only speech-responsive
-        electrodes (needs two or more stimulus onsets). Responsiveness is computed and
-        reported in the scores tables either way when there are several stimuli.
+        electrodes. Responsiveness is computed and reported in the scores tables either way
+        when there are two or more onsets.
     window, baseline : list of float
-        ``[start, stop]`` in seconds from each stimulus onset, compared by the paired t-test.
+        ``[start, stop]`` in seconds from each onset, compared by the paired t-test.
     alpha : float
         Family-wise error rate of the Bonferroni-corrected test.
+    pause : float
+        A recording with fewer than two stimulus onsets (one continuous story, as in
+        ds005574) uses phrase onsets instead: every word that follows at least this many
+        seconds without speech (and the first word), from the transcript.
     """
 
     mask: str = "all"
     window: list[float] = field(default_factory=lambda: [0.0, 0.5])
     baseline: list[float] = field(default_factory=lambda: [-0.5, 0.0])
     alpha: float = 0.05
+    pause: float = 0.5
 
     def __post_init__(self) -> None:
+        if not self.pause > 0:
+            raise UsageError(f"electrodes.pause must be > 0 seconds, got {self.pause}")
         if self.mask not in ELECTRODE_MASKS:
             raise UsageError(f"electrodes.mask must be one of {ELECTRODE_MASKS}, "
                              f"got {self.mask!r}")

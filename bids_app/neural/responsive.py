@@ -87,3 +87,27 @@ def speech_responsive(neural: NeuralData, onsets: np.ndarray, *,
     p_bonf = np.minimum(p * len(neural.ch_names), 1.0)
     return pd.DataFrame({"channel": neural.ch_names, "t": t, "p": p, "p_bonferroni": p_bonf,
                          "responsive": p_bonf < alpha, "n_trials": int(valid.sum())})
+
+
+def phrase_onsets(onsets: np.ndarray, offsets: np.ndarray, pause: float) -> np.ndarray:
+    """Onsets of speech after a pause: each word that starts at least ``pause`` seconds after
+    the previous word ends, and the first word.
+
+    Parameters
+    ----------
+    onsets, offsets : ndarray, shape (n_words,)
+        Word onsets and offsets in seconds, in time order.
+    pause : float
+        Shortest silence (seconds) that starts a phrase.
+
+    Returns
+    -------
+    onsets : ndarray
+        Phrase onsets in seconds.
+    """
+    onsets, offsets = np.asarray(onsets, dtype=float), np.asarray(offsets, dtype=float)
+    if not len(onsets):
+        return onsets
+    gaps = onsets[1:] - np.maximum.accumulate(offsets)[:-1]
+    return np.concatenate([onsets[:1], onsets[1:][gaps >= pause]])
+

@@ -44,6 +44,7 @@ def methods_text(config: AppConfig) -> str:
         Markdown with a Methods paragraph and references.
     """
     pre, enc, stats = config.preprocessing, config.encoding, config.statistics
+    ele = config.electrodes
     low, high = pre.resolved_band
     if pre.highgamma == "multiband":
         highgamma = (f"the analytic amplitude (Hilbert transform) of {pre.n_bands} Gaussian "
@@ -72,7 +73,11 @@ Data were analysed with ssl-ieeg {__version__}, a BIDS App based on MNE-Python, 
 PyBIDS. Channels marked bad in `channels.tsv` were excluded. Line noise was removed with notch
 filters at the power-line frequency and its harmonics, and the signals were re-referenced
 ({pre.reference}). High-gamma activity was computed as {highgamma}, resampled to
-{pre.sfreq_out:g} Hz and z-scored ({pre.zscore}).
+{pre.sfreq_out:g} Hz and z-scored ({pre.zscore}). Speech-responsive electrodes were found
+by a paired t-test of the mean high-gamma {ele.window[0]:g} to {ele.window[1]:g} s after each
+onset against the baseline {ele.baseline[0]:g} to {ele.baseline[1]:g} s (Bonferroni, α =
+{ele.alpha:g}), over stimulus onsets, or, with a single stimulus, over the onsets of speech
+after at least {ele.pause:g} s of silence in the transcript.
 
 Each electrode's high-gamma was modelled with {model}, from these feature spaces: {spaces}.
 Models were evaluated with {enc.n_folds}-fold blocked (contiguous) cross-validation; in every
