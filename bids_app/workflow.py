@@ -237,15 +237,14 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
             spec, stimulus, options.output_dir / "stimuli", words=words[stimulus.stim_id],
             model=models.get(spec.name), device=options.device, n_jobs=options.n_jobs,
             verbose=verbose) for stimulus in stimuli] for spec in config.features}
-    responsive = _speech_responsive(neural, stimuli, [words[s.stim_id] for s in stimuli],
-                                    config.electrodes)
+    stimulus_words = [words[s.stim_id] for s in stimuli]
+    responsive = _speech_responsive(neural, stimuli, stimulus_words, config.electrodes)
     envelope = next((sets for sets in feature_sets.values() if sets[0].kind == "envelope"), None)
     write_qc_figures(neural, stimuli, responsive, out_dir.parent / "figures",
                      entity_stem(recording.entities), envelope)
     if config.electrodes.mask == "responsive":
         neural = keep_responsive(neural, responsive, recording)
     segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
-    stimulus_words = [words[s.stim_id] for s in stimuli]
     designs = Designs(feature_sets, stimuli, neural.data.shape[1], neural.sfreq)
     encoder = _Encoder(stimuli, stimulus_words, neural, segments, designs, config, options,
                        store,

@@ -1,8 +1,8 @@
 """The paper's three model comparisons, run on one recording.
 
 1. Prediction correlation of two feature spaces (best layers chosen in-fold; ``predcorr``).
-2. CCA shared space of a speech and a language layer at the word level (fitted in-fold;
-   ``shared``).
+2. CCA shared space of a speech and a language layer, paired at the word level (fitted
+   in-fold; ``shared``).
 3. Variance partitioning of 2–4 feature sets with union models on the same folds
    (``unions``, ``partition``).
 

@@ -73,9 +73,14 @@ class SetDesigns:
 
     def empty_sets(self, names: list[str]) -> list[str]:
         """The shared-space sets of ``names`` left with no dimension in some fold."""
-        return [name for name in names if name in CCA_SETS and any(
-            fit.transform(*(m[:1] for m in self.shared.word_vectors))[part].shape[1] == 0
-            for fit in self.shared.fits for part in SET_PARTS[name] if part != "onset")]
+        cca = [name for name in names if name in CCA_SETS]
+        if not cca:
+            return []
+        first_word = [m[:1] for m in self.shared.word_vectors]
+        widths = [{part: values.shape[1] for part, values in fit.transform(*first_word).items()}
+                  for fit in self.shared.fits]  # one transform per fold, not per part
+        return [name for name in cca if any(
+            fold[part] == 0 for fold in widths for part in SET_PARTS[name] if part != "onset")]
 
     def fit(self, models: list[list[str]]) -> list[EncodingResult]:
         """Cross-validated union models, each a list of set names (same folds for all).

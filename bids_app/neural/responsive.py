@@ -110,4 +110,3 @@ def phrase_onsets(onsets: np.ndarray, offsets: np.ndarray, pause: float) -> np.n
         return onsets
     gaps = onsets[1:] - np.maximum.accumulate(offsets)[:-1]
     return np.concatenate([onsets[:1], onsets[1:][gaps >= pause]])
-
