@@ -2,11 +2,12 @@
 
 Runs :func:`bids_app.synthetic.calibration.false_positive_rates` on regimes that vary one
 factor at a time around the default (white targets, smooth features, width 10, 5 folds,
-layer PCA 50, TRF mode, 120 s), over several seeds, and prints per regime the rate of
+layer PCA 50, TRF mode, 120 s, circular-shift null), and the refit null on the regimes where
+the shift null is not calibrated, over several seeds, and prints per regime the rate of
 p <= 0.01 and p <= 0.05 with its 95 % binomial interval under a calibrated test, and the rate
 of FDR-significant tests (about 0 when calibrated)::
 
-    python benchmarks/calibration.py            # about 3 min on 2 cores
+    python benchmarks/calibration.py            # about 10 min on 2 cores
     python benchmarks/calibration.py --seeds 5 --seconds 300
 
 Word-mode tests (every lag of every electrode) are not independent, so their binomial
@@ -27,7 +28,10 @@ from bids_app.synthetic.calibration import Regime, false_positive_rates
 VARIATIONS = [{}, {"targets": "pink"}, {"features": "white"}, {"width": 200},
               {"width": 2000}, {"width": 200, "layer_pca": None}, {"n_folds": 3},
               {"n_folds": 10}, {"targets": "pink", "n_folds": 3}, {"mode": "word"},
-              {"mode": "word", "targets": "pink"}, {"mode": "word", "n_folds": 10}]
+              {"mode": "word", "targets": "pink"}, {"mode": "word", "n_folds": 10},
+              {"method": "refit"}, {"method": "refit", "targets": "pink", "n_folds": 3},
+              {"method": "refit", "mode": "word"},
+              {"method": "refit", "mode": "word", "targets": "pink"}]
 
 
 def main() -> None:

@@ -40,6 +40,8 @@ from bids_app.encoding import (
     cross_validate_word_lags,
     fdr_bh,
     permutation_test,
+    refit_null,
+    refit_p_values,
 )
 from bids_app.encoding.align import Designs, stimulus_segments, word_design
 from bids_app.encoding.cv import lag_profile
@@ -76,6 +78,8 @@ from bids_app.stimuli.stimulus import Stimulus, WordTimings
 logger = logging.getLogger("ssl_ieeg")
 #: Feature spaces up to this width keep their full TRF weights in the stage outputs.
 MAX_SAVED_FEATURES = 128
+#: Shifted copies of the data per refit of the encoding null (a memory bound).
+REFIT_COLUMNS = 512
 
 
 @dataclass(frozen=True)
@@ -468,40 +472,55 @@ class _Encoder:
              layer: str) -> tuple[EncodingResult, pd.DataFrame]:
         config, neural = self.config, self.neural
         if config.encoding.mode == "word":
-            result, targets, lags = _fit_word_mode(feature_sets, self.stimuli, self.words,
-                                                   layer, neural, self.segments, config,
-                                                   self._engine())
+            if any(w is None for w in self.words) and not all(f.is_word_level
+                                                              for f in feature_sets):
+                raise MissingInputError("encoding.mode 'word' needs a transcript for every "
+                                        "stimulus.")
+            design, onsets = word_design(feature_sets, self.stimuli, self.words, layer)
+            lags = config.encoding.word_lags_samples(neural.sfreq)
+
+            def fit(data: np.ndarray) -> tuple[EncodingResult, np.ndarray]:
+                return cross_validate_word_lags(
+                    design, data, np.round(onsets * neural.sfreq).astype(int), lags,
+                    segments=self.segments, config=config.encoding, **self._engine())
+
+            result, targets = fit(neural.data.T)
+            lags = lags / neural.sfreq
         else:
             design = self.designs(feature_sets[0].name, layer)
-            targets = neural.data.T
-            result = cross_validate(design, targets, segments=self.segments,
-                                    config=config.encoding,
-                                    lags=config.encoding.lags_samples(neural.sfreq),
-                                    return_weights=True, **self._engine())
+
+            def fit(data: np.ndarray, **kwargs) -> tuple[EncodingResult, np.ndarray]:
+                return cross_validate(design, data, segments=self.segments,
+                                      config=config.encoding,
+                                      lags=config.encoding.lags_samples(neural.sfreq),
+                                      **kwargs, **self._engine()), data
+
+            result, targets = fit(neural.data.T, return_weights=True)
             result.lag_profile = lag_profile(result.weights, design, self.segments)
             # full TRF weights are kept for narrow spaces (acoustic); wide ones keep the profile
             narrow = design.shape[1] <= MAX_SAVED_FEATURES
             result.weights = result.weights.astype(np.float32) if narrow else None
             lags = None
-        p_values = permutation_test(result, targets,
-                                    n_permutations=config.statistics.n_permutations,
-                                    seed=config.statistics.seed)
+        p_values = _p_values(result, targets, fit, neural.data.T, self.segments, config)
         return result, _scores_table(result, p_values, layer, neural.ch_names, lags,
                                      config.statistics.fdr_alpha)
 
 
-def _fit_word_mode(feature_sets: Sequence[FeatureSet], stimuli: Sequence[Stimulus],
-                   words: Sequence[WordTimings | None], layer: str, neural: NeuralData,
-                   segments: np.ndarray, config: AppConfig, engine: dict):
-    """Word-mode fit of one layer: returns the result, its epochs and the lags in seconds."""
-    if any(w is None for w in words) and not all(f.is_word_level for f in feature_sets):
-        raise MissingInputError("encoding.mode 'word' needs a transcript for every stimulus.")
-    design, onsets = word_design(feature_sets, stimuli, words, layer)
-    lags = config.encoding.word_lags_samples(neural.sfreq)
-    result, targets = cross_validate_word_lags(
-        design, neural.data.T, np.round(onsets * neural.sfreq).astype(int), lags,
-        segments=segments, config=config.encoding, **engine)
-    return result, targets, lags / neural.sfreq
+def _p_values(result: EncodingResult, targets: np.ndarray, fit: Callable, data: np.ndarray,
+              segments: np.ndarray, config: AppConfig) -> np.ndarray:
+    """The encoding test's p-values with the null of ``statistics.method``.
+
+    ``fit(data)`` -> ``(result, targets)`` refits the layer's nested CV on (shifted)
+    continuous data; ``targets`` are what ``result`` was scored on (word mode: the epochs).
+    """
+    statistics = config.statistics
+    if statistics.null(config.encoding.mode) == "circular_shift":
+        return permutation_test(result, targets, n_permutations=statistics.n_permutations,
+                                seed=statistics.seed)
+    null = refit_null(lambda shifted: fit(shifted)[0].r, data, segments=segments,
+                      n_refits=statistics.n_refits, seed=statistics.seed,
+                      max_columns=REFIT_COLUMNS)
+    return refit_p_values(result.r, null)
 
 
 def _parallel_layers(options: RunOptions) -> int:

@@ -8,6 +8,8 @@ level keeps the test from failing once in twenty runs by chance).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -39,3 +41,18 @@ def test_calibration_detects_an_anti_conservative_test():
     result = cross_validate(X, Y, lags=config.lags_samples(100.0), config=config)
     p = permutation_test(result, Y, n_permutations=200, cross_fit_correction=False)
     assert (p <= 0.05).mean() > stats.binom.interval(0.99, N_ELECTRODES, 0.05)[1] / N_ELECTRODES
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("regime", [Regime(targets="pink", n_folds=3, method="refit"),
+                                    Regime(mode="word", method="refit")], ids=str)
+def test_refit_null_is_nominal_where_the_shift_null_is_not(regime):
+    n_electrodes = N_ELECTRODES if regime.mode == "trf" else 50
+    row = false_positive_rates(regime, n_electrodes=n_electrodes, n_refits=50, seed=1)
+    # word mode: every lag of an electrode is a test, and neighbouring lags are correlated,
+    # so the interval is that of the electrodes, not of the tests
+    low, high = stats.binom.interval(0.99, n_electrodes, 0.05)
+    assert low / n_electrodes <= row["fpr_05"] <= high / n_electrodes
+    shift = false_positive_rates(dataclasses.replace(regime, method="circular_shift"),
+                                 n_electrodes=n_electrodes, seed=1)
+    assert row["fpr_05"] < shift["fpr_05"]

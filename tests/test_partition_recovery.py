@@ -30,14 +30,12 @@ from bids_app.analysis import ComparisonConfig, ComparisonInputs, compare_models
 from bids_app.analysis.partition import region_shares
 from bids_app.encoding import EncodingConfig, StatisticsConfig, cross_validate
 from bids_app.synthetic.partition import CLASS_REGIONS, SFREQ, planted_comparison
+from bids_app.synthetic.validation import SHARE_NOISE
 
 ENCODING = EncodingConfig()
 LAGS = ENCODING.lags_samples(SFREQ)
 #: Margin over the OLS cost of the union's extra columns (see the module docstring).
 COST_MARGIN = 2.5
-#: How far below 0 a region's share may go: the overfitting cost spread over the regions,
-#: measured at -0.017 at worst over seeds 0-4 (snr 1).
-SHARE_NOISE = 0.05
 
 
 @pytest.fixture(scope="module")

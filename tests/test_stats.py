@@ -13,6 +13,8 @@ from bids_app.encoding import (
     cross_validate,
     fdr_bh,
     permutation_test,
+    refit_null,
+    refit_p_values,
 )
 from bids_app.encoding.stats import _circular_correlations
 from bids_app.errors import UsageError
@@ -74,3 +76,57 @@ def test_statistics_config_validation():
         StatisticsConfig(n_permutations=0)
     with pytest.raises(UsageError, match=r"statistics\.fdr_alpha"):
         StatisticsConfig(fdr_alpha=1.5)
+    with pytest.raises(UsageError, match=r"statistics\.method"):
+        StatisticsConfig(method="bootstrap")
+    assert StatisticsConfig().null("word") == "refit"
+    assert StatisticsConfig().null("trf") == "circular_shift"
+    assert StatisticsConfig(method="refit").null("trf") == "refit"
+
+
+def test_refit_null_rotates_the_modelled_samples_in_batches():
+    Y = np.arange(24, dtype=np.float32).reshape(12, 2)
+    segments = np.r_[np.full(2, -1), np.zeros(10, int)]
+    calls = []
+
+    def statistic(shifted):
+        calls.append(shifted.copy())
+        return shifted.sum(0)  # the column sums, the same for every rotation
+
+    null = refit_null(statistic, Y, segments=segments, n_refits=5, seed=0, max_columns=4)
+    assert null.shape == (5, 2) and [c.shape[1] for c in calls] == [4, 4, 2]
+    np.testing.assert_allclose(null, np.broadcast_to(Y[2:].sum(0), (5, 2)))
+    shifted = np.concatenate(calls, axis=1)
+    assert not shifted[:2].any(), "unmodelled samples stay zero"
+    for refit in range(5):
+        column = shifted[2:, 2 * refit]
+        shift = int(np.flatnonzero(Y[2:, 0] == column[0])[0])
+        assert 1 <= shift <= 9, "never the unshifted data"
+        np.testing.assert_array_equal(column, np.roll(Y[2:, 0], -shift))
+        np.testing.assert_array_equal(shifted[2:, 2 * refit + 1], np.roll(Y[2:, 1], -shift))
+
+
+def test_refit_p_values_use_the_normal_approximation():
+    draws = np.random.default_rng(0).standard_normal((400, 3))
+    draws = (draws - draws.mean(0)) / draws.std(0, ddof=1)  # mean 0.1 and sd 0.02 exactly
+    p = refit_p_values(np.array([0.1, 0.16, np.nan]), 0.1 + 0.02 * draws)
+    assert p[0] == pytest.approx(0.5)
+    assert p[1] == pytest.approx(scipy.stats.norm.sf(3))
+    assert np.isnan(p[2])
+    assert np.isnan(refit_p_values(np.array([0.2]), np.zeros((10, 1))))[0]
+    with pytest.raises(UsageError, match="at least 2 refits"):
+        refit_p_values(np.array([0.2]), np.zeros((1, 1)))
+
+
+def test_refit_test_keeps_the_cross_fitting_dependence():
+    """On noise, refits give the spread the √2 factor corrects the shift null to."""
+    rng = np.random.default_rng(3)
+    X, Y = smooth_noise(rng, (3000, 4)), rng.standard_normal((3000, 300)).astype(np.float32)
+    config = EncodingConfig()
+    result = cross_validate(X, Y, lags=range(5), config=config)
+    null = refit_null(lambda shifted: cross_validate(X, shifted, lags=range(5),
+                                                     config=config).r,
+                      Y, n_refits=20, seed=1, max_columns=3000)
+    p = refit_p_values(result.r, null)
+    assert (p <= 0.05).mean() <= scipy.stats.binom.interval(0.99, 300, 0.05)[1] / 300
+    spread = null.std(0, ddof=1).mean()
+    assert spread == pytest.approx(result.r.std(), rel=0.25)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bids_app.encoding import EncodingResult, fdr_bh, permutation_test
+from bids_app.encoding import refit_null as shifted_refits
 from bids_app.encoding.cv import fold_scores
 from bids_app.errors import BadDataError
 from bids_app.features.cache import release_pages
@@ -144,12 +145,9 @@ def refit_null(design_a: np.ndarray, design_b: np.ndarray, Y: np.ndarray,
                max_columns: int = 512) -> np.ndarray:
     """Null ``r_pred``: both models refitted on circularly shifted data.
 
-    Each column of ``Y`` is rotated along the modelled samples (``segments >= 0``, taken
-    end to end) by ``n_refits`` random shifts, at least 10 % of their length away from zero;
-    the shifts are the same for every column. Both models are fitted on every shifted
-    column (the shifted copies are extra targets of one fit, so each fold's Gram and
-    eigendecompositions serve them all), and their predictions are correlated like the
-    observed ones.
+    The shifts are those of :func:`bids_app.encoding.refit_null` (the same for every
+    column); both models are fitted on every shifted column, and their predictions are
+    correlated like the observed ones.
 
     Parameters
     ----------
@@ -169,20 +167,9 @@ def refit_null(design_a: np.ndarray, design_b: np.ndarray, Y: np.ndarray,
     -------
     null : ndarray, shape (n_refits, n_targets)
     """
-    Y = np.asarray(Y, dtype=np.float32)
-    modelled = np.flatnonzero(np.ones(len(Y), bool) if segments is None else segments >= 0)
-    n = len(modelled)
-    margin = min(max(1, n // 10), (n - 1) // 2)
-    shifts = np.random.default_rng(seed).integers(margin, n - margin + 1, size=n_refits)
-    per_fit = max(1, max_columns // Y.shape[1])
-    null = np.empty((n_refits, Y.shape[1]))
-    for start in range(0, n_refits, per_fit):
-        batch = shifts[start:start + per_fit]
-        shifted = np.zeros((len(Y), len(batch) * Y.shape[1]), dtype=np.float32)
-        for i, shift in enumerate(batch):
-            shifted[modelled, i * Y.shape[1]:(i + 1) * Y.shape[1]] = np.roll(Y[modelled],
-                                                                            shift, axis=0)
+    def r_pred(shifted: np.ndarray) -> np.ndarray:
         a, b = fit(design_a, shifted), fit(design_b, shifted)
-        r = fold_mean_correlation(a.predictions, b.predictions, a.test_folds)
-        null[start:start + len(batch)] = r.reshape(len(batch), Y.shape[1])
-    return null
+        return fold_mean_correlation(a.predictions, b.predictions, a.test_folds)
+
+    return shifted_refits(r_pred, Y, segments=segments, n_refits=n_refits, seed=seed,
+                          max_columns=max_columns)

@@ -168,6 +168,10 @@ def _lag_grid(tmin: float, tmax: float, step: float, sfreq: float) -> np.ndarray
     return np.unique(np.round(times * sfreq).astype(int))
 
 
+#: Nulls of the encoding test (``statistics.method``).
+NULL_METHODS = ("auto", "circular_shift", "refit")
+
+
 @dataclass
 class StatisticsConfig:
     """Permutation statistics of cross-validated scores (YAML section ``statistics``).
@@ -175,14 +179,22 @@ class StatisticsConfig:
     Attributes
     ----------
     n_permutations : int
-        Number of circular shifts of the held-out predictions per electrode.
+        Number of circular shifts of the held-out predictions per electrode
+        (``method: circular_shift``).
     n_refits : int
-        Number of refits on circularly shifted data behind the prediction-correlation test
-        (both models are refitted per shift, on the electrodes both predict; see
-        :mod:`bids_app.analysis.predcorr`).
+        Number of refits on circularly shifted data: of the encoding model where ``method``
+        is ``refit``, and of both models behind the prediction-correlation test (on the
+        electrodes both predict; see :mod:`bids_app.analysis.predcorr`).
     method : str
-        ``"circular_shift"`` (the only method): each outer test fold's predictions are rotated
-        in time against the data, which keeps their autocorrelation.
+        Null of the encoding test. ``"circular_shift"``: each outer test fold's predictions
+        are rotated against the data and the null fold mean is scaled by the cross-fitting
+        factor √2 (no refit; calibrated in TRF mode with 5 or more folds).
+        ``"refit"``: the whole nested CV (alpha choice included) is refitted on the data
+        rotated along the recording, ``n_refits`` times, and p comes from the normal
+        approximation of that null (valid by construction; costs ``n_refits`` fits per
+        electrode, batched). ``"auto"`` (default): ``refit`` in word mode, where the
+        circular shift is anti-conservative (``docs/statistics.md``) and refits are cheap,
+        ``circular_shift`` in TRF mode.
     fdr_alpha : float
         Benjamini–Hochberg false discovery rate across electrodes.
     seed : int
@@ -191,7 +203,7 @@ class StatisticsConfig:
 
     n_permutations: int = 1000
     n_refits: int = 100
-    method: str = "circular_shift"
+    method: str = "auto"
     fdr_alpha: float = 0.05
     seed: int = 0
 
@@ -200,7 +212,14 @@ class StatisticsConfig:
             raise UsageError(f"statistics.n_permutations must be >= 1, got {self.n_permutations}")
         if self.n_refits < 1:
             raise UsageError(f"statistics.n_refits must be >= 1, got {self.n_refits}")
-        if self.method != "circular_shift":
-            raise UsageError(f"statistics.method must be 'circular_shift', got {self.method!r}")
+        if self.method not in NULL_METHODS:
+            raise UsageError(f"statistics.method must be one of {list(NULL_METHODS)}, got "
+                             f"{self.method!r}")
         if not 0 < self.fdr_alpha < 1:
             raise UsageError(f"statistics.fdr_alpha must be in (0, 1), got {self.fdr_alpha}")
+
+    def null(self, mode: str) -> str:
+        """The encoding null used in ``encoding.mode`` ``mode`` (``method`` with auto resolved)."""
+        if self.method != "auto":
+            return self.method
+        return "refit" if mode == "word" else "circular_shift"

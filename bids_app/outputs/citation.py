@@ -85,20 +85,46 @@ training set, features were {"standardised and " if enc.standardize else ""}the 
 was chosen per electrode among {len(enc.alphas)} log-spaced values
 ({min(enc.alphas):.2g}-{max(enc.alphas):.2g}) by blocked inner cross-validation over {inner}.
 Performance is the Pearson correlation (and R²) between held-out predictions and data, averaged
-over folds. Significance was assessed with {stats.n_permutations} circular shifts of the held-out
-predictions within each test fold (p = (count + 1)/(n + 1)); because every pair of folds enters
-the fold-mean r twice under cross-fitting, the null fold mean was scaled by √2 (a heuristic;
-on simulated noise it gave {CALIBRATION[enc.mode]}). P-values were corrected with the
-Benjamini-Hochberg FDR procedure across electrodes (q < {stats.fdr_alpha:g}).
+over folds. {_null_text(config)} P-values were corrected with the Benjamini-Hochberg FDR
+procedure across {"electrodes and lags" if enc.mode == "word" else "electrodes"}, separately
+for each feature space and layer (q < {stats.fdr_alpha:g}).
 {_comparisons_text(config) if enc.mode == "trf" else ""}
 {REFERENCES}"""
 
 
-#: Measured false-positive rates of the encoding test on pure noise (docs/statistics.md).
-CALIBRATION = {"trf": "3.0-6.2 % false positives at p <= 0.05 over white and 1/f noise, 3-10 "
-                      "folds and widths 10-2,000, except 7.7 % for 1/f noise with 3 folds",
-               "word": "8 % false positives at p <= 0.05 with 5 folds and 5.6 % with 10, "
-                       "so word-mode p-values near the threshold are optimistic"}
+#: Measured false-positive rates of the encoding test on pure noise (docs/statistics.md),
+#: per null and encoding mode.
+CALIBRATION = {
+    ("circular_shift", "trf"): "3.0-6.2 % false positives at p <= 0.05 over white and 1/f "
+                               "noise, 3-10 folds and widths 10-2,000, except 7.7 % for 1/f "
+                               "noise with 3 folds",
+    ("circular_shift", "word"): "8 % false positives at p <= 0.05 with 5 folds and 5.6 % with "
+                                "10, so word-mode p-values near the threshold are optimistic",
+    ("refit", "trf"): "4.5 % false positives at p <= 0.05 on white noise and 5.3 % on 1/f "
+                      "noise with 3 folds",
+    ("refit", "word"): "5.0 % false positives at p <= 0.05 and 0.8 % at p <= 0.01 with 5 "
+                       "folds, 5.6 % on 1/f noise",
+}
+
+
+def _null_text(config: AppConfig) -> str:
+    """The sentences of the encoding test's null and its calibration."""
+    stats, mode = config.statistics, config.encoding.mode
+    method = stats.null(mode)
+    calibration = CALIBRATION[method, mode]
+    if method == "refit":
+        return (f"Significance was assessed by refitting the whole nested cross-validation "
+                f"(penalty choice included) {stats.n_refits} times on the electrode's "
+                f"high-gamma circularly shifted in time (at least 10 % of its length), which "
+                f"keeps its autocorrelation and the features and removes their alignment; p "
+                f"is the upper tail of the normal distribution fitted to the refitted r (on "
+                f"simulated noise: {calibration}).")
+    return (f"Significance was assessed with {stats.n_permutations} circular shifts of the "
+            f"held-out predictions within each test fold (p = (count + 1)/(n + 1)). Every "
+            f"pair of folds enters the fold-mean r twice under cross-fitting, once through "
+            f"each fold's model, which independent shifts do not reproduce, so the null fold "
+            f"mean was scaled by √2, the exact factor when the folds' models agree and an "
+            f"upper bound otherwise (on simulated noise: {calibration}).")
 
 
 def _comparisons_text(config: AppConfig) -> str:

@@ -1,7 +1,8 @@
 """False-positive rates of the encoding test on pure noise, regime by regime.
 
 A regime is a noise model of the targets (white or 1/f), of the features (white or smooth),
-a feature width, a fold count, the in-fold PCA on or off and the encoding mode (TRF or word).
+a feature width, a fold count, the in-fold PCA on or off, the encoding mode (TRF or word) and
+the null (circular shifts of the predictions, or refits on shifted data).
 :func:`false_positive_rates` fits the engine with the default statistics to noise electrodes
 that nothing drives and counts how many the permutation test calls significant: a calibrated
 test rejects a fraction ``alpha`` of them, within the binomial interval.
@@ -18,10 +19,13 @@ from scipy.ndimage import gaussian_filter1d
 
 from bids_app.encoding import (
     EncodingConfig,
+    EncodingResult,
     cross_validate,
     cross_validate_word_lags,
     fdr_bh,
     permutation_test,
+    refit_null,
+    refit_p_values,
 )
 
 SFREQ = 100.0
@@ -46,6 +50,8 @@ class Regime:
         ``"trf"`` or ``"word"`` (word-level features, one per word every ~0.3 s).
     seconds : float
         Recording length.
+    method : str
+        The null: ``"circular_shift"`` or ``"refit"`` (``statistics.method``).
     """
 
     targets: str = "white"
@@ -55,10 +61,11 @@ class Regime:
     layer_pca: int | None = 50
     mode: str = "trf"
     seconds: float = 120.0
+    method: str = "circular_shift"
 
 
 def false_positive_rates(regime: Regime, *, n_electrodes: int = 200, n_permutations: int = 200,
-                         seed: int = 0) -> dict:
+                         n_refits: int = 100, seed: int = 0) -> dict:
     """Fit the engine to pure-noise electrodes and count the significant ones.
 
     Parameters
@@ -66,7 +73,11 @@ def false_positive_rates(regime: Regime, *, n_electrodes: int = 200, n_permutati
     regime : Regime
     n_electrodes : int
         Independent noise electrodes (word mode: every lag of every electrode is a test).
-    n_permutations, seed : int
+    n_permutations : int
+        Circular shifts (``method: circular_shift``).
+    n_refits : int
+        Refits (``method: refit``).
+    seed : int
 
     Returns
     -------
@@ -82,14 +93,23 @@ def false_positive_rates(regime: Regime, *, n_electrodes: int = 200, n_permutati
     config = EncodingConfig(n_folds=regime.n_folds, layer_pca=regime.layer_pca)
     if regime.mode == "trf":
         X = _features(rng, (n, regime.width), regime.features)
-        result = cross_validate(X, Y, lags=config.lags_samples(SFREQ), config=config)
-        targets = Y
+
+        def fit(data: np.ndarray) -> tuple[EncodingResult, np.ndarray]:
+            return cross_validate(X, data, lags=config.lags_samples(SFREQ), config=config), data
     else:
         onsets = np.arange(int(SFREQ), n - int(3 * SFREQ), int(0.3 * SFREQ))
         X = _features(rng, (len(onsets), regime.width), regime.features)
-        result, targets = cross_validate_word_lags(
-            X, Y, onsets, config.word_lags_samples(SFREQ)[::10], config=config)
-    p = permutation_test(result, targets, n_permutations=n_permutations, seed=seed).ravel()
+
+        def fit(data: np.ndarray) -> tuple[EncodingResult, np.ndarray]:
+            return cross_validate_word_lags(X, data, onsets,
+                                            config.word_lags_samples(SFREQ)[::10], config=config)
+    result, targets = fit(Y)
+    if regime.method == "refit":
+        null = refit_null(lambda shifted: fit(shifted)[0].r, Y, n_refits=n_refits, seed=seed,
+                          max_columns=4096)
+        p = refit_p_values(result.r, null).ravel()
+    else:
+        p = permutation_test(result, targets, n_permutations=n_permutations, seed=seed).ravel()
     p = p[~np.isnan(p)]
     row = {**asdict(regime), "n_tests": len(p)}
     for alpha, key in ((0.01, "01"), (0.05, "05")):

@@ -35,6 +35,8 @@ SFREQ = 100.0
 N_NUISANCE = 12
 #: Response kernel of every driven electrode (samples at 100 Hz: a 30–150 ms bump).
 KERNEL = np.array([0.0, 0.0, 0.0, 0.4, 0.8, 1.0, 1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05])
+#: Gaussian smoothing (samples) of the speech-only latent and of the envelope.
+SPEECH_SMOOTHING, ENVELOPE_SMOOTHING = 4.0, 10.0
 
 
 @dataclass
@@ -102,8 +104,8 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
     words = _words(rng, pad, n - pad)
     n_words = len(words.onsets)
     z, latent_l = rng.standard_normal((2, n_words))
-    b = _smooth(rng, n, 4.0)  # speech-only, frame level (time scale ~40 ms)
-    e = np.exp(_smooth(rng, n, 10.0))  # acoustic envelope, positive
+    b = _smooth(rng, n, SPEECH_SMOOTHING)  # speech-only, frame level (~40 ms)
+    e = np.exp(_smooth(rng, n, ENVELOPE_SMOOTHING))  # acoustic envelope, positive
     inside = segments >= 0
     b[~inside], e[~inside] = 0, 0
     present = _held(n, words, np.ones(n_words))
