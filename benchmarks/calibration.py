@@ -29,6 +29,7 @@ VARIATIONS = [{}, {"targets": "pink"}, {"features": "white"}, {"width": 200},
               {"width": 2000}, {"width": 200, "layer_pca": None}, {"n_folds": 3},
               {"n_folds": 10}, {"targets": "pink", "n_folds": 3}, {"mode": "word"},
               {"mode": "word", "targets": "pink"}, {"mode": "word", "n_folds": 10},
+              {"mode": "word", "seconds": 600}, {"mode": "word", "seconds": 1800},
               {"method": "refit"}, {"method": "refit", "targets": "pink", "n_folds": 3},
               {"method": "refit", "mode": "word"},
               {"method": "refit", "mode": "word", "targets": "pink"}]

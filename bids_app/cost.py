@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bids_app.bids.recording import Recording
 from bids_app.config import AppConfig
+from bids_app.encoding.config import REFIT_COLUMNS
 from bids_app.errors import UsageError
 from bids_app.progress import format_seconds
 from bids_app.stimuli.stimulus import Stimulus
@@ -195,11 +196,13 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     if enc.mode == "word":
         n_rows = max(n_model // 40, 1)  # about 2.5 words per second at 100 Hz
 
-    def layer_cost(width: int, union: bool = False) -> tuple[float, float, float, int]:
+    def layer_cost(width: int, union: bool = False, targets: int = targets,
+                   permutations: bool = True) -> tuple[float, float, float, int]:
         """Memory, seconds of passes over the data, seconds of fits, and design width.
 
         ``union``: ``width`` is the sum of already reduced sets, whose design changes with
-        the fold (the comparisons' union models).
+        the fold (the comparisons' union models). ``targets``: columns fitted at once;
+        ``permutations``: the circular-shift test runs on them.
         """
         base = width if enc.layer_pca is None or union else min(width, enc.layer_pca)
         reduced = width > base or union
@@ -213,7 +216,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         fits = folds * (inner + 1) if reduced else folds * (folds - 1) / 2 + folds
         pca_flops = 2 * n_rows * width * (width + folds * base) if reduced else 0.0
         data = ((passes * (gram_flops + 2 * n_rows * p * targets) + pca_flops) / flops
-                + PERMUTATION_SECONDS * n_rows * targets / max(1, n_jobs))
+                + permutations * PERMUTATION_SECONDS * n_rows * targets / max(1, n_jobs))
         fit = fits * (EIGH_SECONDS_PER_P3 * p**3 / max(1, n_jobs)
                       + alphas * 4 * p * p * targets / flops)
         return design_bytes + grams + arrays, data, fit, p
@@ -226,12 +229,21 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
                         f"{n_ch} x {n_times} high-gamma")]
     peak, seconds, widest = 0.0, 0.0, 0
     n_layers_total = 0
+    # the refit null: batches of shifted copies of the data, each a fit of the layer
+    per_batch = max(1, REFIT_COLUMNS // max(1, n_ch))
+    batches = (-(-config.statistics.n_refits // per_batch)
+               if config.statistics.null(enc.mode, n_rows / folds) == "refit" else 0)
     for spec in config.features:
         n_layers, width = feature_layers(spec, (model_paths or {}).get(spec.name))
         n_layers_total += n_layers
         memory, data, fit, p = layer_cost(width)
         peak, widest = max(peak, memory), max(widest, p)
         seconds += n_layers * (data + fit)
+        if batches:
+            memory, data, fit, _ = layer_cost(width, targets=targets * per_batch,
+                                              permutations=False)
+            peak = max(peak, memory)
+            seconds += n_layers * batches * (data + fit)
     saved = 4 * n_times * targets * n_layers_total  # predictions, memory-mapped from disk
     parallel = max(1, min(n_jobs, n_layers_total))  # --nprocs layers at once
     stages.append(StageCost("encoding", peak * parallel, seconds,

@@ -78,8 +78,6 @@ from bids_app.stimuli.stimulus import Stimulus, WordTimings
 logger = logging.getLogger("ssl_ieeg")
 #: Feature spaces up to this width keep their full TRF weights in the stage outputs.
 MAX_SAVED_FEATURES = 128
-#: Shifted copies of the data per refit of the encoding null (a memory bound).
-REFIT_COLUMNS = 512
 
 
 @dataclass(frozen=True)
@@ -514,12 +512,12 @@ def _p_values(result: EncodingResult, targets: np.ndarray, fit: Callable, data: 
     continuous data; ``targets`` are what ``result`` was scored on (word mode: the epochs).
     """
     statistics = config.statistics
-    if statistics.null(config.encoding.mode) == "circular_shift":
+    smallest_fold = min(len(fold) for fold in result.test_folds)
+    if statistics.null(config.encoding.mode, smallest_fold) == "circular_shift":
         return permutation_test(result, targets, n_permutations=statistics.n_permutations,
                                 seed=statistics.seed)
     null = refit_null(lambda shifted: fit(shifted)[0].r, data, segments=segments,
-                      n_refits=statistics.n_refits, seed=statistics.seed,
-                      max_columns=REFIT_COLUMNS)
+                      n_refits=statistics.n_refits, seed=statistics.seed)
     return refit_p_values(result.r, null)
 
 

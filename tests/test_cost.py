@@ -13,7 +13,7 @@ from bids_app.bids.recording import Recording
 from bids_app.cli import main
 from bids_app.config import AppConfig
 from bids_app.cost import check_memory, estimate_cost, parse_memory
-from bids_app.encoding import EncodingConfig
+from bids_app.encoding import EncodingConfig, StatisticsConfig
 from bids_app.errors import UsageError
 from bids_app.features.spec import FeatureSpec
 from bids_app.stimuli.stimulus import Stimulus
@@ -60,6 +60,18 @@ def test_default_design_fits_a_podcast_participant_and_the_unreduced_one_does_no
         check_memory(old, parse_memory("24GB"), "sub-03")
     assert "encoding.layer_pca" in str(err.value) and "encoding" in str(err.value)
     check_memory(default, parse_memory("8GB"), "sub-03")
+
+
+def test_refit_null_is_priced_by_its_batches(podcast_sized):
+    recording, stimuli, config, paths = podcast_sized
+    shift = estimate_cost(recording, stimuli, config, paths).stages[1]
+    refit = dataclasses.replace(config, statistics=StatisticsConfig(method="refit"))
+    priced = estimate_cost(recording, stimuli, refit, paths).stages[1]
+    # 100 refits of 235 channels, 2 shifted copies (470 columns) per batch: 50 batches, each
+    # at least as costly as the layer's fit without its permutations
+    assert priced.seconds > 40 * shift.seconds
+    fewer = dataclasses.replace(config, statistics=StatisticsConfig(method="refit", n_refits=10))
+    assert estimate_cost(recording, stimuli, fewer, paths).stages[1].seconds < priced.seconds / 4
 
 
 def test_memory_sizes_parse():

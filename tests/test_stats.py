@@ -79,6 +79,8 @@ def test_statistics_config_validation():
     with pytest.raises(UsageError, match=r"statistics\.method"):
         StatisticsConfig(method="bootstrap")
     assert StatisticsConfig().null("word") == "refit"
+    assert StatisticsConfig().null("word", words_per_fold=100) == "refit"
+    assert StatisticsConfig().null("word", words_per_fold=1000) == "circular_shift"
     assert StatisticsConfig().null("trf") == "circular_shift"
     assert StatisticsConfig(method="refit").null("trf") == "refit"
 

@@ -170,6 +170,12 @@ def _lag_grid(tmin: float, tmax: float, step: float, sfreq: float) -> np.ndarray
 
 #: Nulls of the encoding test (``statistics.method``).
 NULL_METHODS = ("auto", "circular_shift", "refit")
+#: Shifted columns per refit batch of ``refit_null`` (its memory bound).
+REFIT_COLUMNS = 512
+#: Words per test fold below which the circular-shift null is anti-conservative in word mode
+#: (measured: 8 % at p <= 0.05 with 80 words per fold, 6-7 % with 160-200, 4.4 % with 400;
+#: docs/statistics.md). There ``method: auto`` refits, which is affordable at that size.
+SHIFT_MIN_WORDS = 400
 
 
 @dataclass
@@ -191,10 +197,10 @@ class StatisticsConfig:
         factor √2 (no refit; calibrated in TRF mode with 5 or more folds).
         ``"refit"``: the whole nested CV (alpha choice included) is refitted on the data
         rotated along the recording, ``n_refits`` times, and p comes from the normal
-        approximation of that null (valid by construction; costs ``n_refits`` fits per
-        electrode, batched). ``"auto"`` (default): ``refit`` in word mode, where the
-        circular shift is anti-conservative (``docs/statistics.md``) and refits are cheap,
-        ``circular_shift`` in TRF mode.
+        approximation of that null (valid by construction; costs about ``n_refits`` fits
+        per electrode, batched). ``"auto"`` (default): ``refit`` in word mode when a test
+        fold holds fewer than 400 words, where the circular shift is anti-conservative
+        (``docs/statistics.md``) and refits are affordable; ``circular_shift`` otherwise.
     fdr_alpha : float
         Benjamini–Hochberg false discovery rate across electrodes.
     seed : int
@@ -218,8 +224,18 @@ class StatisticsConfig:
         if not 0 < self.fdr_alpha < 1:
             raise UsageError(f"statistics.fdr_alpha must be in (0, 1), got {self.fdr_alpha}")
 
-    def null(self, mode: str) -> str:
-        """The encoding null used in ``encoding.mode`` ``mode`` (``method`` with auto resolved)."""
+    def null(self, mode: str, words_per_fold: float | None = None) -> str:
+        """The encoding null of ``method``, with ``auto`` resolved.
+
+        Parameters
+        ----------
+        mode : str
+            ``encoding.mode``.
+        words_per_fold : float | None
+            Words in the smallest outer test fold (word mode; None: unknown, counted as few).
+        """
         if self.method != "auto":
             return self.method
-        return "refit" if mode == "word" else "circular_shift"
+        if mode == "word" and (words_per_fold is None or words_per_fold < SHIFT_MIN_WORDS):
+            return "refit"
+        return "circular_shift"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
+from bids_app.encoding.config import REFIT_COLUMNS
 from bids_app.encoding.cv import EncodingResult
 from bids_app.errors import UsageError
 
@@ -97,7 +98,7 @@ def circular_shifts(n: int, n_shifts: int, rng: np.random.Generator) -> np.ndarr
 
 def refit_null(statistic: Callable[[np.ndarray], np.ndarray], Y: np.ndarray, *,
                segments: np.ndarray | None = None, n_refits: int = 100, seed: int = 0,
-               max_columns: int = 512) -> np.ndarray:
+               max_columns: int = REFIT_COLUMNS) -> np.ndarray:
     """Null distribution of a statistic refitted on circularly shifted data.
 
     Every column of ``Y`` is rotated along the modelled samples (``segments >= 0``, taken end

@@ -20,6 +20,7 @@ from scipy.ndimage import gaussian_filter1d
 from bids_app.encoding import (
     EncodingConfig,
     EncodingResult,
+    StatisticsConfig,
     cross_validate,
     cross_validate_word_lags,
     fdr_bh,
@@ -51,7 +52,8 @@ class Regime:
     seconds : float
         Recording length.
     method : str
-        The null: ``"circular_shift"`` or ``"refit"`` (``statistics.method``).
+        The null: ``"circular_shift"`` or ``"refit"`` (``statistics.method``; ``"auto"`` is
+        resolved as the app resolves it).
     """
 
     targets: str = "white"
@@ -104,7 +106,8 @@ def false_positive_rates(regime: Regime, *, n_electrodes: int = 200, n_permutati
             return cross_validate_word_lags(X, data, onsets,
                                             config.word_lags_samples(SFREQ)[::10], config=config)
     result, targets = fit(Y)
-    if regime.method == "refit":
+    smallest_fold = min(len(fold) for fold in result.test_folds)
+    if StatisticsConfig(method=regime.method).null(regime.mode, smallest_fold) == "refit":
         null = refit_null(lambda shifted: fit(shifted)[0].r, Y, n_refits=n_refits, seed=seed,
                           max_columns=4096)
         p = refit_p_values(result.r, null).ravel()
