@@ -54,8 +54,8 @@ from bids_app.features.spec import MODEL_KINDS
 from bids_app.neural import (
     ElectrodeConfig,
     NeuralData,
-    phrase_onsets,
     preprocess,
+    response_onsets,
     speech_responsive,
     write_highgamma,
 )
@@ -240,10 +240,15 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
             model=models.get(spec.name), device=options.device, n_jobs=options.n_jobs,
             verbose=verbose) for stimulus in stimuli] for spec in config.features}
     stimulus_words = [words[s.stim_id] for s in stimuli]
-    responsive = _speech_responsive(neural, stimuli, stimulus_words, config.electrodes)
+    onsets, onset_kind = response_onsets(
+        [s.onset for s in stimuli],
+        [None if w is None else (w.onsets, w.offsets) for w in stimulus_words],
+        config.electrodes.pause)
+    responsive = _speech_responsive(neural, onsets, onset_kind, config.electrodes)
     envelope = next((sets for sets in feature_sets.values() if sets[0].kind == "envelope"), None)
     write_qc_figures(neural, stimuli, responsive, out_dir.parent / "figures",
-                     entity_stem(recording.entities), envelope)
+                     entity_stem(recording.entities), envelope,
+                     onsets=(onsets, onset_kind, config.electrodes.pause))
     if config.electrodes.mask == "responsive":
         neural = keep_responsive(neural, responsive, recording)
     segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
@@ -346,20 +351,12 @@ def write_comparison(comparison: ComparisonResult, out_dir: Path, entities: dict
         logger.info("wrote %s", path)
 
 
-def _speech_responsive(neural: NeuralData, stimuli: Sequence[Stimulus],
-                       words: Sequence[WordTimings | None],
+def _speech_responsive(neural: NeuralData, onsets: np.ndarray, kind: str,
                        config: ElectrodeConfig) -> pd.DataFrame | None:
-    """Speech-responsive electrodes from stimulus onsets, or from phrase onsets.
+    """Speech-responsive electrodes from ``onsets`` (:func:`response_onsets`), or None.
 
-    With fewer than two stimuli, the onsets are those of speech after a pause of at least
-    ``config.pause`` seconds in the transcripts (``onset_kind`` says which were used). None
-    when there are fewer than two onsets either way.
+    None (logged) when there are fewer than two onsets or their windows do not fit.
     """
-    onsets, kind = np.array([s.onset for s in stimuli]), "stimulus"
-    if len(stimuli) < 2:
-        onsets, kind = np.concatenate([
-            s.onset + phrase_onsets(w.onsets, w.offsets, config.pause)
-            for s, w in zip(stimuli, words, strict=True) if w is not None] or [[]]), "phrase"
     if len(onsets) < 2:
         logger.info("speech responsiveness skipped: it needs two or more stimulus onsets, or "
                     "a transcript with pauses of %g s or more", config.pause)

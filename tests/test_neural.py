@@ -24,13 +24,15 @@ from bids_app.neural import (
     onset_response,
     phrase_onsets,
     preprocess,
+    response_onsets,
     speech_responsive,
     write_highgamma,
 )
 from bids_app.neural.io import reconcile_channels
 from bids_app.neural.notch import parse_frequencies, resolve_line_freq
 from bids_app.neural.reference import bipolar, bipolar_pairs
-from bids_app.stimuli import Stimulus, WordTimings
+from bids_app.report.qc import _onset_figure
+from bids_app.stimuli import WordTimings
 from bids_app.workflow import _speech_responsive
 
 
@@ -444,9 +446,18 @@ def test_one_story_with_pauses_finds_responsive_electrodes_from_phrase_onsets():
     data = rng.standard_normal((5, 100 * 130))
     for onset in 5.0 + phrases:  # channels 0 and 1 rise after speech resumes
         data[:2, int(onset * 100):int(onset * 100) + 50] += 1.0
-    story = Stimulus("story", Path("story.wav"), None, onset=5.0, duration=120.0)
-    table = _speech_responsive(_fake_neural(data), [story], [words], ElectrodeConfig())
+    onsets, kind = response_onsets([5.0], [(words.onsets, words.offsets)], pause=0.5)
+    assert kind == "phrase"
+    np.testing.assert_allclose(onsets, 5.0 + phrases)
+    table = _speech_responsive(_fake_neural(data), onsets, kind, ElectrodeConfig())
     assert table["responsive"].tolist() == [True, True, False, False, False]
     assert (table["onset_kind"] == "phrase").all()
     assert table["n_trials"].iloc[0] == len(phrases)
-    assert _speech_responsive(_fake_neural(data), [story], [None], ElectrodeConfig()) is None
+    figure = _onset_figure(_fake_neural(data), onsets, kind, 0.5,
+                           table["responsive"].to_numpy(bool))
+    title = figure.axes[0].get_title()
+    assert f"{len(phrases)} phrase onsets" in title and "0.5 s of silence" in title
+    none, _ = response_onsets([5.0], [None], pause=0.5)
+    assert _speech_responsive(_fake_neural(data), none, kind, ElectrodeConfig()) is None
+    two, kind = response_onsets([5.0, 60.0], [None, None], pause=0.5)
+    assert kind == "stimulus" and two.tolist() == [5.0, 60.0]

@@ -12,6 +12,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "io": ("load_raw",),
     "preprocess": ("preprocess",),
     "qc": ("envelope_alignment", "onset_response"),
-    "responsive": ("phrase_onsets", "speech_responsive"),
+    "responsive": ("phrase_onsets", "response_onsets", "speech_responsive"),
     "write": ("write_highgamma",),
 })

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import scipy.stats
@@ -110,3 +112,36 @@ def phrase_onsets(onsets: np.ndarray, offsets: np.ndarray, pause: float) -> np.n
         return onsets
     gaps = onsets[1:] - np.maximum.accumulate(offsets)[:-1]
     return np.concatenate([onsets[:1], onsets[1:][gaps >= pause]])
+
+
+def response_onsets(stimulus_onsets: Sequence[float],
+                    words: Sequence[tuple[np.ndarray, np.ndarray] | None],
+                    pause: float) -> tuple[np.ndarray, str]:
+    """The onsets of the speech-responsiveness test, and their kind.
+
+    With two or more stimuli, their onsets (``"stimulus"``). With fewer, as for one long
+    story, the onsets of speech after a pause of at least ``pause`` seconds in the
+    transcripts (:func:`phrase_onsets`, ``"phrase"``).
+
+    Parameters
+    ----------
+    stimulus_onsets : sequence of float
+        Stimulus onsets in seconds of recording time.
+    words : sequence of (onsets, offsets) | None
+        Per stimulus, its word onsets and offsets in seconds of stimulus time (None: no
+        transcript).
+    pause : float
+
+    Returns
+    -------
+    onsets : ndarray
+        In seconds of recording time (fewer than two: the test cannot run).
+    kind : str
+        ``"stimulus"`` or ``"phrase"``.
+    """
+    if len(stimulus_onsets) >= 2:
+        return np.asarray(stimulus_onsets, dtype=float), "stimulus"
+    phrases = [start + phrase_onsets(*timings, pause)
+               for start, timings in zip(stimulus_onsets, words, strict=True)
+               if timings is not None]
+    return (np.concatenate(phrases) if phrases else np.zeros(0)), "phrase"

@@ -26,7 +26,8 @@ ENVELOPE_SFREQ = 100.0
 
 def write_qc_figures(neural: NeuralData, stimuli: Sequence[Stimulus],
                      responsive: pd.DataFrame | None, figure_dir: Path, stem: str,
-                     envelopes: Sequence[FeatureSet] | None = None) -> list[Path]:
+                     envelopes: Sequence[FeatureSet] | None = None,
+                     onsets: tuple[np.ndarray, str, float] | None = None) -> list[Path]:
     """Draw the PSD, onset-response and alignment figures of a recording.
 
     Parameters
@@ -44,6 +45,10 @@ def write_qc_figures(neural: NeuralData, stimuli: Sequence[Stimulus],
     envelopes : sequence of FeatureSet | None
         The cached envelope feature of each stimulus, when one is analysed; otherwise the
         envelope is computed from the audio.
+    onsets : (ndarray, str, float) | None
+        The onsets of the speech-responsiveness test, their kind (``"stimulus"`` or
+        ``"phrase"``) and the pause that starts a phrase
+        (:func:`bids_app.neural.response_onsets`); None: the stimulus onsets.
 
     Returns
     -------
@@ -51,7 +56,9 @@ def write_qc_figures(neural: NeuralData, stimuli: Sequence[Stimulus],
         The PNG files written.
     """
     mask = None if responsive is None else responsive["responsive"].to_numpy(bool)
-    figures = {"onsets": _onset_figure(neural, stimuli, mask),
+    if onsets is None:
+        onsets = (np.array([s.onset for s in stimuli]), "stimulus", 0.0)
+    figures = {"onsets": _onset_figure(neural, *onsets, mask),
                "alignment": _alignment_figure(neural, stimuli, mask, envelopes)}
     if "psd_freqs" in neural.qc:  # absent when the input was already high-gamma
         figures["psd"] = _psd_figure(neural)
@@ -80,8 +87,10 @@ def _psd_figure(neural: NeuralData):
     return fig
 
 
-def _onset_figure(neural: NeuralData, stimuli: Sequence[Stimulus], mask: np.ndarray | None):
-    times, response = onset_response(neural, np.array([s.onset for s in stimuli]))
+def _onset_figure(neural: NeuralData, onsets: np.ndarray, kind: str, pause: float,
+                  mask: np.ndarray | None):
+    """Mean high-gamma around the onsets the responsiveness test used."""
+    times, response = onset_response(neural, onsets)
     fig, ax = plt.subplots(figsize=(5, 2.8))
     groups = [("all channels", np.ones(len(response), bool))] if mask is None else [
         ("speech-responsive", mask), ("other", ~mask)]
@@ -89,9 +98,11 @@ def _onset_figure(neural: NeuralData, stimuli: Sequence[Stimulus], mask: np.ndar
         if rows.any():
             ax.plot(times, np.nanmean(response[rows], axis=0), label=f"{label} ({rows.sum()})")
     ax.axvline(0, color="k", lw=0.5)
-    ax.set_xlabel("time from stimulus onset (s)")
+    ax.set_xlabel(f"time from {kind} onset (s)")
     ax.set_ylabel("high-gamma (z)")
-    ax.set_title(f"High-gamma around {len(stimuli)} stimulus onset(s)", fontsize=9)
+    what = (f"{len(onsets)} phrase onsets (speech after ≥ {pause:g} s of silence)"
+            if kind == "phrase" else f"{len(onsets)} stimulus onset(s)")
+    ax.set_title(f"High-gamma around {what}", fontsize=9)
     ax.legend(fontsize=7)
     return fig
 
