@@ -50,9 +50,38 @@ PLANTED_PEAK = tuple(np.flatnonzero(KERNEL == KERNEL.max()) / SFREQ)
 #: peak lag is determined to within it (or one lag step, if coarser).
 SOURCE_WIDTH = {"shared": 0.0, "language": 0.0, "speech": SPEECH_SMOOTHING / SFREQ,
                 "acoustic": ENVELOPE_SMOOTHING / SFREQ}
-#: How far below 0 a region's share may go: the cost of overfitting spread over the regions
-#: (measured -0.017 at worst over seeds 0-4 at snr 1; ``tests/test_partition_recovery.py``).
-SHARE_NOISE = 0.05
+#: Margin over the OLS cost of a union's extra columns (:func:`share_tolerance`): the sets
+#: are estimated in-fold and the penalty is chosen per electrode, which adds to that cost;
+#: over seeds 0-4 the measured loss of the union against the better single model was -0.2
+#: to 1.7 times the OLS cost.
+COST_MARGIN = 2.5
+
+
+def share_tolerance(cca: pd.DataFrame, n_train: float, drive_r2: float, n_basis: int) -> float:
+    """How far a region's share may fall below 0 (or a union's R² below its best subset's).
+
+    Adding ``Δp`` columns that carry nothing new costs an ordinary least-squares model
+    ``Δp / (n_train - p) · (1 - R²)`` of held-out R² (the expected excess risk of a
+    random-design regression). A region's estimate is a difference of union R², so its
+    noise is about that cost for the widest set, as a share of the explained ``R²``, times
+    :data:`COST_MARGIN`.
+
+    Parameters
+    ----------
+    cca : DataFrame
+        The recording's ``cca`` table (its components and PCA widths give the set widths).
+    n_train : float
+        Training samples per outer fold.
+    drive_r2 : float
+        The driven electrodes' planted R².
+    n_basis : int
+        Lag-basis bumps per feature.
+    """
+    k = len(cca)
+    sets = [2 * k + 1, cca["pca_dims_speech"].iloc[0] - k, cca["pca_dims_language"].iloc[0] - k,
+            1]  # shared (both views and the onset), the two rests, the envelope
+    p_union, widest = sum(sets) * n_basis, max(sets) * n_basis
+    return COST_MARGIN * widest / (n_train - p_union) * (1 - drive_r2) / drive_r2
 
 
 @dataclass
@@ -65,6 +94,7 @@ class Validation:
     lag_step: float
     expected_r: float
     fdr_alpha: float
+    share_tolerance: float
 
 
 def validate(seed: int = 0, *, seconds: float = 300.0, n_noise: int = 40,
@@ -138,9 +168,12 @@ def validate(seed: int = 0, *, seconds: float = 300.0, n_noise: int = 40,
                            "share": float(share),
                            "summarized": int(rows.groupby("channel")["summarized"].first()
                                              .sum())})
+    n_train = (planted.segments >= 0).sum() * (encoding.n_folds - 1) / encoding.n_folds
     return Validation(pd.DataFrame(detection), pd.DataFrame(peaks), pd.DataFrame(shares),
                       lag_step=float(np.diff(lags).min()) / SFREQ,
-                      expected_r=float(np.sqrt(snr / (1 + snr))), fdr_alpha=statistics.fdr_alpha)
+                      expected_r=float(np.sqrt(snr / (1 + snr))), fdr_alpha=statistics.fdr_alpha,
+                      share_tolerance=share_tolerance(comparison.tables["cca"], n_train,
+                                                      snr / (1 + snr), encoding.lag_basis))
 
 
 def check(validation: Validation) -> list[str]:
@@ -155,7 +188,7 @@ def check(validation: Validation) -> list[str]:
     - each peak lag is within one lag step, or the source's time scale if coarser, of the
       planted kernel's peak;
     - each class's largest share is in its planted region, and no share leaves
-      ``[-SHARE_NOISE, 1]``.
+      ``[-tolerance, 1]`` (:func:`share_tolerance`).
     """
     failures = []
     detection = validation.detection
@@ -181,6 +214,7 @@ def check(validation: Validation) -> list[str]:
         best = rows.loc[rows["share"].idxmax(), "region"]
         if best != CLASS_REGIONS[name]:
             failures.append(f"{name}: largest share in {best}, planted in {CLASS_REGIONS[name]}")
-        if rows["share"].min() < -SHARE_NOISE or rows["share"].max() > 1 + 1e-9:
-            failures.append(f"{name}: a share outside [-{SHARE_NOISE}, 1]")
+        tolerance = validation.share_tolerance
+        if rows["share"].min() < -tolerance or rows["share"].max() > 1 + 1e-9:
+            failures.append(f"{name}: a share outside [-{tolerance:.3f}, 1]")
     return failures
