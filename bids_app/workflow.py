@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -55,6 +56,7 @@ from bids_app.neural import (
     ElectrodeConfig,
     NeuralData,
     preprocess,
+    recording_duration,
     response_onsets,
     speech_responsive,
     write_highgamma,
@@ -72,7 +74,7 @@ from bids_app.progress import Progress, format_seconds, stage
 from bids_app.report.participant import write_participant_report
 from bids_app.report.qc import write_qc_figures
 from bids_app.stimuli.alignments import read_words
-from bids_app.stimuli.resolve import resolve_stimuli
+from bids_app.stimuli.resolve import check_overlap, resolve_stimuli
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
@@ -147,10 +149,25 @@ def run_participants(recordings: Sequence[Recording], config: AppConfig,
             outcomes.append(ParticipantOutcome(subject, 0))
         except Exception as err:  # one participant must not stop the others
             code = err.exit_code if isinstance(err, SslIeegError) else EXIT_FAILURE
+            if not options.reports_only:
+                remove_participant_outputs(options.output_dir, subject)
             crash = write_crash_file(options.output_dir, subject, err)
             logger.error("sub-%s failed: %s (details in %s)", subject, err, crash)
             outcomes.append(ParticipantOutcome(subject, code, str(err), crash))
     return outcomes
+
+
+def remove_participant_outputs(output_dir: Path, subject: str) -> None:
+    """Remove what a failed participant wrote (``sub-<label>/`` and its report).
+
+    The stage cache (``stages/``) and the per-stimulus feature cache are kept: they hold only
+    complete results, and a rerun resumes from them.
+    """
+    folder, report = output_dir / f"sub-{subject}", output_dir / f"sub-{subject}.html"
+    if folder.exists() or report.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        report.unlink(missing_ok=True)
+        logger.info("sub-%s: removed its partial outputs", subject)
 
 
 def write_crash_file(output_dir: Path, subject: str, error: BaseException) -> Path:
@@ -177,6 +194,9 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     plans = []
     for recording in recordings:
         stimuli = resolve_stimuli(recording, options.bids_dir, config.stimulus)
+        # the file header only: a broken file fails before anything is written
+        check_overlap(stimuli, recording_duration(recording), config.stimulus.min_overlap,
+                      recording.data_path)
         plans.append((recording, stimuli, _read_transcripts(stimuli, required)))
         estimate = estimate_cost(recording, stimuli, config, model_paths, options.n_jobs)
         logger.info("%s: estimated cost (%d core(s)):\n%s", recording.data_path.name,

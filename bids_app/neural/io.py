@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import mne
@@ -24,6 +25,10 @@ BIDS_TO_MNE_TYPES = {
 PLACEHOLDER_MARKERS = (b"this is an empty file", b"version https://git-lfs", b"/annex/objects/")
 #: Companion binary files of multi-file formats, by header suffix.
 BINARY_COMPANIONS = {".vhdr": ".eeg", ".set": ".fdt"}
+#: What MNE's readers warn when a file holds fewer samples than its header says (EDF, BDF).
+TRUNCATION_WARNINGS = ("does not match the file size",)
+#: Largest disagreement (s) between the sidecar's RecordingDuration and the file.
+DURATION_TOLERANCE = 1.0
 
 
 def load_raw(recording: Recording, verbose: bool = False) -> mne.io.BaseRaw:
@@ -50,24 +55,69 @@ def load_raw(recording: Recording, verbose: bool = False) -> mne.io.BaseRaw:
     MissingInputError
         If the file does not exist.
     BadDataError
-        If the file (or its binary companion) is empty, a placeholder, unreadable or has no
-        samples; the message names the file.
+        If the file (or its binary companion) is empty, a placeholder, unreadable, has no
+        samples, holds fewer samples than its header says, or contradicts the sidecar's
+        ``SamplingFrequency`` or ``RecordingDuration``; the message names the file.
     """
+    raw = _open(recording, verbose)
+    _set_types(raw, recording.channels, Path(recording.data_path))
+    return raw
+
+
+def recording_duration(recording: Recording) -> float:
+    """The length (s) of a recording, from its file header, after the checks of
+    :func:`load_raw` (placeholders, truncation, sidecar agreement)."""
+    raw = _open(recording, verbose=False)
+    return raw.n_times / raw.info["sfreq"]
+
+
+def _open(recording: Recording, verbose: bool) -> mne.io.BaseRaw:
+    """Open the signal file, refusing placeholders, truncation and contradicting sidecars."""
     path = Path(recording.data_path)
     _check_not_placeholder(path)
     companion = path.with_suffix(BINARY_COMPANIONS.get(path.suffix.lower(), path.suffix))
     if companion != path:
         _check_not_placeholder(companion)
     try:
-        raw = mne.io.read_raw(path, preload=False, verbose=verbose or "error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            raw = mne.io.read_raw(path, preload=False, verbose=verbose or "warning")
     except Exception as err:  # MNE readers raise many types on corrupt files
         raise BadDataError(f"Cannot read {path}: {err}. Check that the file is a complete "
                            "recording in a format MNE reads.") from err
     if raw.n_times < 2:
         raise BadDataError(f"{path} contains no samples (is {companion.name} a placeholder?); "
                            "replace it with the real recording.")
-    _set_types(raw, recording.channels, path)
+    _check_integrity(raw, [str(w.message) for w in caught], recording.sidecar, path)
     return raw
+
+
+def _check_integrity(raw: mne.io.BaseRaw, messages: list[str], sidecar: dict,
+                     path: Path) -> None:
+    """Refuse a truncated file, or one whose sampling rate or duration contradict its sidecar.
+
+    MNE reads what it can of a truncated file and only warns; an analysis of the part that
+    was read would look plausible and be wrong. Other reader warnings are logged at debug
+    level.
+    """
+    for message in messages:
+        if any(marker in message for marker in TRUNCATION_WARNINGS):
+            raise BadDataError(
+                f"{path} holds fewer samples than its header says ({raw.n_times} samples, "
+                f"{raw.n_times / raw.info['sfreq']:.1f} s, could be read): the file is "
+                "truncated. Copy or export it again.")
+        logger.debug("%s: %s", path.name, message)
+    sfreq, stated = raw.info["sfreq"], sidecar.get("SamplingFrequency")
+    if isinstance(stated, (int, float)) and abs(stated - sfreq) > 1e-3 * sfreq:
+        raise BadDataError(
+            f"The *_ieeg.json sidecar of {path} says SamplingFrequency {stated:g} Hz, but the "
+            f"file is sampled at {sfreq:g} Hz. Correct the sidecar (or the file).")
+    duration, stated = raw.n_times / sfreq, sidecar.get("RecordingDuration")
+    if isinstance(stated, (int, float)) and abs(stated - duration) > DURATION_TOLERANCE:
+        raise BadDataError(
+            f"The *_ieeg.json sidecar of {path} says RecordingDuration {stated:g} s, but the "
+            f"file holds {duration:.1f} s. If the file is cut short, copy or export it again; "
+            "otherwise correct the sidecar.")
 
 
 def reconcile_channels(channels: pd.DataFrame, ch_names: list[str], path: Path,

@@ -29,6 +29,11 @@ class StimulusConfig:
         For ``onset`` mode: when the audio starts, in seconds of recording time.
     column : str
         The events column naming stimulus files.
+    min_overlap : float
+        Smallest fraction of each stimulus that must lie inside the recording. Below it the
+        recording is refused (exit 65: the onset, the stimulus or the recording is wrong);
+        at or above it, a stimulus that runs past either end is clipped with a warning that
+        says by how many seconds.
     """
 
     mode: str = "auto"
@@ -36,8 +41,12 @@ class StimulusConfig:
     transcript: str | None = None
     onset: float = 0.0
     column: str = "stim_file"
+    min_overlap: float = 0.9
 
     def __post_init__(self) -> None:
+        if not isinstance(self.min_overlap, (int, float)) or not 0 < self.min_overlap <= 1:
+            raise UsageError(f"stimulus.min_overlap must be a fraction in (0, 1], got "
+                             f"{self.min_overlap!r}")
         if self.mode not in STIMULUS_MODES:
             raise UsageError(f"stimulus.mode must be one of {STIMULUS_MODES}, got {self.mode!r}")
         if self.mode == "onset" and not self.file:

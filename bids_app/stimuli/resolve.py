@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 import soundfile
 
 from bids_app.bids.recording import Recording
-from bids_app.errors import MissingInputError
+from bids_app.errors import BadDataError, MissingInputError
 from bids_app.stimuli.config import StimulusConfig
 from bids_app.stimuli.stimulus import Stimulus
+
+logger = logging.getLogger("ssl_ieeg")
 
 #: Transcript formats looked for beside an audio file, in this order.
 TRANSCRIPT_SUFFIXES = (".TextGrid", ".tsv", ".csv", ".wrd")
@@ -114,3 +118,35 @@ def check_audio(path: Path) -> float:
     if info.frames == 0:
         raise MissingInputError(f"Stimulus file {path} contains no audio samples.")
     return info.frames / info.samplerate
+
+
+def check_overlap(stimuli: Sequence[Stimulus], duration: float, min_overlap: float,
+                  data_path: Path) -> None:
+    """Refuse stimuli that lie mostly outside the recording; warn about clipped ones.
+
+    Parameters
+    ----------
+    stimuli : sequence of Stimulus
+        Onsets in seconds of recording time.
+    duration : float
+        Length of the recording (s).
+    min_overlap : float
+        ``stimulus.min_overlap``: the smallest fraction of a stimulus inside the recording.
+    data_path : Path
+        The recording, named in the messages.
+    """
+    for stimulus in stimuli:
+        start, stop = stimulus.onset, stimulus.onset + stimulus.duration
+        inside = max(0.0, min(stop, duration) - max(start, 0.0))
+        if inside < min_overlap * stimulus.duration:
+            raise BadDataError(
+                f"{stimulus.audio_path.name} ({stimulus.duration:.1f} s from {start:.1f} s) "
+                f"lies {inside / stimulus.duration:.0%} inside {data_path} (0 to "
+                f"{duration:.1f} s; stimulus.min_overlap is {min_overlap:g}). Check the "
+                "stimulus onset (events.tsv or stimulus.onset) and that the recording is "
+                "complete.")
+        if inside < stimulus.duration:
+            logger.warning("%s: %s is clipped to the recording: %.1f s before its start and "
+                           "%.1f s after its end are not modelled", data_path.name,
+                           stimulus.audio_path.name, max(0.0, -start),
+                           max(0.0, stop - duration))

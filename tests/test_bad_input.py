@@ -1,0 +1,133 @@
+"""Bad input is refused with the documented exit code, a message that names the file, nothing
+left behind for the failed participant, and the other participants completed.
+
+Each case damages one participant (sub-01) of a copy of the synthetic dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bids_app.cli import main
+from bids_app.synthetic import make_synthetic_dataset
+
+
+def _sidecar(root: Path) -> Path:
+    return next((root / "sub-01" / "ieeg").glob("*_ieeg.json"))
+
+
+def _edit_sidecar(key: str, value: float) -> Callable[[Path], Path]:
+    def damage(root: Path) -> Path:
+        path = _sidecar(root)
+        path.write_text(json.dumps({**json.loads(path.read_text()), key: value}))
+        return next((root / "sub-01" / "ieeg").glob("*_ieeg.vhdr"))
+    return damage
+
+
+def _truncate(suffix: str) -> Callable[[Path], Path]:
+    def damage(root: Path) -> Path:
+        path = next((root / "sub-01" / "ieeg").glob(f"*_ieeg{suffix}"))
+        data = path.read_bytes()
+        path.write_bytes(data[:len(data) * 2 // 3])
+        header = next((root / "sub-01" / "ieeg").glob("*_ieeg.vhdr"), path)
+        return header
+    return damage
+
+
+#: case -> (data format, damage(root) -> the file the message must name, exit code, words)
+CASES = {
+    "truncated EDF": ("EDF", _truncate(".edf"), 65, "truncated"),
+    "truncated BrainVision data": ("BrainVision", _truncate(".eeg"), 65, "RecordingDuration"),
+    "SamplingFrequency contradicts the file": (
+        "BrainVision", _edit_sidecar("SamplingFrequency", 500.0), 65, "SamplingFrequency"),
+    "RecordingDuration contradicts the file": (
+        "BrainVision", _edit_sidecar("RecordingDuration", 1000.0), 65, "RecordingDuration"),
+}
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    """One pristine synthetic dataset per data format."""
+    return {fmt: make_synthetic_dataset(tmp_path_factory.mktemp(fmt) / "bids",
+                                        data_format=fmt, stim_duration=20.0)
+            for fmt in ("EDF", "BrainVision")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_refused_and_leaves_nothing(case, datasets, tmp_path, capsys):
+    fmt, damage, code, words = CASES[case]
+    root = Path(shutil.copytree(datasets[fmt].root, tmp_path / "bids"))
+    named = damage(root)
+    out = tmp_path / "out"
+    config = tmp_path / "config.yaml"
+    config.write_text("features:\n- {name: envelope, kind: envelope}\n"
+                      "statistics: {n_permutations: 20}\n")
+    assert main([str(root), str(out), "participant", "--config", str(config)]) == code
+    err = capsys.readouterr().err
+    assert str(named) in err and words in err
+    assert not (out / "sub-01").exists() and not (out / "sub-01.html").exists()
+    assert list((out / "logs").glob("crash-sub-01-*.txt"))
+    assert list((out / "sub-02" / "ieeg").glob("*_desc-envelope_scores.tsv")), \
+        "the other participant completes"
+
+
+def _move_last_stimulus(root: Path, onset: float) -> Path:
+    """Give sub-01 its own events.tsv, with the last stimulus starting at ``onset``."""
+    events = (root / "task-listen_events.tsv").read_text().splitlines()
+    last = events[-1].split("\t")
+    events[-1] = "\t".join([f"{onset:g}", *last[1:]])
+    path = root / "sub-01" / "ieeg" / "sub-01_task-listen_events.tsv"
+    path.write_text("\n".join(events) + "\n")
+    return next((root / "sub-01" / "ieeg").glob("*_ieeg.vhdr"))
+
+
+def _recording_seconds(root: Path) -> float:
+    return json.loads(_sidecar(root).read_text())["RecordingDuration"]
+
+
+@pytest.mark.slow
+def test_stimulus_outside_the_recording_is_refused(datasets, tmp_path, capsys):
+    root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
+    named = _move_last_stimulus(root, _recording_seconds(root) + 5.0)
+    out = tmp_path / "out"
+    assert main([str(root), str(out), "participant", "--participant-label", "01",
+                 "--models", "envelope"]) == 65
+    err = capsys.readouterr().err
+    assert str(named) in err and "story3.wav" in err and "stimulus.min_overlap" in err
+    assert not (out / "sub-01").exists()
+
+
+@pytest.mark.slow
+def test_stimulus_partly_outside_is_clipped_with_a_warning(datasets, tmp_path, capsys):
+    root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
+    _move_last_stimulus(root, _recording_seconds(root) - 19.0)  # 1 s of 20 s past the end
+    config = tmp_path / "config.yaml"
+    config.write_text("features:\n- {name: envelope, kind: envelope}\n"
+                      "statistics: {n_permutations: 20}\n")
+    out = tmp_path / "out"
+    assert main([str(root), str(out), "participant", "--participant-label", "01",
+                 "--config", str(config)]) == 0
+    assert "story3.wav is clipped to the recording: 0.0 s before its start and 1.0 s after" \
+        in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_failure_after_outputs_were_written_leaves_nothing(datasets, tmp_path, monkeypatch):
+    from bids_app import workflow
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("planted failure in the encoding stage")
+
+    monkeypatch.setattr(workflow._Encoder, "feature_space", fail)
+    root = datasets["BrainVision"].root
+    out = tmp_path / "out"
+    assert main([str(root), str(out), "participant", "--participant-label", "01",
+                 "--models", "envelope"]) == 1
+    assert not (out / "sub-01").exists() and not (out / "sub-01.html").exists()
+    assert list((out / "stages").glob("*/highgamma-*")), "the resumable stage cache is kept"
