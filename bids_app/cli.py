@@ -149,7 +149,12 @@ def _run(args: argparse.Namespace, command: str) -> int:
 def _run_participant_level(args: argparse.Namespace, options: RunOptions, config: AppConfig,
                            filters: Filters) -> int:
     """Validate, discover, run every participant; the first failure's code is returned."""
-    from bids_app.bids.discovery import find_recordings, open_layout, validate_dataset
+    from bids_app.bids.discovery import (
+        check_description,
+        find_recordings,
+        open_layout,
+        validate_dataset,
+    )
     from bids_app.outputs.atomic import write_text
     from bids_app.outputs.citation import methods_text
     from bids_app.outputs.derivatives import initialize_derivatives
@@ -158,6 +163,7 @@ def _run_participant_level(args: argparse.Namespace, options: RunOptions, config
     bids_dir, output_dir = options.bids_dir, options.output_dir
     if not args.skip_bids_validation:
         validate_dataset(bids_dir)
+    check_description(bids_dir)
     recordings = find_recordings(open_layout(bids_dir), filters, config.bids)
     initialize_derivatives(output_dir, bids_dir)
     write_text(output_dir / "logs" / f"config-{config.digest()}.yaml", config.to_yaml())

@@ -131,3 +131,51 @@ def test_a_failure_after_outputs_were_written_leaves_nothing(datasets, tmp_path,
                  "--models", "envelope"]) == 1
     assert not (out / "sub-01").exists() and not (out / "sub-01.html").exists()
     assert list((out / "stages").glob("*/highgamma-*")), "the resumable stage cache is kept"
+
+
+def test_dotfiles_pass_the_validation(datasets, tmp_path):
+    from bids_app.bids.discovery import validate_dataset
+
+    root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
+    (root / "sub-01" / "ieeg" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    validate_dataset(root)  # the official validator ignores dotfiles too
+
+
+def test_unreadable_description_is_refused_even_when_skipping_validation(datasets, tmp_path,
+                                                                         capsys):
+    root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
+    (root / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": ')
+    assert main([str(root), str(tmp_path / "out"), "participant",
+                 "--skip-bids-validation"]) == 65
+    assert str(root / "dataset_description.json") in capsys.readouterr().err
+
+
+def test_unknown_labels_are_named_and_only_subjects_with_ieeg_are_listed(datasets, tmp_path,
+                                                                         capsys):
+    root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
+    (root / "sub-03" / "anat").mkdir(parents=True)  # a subject without iEEG
+    assert main([str(root), str(tmp_path / "out"), "participant",
+                 "--participant-label", "99"]) == 18
+    assert "Subjects with iEEG recordings: ['01', '02']" in capsys.readouterr().err
+    out = tmp_path / "out2"
+    config = tmp_path / "config.yaml"
+    config.write_text("features:\n- {name: envelope, kind: envelope}\n"
+                      "statistics: {n_permutations: 20}\n")
+    assert main([str(root), str(out), "participant", "--participant-label", "01", "99",
+                 "--config", str(config)]) == 0
+    assert "--participant-label ['99']: no iEEG recording" in capsys.readouterr().err
+    assert (out / "sub-01.html").is_file()
+
+
+def test_words_past_the_end_of_the_audio_are_refused(datasets, tmp_path, capsys):
+    root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
+    transcript = root / "stimuli" / "story2.tsv"
+    transcript.write_text(transcript.read_text() + "afterwards\t25.0\t25.4\n")
+    out = tmp_path / "out"
+    config = tmp_path / "config.yaml"
+    config.write_text("features:\n- {name: wordonset, kind: word_onset}\n")
+    assert main([str(root), str(out), "participant", "--participant-label", "01",
+                 "--config", str(config)]) == 65
+    err = capsys.readouterr().err
+    assert str(transcript) in err and "'afterwards' at 25.00" in err and "20.00 s" in err
+    assert not (out / "sub-01").exists()

@@ -78,10 +78,36 @@ def validate_dataset(bids_dir: Path) -> None:
         raise BidsValidationError(f"{description} lacks the required key(s) {missing}.")
     validator = BIDSValidator()
     for path in sorted(bids_dir.glob("sub-*/**/ieeg/*")):
+        if path.name.startswith("."):  # .DS_Store and the like, which BIDS ignores
+            continue
         relative = "/" + path.relative_to(bids_dir).as_posix()
         if not validator.is_bids(relative):
             raise BidsValidationError(f"{path} does not follow the BIDS naming rules; rename it "
                                       "or pass --skip-bids-validation.")
+
+
+def check_description(bids_dir: Path) -> None:
+    """Refuse a ``dataset_description.json`` that exists but cannot be read as JSON.
+
+    Runs even with ``--skip-bids-validation``: PyBIDS would otherwise fail on it later with
+    a message that names no file.
+
+    Raises
+    ------
+    BadDataError
+        Naming the file and the JSON error.
+    """
+    description = bids_dir / "dataset_description.json"
+    if not description.is_file():
+        return
+    try:
+        content = json.loads(description.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BadDataError(f"{description} is not valid JSON ({err}); fix it, even with "
+                           "--skip-bids-validation.") from err
+    if not isinstance(content, dict):
+        raise BadDataError(f"{description} must hold a JSON object, got "
+                           f"{type(content).__name__}.")
 
 
 def open_layout(bids_dir: Path) -> BIDSLayout:
@@ -116,11 +142,16 @@ def find_recordings(layout: BIDSLayout, filters: Filters,
     query = filters.as_query()
     files = layout.get(suffix="ieeg", extension=list(DATA_EXTENSIONS), return_type="object",
                        **query)
+    with_ieeg = layout.get_subjects(suffix="ieeg", extension=list(DATA_EXTENSIONS))
     if not files:
-        available = layout.get_subjects()
         raise NothingSelectedError(
             f"No iEEG recording in {layout.root} matches the filters ({filters.describe()}). "
-            f"Subjects available: {available}.")
+            f"Subjects with iEEG recordings: {with_ieeg}.")
+    unknown = sorted(set(filters.participant_labels) - set(with_ieeg))
+    if unknown:
+        logger.warning("--participant-label %s: no iEEG recording in %s; analysing the "
+                       "others (subjects with iEEG recordings: %s)", unknown, layout.root,
+                       with_ieeg)
     return [read_recording(layout, f.path, config) for f in sorted(files, key=lambda f: f.path)]
 
 
