@@ -155,7 +155,7 @@ def _run_participant_level(args: argparse.Namespace, options: RunOptions, config
         open_layout,
         validate_dataset,
     )
-    from bids_app.outputs.atomic import write_text
+    from bids_app.outputs.atomic import remove_stale_partials, write_text
     from bids_app.outputs.citation import methods_text
     from bids_app.outputs.derivatives import initialize_derivatives
     from bids_app.workflow import run_participants
@@ -166,6 +166,9 @@ def _run_participant_level(args: argparse.Namespace, options: RunOptions, config
     check_description(bids_dir)
     recordings = find_recordings(open_layout(bids_dir), filters, config.bids)
     initialize_derivatives(output_dir, bids_dir)
+    stale = remove_stale_partials(output_dir)
+    if stale:
+        logger.info("removed %d temporary file(s) left in %s by killed runs", stale, output_dir)
     write_text(output_dir / "logs" / f"config-{config.digest()}.yaml", config.to_yaml())
     write_text(output_dir / "logs" / "CITATION.md", methods_text(config))
     outcomes = run_participants(recordings, config, options)

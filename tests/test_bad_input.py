@@ -179,3 +179,37 @@ def test_words_past_the_end_of_the_audio_are_refused(datasets, tmp_path, capsys)
     err = capsys.readouterr().err
     assert str(transcript) in err and "'afterwards' at 25.00" in err and "20.00 s" in err
     assert not (out / "sub-01").exists()
+
+
+def test_temporary_files_of_killed_runs_are_removed_by_the_next(datasets, tmp_path):
+    import os
+    import time
+
+    out = tmp_path / "out"
+    cache = out / "stimuli" / "stim-story1"
+    cache.mkdir(parents=True)
+    stale = cache / ".envelope-abc.partial-k3j2l1m0.h5"  # a write killed a day ago
+    stale.write_bytes(b"half an HDF5 file")
+    os.utime(stale, (time.time() - 86400, time.time() - 86400))
+    live = cache / ".wav2vec2-def.partial-q9w8e7r6.h5"  # being written by another task
+    live.write_bytes(b"in progress")
+    config = tmp_path / "config.yaml"
+    config.write_text("features:\n- {name: envelope, kind: envelope}\n"
+                      "statistics: {n_permutations: 20}\n")
+    assert main([str(datasets["BrainVision"].root), str(out), "participant",
+                 "--participant-label", "01", "--config", str(config)]) == 0
+    assert not stale.exists() and live.exists()
+
+
+def test_unreadable_model_is_65_naming_it(datasets, tmp_path, capsys):
+    model = tmp_path / "wav2vec2"
+    model.mkdir()
+    (model / "config.json").write_text("{")  # cut short, as by an interrupted copy
+    config = tmp_path / "config.yaml"
+    config.write_text(f"features:\n- {{name: w2v, kind: speech, model: {model}, "
+                      "weights: random}\n")
+    out = tmp_path / "out"
+    assert main([str(datasets["BrainVision"].root), str(out), "participant",
+                 "--participant-label", "01", "--config", str(config)]) == 65
+    assert f"Cannot read the model '{model}'" in capsys.readouterr().err
+    assert not (out / "sub-01").exists()

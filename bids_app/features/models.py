@@ -17,6 +17,7 @@ message that says how to provide it.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -97,12 +98,19 @@ def resolve_model(model: str, model_dir: Path | None = None, *,
     path, revision = _find(model, model_dir)
     if path is None:
         raise MissingInputError(_missing_message(model, model_dir))
-    has_weights = any(p.suffix in WEIGHT_SUFFIXES for p in path.iterdir())
-    if weights == "pretrained" and not has_weights:
-        raise MissingInputError(
-            f"model {model!r} at {path} has a config but no weights; provide the checkpoint "
-            "(--model-dir DIR) or set 'weights: random' for an untrained baseline")
-    return ModelSource(model, path, revision, _checksum(path, revision, weights == "pretrained"))
+    try:
+        json.loads((path / "config.json").read_text(encoding="utf-8"))
+        has_weights = any(p.suffix in WEIGHT_SUFFIXES for p in path.iterdir())
+        if weights == "pretrained" and not has_weights:
+            raise MissingInputError(
+                f"model {model!r} at {path} has a config but no weights; provide the "
+                "checkpoint (--model-dir DIR) or set 'weights: random' for an untrained "
+                "baseline")
+        checksum = _checksum(path, revision, weights == "pretrained")
+    except (OSError, ValueError) as err:  # unreadable files, invalid JSON
+        raise BadDataError(f"Cannot read the model {model!r} at {path}: {err}. Check that "
+                           "its files are complete and readable by this user.") from err
+    return ModelSource(model, path, revision, checksum)
 
 
 def _find(model: str, model_dir: Path | None) -> tuple[Path | None, str | None]:

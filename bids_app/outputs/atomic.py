@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,30 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+#: Marks the temporary files of :func:`atomic_path` (``.<stem>.partial-XXXXXXXX<suffix>``).
+PARTIAL = "partial-"
+#: A temporary file untouched for this long (s) belongs to a killed run, not a live writer.
+STALE_AFTER = 6 * 3600
+
+
+def remove_stale_partials(root: str | Path, max_age: float = STALE_AFTER) -> int:
+    """Delete temporary files left under ``root`` by killed runs; return how many.
+
+    A run killed while writing (SIGKILL, out of memory, a wall-time limit) cannot remove its
+    temporary file. One that has not been modified for ``max_age`` seconds is not being
+    written by a concurrent run (they write continuously), so it is removed.
+    """
+    now, removed = time.time(), 0
+    for path in Path(root).rglob(f".*.{PARTIAL}*"):
+        try:
+            if path.is_file() and now - path.stat().st_mtime > max_age:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # removed by a concurrent run
+            continue
+    return removed
 
 
 @contextmanager
@@ -32,7 +57,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{PARTIAL}",
+                               suffix=path.suffix)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
