@@ -213,3 +213,13 @@ def test_unreadable_model_is_65_naming_it(datasets, tmp_path, capsys):
                  "--participant-label", "01", "--config", str(config)]) == 65
     assert f"Cannot read the model '{model}'" in capsys.readouterr().err
     assert not (out / "sub-01").exists()
+
+
+def test_events_without_rows_name_the_events_file(datasets, tmp_path, capsys):
+    root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
+    events = root / "task-listen_events.tsv"
+    events.write_text(events.read_text().splitlines()[0] + "\n")  # the header only
+    assert main([str(root), str(tmp_path / "out"), "participant", "--participant-label", "01",
+                 "--models", "envelope"]) == 66
+    err = capsys.readouterr().err
+    assert f"{events} has no row with a 'stim_file' value (0 row(s))" in err

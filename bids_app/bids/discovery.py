@@ -188,6 +188,7 @@ def read_recording(layout: BIDSLayout, data_path: str | Path, config: BidsConfig
         electrodes=electrodes,
         coordinate_space=space,
         events=read_tsv(events_path, required=("onset",)) if events_path else None,
+        events_path=events_path,
     )
 
 

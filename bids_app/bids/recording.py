@@ -29,6 +29,8 @@ class Recording:
         The ``space-`` label of the electrodes file, e.g. ``"MNI152NLin2009aSym"``.
     events : DataFrame | None
         ``events.tsv`` (found through inheritance), if any.
+    events_path : Path | None
+        The file ``events`` was read from.
     """
 
     subject: str
@@ -42,6 +44,7 @@ class Recording:
     electrodes: pd.DataFrame | None = None
     coordinate_space: str | None = None
     events: pd.DataFrame | None = None
+    events_path: Path | None = None
 
     @property
     def entities(self) -> dict[str, str]:

@@ -49,8 +49,7 @@ def resolve_stimuli(recording: Recording, bids_dir: Path,
     if config.mode == "events" or (config.mode == "auto" and rows is not None):
         if rows is None:
             raise MissingInputError(
-                f"stimulus.mode is 'events' but the events of {recording.data_path.name} have no "
-                f"'{config.column}' column naming stimulus files.")
+                f"stimulus.mode is 'events' but {_no_stimulus_rows(recording, config.column)}.")
         stimuli = [_stimulus(stimuli_dir / name, None, float(onset))
                    for onset, name in zip(rows["onset"], rows[config.column], strict=True)]
     elif config.file:
@@ -58,10 +57,21 @@ def resolve_stimuli(recording: Recording, bids_dir: Path,
         stimuli = [_stimulus(stimuli_dir / config.file, transcript, config.onset)]
     else:
         raise MissingInputError(
-            f"No stimulus found for {recording.data_path.name}: its events.tsv has no "
-            f"'{config.column}' column. Set stimulus.file (and stimulus.onset) in the config "
-            "for a recording with one stimulus at a known time.")
+            f"No stimulus found for {recording.data_path}: "
+            f"{_no_stimulus_rows(recording, config.column)}. Set stimulus.file (and "
+            "stimulus.onset) in the config for a recording with one stimulus at a known time.")
     return sorted(stimuli, key=lambda s: s.onset)
+
+
+def _no_stimulus_rows(recording: Recording, column: str) -> str:
+    """Why a recording's events name no stimulus file, naming the events file."""
+    events, path = recording.events, recording.events_path
+    if events is None:
+        return f"no events.tsv applies to {recording.data_path.name}"
+    if column not in events:
+        return (f"{path} has no '{column}' column naming stimulus files (columns: "
+                f"{list(events.columns)}; the column is set by stimulus.column)")
+    return f"{path} has no row with a '{column}' value ({len(events)} row(s))"
 
 
 def _stimulus_events(events: pd.DataFrame | None, column: str) -> pd.DataFrame | None:
