@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bids_app.cli import main
+from bids_app.errors import BidsValidationError
 from bids_app.synthetic import make_synthetic_dataset
 
 
@@ -138,7 +139,38 @@ def test_dotfiles_pass_the_validation(datasets, tmp_path):
 
     root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
     (root / "sub-01" / "ieeg" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
-    validate_dataset(root)  # the official validator ignores dotfiles too
+    validate_dataset(root)  # the light check
+    validate_dataset(root, tmp_path / "report.json")  # the official validator
+
+
+def test_the_official_validator_accepts_the_demo_input_and_refuses_a_broken_one(
+        datasets, tmp_path, capsys):
+    from bids_app.bids.discovery import validate_dataset
+
+    report = tmp_path / "logs" / "bids-validator.json"
+    validate_dataset(datasets["BrainVision"].root, report)
+    assert json.loads(report.read_text())["issues"]["issues"] is not None
+    root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
+    channels = next((root / "sub-01" / "ieeg").glob("*_channels.tsv"))
+    channels.write_text("name\tlow_cutoff\n" + "x\t1\n")  # lacks the required columns
+    out = tmp_path / "out"
+    assert main([str(root), str(out), "participant", "--models", "envelope"]) == 16
+    err = capsys.readouterr().err
+    assert "fails BIDS validation" in err and channels.name in err
+    assert (out / "logs" / "bids-validator.json").is_file()
+
+
+def test_without_the_official_validator_the_light_check_runs(datasets, tmp_path, monkeypatch,
+                                                            caplog):
+    from bids_app.bids import validator
+    from bids_app.bids.discovery import validate_dataset
+
+    monkeypatch.setattr(validator.shutil, "which", lambda name: None)
+    root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
+    (root / "sub-01" / "ieeg" / "notes.txt").write_text("not a BIDS file")
+    with pytest.raises(BidsValidationError, match="notes.txt does not follow"):
+        validate_dataset(root, tmp_path / "report.json")
+    assert "bids-validator-deno is not installed" in caplog.text
 
 
 def test_unreadable_description_is_refused_even_when_skipping_validation(datasets, tmp_path,

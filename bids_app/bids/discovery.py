@@ -14,6 +14,7 @@ from bids_validator import BIDSValidator
 from bids_app.bids.config import BidsConfig
 from bids_app.bids.recording import Recording
 from bids_app.bids.tsv import read_tsv
+from bids_app.bids.validator import describe, official_errors
 from bids_app.errors import BadDataError, BidsValidationError, NothingSelectedError
 
 logger = logging.getLogger("ssl_ieeg")
@@ -54,17 +55,34 @@ class Filters:
         return ", ".join(f"{k}={v}" for k, v in query.items()) or "no filters"
 
 
-def validate_dataset(bids_dir: Path) -> None:
-    """Check that ``bids_dir`` looks like a BIDS dataset.
+def validate_dataset(bids_dir: Path, report: Path | None = None) -> None:
+    """Validate ``bids_dir`` with the official BIDS validator, or the light check.
 
-    This is a light check with the ``bids_validator`` path rules: a ``dataset_description.json``
-    with ``Name`` and ``BIDSVersion``, and every iEEG file named by the BIDS rules.
+    With ``report``, the official validator (``bids-validator-deno``) runs and its JSON report
+    is saved there; its errors refuse the dataset. When it cannot run (or without
+    ``report``), a light check with the ``bids_validator`` path rules runs instead: a
+    ``dataset_description.json`` with ``Name`` and ``BIDSVersion``, and every iEEG file
+    named by the BIDS rules.
 
     Raises
     ------
     BidsValidationError
-        With the offending file and what to fix.
+        With the offending files and what to fix.
     """
+    if report is not None:
+        errors = official_errors(bids_dir, report)
+        if errors:
+            raise BidsValidationError(
+                f"{bids_dir} fails BIDS validation ({len(errors)} error(s); the validator's "
+                f"report is {report}):\n{describe(errors)}\nFix them, or pass "
+                "--skip-bids-validation.")
+        if errors is not None:
+            return
+    _light_check(bids_dir)
+
+
+def _light_check(bids_dir: Path) -> None:
+    """The fallback check of :func:`validate_dataset`."""
     description = bids_dir / "dataset_description.json"
     if not description.is_file():
         raise BidsValidationError(f"{description} is missing: BIDS_DIR must be a BIDS dataset "
