@@ -162,7 +162,8 @@ def _run_participant_level(args: argparse.Namespace, options: RunOptions, config
 
     bids_dir, output_dir = options.bids_dir, options.output_dir
     if not args.skip_bids_validation:
-        validate_dataset(bids_dir, output_dir / "logs" / "bids-validator.json")
+        validate_dataset(bids_dir, output_dir / "logs" / "bids-validator.json",
+                         filters.participant_labels)
     check_description(bids_dir)
     recordings = find_recordings(open_layout(bids_dir), filters, config.bids)
     initialize_derivatives(output_dir, bids_dir)

@@ -168,7 +168,7 @@ def test_without_the_official_validator_the_light_check_runs(datasets, tmp_path,
     monkeypatch.setattr(validator.shutil, "which", lambda name: None)
     root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
     (root / "sub-01" / "ieeg" / "notes.txt").write_text("not a BIDS file")
-    with pytest.raises(BidsValidationError, match="notes.txt does not follow"):
+    with pytest.raises(BidsValidationError, match=r"notes\.txt does not follow"):
         validate_dataset(root, tmp_path / "report.json")
     assert "bids-validator-deno is not installed" in caplog.text
 
@@ -255,3 +255,16 @@ def test_events_without_rows_name_the_events_file(datasets, tmp_path, capsys):
                  "--models", "envelope"]) == 66
     err = capsys.readouterr().err
     assert f"{events} has no row with a 'stim_file' value (0 row(s))" in err
+
+
+def test_validation_errors_of_unselected_participants_do_not_stop_a_selected_one(
+        datasets, tmp_path, capsys):
+    root = Path(shutil.copytree(datasets["BrainVision"].root, tmp_path / "bids"))
+    channels = next((root / "sub-02" / "ieeg").glob("*_channels.tsv"))
+    channels.write_text("name\tlow_cutoff\n" + "x\t1\n")
+    config = tmp_path / "config.yaml"
+    config.write_text("features:\n- {name: envelope, kind: envelope}\n"
+                      "statistics: {n_permutations: 20}\n")
+    assert main([str(root), str(tmp_path / "out"), "participant", "--participant-label", "01",
+                 "--config", str(config)]) == 0
+    assert "error(s) in participants not selected, ignored" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +56,8 @@ class Filters:
         return ", ".join(f"{k}={v}" for k, v in query.items()) or "no filters"
 
 
-def validate_dataset(bids_dir: Path, report: Path | None = None) -> None:
+def validate_dataset(bids_dir: Path, report: Path | None = None,
+                     subjects: Sequence[str] = ()) -> None:
     """Validate ``bids_dir`` with the official BIDS validator, or the light check.
 
     With ``report``, the official validator (``bids-validator-deno``) runs and its JSON report
@@ -64,6 +66,16 @@ def validate_dataset(bids_dir: Path, report: Path | None = None) -> None:
     ``dataset_description.json`` with ``Name`` and ``BIDSVersion``, and every iEEG file
     named by the BIDS rules.
 
+    Parameters
+    ----------
+    bids_dir : Path
+    report : Path | None
+        Where the official validator's JSON report goes (None: the light check only).
+    subjects : sequence of str
+        The selected participants (empty: all). Errors in the folders of the other
+        participants are logged, not raised, so one broken participant does not stop the
+        analysis of the others (each SLURM array task validates the dataset).
+
     Raises
     ------
     BidsValidationError
@@ -71,6 +83,11 @@ def validate_dataset(bids_dir: Path, report: Path | None = None) -> None:
     """
     if report is not None:
         errors = official_errors(bids_dir, report)
+        others = [e for e in errors or [] if _other_subject(e.get("location", ""), subjects)]
+        if others:
+            logger.warning("BIDS validation: %d error(s) in participants not selected, "
+                           "ignored:\n%s", len(others), describe(others))
+            errors = [e for e in errors if e not in others]
         if errors:
             raise BidsValidationError(
                 f"{bids_dir} fails BIDS validation ({len(errors)} error(s); the validator's "
@@ -79,6 +96,12 @@ def validate_dataset(bids_dir: Path, report: Path | None = None) -> None:
         if errors is not None:
             return
     _light_check(bids_dir)
+
+
+def _other_subject(location: str, subjects: Sequence[str]) -> bool:
+    """Whether a validator location (``/sub-02/ieeg/...``) is in an unselected participant."""
+    first = location.lstrip("/").split("/", 1)[0]
+    return bool(subjects) and first.startswith("sub-") and first[4:] not in subjects
 
 
 def _light_check(bids_dir: Path) -> None:
