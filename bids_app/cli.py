@@ -166,7 +166,7 @@ def _run_participant_level(args: argparse.Namespace, options: RunOptions, config
                          filters.participant_labels)
     check_description(bids_dir)
     recordings = find_recordings(open_layout(bids_dir), filters, config.bids)
-    initialize_derivatives(output_dir, bids_dir)
+    initialize_derivatives(output_dir, bids_dir, [spec.name for spec in config.features])
     stale = remove_stale_partials(output_dir)
     if stale:
         logger.info("removed %d temporary file(s) left in %s by killed runs", stale, output_dir)

@@ -272,8 +272,13 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
     write_highgamma(neural, out_dir / bids_name(recording.entities, "ieeg", ".vhdr",
                                                 desc="highgamma"), recording.sidecar)
     if neural.electrodes is not None and neural.coordinate_space:
-        write_tsv(out_dir / bids_name({"sub": recording.subject}, "electrodes", ".tsv",
-                                      space=neural.coordinate_space), neural.electrodes)
+        electrodes = bids_name({"sub": recording.subject}, "electrodes", ".tsv",
+                               space=neural.coordinate_space)
+        write_tsv(out_dir / electrodes, neural.electrodes)
+        # BIDS requires the coordinate system beside electrodes.tsv; IntendedFor names raw files
+        write_json(out_dir / electrodes.replace("_electrodes.tsv", "_coordsystem.json"), {
+            "iEEGCoordinateSystem": neural.coordinate_space, "iEEGCoordinateUnits": "n/a",
+            **{k: v for k, v in recording.coordsystem.items() if k != "IntendedFor"}})
     verbose = logger.isEnabledFor(logging.INFO)
     with stage("features"):
         feature_sets = {spec.name: [load_or_compute_features(

@@ -74,14 +74,22 @@ def test_mel_space_also_finds_driven_electrodes(run, synthetic):
         assert r[truth.driven].min() > r[truth.noise].max()
 
 
+def test_derivatives_pass_the_official_bids_validator(run, tmp_path):
+    from bids_app.bids.validator import describe, official_errors
+
+    errors = official_errors(run, tmp_path / "report.json")
+    assert errors is not None, "bids-validator-deno did not run"
+    assert errors == [], describe(errors, limit=20)
+
+
 def test_derivatives_layout_and_metadata(run, synthetic):
     description = json.loads((run / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative"
     assert description["GeneratedBy"][0]["Name"] == "ssl-ieeg"
     assert description["GeneratedBy"][0]["Version"]
     descriptions = read_tsv(run / "descriptions.tsv")
-    assert {"highgamma"} <= set(descriptions["desc_id"])
-    assert "stimuli/" in (run / ".bidsignore").read_text()
+    assert {"desc-highgamma", "desc-envelope"} <= set(descriptions["desc_id"])
+    assert "stimuli" in (run / ".bidsignore").read_text().split()
     ieeg = run / "sub-01" / "ieeg"
     stem = f"sub-01_task-{synthetic.task}_desc-highgamma"
     for suffix in ("_ieeg.vhdr", "_ieeg.vmrk", "_ieeg.eeg", "_ieeg.json", "_channels.tsv"):

@@ -272,6 +272,7 @@ def test_quirk_2048_hz_participant(podcast, tmp_path):
     sidecar = json.loads((podcast / "sub-07" / "ieeg" / "sub-07_task-podcast_ieeg.json")
                          .read_text())
     assert sidecar["SamplingFrequency"] == 2048.0
+    sidecar["RecordingDuration"] = 5.0  # the recording is cropped to 5 s here
     rec = _noise_recording(tmp_path, ["A1", "A2", "A3"], sfreq=2048.0, seconds=5.0,
                            sidecar=sidecar)
     neural = preprocess(rec, PreprocessingConfig())

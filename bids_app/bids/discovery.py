@@ -215,7 +215,7 @@ def read_recording(layout: BIDSLayout, data_path: str | Path, config: BidsConfig
     channels["status"] = channels["status"].fillna("good").astype(str).str.lower()
     if "status_description" not in channels:
         channels["status_description"] = pd.NA
-    electrodes, space = _read_electrodes(layout, entities, config)
+    electrodes, space, coordsystem = _read_electrodes(layout, entities, config)
     events_path = _nearest(layout, data_path, "events")
     return Recording(
         subject=entities["subject"],
@@ -228,6 +228,7 @@ def read_recording(layout: BIDSLayout, data_path: str | Path, config: BidsConfig
         channels=channels,
         electrodes=electrodes,
         coordinate_space=space,
+        coordsystem=coordsystem,
         events=read_tsv(events_path, required=("onset",)) if events_path else None,
         events_path=events_path,
     )
@@ -238,28 +239,27 @@ def _nearest(layout: BIDSLayout, data_path: Path, suffix: str) -> Path | None:
     return Path(path) if path else None
 
 
-def _read_electrodes(layout: BIDSLayout, entities: dict,
-                     config: BidsConfig) -> tuple[pd.DataFrame | None, str | None]:
-    """Pick the electrodes file of the preferred coordinate space."""
+def _read_electrodes(layout: BIDSLayout, entities: dict, config: BidsConfig
+                     ) -> tuple[pd.DataFrame | None, str | None, dict]:
+    """Pick the electrodes file of the preferred coordinate space, with its coordsystem."""
     query = {k: entities[k] for k in ("subject", "session") if k in entities}
     files = layout.get(suffix="electrodes", extension=".tsv", return_type="object", **query)
     if not files:
-        return None, None
+        return None, None, {}
     by_space = {f.get_entities().get("space"): Path(f.path) for f in files}
     ranked = [s for s in config.electrode_spaces if s in by_space]
     ranked += [s for s in by_space if s and s.startswith("MNI")]
     space = ranked[0] if ranked else next(iter(by_space))
     table = read_tsv(by_space[space], required=("name", "x", "y", "z"))
     table["name"] = table["name"].astype(str).str.strip()
-    if space is None:
-        space = _coordinate_system(by_space[space])
-    return table, space
+    coordsystem = _coordsystem(by_space[space])
+    return table, space or coordsystem.get("iEEGCoordinateSystem"), coordsystem
 
 
-def _coordinate_system(electrodes_path: Path) -> str | None:
-    """The ``iEEGCoordinateSystem`` of the coordsystem.json beside an un-spaced electrodes file."""
+def _coordsystem(electrodes_path: Path) -> dict:
+    """The coordsystem.json beside an electrodes file (empty if there is none)."""
     sidecar = electrodes_path.with_name(
         electrodes_path.name.replace("_electrodes.tsv", "_coordsystem.json"))
     if not sidecar.is_file():
-        return None
-    return json.loads(sidecar.read_text(encoding="utf-8-sig")).get("iEEGCoordinateSystem")
+        return {}
+    return json.loads(sidecar.read_text(encoding="utf-8-sig"))

@@ -31,6 +31,8 @@ class Recording:
         ``events.tsv`` (found through inheritance), if any.
     events_path : Path | None
         The file ``events`` was read from.
+    coordsystem : dict
+        The ``coordsystem.json`` of the electrodes file (empty if none).
     """
 
     subject: str
@@ -45,6 +47,7 @@ class Recording:
     coordinate_space: str | None = None
     events: pd.DataFrame | None = None
     events_path: Path | None = None
+    coordsystem: dict = field(default_factory=dict)
 
     @property
     def entities(self) -> dict[str, str]:

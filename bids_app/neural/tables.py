@@ -29,9 +29,11 @@ def derivative_channels(table: pd.DataFrame, derivations: list[tuple[str, ...]],
     Returns
     -------
     channels : DataFrame
-        ``name, type, units, sampling_frequency, status, status_description, source_status``
-        (plus ``group`` when the source has it). Modelled rows are good; the others are bad with
-        the reason in ``status_description``.
+        ``name, type, units, low_cutoff, high_cutoff, sampling_frequency, status,
+        status_description, source_status`` (plus ``group`` when the source has it). Modelled
+        rows are good; the others are bad with the reason in ``status_description``.
+        ``high_cutoff`` is the Nyquist frequency of the resampled envelope (its anti-aliasing
+        low-pass); no high-pass acts on the envelope itself (``low_cutoff`` n/a).
     """
     source = table.set_index("name")
     used = {name for d in derivations for name in d}
@@ -39,6 +41,7 @@ def derivative_channels(table: pd.DataFrame, derivations: list[tuple[str, ...]],
     for derivation in derivations:
         first = source.loc[derivation[0]]
         rows.append({"name": "-".join(derivation), "type": first["type"], "units": "z",
+                     "low_cutoff": np.nan, "high_cutoff": sfreq_out / 2,
                      "sampling_frequency": sfreq_out, "status": "good",
                      "status_description": np.nan, "source_status": first["status"],
                      "group": first.get("group", np.nan)})
@@ -51,6 +54,7 @@ def derivative_channels(table: pd.DataFrame, derivations: list[tuple[str, ...]],
             reason = ("contact used in bipolar derivations" if name in used
                       else "no adjacent contact for a bipolar derivation")
         rows.append({"name": name, "type": row["type"], "units": "n/a",
+                     "low_cutoff": np.nan, "high_cutoff": np.nan,
                      "sampling_frequency": sfreq_out, "status": "bad",
                      "status_description": reason, "source_status": row["status"],
                      "group": row.get("group", np.nan)})
@@ -72,7 +76,8 @@ def electrode_rows(electrodes: pd.DataFrame | None,
     Returns
     -------
     rows : DataFrame | None
-        ``name, x, y, z`` per modelled channel (NaN where unknown), or None without electrodes.
+        ``name, x, y, z, size`` per modelled channel (NaN where unknown; ``size`` n/a), or
+        None without electrodes.
     """
     if electrodes is None or "name" not in electrodes.columns:
         return None
@@ -82,8 +87,9 @@ def electrode_rows(electrodes: pd.DataFrame | None,
     rows = []
     for derivation in derivations:
         xyz = coords.reindex(list(derivation)).to_numpy(float).mean(axis=0)
-        rows.append({"name": "-".join(derivation), "x": xyz[0], "y": xyz[1], "z": xyz[2]})
-    return pd.DataFrame(rows, columns=["name", "x", "y", "z"])
+        rows.append({"name": "-".join(derivation), "x": xyz[0], "y": xyz[1], "z": xyz[2],
+                     "size": np.nan})
+    return pd.DataFrame(rows, columns=["name", "x", "y", "z", "size"])
 
 
 def zscore(data: np.ndarray, sfreq: float, mode: str, baseline: list[float] | None,

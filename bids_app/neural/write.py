@@ -12,6 +12,12 @@ from bids_app.outputs.brainvision import write_brainvision
 #: Source sidecar fields that no longer describe the derivative and are recomputed.
 RECOMPUTED_FIELDS = ("SamplingFrequency", "SoftwareFilters", "iEEGReference",
                      "RecordingDuration", "HardwareFilters")
+#: The derivative channels.tsv columns that BIDS does not define.
+CHANNELS_DICTIONARY = {
+    "source_status": {"Description": "The channel's status in the source channels.tsv, before "
+                                     "this pipeline's own exclusions (status and "
+                                     "status_description)."},
+}
 #: Channel-count fields of the iEEG sidecar, by BIDS type.
 COUNT_FIELDS = {"ECOG": "ECOGChannelCount", "SEEG": "SEEGChannelCount", "DBS": "DBSChannelCount"}
 
@@ -64,7 +70,7 @@ def write_highgamma(neural: NeuralData, vhdr_path: str | Path, sidecar: dict) ->
     Returns
     -------
     paths : list of Path
-        The JSON, TSV, ``.eeg``, ``.vmrk`` and ``.vhdr`` files written.
+        The sidecar, channels TSV and its column dictionary, ``.eeg``, ``.vmrk`` and ``.vhdr``.
 
     Raises
     ------
@@ -78,5 +84,6 @@ def write_highgamma(neural: NeuralData, vhdr_path: str | Path, sidecar: dict) ->
     json_path = write_json(vhdr_path.with_name(f"{stem}_ieeg.json"),
                            highgamma_sidecar(neural, sidecar))
     tsv_path = write_tsv(vhdr_path.with_name(f"{stem}_channels.tsv"), neural.channels)
+    columns = write_json(tsv_path.with_suffix(".json"), CHANNELS_DICTIONARY)
     triplet = write_brainvision(vhdr_path, neural.data, neural.sfreq, neural.ch_names, unit="z")
-    return [json_path, tsv_path, *triplet]
+    return [json_path, tsv_path, columns, *triplet]

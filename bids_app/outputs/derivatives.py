@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,10 +21,11 @@ DESCRIPTIONS = {
     "features": "Stimulus features of one feature space, all layers, with frame or word times.",
     "varpart": "Variance partitioning of cross-validated R2 among feature sets.",
     "cca": "Canonical components of the speech-language shared space.",
-    "<a>X<b>": "Correlation of the cross-validated predictions of feature spaces a and b.",
-    "<space>": "Cross-validated encoding scores of the feature space <space> (scores.tsv) or "
-               "its stimulus features (features.h5).",
 }
+#: The description of a feature space's ``desc-<space>`` derivatives.
+SPACE_DESCRIPTION = ("Cross-validated encoding scores of the feature space {space} (scores.tsv) "
+                     "or its stimulus features (features.h5); desc-<a>X<b> (predcorr.tsv) "
+                     "correlates the predictions of feature spaces a and b.")
 
 #: ``desc-`` labels of derivatives that are not feature spaces (no feature space may use them).
 RESERVED_DESCS = frozenset({"highgamma", "varpart", "cca", "features", "psd", "onsets",
@@ -36,7 +38,8 @@ _NAME_ENTITIES = (*RECORDING_ENTITIES, "space", "desc")
 COMPARISON_SUFFIXES = {"cca": "components", "varpart": "scores"}
 
 #: Files BIDS has no rule for (written to ``.bidsignore``).
-BIDSIGNORE = ["logs/", "stimuli/", "stages/", "group/", "*.html", "sub-*/figures/", "*_scores.tsv",
+#: Folders are named without a trailing slash, which bids-validator-deno does not match.
+BIDSIGNORE = ["logs", "stimuli", "stages", "group", "*.html", "sub-*/figures", "*_scores.tsv",
               "*_scores.json", "*_predcorr.tsv", "*_predcorr.json", "*_components.tsv",
               "*_components.json", "*_features.h5", "*_features.json"]
 
@@ -154,7 +157,8 @@ def participant_dir(output_dir: Path, subject: str, session: str | None = None) 
     return path / "ieeg"
 
 
-def initialize_derivatives(output_dir: Path, bids_dir: Path) -> None:
+def initialize_derivatives(output_dir: Path, bids_dir: Path,
+                           spaces: Sequence[str] = ()) -> None:
     """Write the dataset-level files of the derivatives dataset.
 
     ``dataset_description.json``, ``descriptions.tsv`` and ``.bidsignore`` are rewritten
@@ -173,8 +177,11 @@ def initialize_derivatives(output_dir: Path, bids_dir: Path) -> None:
     })
     import pandas as pd
 
+    descriptions = {**DESCRIPTIONS,
+                    **{space: SPACE_DESCRIPTION.format(space=space) for space in spaces}}
     write_tsv(output_dir / "descriptions.tsv", pd.DataFrame(
-        {"desc_id": list(DESCRIPTIONS), "description": list(DESCRIPTIONS.values())}))
+        {"desc_id": [f"desc-{desc}" for desc in descriptions],
+         "description": list(descriptions.values())}))
     write_text(output_dir / ".bidsignore", "\n".join(BIDSIGNORE) + "\n")
 
 
