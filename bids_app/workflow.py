@@ -74,12 +74,10 @@ from bids_app.progress import Progress, format_seconds, stage
 from bids_app.report.participant import write_participant_report
 from bids_app.report.qc import write_qc_figures
 from bids_app.stimuli.alignments import read_words
-from bids_app.stimuli.resolve import check_overlap, resolve_stimuli
+from bids_app.stimuli.resolve import check_overlap, check_words_inside, resolve_stimuli
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
-#: How long (s) a transcript's last word may run past the end of its audio.
-WORD_END_TOLERANCE = 0.5
 #: Feature spaces up to this width keep their full TRF weights in the stage outputs.
 MAX_SAVED_FEATURES = 128
 
@@ -216,7 +214,7 @@ def _read_transcripts(stimuli: Sequence[Stimulus],
     for stimulus in stimuli:
         if stimulus.transcript_path is not None:
             words[stimulus.stim_id] = read_words(stimulus.transcript_path)
-            _check_words_inside(words[stimulus.stim_id], stimulus)
+            check_words_inside(words[stimulus.stim_id], stimulus)
         elif required:
             raise MissingInputError(
                 f"No transcript beside {stimulus.audio_path}: word-level feature spaces and "
@@ -225,24 +223,6 @@ def _read_transcripts(stimuli: Sequence[Stimulus],
         else:
             words[stimulus.stim_id] = None
     return words
-
-
-def _check_words_inside(words: WordTimings, stimulus: Stimulus) -> None:
-    """Refuse a transcript whose words run past the end of its audio (a wrong transcript,
-    or timings in other units), instead of dropping those words.
-
-    A word may end up to :data:`WORD_END_TOLERANCE` seconds after the audio (rounding).
-    """
-    late = np.flatnonzero((words.onsets >= stimulus.duration)
-                          | (words.offsets > stimulus.duration + WORD_END_TOLERANCE))
-    if late.size:
-        first = late[0]
-        raise BadDataError(
-            f"{stimulus.transcript_path}: {late.size} word(s) run past the end of "
-            f"{stimulus.audio_path.name} ({stimulus.duration:.2f} s), the first "
-            f"{words.words[first]!r} at {words.onsets[first]:.2f}-{words.offsets[first]:.2f} s. "
-            "Check that the transcript belongs to this audio and that its times are in "
-            "seconds from the start of the audio.")
 
 
 def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],

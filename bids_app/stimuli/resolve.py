@@ -7,15 +7,18 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import soundfile
 
 from bids_app.bids.recording import Recording
 from bids_app.errors import BadDataError, MissingInputError
 from bids_app.stimuli.config import StimulusConfig
-from bids_app.stimuli.stimulus import Stimulus
+from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
+#: How long (s) a transcript's last word may run past the end of its audio.
+WORD_END_TOLERANCE = 0.5
 
 #: Transcript formats looked for beside an audio file, in this order.
 TRANSCRIPT_SUFFIXES = (".TextGrid", ".tsv", ".csv", ".wrd")
@@ -160,3 +163,21 @@ def check_overlap(stimuli: Sequence[Stimulus], duration: float, min_overlap: flo
                            "%.1f s after its end are not modelled", data_path.name,
                            stimulus.audio_path.name, max(0.0, -start),
                            max(0.0, stop - duration))
+
+
+def check_words_inside(words: WordTimings, stimulus: Stimulus) -> None:
+    """Refuse a transcript whose words run past the end of its audio (a wrong transcript,
+    or timings in other units), instead of dropping those words.
+
+    A word may end up to :data:`WORD_END_TOLERANCE` seconds after the audio (rounding).
+    """
+    late = np.flatnonzero((words.onsets >= stimulus.duration)
+                          | (words.offsets > stimulus.duration + WORD_END_TOLERANCE))
+    if late.size:
+        first = late[0]
+        raise BadDataError(
+            f"{stimulus.transcript_path}: {late.size} word(s) run past the end of "
+            f"{stimulus.audio_path.name} ({stimulus.duration:.2f} s), the first "
+            f"{words.words[first]!r} at {words.onsets[first]:.2f}-{words.offsets[first]:.2f} s. "
+            "Check that the transcript belongs to this audio and that its times are in "
+            "seconds from the start of the audio.")
