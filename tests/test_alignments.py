@@ -54,6 +54,16 @@ def test_tsv_with_bom_na_rows_and_aliases(tmp_path):
     np.testing.assert_allclose(words.offsets, [0.9, 1.4])
 
 
+def test_words_without_times_are_dropped_with_a_count(tmp_path, caplog):
+    path = tmp_path / "t.tsv"
+    path.write_text("word\tstart\tend\nhello\t0.5\t0.9\num\tn/a\tn/a\nworld\t1.0\t1.4\n"
+                    "er\t1.5\t\n")
+    words = read_words(path)
+    assert words.words == ("hello", "world")
+    assert "t.tsv: 2 labelled interval(s) without start or end times dropped (first: 'um')" \
+        in caplog.text
+
+
 def test_timit_wrd_in_samples(tmp_path):
     path = tmp_path / "s.wrd"
     path.write_text("3050 5723 she\n5723 10337 had\n")

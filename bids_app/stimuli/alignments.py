@@ -7,6 +7,7 @@ unparsable file raises :class:`~bids_app.errors.BadDataError` naming the file.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from praatio.data_classes.interval_tier import IntervalTier
 
 from bids_app.errors import BadDataError, MissingInputError
 from bids_app.stimuli.stimulus import WordTimings
+
+logger = logging.getLogger("ssl_ieeg")
 
 #: Interval labels that mean "no speech" in common aligners (MFA, Gentle, HTK, TIMIT).
 SILENCE_LABELS = frozenset(
@@ -159,7 +162,12 @@ def _drop_silence(iv: _Intervals, path: Path) -> _Intervals:
     keep = np.array(
         [lab.strip().lower() not in SILENCE_LABELS for lab in iv.labels], dtype=bool
     )
-    keep &= np.isfinite(iv.onsets) & np.isfinite(iv.offsets)
+    timed = np.isfinite(iv.onsets) & np.isfinite(iv.offsets)
+    if (keep & ~timed).any():  # e.g. words a forced aligner could not place
+        logger.warning("%s: %d labelled interval(s) without start or end times dropped "
+                       "(first: %r)", path.name, int((keep & ~timed).sum()),
+                       iv.labels[int(np.flatnonzero(keep & ~timed)[0])])
+    keep &= timed
     if not keep.any():
         raise BadDataError(f"{path}: no labelled intervals (only silence or empty labels)")
     labels = tuple(lab.strip() for lab, k in zip(iv.labels, keep, strict=True) if k)
