@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bids_app.errors import UsageError
 
-STIMULUS_MODES = ("auto", "events", "onset")
+STIMULUS_MODES = ("auto", "events", "ids", "onset")
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,9 @@ class StimulusConfig:
     ----------
     mode : str
         ``events``: rows of ``events.tsv`` whose ``column`` names a file in ``BIDS_DIR/stimuli/``.
+        ``ids``: rows whose ``column`` holds a stimulus id, mapped to a file of
+        ``BIDS_DIR/stimuli/`` by ``pattern`` (the TIMIT style: ``column: trial_type``,
+        ``pattern: "{value}.wav"``).
         ``onset``: one stimulus, ``file``, starting at ``onset`` seconds of recording time (the
         ds005574 layout, which has no events). ``auto`` (default): ``events`` when events name
         stimulus files, else ``onset`` when ``file`` is set.
@@ -28,7 +31,9 @@ class StimulusConfig:
     onset : float
         For ``onset`` mode: when the audio starts, in seconds of recording time.
     column : str
-        The events column naming stimulus files.
+        The events column naming stimulus files (``events``) or ids (``ids``).
+    pattern : str
+        For ``ids`` mode: the file of an id, with ``{value}`` standing for it.
     min_overlap : float
         Smallest fraction of each stimulus that must lie inside the recording. Below it the
         recording is refused (exit 65: the onset, the stimulus or the recording is wrong);
@@ -41,6 +46,7 @@ class StimulusConfig:
     transcript: str | None = None
     onset: float = 0.0
     column: str = "stim_file"
+    pattern: str = "{value}.wav"
     min_overlap: float = 0.9
 
     def __post_init__(self) -> None:
@@ -49,6 +55,9 @@ class StimulusConfig:
                              f"{self.min_overlap!r}")
         if self.mode not in STIMULUS_MODES:
             raise UsageError(f"stimulus.mode must be one of {STIMULUS_MODES}, got {self.mode!r}")
+        if "{value}" not in self.pattern:
+            raise UsageError(f"stimulus.pattern must contain {{value}} (the id), got "
+                             f"{self.pattern!r}")
         if self.mode == "onset" and not self.file:
             raise UsageError("stimulus.file is required with stimulus.mode: onset "
                              "(e.g. file: podcast.wav)")

@@ -49,12 +49,17 @@ def resolve_stimuli(recording: Recording, bids_dir: Path,
     """
     stimuli_dir = bids_dir / "stimuli"
     rows = _stimulus_events(recording.events, config.column)
-    if config.mode == "events" or (config.mode == "auto" and rows is not None):
+    if config.mode in ("events", "ids") or (config.mode == "auto" and rows is not None):
         if rows is None:
-            raise MissingInputError(
-                f"stimulus.mode is 'events' but {_no_stimulus_rows(recording, config.column)}.")
+            raise MissingInputError(f"stimulus.mode is '{config.mode}' but "
+                                    f"{_no_stimulus_rows(recording, config.column)}.")
+        if config.mode == "ids":
+            rows = _rows_with_stimuli(rows, recording, stimuli_dir, config)
+            names = [config.pattern.format(value=str(v).strip()) for v in rows[config.column]]
+        else:
+            names = [str(value) for value in rows[config.column]]
         stimuli = [_stimulus(stimuli_dir / name, None, float(onset))
-                   for onset, name in zip(rows["onset"], rows[config.column], strict=True)]
+                   for onset, name in zip(rows["onset"], names, strict=True)]
     elif config.file:
         transcript = stimuli_dir / config.transcript if config.transcript else None
         stimuli = [_stimulus(stimuli_dir / config.file, transcript, config.onset)]
@@ -64,6 +69,28 @@ def resolve_stimuli(recording: Recording, bids_dir: Path,
             f"{_no_stimulus_rows(recording, config.column)}. Set stimulus.file (and "
             "stimulus.onset) in the config for a recording with one stimulus at a known time.")
     return sorted(stimuli, key=lambda s: s.onset)
+
+
+def _rows_with_stimuli(rows: pd.DataFrame, recording: Recording, stimuli_dir: Path,
+                       config: StimulusConfig) -> pd.DataFrame:
+    """The event rows whose id names a file of ``stimuli_dir`` (``ids`` mode).
+
+    Other ids (e.g. responses in the same ``trial_type`` column) are skipped with a warning
+    that names them; none at all is an error.
+    """
+    ids = rows[config.column].astype(str).str.strip()
+    found = ids.map(lambda value: (stimuli_dir / config.pattern.format(value=value)).is_file())
+    if not found.any():
+        raise MissingInputError(
+            f"No id of the '{config.column}' column of {recording.events_path} names a file "
+            f"{stimuli_dir / config.pattern} (ids: {sorted(set(ids))[:5]}). Check "
+            "stimulus.column and stimulus.pattern.")
+    if not found.all():
+        skipped = sorted(set(ids[~found]))
+        logger.warning("%s: %d event(s) whose id names no file %s are not stimuli: %s",
+                       recording.data_path.name, int((~found).sum()), config.pattern,
+                       skipped[:5])
+    return rows[found.to_numpy()]
 
 
 def _no_stimulus_rows(recording: Recording, column: str) -> str:
