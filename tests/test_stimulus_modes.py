@@ -1,4 +1,5 @@
-"""Stimulus alignment modes on the synthetic dataset: ``ids`` (TIMIT style)."""
+"""Stimulus alignment modes: ``ids`` (TIMIT style) on the synthetic dataset, ``anchored`` on the
+ds003688 metadata."""
 
 from __future__ import annotations
 
@@ -63,3 +64,30 @@ def test_ids_mode_runs_through(synthetic, tmp_path):
     driven = scores["channel"].isin(truth.driven)
     noise = scores["channel"].isin(truth.noise)
     assert scores.loc[driven, "r"].min() > scores.loc[noise, "r"].max()
+
+
+def test_anchored_mode_on_ds003688_metadata(shared_data, tmp_path):
+    """ds003688: word annotations in film time, a 'start task' event, events without acq-."""
+    import numpy as np
+    import soundfile as sf
+
+    from bids_app.stimuli.alignments import read_words
+
+    root = Path(shutil.copytree(shared_data / "ds003688", tmp_path / "ds003688"))
+    ieeg = root / "sub-02" / "ses-iemu" / "ieeg"
+    # the recording has acq-clinical, its events file has not (found through inheritance);
+    # an empty data file is enough to be indexed
+    (ieeg / "sub-02_ses-iemu_task-film_acq-clinical_run-1_ieeg.vhdr").touch()
+    sf.write(root / "stimuli" / "film.wav", np.zeros(16000, dtype=np.float32), 16000)
+    recording = find_recordings(open_layout(root), Filters(task_labels=("film",)))[0]
+    assert recording.acquisition == "clinical"
+    assert recording.events_path.name == "sub-02_ses-iemu_task-film_run-1_events.tsv"
+    config = StimulusConfig(mode="anchored", file="film.wav", anchor="start task", offset=0.5,
+                            transcript="annotations/sound/sound_annotation_words.tsv")
+    (stimulus,) = resolve_stimuli(recording, root, config)
+    assert stimulus.onset == pytest.approx(39.562 + 0.5)
+    words = read_words(stimulus.transcript_path)
+    assert words.words[:2] == ("pippi", "wil") and words.onsets[0] == pytest.approx(30.736)
+    with pytest.raises(MissingInputError, match="no event with trial_type 'begin'"):
+        resolve_stimuli(recording, root, StimulusConfig(mode="anchored", file="film.wav",
+                                                        anchor="begin"))

@@ -62,13 +62,30 @@ def resolve_stimuli(recording: Recording, bids_dir: Path,
                    for onset, name in zip(rows["onset"], names, strict=True)]
     elif config.file:
         transcript = stimuli_dir / config.transcript if config.transcript else None
-        stimuli = [_stimulus(stimuli_dir / config.file, transcript, config.onset)]
+        onset = (_anchor_onset(recording, config) + config.offset
+                 if config.mode == "anchored" else config.onset)
+        stimuli = [_stimulus(stimuli_dir / config.file, transcript, onset)]
     else:
         raise MissingInputError(
             f"No stimulus found for {recording.data_path}: "
             f"{_no_stimulus_rows(recording, config.column)}. Set stimulus.file (and "
             "stimulus.onset) in the config for a recording with one stimulus at a known time.")
     return sorted(stimuli, key=lambda s: s.onset)
+
+
+def _anchor_onset(recording: Recording, config: StimulusConfig) -> float:
+    """Recording time of the first event whose ``anchor_column`` is ``anchor``."""
+    events, column = recording.events, config.anchor_column
+    if events is None or column not in events:
+        where = recording.events_path or f"the events of {recording.data_path.name}"
+        raise MissingInputError(f"stimulus.mode is 'anchored' but {where} has no "
+                                f"'{column}' column (stimulus.anchor_column).")
+    rows = events[events[column].astype(str).str.strip() == config.anchor]
+    if rows.empty:
+        raise MissingInputError(
+            f"{recording.events_path}: no event with {column} {config.anchor!r} to anchor the "
+            f"stimulus (values: {sorted(set(events[column].astype(str)))[:8]}).")
+    return float(rows["onset"].iloc[0])
 
 
 def _rows_with_stimuli(rows: pd.DataFrame, recording: Recording, stimuli_dir: Path,
