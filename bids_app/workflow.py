@@ -213,7 +213,7 @@ def _read_transcripts(stimuli: Sequence[Stimulus],
     words: dict[str, WordTimings | None] = {}
     for stimulus in stimuli:
         if stimulus.transcript_path is not None:
-            words[stimulus.stim_id] = read_words(stimulus.transcript_path)
+            words[stimulus.stim_id] = read_words(stimulus.transcript_path, stimulus.tier)
             check_words_inside(words[stimulus.stim_id], stimulus)
         elif required:
             raise MissingInputError(

@@ -92,3 +92,18 @@ def test_a_git_annex_placeholder_is_named(shared_data, tmp_path):
     tsv.write_bytes(placeholder.read_bytes())
     with pytest.raises(BadDataError, match="placeholder"):
         read_words(tsv)
+
+
+def test_textgrid_tier_chosen_by_name(tmp_path):
+    from praatio import textgrid
+    from praatio.data_classes.interval_tier import IntervalTier
+
+    grid = textgrid.Textgrid()
+    grid.addTier(IntervalTier("phones", [(0.1, 0.2, "h"), (0.2, 0.4, "e")], 0.0, 1.0))
+    grid.addTier(IntervalTier("ortho", [(0.1, 0.4, "he"), (0.5, 0.9, "said")], 0.0, 1.0))
+    path = tmp_path / "t.TextGrid"
+    grid.save(str(path), format="long_textgrid", includeBlankSpaces=True)
+    assert read_words(path, tier="ortho").words == ("he", "said")
+    assert read_words(path).words == ("h", "e")  # no words/word tier: the first one
+    with pytest.raises(BadDataError, match=r"no interval tier 'nope'.*\['phones', 'ortho'\]"):
+        read_words(path, tier="nope")

@@ -83,9 +83,11 @@ def test_anchored_mode_on_ds003688_metadata(shared_data, tmp_path):
     assert recording.acquisition == "clinical"
     assert recording.events_path.name == "sub-02_ses-iemu_task-film_run-1_events.tsv"
     config = StimulusConfig(mode="anchored", file="film.wav", anchor="start task", offset=0.5,
-                            transcript="annotations/sound/sound_annotation_words.tsv")
+                            transcript="annotations/sound/sound_annotation_words.tsv",
+                            tier="words")
     (stimulus,) = resolve_stimuli(recording, root, config)
     assert stimulus.onset == pytest.approx(39.562 + 0.5)
+    assert stimulus.tier == "words"  # carried to every reader of the transcript
     words = read_words(stimulus.transcript_path)
     assert words.words[:2] == ("pippi", "wil") and words.onsets[0] == pytest.approx(30.736)
     with pytest.raises(MissingInputError, match="no event with trial_type 'begin'"):

@@ -166,7 +166,7 @@ def _read_transcript(stimulus: Stimulus, spec: FeatureSpec) -> WordTimings:
             f"{stimulus.audio_path}: feature space {spec.name!r} ({spec.kind}) needs word "
             f"timings; put a transcript beside the audio ({stimulus.audio_path.stem}.TextGrid, "
             ".tsv, .csv or .wrd)")
-    return read_words(stimulus.transcript_path)
+    return read_words(stimulus.transcript_path, stimulus.tier)
 
 
 def _words_hash(words: WordTimings) -> str:

@@ -62,7 +62,7 @@ class _Intervals:
     offsets: np.ndarray
 
 
-def read_words(path: str | Path) -> WordTimings:
+def read_words(path: str | Path, tier: str | None = None) -> WordTimings:
     """Read word timings from a TextGrid, TSV/CSV or TIMIT ``.wrd`` file.
 
     Parameters
@@ -72,6 +72,8 @@ def read_words(path: str | Path) -> WordTimings:
         ``.tsv``/``.csv`` with word, start and end columns (``word``/``text``/``item`` and
         ``start``/``onset``, ``end``/``offset``; rows repeated per token with a ``word_idx`` column
         are collapsed to one per word), or a TIMIT ``.wrd`` (sample indices at 16 kHz).
+    tier : str | None
+        The TextGrid tier of the words; it must exist (other formats ignore it).
 
     Returns
     -------
@@ -82,7 +84,7 @@ def read_words(path: str | Path) -> WordTimings:
     path = _check_file(path)
     suffix = path.suffix.lower()
     if suffix == ".textgrid":
-        iv = _textgrid_tier(path, ("words", "word"))
+        iv = _textgrid_tier(path, ("words", "word"), required=tier)
     elif suffix in (".tsv", ".csv", ".txt"):
         iv = _table_intervals(path, _WORD_COLUMNS, collapse_on="word_idx")
     elif suffix == ".wrd":
@@ -180,8 +182,10 @@ def _drop_silence(iv: _Intervals, path: Path) -> _Intervals:
 # --- TextGrid (long, short and binary formats, read by praatio) ------------------------------
 
 
-def _textgrid_tier(path: Path, preferred: tuple[str, ...]) -> _Intervals:
-    """The first interval tier named like ``preferred`` (case-insensitive), else the first one."""
+def _textgrid_tier(path: Path, preferred: tuple[str, ...],
+                   required: str | None = None) -> _Intervals:
+    """The interval tier named ``required``; without it, the first named like ``preferred``
+    (case-insensitive), else the first one."""
     try:
         grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=False,
                                      duplicateNamesMode="rename")
@@ -192,6 +196,11 @@ def _textgrid_tier(path: Path, preferred: tuple[str, ...]) -> _Intervals:
     if not tiers:
         raise BadDataError(f"{path}: the TextGrid has no interval tier")
     by_lower = {tier.name.lower(): tier for tier in reversed(tiers)}
+    if required is not None:
+        if required.lower() not in by_lower:
+            raise BadDataError(f"{path}: no interval tier {required!r} (stimulus.tier); its "
+                               f"interval tiers: {[tier.name for tier in tiers]}")
+        preferred = (required.lower(),)
     tier = next((by_lower[want] for want in preferred if want in by_lower), tiers[0])
     return _Intervals(tuple(entry.label for entry in tier.entries),
                       np.array([entry.start for entry in tier.entries], dtype=float),

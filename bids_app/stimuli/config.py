@@ -31,6 +31,9 @@ class StimulusConfig:
     transcript : str | None
         For ``onset`` mode: the word timings, relative to ``BIDS_DIR/stimuli/``. By default a file
         beside the audio with the same stem.
+    tier : str | None
+        The tier of a Praat TextGrid transcript that holds the words (None: a tier named
+        ``words`` or ``word``, else the first interval tier).
     onset : float
         For ``onset`` mode: when the audio starts, in seconds of recording time.
     column : str
@@ -54,6 +57,7 @@ class StimulusConfig:
     mode: str = "auto"
     file: str | None = None
     transcript: str | None = None
+    tier: str | None = None
     onset: float = 0.0
     column: str = "stim_file"
     pattern: str = "{value}.wav"

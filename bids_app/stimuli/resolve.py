@@ -58,13 +58,13 @@ def resolve_stimuli(recording: Recording, bids_dir: Path,
             names = [config.pattern.format(value=str(v).strip()) for v in rows[config.column]]
         else:
             names = [str(value) for value in rows[config.column]]
-        stimuli = [_stimulus(stimuli_dir / name, None, float(onset))
+        stimuli = [_stimulus(stimuli_dir / name, None, float(onset), config.tier)
                    for onset, name in zip(rows["onset"], names, strict=True)]
     elif config.file:
         transcript = stimuli_dir / config.transcript if config.transcript else None
         onset = (_anchor_onset(recording, config) + config.offset
                  if config.mode == "anchored" else config.onset)
-        stimuli = [_stimulus(stimuli_dir / config.file, transcript, onset)]
+        stimuli = [_stimulus(stimuli_dir / config.file, transcript, onset, config.tier)]
     else:
         raise MissingInputError(
             f"No stimulus found for {recording.data_path}: "
@@ -128,7 +128,8 @@ def _stimulus_events(events: pd.DataFrame | None, column: str) -> pd.DataFrame |
     return rows if len(rows) else None
 
 
-def _stimulus(audio: Path, transcript: Path | None, onset: float) -> Stimulus:
+def _stimulus(audio: Path, transcript: Path | None, onset: float,
+              tier: str | None = None) -> Stimulus:
     duration = check_audio(audio)
     if transcript is None:
         transcript = find_transcript(audio)
@@ -136,7 +137,7 @@ def _stimulus(audio: Path, transcript: Path | None, onset: float) -> Stimulus:
         raise MissingInputError(f"The transcript {transcript} named by stimulus.transcript "
                                 "does not exist.")
     return Stimulus(stim_id=stimulus_label(audio), audio_path=audio,
-                    transcript_path=transcript, onset=onset, duration=duration)
+                    transcript_path=transcript, onset=onset, duration=duration, tier=tier)
 
 
 def stimulus_label(audio: Path) -> str:

@@ -44,6 +44,9 @@ class Stimulus:
         When the audio starts, in seconds of recording time.
     duration : float
         Length of the audio, in seconds.
+    tier : str | None
+        The TextGrid tier of the words (``stimulus.tier``; None: ``words``/``word``, else
+        the first interval tier).
     """
 
     stim_id: str
@@ -51,3 +54,4 @@ class Stimulus:
     transcript_path: Path | None
     onset: float
     duration: float
+    tier: str | None = None
