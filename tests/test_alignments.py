@@ -107,3 +107,23 @@ def test_textgrid_tier_chosen_by_name(tmp_path):
     assert read_words(path).words == ("h", "e")  # no words/word tier: the first one
     with pytest.raises(BadDataError, match=r"no interval tier 'nope'.*\['phones', 'ortho'\]"):
         read_words(path, tier="nope")
+
+
+@pytest.mark.parametrize("text", ["hello,0.5,0.9\nworld,1.0,1.4\n",
+                                  "0,hello,0.5,0.9\n1,world,1.0,1.4\n",
+                                  ",word,start,end\n0,hello,0.5,0.9\n1,world,1.0,1.4\n"],
+                         ids=["headerless", "headerless with index", "pandas index column"])
+def test_csv_without_header_or_with_an_index_column(tmp_path, text):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    words = read_words(path)
+    assert words.words == ("hello", "world")
+    np.testing.assert_allclose(words.onsets, [0.5, 1.0])
+    np.testing.assert_allclose(words.offsets, [0.9, 1.4])
+
+
+def test_a_table_that_is_neither_is_refused_naming_its_columns(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("hello,soon,later\nworld,then,now\n")
+    with pytest.raises(BadDataError, match="needs a label column"):
+        read_words(path)

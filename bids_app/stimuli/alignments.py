@@ -71,7 +71,8 @@ def read_words(path: str | Path, tier: str | None = None) -> WordTimings:
         A ``.TextGrid`` (tier named ``words``/``word``, else the first interval tier), a
         ``.tsv``/``.csv`` with word, start and end columns (``word``/``text``/``item`` and
         ``start``/``onset``, ``end``/``offset``; rows repeated per token with a ``word_idx`` column
-        are collapsed to one per word), or a TIMIT ``.wrd`` (sample indices at 16 kHz).
+        are collapsed to one per word; without a header, ``word, start, end`` or ``index,
+        word, start, end``), or a TIMIT ``.wrd`` (sample indices at 16 kHz).
     tier : str | None
         The TextGrid tier of the words; it must exist (other formats ignore it).
 
@@ -229,6 +230,10 @@ def _table_intervals(
     label = _pick(list(table.columns), label_columns)
     start = _pick(list(table.columns), _START_COLUMNS)
     end = _pick(list(table.columns), _END_COLUMNS)
+    if label is None and start is None and end is None:
+        headerless = _headerless(path, sep)
+        if headerless is not None:
+            table, (label, start, end) = headerless, ("label", "start", "end")
     if label is None or start is None or end is None:
         raise BadDataError(
             f"{path}: needs a label column ({'/'.join(label_columns)}), a start column "
@@ -242,6 +247,24 @@ def _table_intervals(
     ends = pd.to_numeric(table[end], errors="coerce").to_numpy(dtype=float)
     labels = tuple("" if pd.isna(s) else str(s) for s in table[label])
     return _Intervals(labels, starts, ends)
+
+
+def _headerless(path: Path, sep: str) -> pd.DataFrame | None:
+    """A table without a header: ``label, start, end`` or ``index, label, start, end``.
+
+    Recognised when every row's last two fields are numbers (n/a allowed); None otherwise.
+    """
+    table = pd.read_csv(path, sep=sep, encoding="utf-8-sig", header=None, dtype=str,
+                        na_values=["n/a", "N/A"], keep_default_na=True)
+    if table.shape[1] not in (3, 4):
+        return None
+    times = table.iloc[:, -2:].apply(pd.to_numeric, errors="coerce")
+    if (times.isna() & table.iloc[:, -2:].notna()).any().any():
+        return None
+    table = table.iloc[:, -3:]
+    table.columns = ["label", "start", "end"]
+    logger.info("%s: no header; read as label, start, end columns", path.name)
+    return table
 
 
 def _columns_intervals(path: Path, scale: float) -> _Intervals:
