@@ -40,9 +40,7 @@ from bids_app.encoding import (
     cross_validate,
     cross_validate_word_lags,
     fdr_bh,
-    permutation_test,
-    refit_null,
-    refit_p_values,
+    significance,
 )
 from bids_app.encoding.align import Designs, stimulus_segments, word_design
 from bids_app.encoding.cv import lag_profile
@@ -522,26 +520,10 @@ class _Encoder:
             narrow = design.shape[1] <= MAX_SAVED_FEATURES
             result.weights = result.weights.astype(np.float32) if narrow else None
             lags = None
-        p_values = _p_values(result, targets, fit, neural.data.T, self.segments, config)
+        p_values = significance(result, targets, lambda data: fit(data)[0], neural.data.T,
+                                config.statistics, config.encoding.mode, segments=self.segments)
         return result, _scores_table(result, p_values, layer, neural.ch_names, lags,
                                      config.statistics.fdr_alpha)
-
-
-def _p_values(result: EncodingResult, targets: np.ndarray, fit: Callable, data: np.ndarray,
-              segments: np.ndarray, config: AppConfig) -> np.ndarray:
-    """The encoding test's p-values with the null of ``statistics.method``.
-
-    ``fit(data)`` -> ``(result, targets)`` refits the layer's nested CV on (shifted)
-    continuous data; ``targets`` are what ``result`` was scored on (word mode: the epochs).
-    """
-    statistics = config.statistics
-    smallest_fold = min(len(fold) for fold in result.test_folds)
-    if statistics.null(config.encoding.mode, smallest_fold) == "circular_shift":
-        return permutation_test(result, targets, n_permutations=statistics.n_permutations,
-                                seed=statistics.seed)
-    null = refit_null(lambda shifted: fit(shifted)[0].r, data, segments=segments,
-                      n_refits=statistics.n_refits, seed=statistics.seed)
-    return refit_p_values(result.r, null)
 
 
 def _parallel_layers(options: RunOptions) -> int:

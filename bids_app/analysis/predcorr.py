@@ -28,6 +28,7 @@ import pandas as pd
 
 from bids_app.encoding import EncodingResult, fdr_bh, permutation_test
 from bids_app.encoding import refit_null as shifted_refits
+from bids_app.encoding.config import REFIT_COLUMNS
 from bids_app.encoding.cv import fold_scores
 from bids_app.errors import BadDataError
 from bids_app.features.cache import release_pages
@@ -142,7 +143,7 @@ def fold_mean_correlation(a: np.ndarray, b: np.ndarray,
 def refit_null(design_a: np.ndarray, design_b: np.ndarray, Y: np.ndarray,
                fit: Callable[[np.ndarray, np.ndarray], EncodingResult], *,
                segments: np.ndarray | None = None, n_refits: int = 100, seed: int = 0,
-               max_columns: int = 512) -> np.ndarray:
+               max_columns: int = REFIT_COLUMNS) -> np.ndarray:
     """Null ``r_pred``: both models refitted on circularly shifted data.
 
     The shifts are those of :func:`bids_app.encoding.refit_null` (the same for every

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-from bids_app.encoding.config import REFIT_COLUMNS
+from bids_app.encoding.config import REFIT_COLUMNS, StatisticsConfig
 from bids_app.encoding.cv import EncodingResult
 from bids_app.errors import UsageError
 
@@ -168,6 +168,45 @@ def refit_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (observed - np.nanmean(null, 0)) / np.nanstd(null, 0, ddof=1)
     return np.where(np.isfinite(z), stats.norm.sf(z), np.nan)
+
+
+def significance(result: EncodingResult, targets: np.ndarray,
+                 refit: Callable[[np.ndarray], EncodingResult], data: np.ndarray,
+                 statistics: StatisticsConfig, mode: str, *,
+                 segments: np.ndarray | None = None,
+                 max_columns: int = REFIT_COLUMNS) -> np.ndarray:
+    """The encoding test's p-values with the null of ``statistics.method`` (auto resolved).
+
+    Parameters
+    ----------
+    result : EncodingResult
+        The observed fit.
+    targets : ndarray
+        What ``result`` was scored on (word mode: the epochs).
+    refit : callable
+        ``refit(data)`` -> EncodingResult: the same nested CV on (shifted) continuous data.
+    data : ndarray, shape (n_samples, n_targets)
+        The continuous data that ``refit`` takes and the refit null rotates.
+    statistics : StatisticsConfig
+    mode : str
+        ``encoding.mode``.
+    segments : ndarray of int | None
+        Stimulus labels of ``data`` (-1: not modelled).
+    max_columns : int
+        Shifted columns per refit.
+
+    Returns
+    -------
+    p : ndarray, shape of ``result.r``
+    """
+    smallest_fold = min(len(fold) for fold in result.test_folds)
+    if statistics.null(mode, smallest_fold) == "circular_shift":
+        return permutation_test(result, targets, n_permutations=statistics.n_permutations,
+                                seed=statistics.seed)
+    null = refit_null(lambda shifted: refit(shifted).r, data, segments=segments,
+                      n_refits=statistics.n_refits, seed=statistics.seed,
+                      max_columns=max_columns)
+    return refit_p_values(result.r, null)
 
 
 def fdr_bh(p: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

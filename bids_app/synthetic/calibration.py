@@ -24,9 +24,7 @@ from bids_app.encoding import (
     cross_validate,
     cross_validate_word_lags,
     fdr_bh,
-    permutation_test,
-    refit_null,
-    refit_p_values,
+    significance,
 )
 
 SFREQ = 100.0
@@ -106,13 +104,10 @@ def false_positive_rates(regime: Regime, *, n_electrodes: int = 200, n_permutati
             return cross_validate_word_lags(X, data, onsets,
                                             config.word_lags_samples(SFREQ)[::10], config=config)
     result, targets = fit(Y)
-    smallest_fold = min(len(fold) for fold in result.test_folds)
-    if StatisticsConfig(method=regime.method).null(regime.mode, smallest_fold) == "refit":
-        null = refit_null(lambda shifted: fit(shifted)[0].r, Y, n_refits=n_refits, seed=seed,
-                          max_columns=4096)
-        p = refit_p_values(result.r, null).ravel()
-    else:
-        p = permutation_test(result, targets, n_permutations=n_permutations, seed=seed).ravel()
+    statistics = StatisticsConfig(n_permutations=n_permutations, n_refits=n_refits,
+                                  method=regime.method, seed=seed)
+    p = significance(result, targets, lambda data: fit(data)[0], Y, statistics, regime.mode,
+                     max_columns=4096).ravel()
     p = p[~np.isnan(p)]
     row = {**asdict(regime), "n_tests": len(p)}
     for alpha, key in ((0.01, "01"), (0.05, "05")):
