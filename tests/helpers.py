@@ -25,3 +25,31 @@ def write_edf(path: Path, ch_names: list[str], sfreq: float, seconds: float = 4.
     path.parent.mkdir(parents=True, exist_ok=True)
     mne.export.export_raw(path, raw, fmt="edf", overwrite=True, verbose=False)
     return path
+
+
+def write_driven_recording(path: Path, ch_names: list[str], driven: list[str], sfreq: float,
+                           seconds: float, audio: np.ndarray, onset: float,
+                           line_freq: float, seed: int = 0) -> Path:
+    """Write a recording whose ``driven`` channels' high gamma follows ``audio`` from ``onset``.
+
+    The other channels are background, carrier and line noise (the demo generator's signals);
+    ``.edf`` or ``.vhdr`` by the suffix of ``path``.
+    """
+    from bids_app.synthetic import AUDIO_SFREQ, broadband_envelope, signals
+    from bids_app.synthetic.layout import write_recording
+
+    rng = np.random.default_rng(seed)
+    timeline = np.zeros(round(seconds * signals.ENVELOPE_SFREQ))
+    envelope = broadband_envelope(audio, AUDIO_SFREQ, signals.ENVELOPE_SFREQ)
+    start = round(onset * signals.ENVELOPE_SFREQ)
+    timeline[start:start + len(envelope)] = envelope[: len(timeline) - start]
+    drive = signals.drive(timeline, signals.trf_kernel(0.1, 0.03))
+    n_samples = round(seconds * sfreq)
+    data = np.empty((len(ch_names), n_samples))
+    for i, name in enumerate(ch_names):
+        amplitude = (signals.relative_amplitude(drive, 1.0, n_samples, sfreq, rng)
+                     if name in driven else np.ones(n_samples))
+        data[i] = signals.good_channel(amplitude, sfreq, line_freq, rng)
+    stem = path.name.removesuffix(path.suffix)
+    fmt = "EDF" if path.suffix == ".edf" else "BrainVision"
+    return write_recording(path.parent, stem, data, sfreq, ch_names, fmt)

@@ -127,3 +127,19 @@ def test_a_table_that_is_neither_is_refused_naming_its_columns(tmp_path):
     path.write_text("hello,soon,later\nworld,then,now\n")
     with pytest.raises(BadDataError, match="needs a label column"):
         read_words(path)
+
+
+def test_punctuation_only_labels_attach_to_their_neighbouring_word(tmp_path, caplog):
+    """One punctuation rule: written on a word it stays; alone it joins the word before it."""
+    path = tmp_path / "t.tsv"
+    path.write_text("word\tstart\tend\n“\t0.1\t0.1\nHello,\t0.2\t0.5\nworld\t0.6\t0.9\n"
+                    ".\t0.9\t0.9\n--\t0.9\t1.0\nagain!”\t1.1\t1.4\n")
+    with caplog.at_level("INFO", logger="ssl_ieeg"):
+        words = read_words(path)
+    assert words.words == ("“Hello,", "world.--", "again!”")
+    np.testing.assert_allclose(words.onsets, [0.2, 0.6, 1.1])
+    assert "3 punctuation-only label(s) attached" in caplog.text
+    only = tmp_path / "only.tsv"
+    only.write_text("word\tstart\tend\n.\t0.1\t0.2\n,\t0.3\t0.4\n")
+    with pytest.raises(BadDataError, match="every label is punctuation"):
+        read_words(only)

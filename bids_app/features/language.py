@@ -27,7 +27,6 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-import string
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ from tqdm.auto import tqdm
 
 from bids_app.errors import BadDataError, MissingInputError, UsageError
 from bids_app.features.models import ModelSource
+from bids_app.stimuli.alignments import PUNCTUATION
 
 if TYPE_CHECKING:
     import torch
@@ -257,7 +257,7 @@ def static_embeddings(model: torch.nn.Module, tokenizer: Any,
 
 def normalise_word(word: str) -> str:
     """Lower case, surrounding punctuation removed (GloVe vocabulary form)."""
-    return word.strip(string.punctuation + "“”‘’…—–").lower()
+    return word.strip("".join(PUNCTUATION)).lower()
 
 
 def glove_embeddings(path: Path, words: Sequence[str]) -> tuple[dict[str, np.ndarray],

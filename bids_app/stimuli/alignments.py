@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ SILENCE_LABELS = frozenset(
 )
 TIMIT_SFREQ = 16000.0
 HTS_TIME_UNIT = 1e-7  # HTS labels count time in 100 ns units
+#: Characters that make a label punctuation only (ASCII and common typographic marks).
+PUNCTUATION = frozenset(string.punctuation + "“”‘’…—–«»¿¡")
 
 _WORD_COLUMNS = ("word", "text", "item", "label", "token")
 _PHONE_COLUMNS = ("phone", "phoneme", "text", "item", "label")
@@ -81,6 +84,13 @@ def read_words(path: str | Path, tier: str | None = None) -> WordTimings:
     words : WordTimings
         The words in file order (the transcript's reading order, which language models need,
         even where overlapping speech makes onsets non-monotonic), silences removed.
+
+    Notes
+    -----
+    Punctuation, one rule: a word keeps the punctuation written on it (``"one,"``), which the
+    language models read as written and the static embeddings strip. A label that is only
+    punctuation (an aligner's ``","`` or ``"--"`` token) is not a word: it is attached to the
+    word before it (to the next word when it comes first), so it adds no word onset.
     """
     path = _check_file(path)
     suffix = path.suffix.lower()
@@ -94,7 +104,7 @@ def read_words(path: str | Path, tier: str | None = None) -> WordTimings:
         raise BadDataError(
             f"{path}: unknown word-timing format {path.suffix!r}; use .TextGrid, .tsv, .csv or .wrd"
         )
-    iv = _drop_silence(iv, path)
+    iv = _attach_punctuation(_drop_silence(iv, path), path)
     return WordTimings(words=iv.labels, onsets=iv.onsets, offsets=iv.offsets)
 
 
@@ -178,6 +188,23 @@ def _drop_silence(iv: _Intervals, path: Path) -> _Intervals:
     if np.any(offsets < onsets):
         raise BadDataError(f"{path}: some intervals end before they start")
     return _Intervals(labels, onsets, offsets)
+
+
+def _attach_punctuation(iv: _Intervals, path: Path) -> _Intervals:
+    """Attach punctuation-only labels to the word before them (the first word's to the next)."""
+    alone = np.array([all(ch in PUNCTUATION for ch in lab) for lab in iv.labels], dtype=bool)
+    if not alone.any():
+        return iv
+    if alone.all():
+        raise BadDataError(f"{path}: every label is punctuation; no words")
+    kept = np.flatnonzero(~alone)
+    labels = {i: iv.labels[i] for i in kept}
+    labels[kept[0]] = "".join(iv.labels[: kept[0]]) + labels[kept[0]]
+    for i in np.flatnonzero(alone[kept[0]:]) + kept[0]:
+        labels[kept[kept < i][-1]] += iv.labels[i]
+    logger.info("%s: %d punctuation-only label(s) attached to their neighbouring words",
+                path.name, int(alone.sum()))
+    return _Intervals(tuple(labels[i] for i in kept), iv.onsets[kept], iv.offsets[kept])
 
 
 # --- TextGrid (long, short and binary formats, read by praatio) ------------------------------
