@@ -25,12 +25,8 @@ from bids_app.outputs.derivatives import (
     read_electrodes,
 )
 from bids_app.report.comparisons import comparison_section, find_comparison_tables, stack_tables
-from bids_app.report.figures import (
-    best_lag_per_channel,
-    best_layer,
-    glass_brain_figure,
-    layer_profile_figure,
-)
+from bids_app.report.figures import glass_brain_figure, layer_profile_figure
+from bids_app.report.layers import best_lag_per_channel, best_layer
 from bids_app.report.render import render
 from bids_app.workflow import RunOptions
 
@@ -152,13 +148,14 @@ def _group_section(group: GroupTable) -> dict:
     summary = summarize_layers(table)
     figures = []
     if table["layer"].nunique() > 1:
-        figures.append(layer_profile_figure(table, f"{group.space}: all participants"))
+        figures.append(layer_profile_figure(table, f"{group.space}, all participants"))
     if {"x", "y", "z"} <= set(table.columns) and not table.empty:
         layer = best_layer(table)
         rows = table[table["layer"] == layer].dropna(subset=["x", "y", "z"])
         if len(rows):
             figures.append(glass_brain_figure(rows[["x", "y", "z"]].to_numpy(float),
                                               rows["r"].to_numpy(float),
+                                              rows["significant"].to_numpy(bool),
                                               f"{group.space} (layer {layer}): r, all "
                                               "participants"))
     return {"task": group.task, "space": group.space, "path": group.path.name,

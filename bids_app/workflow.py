@@ -63,13 +63,25 @@ from bids_app.outputs.atomic import write_json, write_text, write_tsv
 from bids_app.outputs.derivatives import (
     COMPARISON_SUFFIXES,
     bids_name,
+    crash_paths,
     entity_stem,
     participant_dir,
+    run_record_path,
     scores_dictionary,
+)
+from bids_app.outputs.provenance import (
+    RecordingFacts,
+    RunRecord,
+    StimulusFacts,
+    collect_warnings,
+    now,
+    read_run_record,
+    software_versions,
+    write_run_record,
 )
 from bids_app.outputs.stages import StageStore, stage_key
 from bids_app.progress import Progress, format_seconds, stage
-from bids_app.report.participant import write_participant_report
+from bids_app.report.participant import write_failure_report, write_participant_report
 from bids_app.report.qc import write_qc_figures
 from bids_app.stimuli.alignments import read_words
 from bids_app.stimuli.resolve import check_overlap, check_words_inside, resolve_stimuli
@@ -140,9 +152,15 @@ def run_participants(recordings: Sequence[Recording], config: AppConfig,
     outcomes = []
     for subject, subject_recordings in by_subject.items():
         logger.info("sub-%s: %d recording(s)", subject, len(subject_recordings))
+        started, start = now(), time.monotonic()
         try:
-            if not options.reports_only:
-                analyse_participant(subject_recordings, config, options)
+            with collect_warnings(logger) as warnings:
+                if not options.reports_only:
+                    facts = analyse_participant(subject_recordings, config, options)
+                    write_run_record(run_record_path(options.output_dir, subject), RunRecord(
+                        subject, options.command, started, time.monotonic() - start,
+                        software=software_versions(), warnings=list(warnings),
+                        recordings=facts))
             write_participant_report(options.output_dir, subject, config, options.command)
             outcomes.append(ParticipantOutcome(subject, 0))
         except Exception as err:  # one participant must not stop the others
@@ -150,6 +168,8 @@ def run_participants(recordings: Sequence[Recording], config: AppConfig,
             if not options.reports_only:
                 remove_participant_outputs(options.output_dir, subject)
             crash = write_crash_file(options.output_dir, subject, err)
+            write_failure_report(crash.with_suffix(".html"), subject, err, code,
+                                 options.command, started, list(warnings))
             logger.error("sub-%s failed: %s (details in %s)", subject, err, crash)
             outcomes.append(ParticipantOutcome(subject, code, str(err), crash))
     return outcomes
@@ -170,18 +190,18 @@ def remove_participant_outputs(output_dir: Path, subject: str) -> None:
 
 def write_crash_file(output_dir: Path, subject: str, error: BaseException) -> Path:
     """Write the traceback of a failed participant to ``logs/crash-sub-<label>-<time>.txt``."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     text = "".join(traceback.format_exception(error))
-    return write_text(output_dir / "logs" / f"crash-sub-{subject}-{stamp}.txt",
-                      f"ssl-ieeg {__version__}\n{text}")
+    path, _ = crash_paths(output_dir, subject, time.strftime("%Y%m%d-%H%M%S"))
+    return write_text(path, f"ssl-ieeg {__version__}\n{text}")
 
 
 def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
-                        options: RunOptions) -> None:
-    """Run every stage for one participant's recordings.
+                        options: RunOptions) -> list[RecordingFacts]:
+    """Run every stage for one participant's recordings; return what each one was.
 
     Models, stimuli and transcripts are resolved before anything is written, so a missing
-    input leaves no partial derivative behind.
+    input leaves no partial derivative behind. A recording already up to date keeps the facts
+    of the run that made it.
     """
     models = {spec.name: resolve_model(spec.model, options.model_dir, weights=spec.weights)
               for spec in config.features  # once per run; a missing model fails now (exit 66)
@@ -201,8 +221,35 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
                     options.n_jobs, estimate.describe())
         if options.mem_bytes is not None:
             check_memory(estimate, options.mem_bytes, str(recording.data_path))
+    previous = read_run_record(run_record_path(options.output_dir, recordings[0].subject))
+    known = {facts.recording: facts for facts in (previous.recordings if previous else [])}
+    facts = []
     for recording, stimuli, words in plans:
-        analyse_recording(recording, stimuli, words, config, options, models)
+        neural = analyse_recording(recording, stimuli, words, config, options, models)
+        stem = entity_stem(recording.entities)
+        if neural is not None:
+            facts.append(_recording_facts(recording, stimuli, words, neural, options.bids_dir))
+        elif stem in known:
+            facts.append(known[stem])
+    return facts
+
+
+def _recording_facts(recording: Recording, stimuli: Sequence[Stimulus],
+                     words: dict[str, WordTimings | None], neural: NeuralData,
+                     bids_dir: Path) -> RecordingFacts:
+    """What the report says of a recording that the derivatives do not."""
+    good = int((neural.channels["status"] == "good").sum())
+    line_freq = neural.qc.get("line_freq")
+    return RecordingFacts(
+        recording=entity_stem(recording.entities),
+        source=str(recording.data_path.relative_to(bids_dir)),
+        sfreq=float(recording.sidecar.get("SamplingFrequency", float("nan"))),
+        duration=neural.data.shape[1] / neural.sfreq, n_good=good,
+        n_bad=len(neural.channels) - good, reference=neural.reference,
+        line_freq=None if line_freq is None else float(line_freq),
+        stimuli=[StimulusFacts(s.audio_path.name, float(s.onset), float(s.duration),
+                               None if words[s.stim_id] is None else len(words[s.stim_id]))
+                 for s in stimuli])
 
 
 def _read_transcripts(stimuli: Sequence[Stimulus],
@@ -225,8 +272,10 @@ def _read_transcripts(stimuli: Sequence[Stimulus],
 
 def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                       words: dict[str, WordTimings | None], config: AppConfig,
-                      options: RunOptions, models: dict[str, ModelSource]) -> None:
+                      options: RunOptions, models: dict[str, ModelSource]) -> NeuralData | None:
     """Preprocess one recording, extract features, fit and compare encoding models.
+
+    Returns the recording's high-gamma, or None when its outputs were already up to date.
 
     ``models`` are the resolved models of the feature spaces that have one, by space name.
 
@@ -243,7 +292,7 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
     if all(_up_to_date(path, digest) for path in score_paths.values()):
         logger.info("%s: outputs up to date for config %s, skipping", recording.data_path.name,
                     digest)
-        return
+        return None
     store = StageStore(options.output_dir / "stages" / entity_stem(recording.entities))
     with stage("high-gamma"):
         neural, neural_key = _highgamma(recording, config, options, store)
@@ -313,6 +362,7 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
             spec.name, {**provenance, "FeatureSpace": feature_sets[spec.name][0].meta}))
         write_tsv(path, tables[spec.name])
         logger.info("wrote %s", path)
+    return neural
 
 
 def _highgamma(recording: Recording, config: AppConfig, options: RunOptions,

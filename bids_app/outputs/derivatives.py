@@ -157,6 +157,21 @@ def participant_dir(output_dir: Path, subject: str, session: str | None = None) 
     return path / "ieeg"
 
 
+def run_record_path(output_dir: Path, subject: str) -> Path:
+    """``OUTPUT_DIR/logs/sub-<label>_run.json``: the participant's run record."""
+    return output_dir / "logs" / f"sub-{subject}_run.json"
+
+
+def crash_paths(output_dir: Path, subject: str, stamp: str) -> tuple[Path, Path]:
+    """A failed run's traceback and short report: ``logs/crash-sub-<label>-<stamp>.txt|.html``.
+
+    The failure report lives in ``logs/``, not as ``sub-<label>.html``: a failed participant
+    leaves nothing of itself among the derivatives.
+    """
+    stem = output_dir / "logs" / f"crash-sub-{subject}-{stamp}"
+    return stem.with_suffix(".txt"), stem.with_suffix(".html")
+
+
 def initialize_derivatives(output_dir: Path, bids_dir: Path,
                            spaces: Sequence[str] = ()) -> None:
     """Write the dataset-level files of the derivatives dataset.

@@ -12,8 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bids_app.analysis.partition import region_shares
-
-SIGNIFICANT, OTHER = "#c0392b", "#95a5a6"
+from bids_app.report.figures import OTHER, SIGNIFICANT
 
 
 def predcorr_figure(table: pd.DataFrame, a: str, b: str) -> Figure:
@@ -76,6 +75,20 @@ def cca_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
+#: Plain names of the variance-partition sets (``analysis/unions.py``).
+SET_LABELS = {"shared": "shared", "speech_rest": "speech-only", "language_rest": "language-only",
+              "static": "static embedding", "acoustic": "acoustic"}
+
+
+def region_label(region: str) -> str:
+    """``speech_rest_only`` -> ``speech-only alone``; ``shared∩static`` -> ``shared & static
+    embedding``."""
+    if region.endswith("_only"):
+        name = region.removesuffix("_only")
+        return f"{SET_LABELS.get(name, name)} alone"
+    return " & ".join(SET_LABELS.get(name, name) for name in region.split("∩"))
+
+
 def varpart_figure(table: pd.DataFrame) -> Figure:
     """Share of the explained variance of every region, one panel per partition.
 
@@ -96,15 +109,21 @@ def varpart_figure(table: pd.DataFrame) -> Figure:
     axes = np.atleast_1d(fig.subplots(len(partitions), 1, height_ratios=heights))
     for ax, partition in zip(axes, partitions, strict=True):
         shares = region_shares(table[table["partition"] == partition]).fillna(0)
-        ax.set_title(partition, fontsize=9)
+        ax.set_title(" + ".join(SET_LABELS.get(name, name) for name in partition.split("+")),
+                     fontsize=9)
         if shares.empty:
             ax.text(0.5, 0.5, "no electrode is predicted significantly by the union model",
                     ha="center", va="center", fontsize=8, transform=ax.transAxes)
             ax.set_axis_off()
             continue
-        colors = [SIGNIFICANT if "∩" not in region else OTHER for region in shares.index]
-        ax.barh(np.arange(len(shares)), shares.to_numpy(), color=colors)
-        ax.set_yticks(np.arange(len(shares)), shares.index, fontsize=7)
+        alone = np.array(["∩" not in region for region in shares.index])
+        y = np.arange(len(shares))
+        ax.barh(y[alone], shares.to_numpy()[alone], color=SIGNIFICANT,
+                label="one set alone (unique)")
+        ax.barh(y[~alone], shares.to_numpy()[~alone], color=OTHER,
+                label="overlap of sets (shared by them)")
+        ax.set_yticks(y, [region_label(region) for region in shares.index], fontsize=7)
+        ax.legend(fontsize=6, loc="lower right")
         ax.invert_yaxis()
         ax.axvline(0, color="k", lw=0.5)
     axes[-1].set_xlabel("share of explained variance, significant electrodes")

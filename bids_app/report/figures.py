@@ -15,6 +15,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bids_app.report.layers import (
+    best_lag_per_channel,
+    best_layer,
+    significant_channels,
+    split_layers,
+)
+
+SIGNIFICANT, OTHER = "#c0392b", "#95a5a6"
+
 
 @dataclass(frozen=True)
 class ReportFigure:
@@ -30,35 +39,6 @@ def png_figure(path: Path, caption: str) -> ReportFigure:
                         + base64.b64encode(path.read_bytes()).decode("ascii"))
 
 
-def best_layer(table: pd.DataFrame) -> str:
-    """The layer with the highest mean r across channels."""
-    return table.groupby("layer", sort=False)["r"].mean().idxmax()
-
-
-def best_lag_per_channel(table: pd.DataFrame) -> pd.DataFrame:
-    """For word-mode tables (with a ``lag`` column): each channel's row at its best lag."""
-    if "lag" not in table:
-        return table
-    best = table.groupby(["layer", "channel"], sort=False)["r"].idxmax()
-    return table.loc[best.to_numpy()]
-
-
-def lag_profile_figure(table: pd.DataFrame, title: str) -> ReportFigure:
-    """Word mode: r as a function of lag for the best layer (each channel, and their mean)."""
-    layer = best_layer(best_lag_per_channel(table))
-    rows = table[table["layer"] == layer]
-    curves = rows.pivot(index="lag", columns="channel", values="r")
-    fig, ax = plt.subplots(figsize=(5, 2.8))
-    ax.plot(curves.index, curves.to_numpy(), color="#95a5a6", lw=0.6)
-    ax.plot(curves.index, curves.mean(axis=1), color="#c0392b", lw=2, label="mean")
-    ax.axvline(0, color="k", lw=0.5)
-    ax.set_xlabel("lag from word onset (s)")
-    ax.set_ylabel("cross-validated r")
-    ax.set_title(f"{title} (layer {layer})", fontsize=9)
-    ax.legend(fontsize=7)
-    return to_report_figure(fig, title)
-
-
 def to_report_figure(fig: Figure, caption: str) -> ReportFigure:
     """Render a matplotlib figure to an inline report figure and close it."""
     buffer = io.BytesIO()
@@ -68,61 +48,124 @@ def to_report_figure(fig: Figure, caption: str) -> ReportFigure:
                         + base64.b64encode(buffer.getvalue()).decode("ascii"))
 
 
-def channel_scores_figure(table: pd.DataFrame, title: str) -> ReportFigure:
-    """Bar plot of cross-validated r per channel for the best layer, significant ones coloured.
-
-    Parameters
-    ----------
-    table : DataFrame
-        A scores table (``channel``, ``layer``, ``r``, ``significant``) of one feature space.
-    title : str
-        The figure title.
-    """
-    table = best_lag_per_channel(table)
-    layer = best_layer(table)
-    rows = table[table["layer"] == layer].sort_values("r", ascending=False)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.18 * len(rows)), 2.6))
-    colors = np.where(rows["significant"].astype(bool), "#c0392b", "#95a5a6")
-    ax.bar(range(len(rows)), rows["r"], color=colors)
-    ax.set_xticks(range(len(rows)), rows["channel"], rotation=90, fontsize=6)
-    ax.axhline(0, color="k", lw=0.5)
+def lag_profile_figure(table: pd.DataFrame, space: str) -> ReportFigure:
+    """Word mode: r as a function of lag at one layer (each channel, and their mean)."""
+    curves = table.pivot(index="lag", columns="channel", values="r")
+    fig, ax = plt.subplots(figsize=(5, 2.8))
+    ax.plot(curves.index, curves.to_numpy(), color=OTHER, lw=0.6)
+    ax.plot(curves.index, curves.mean(axis=1), color=SIGNIFICANT, lw=2, label="mean")
+    ax.axvline(0, color="k", lw=0.5)
+    ax.set_xlabel("lag from word onset (s)")
     ax.set_ylabel("cross-validated r")
-    ax.set_title(f"{title} (layer {layer}; red: FDR significant)", fontsize=9)
-    return to_report_figure(fig, title)
-
-
-def layer_profile_figure(table: pd.DataFrame, title: str) -> ReportFigure:
-    """Mean and best r across channels for each layer of a feature space."""
-    grouped = best_lag_per_channel(table).groupby("layer", sort=False)["r"]
-    fig, ax = plt.subplots(figsize=(4.5, 2.6))
-    layers = list(grouped.groups)
-    ax.plot(range(len(layers)), grouped.mean().to_numpy(), "o-", label="mean over channels")
-    ax.plot(range(len(layers)), grouped.max().to_numpy(), "s--", label="best channel")
-    ax.set_xticks(range(len(layers)), layers, fontsize=7)
-    ax.set_xlabel("layer")
-    ax.set_ylabel("cross-validated r")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(f"{space}, {table['layer'].iloc[0]}", fontsize=9)
     ax.legend(fontsize=7)
-    return to_report_figure(fig, title)
+    return to_report_figure(fig, f"{space}: r at each lag from word onset")
 
 
-def glass_brain_figure(coords: np.ndarray, values: np.ndarray, title: str) -> ReportFigure:
-    """Electrodes on a nilearn glass brain (MNI coordinates), coloured by ``values``.
+def mean_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``values`` and its 95 % percentile-bootstrap interval (seeded)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        mean = float(values.mean()) if len(values) else float("nan")
+        return mean, mean, mean
+    draws = np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))
+    low, high = np.percentile(values[draws].mean(axis=1), [2.5, 97.5])
+    return float(values.mean()), float(low), float(high)
+
+
+def electrode_scores_figure(table: pd.DataFrame, layer: str, title: str) -> ReportFigure:
+    """Every electrode's r at one layer, ranked: readable at any electrode count.
+
+    The ten best electrodes are named; every electrode's value is in the report's table.
+    """
+    rows = table[table["layer"] == layer].sort_values("r", ascending=False)
+    significant = rows["significant"].astype(bool).to_numpy()
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    rank = np.arange(1, len(rows) + 1)
+    ax.scatter(rank[~significant], rows["r"].to_numpy()[~significant], s=10, color=OTHER,
+               label="not significant")
+    ax.scatter(rank[significant], rows["r"].to_numpy()[significant], s=12, color=SIGNIFICANT,
+               label="FDR significant")
+    for i, (channel, r) in enumerate(zip(rows["channel"][:10], rows["r"][:10], strict=True)):
+        ax.annotate(str(channel), (rank[i], r), fontsize=6, rotation=45,
+                    xytext=(2, 2), textcoords="offset points")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("electrode rank")
+    ax.set_ylabel("cross-validated r")
+    ax.set_title(f"{title}, {layer}: {int(significant.sum())} of {len(rows)} significant",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    return to_report_figure(fig, f"Electrodes ranked by r at {layer}; the table below lists "
+                                 "every electrode.")
+
+
+def layer_profile_figure(table: pd.DataFrame, space: str) -> ReportFigure:
+    """Mean r of the significant electrodes per layer with 95 % CIs, the best layer marked.
+
+    Scalar features of the space (a language model's surprisal and entropy) get their own
+    panel. Electrodes are those significant in any model layer (all, when none is).
+    """
+    table = best_lag_per_channel(table.dropna(subset=["r"]))
+    model, scalar = split_layers(list(dict.fromkeys(table["layer"])))
+    significant = significant_channels(table[table["layer"].isin(model)])
+    rows = table[table["channel"].isin(significant)] if significant else table
+    who = (f"{len(significant)} significant electrodes" if significant
+           else f"all {rows['channel'].nunique()} electrodes (none significant)")
+    best = best_layer(table)
+    fig, axes = plt.subplots(1, 2 if scalar else 1, figsize=(7.5 if scalar else 5.5, 2.8),
+                             squeeze=False, sharey=True, width_ratios=[4, 1] if scalar else None)
+    for ax, layers in zip(axes[0], (model, scalar), strict=False):
+        stats = np.array([mean_ci(rows.loc[rows["layer"] == layer, "r"].to_numpy())
+                          for layer in layers])
+        x = np.arange(len(layers))
+        ax.errorbar(x, stats[:, 0], yerr=[stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]],
+                    fmt="o-" if ax is axes[0][0] else "o", color="#2c3e50", capsize=2, lw=1)
+        ax.set_xticks(x, [layer.removeprefix("layer") for layer in layers], fontsize=7,
+                      rotation=90 if len(layers) > 16 else 0)
+        ax.axhline(0, color="k", lw=0.5)
+        if best in layers:
+            i = layers.index(best)
+            ax.plot(x[i], stats[i, 0], "*", color=SIGNIFICANT, ms=14, label=f"best: {best}")
+            ax.legend(fontsize=7)
+    axes[0][0].set_xlabel("layer" if scalar or len(model) > 1 else "")
+    axes[0][0].set_ylabel("mean cross-validated r (95% CI)")
+    axes[0][0].set_title(f"{space}: {who}", fontsize=9)
+    if scalar:
+        axes[0][1].set_title("scalar features", fontsize=9)
+    return to_report_figure(fig, f"Layer profile of {space}: mean r over {who}, with "
+                                 "bootstrap 95% intervals over electrodes; the star marks the "
+                                 "best layer.")
+
+
+def glass_brain_figure(coords: np.ndarray, values: np.ndarray, significant: np.ndarray,
+                       title: str, vmax: float | None = None) -> ReportFigure:
+    """Electrodes on a glass brain (MNI), coloured by r; non-significant ones hollow.
 
     Parameters
     ----------
     coords : ndarray, shape (n_electrodes, 3)
         MNI coordinates in mm.
     values : ndarray, shape (n_electrodes,)
-        One value per electrode (e.g. r).
+        Cross-validated r per electrode.
+    significant : ndarray of bool, shape (n_electrodes,)
+        FDR-significant electrodes; the others are drawn as hollow grey circles.
     title : str
         The figure title.
+    vmax : float | None
+        Top of the colour scale; pass the same value to maps that are compared.
     """
     from nilearn import plotting
 
     fig = plt.figure(figsize=(7, 2.6))
-    vmax = float(np.nanmax(np.abs(values))) or 1.0
-    plotting.plot_markers(values, coords, node_size=18, node_cmap="RdBu_r", node_vmin=-vmax,
-                          node_vmax=vmax, display_mode="lzr", figure=fig, title=title,
-                          colorbar=True)
-    return to_report_figure(fig, title)
+    vmax = vmax or float(np.nanmax(np.abs(values))) or 1.0
+    display = plotting.plot_markers(values, coords, node_size=18, node_cmap="RdBu_r",
+                                    node_vmin=-vmax, node_vmax=vmax, display_mode="lzr",
+                                    figure=fig, title=title, colorbar=True)
+    hollow = ~np.asarray(significant, dtype=bool)
+    if hollow.any():
+        display.add_markers(coords[hollow], marker_color="white", marker_size=18,
+                            edgecolors="grey", linewidths=0.8)
+    fig.axes[-1].set_ylabel("cross-validated r", fontsize=8)  # the colour bar
+    return to_report_figure(fig, f"{int((~hollow).sum())} of {len(values)} electrodes FDR "
+                                 "significant (filled, coloured by r); hollow grey: not "
+                                 "significant. Every map of the report has this colour scale.")

@@ -81,7 +81,7 @@ def _psd_figure(neural: NeuralData):
                     label="after notch and re-reference")
     ax.axvspan(70, 150, color="orange", alpha=0.15, label="high-gamma band")
     ax.set_xlabel("frequency (Hz)")
-    ax.set_ylabel("power")
+    ax.set_ylabel("PSD (V²/Hz)")
     ax.set_title("Power spectral density", fontsize=9)
     ax.legend(fontsize=7)
     return fig

@@ -1,0 +1,54 @@
+"""Layers of a feature space in the reports: which are model layers, and which one is best.
+
+One rule for every table and figure of a report: a model's layers are its ``layerNN`` hidden
+states; other entries of the same space (a language model's ``surprisal`` and ``entropy``)
+are scalar features, reported on their own and never on the layer axis. The best layer is the
+model layer with the highest mean r over the space's FDR-significant electrodes (over all
+electrodes when none is significant); ties go to the earlier layer.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+_MODEL_LAYER = re.compile(r"layer\d+$")
+
+
+def split_layers(layers: list[str]) -> tuple[list[str], list[str]]:
+    """``(model layers, scalar features)`` in table order.
+
+    A space without ``layerNN`` entries (an acoustic space, a static embedding) has its
+    entries as its layers and no scalar feature.
+    """
+    model = [layer for layer in layers if _MODEL_LAYER.match(layer)]
+    if not model:
+        return list(layers), []
+    return model, [layer for layer in layers if layer not in model]
+
+
+def best_lag_per_channel(table: pd.DataFrame) -> pd.DataFrame:
+    """For word-mode tables (with a ``lag`` column): each channel's row at its best lag."""
+    if "lag" not in table:
+        return table
+    best = table.groupby(["layer", "channel"], sort=False)["r"].idxmax()
+    return table.loc[best.to_numpy()]
+
+
+def significant_channels(table: pd.DataFrame) -> set[str]:
+    """Channels FDR-significant in at least one row of ``table``."""
+    return set(table.loc[table["significant"].astype(bool), "channel"])
+
+
+def best_layer(table: pd.DataFrame) -> str:
+    """The best model layer of one feature space's scores table (module docstring)."""
+    table = best_lag_per_channel(table.dropna(subset=["r"]))
+    model, _ = split_layers(list(dict.fromkeys(table["layer"])))
+    rows = table[table["layer"].isin(model)]
+    significant = significant_channels(rows)
+    if significant:
+        rows = rows[rows["channel"].isin(significant)]
+    means = rows.groupby("layer", sort=False)["r"].mean().reindex(model)
+    return model[int(np.nanargmax(means.to_numpy()))]
