@@ -152,11 +152,12 @@ def run_participants(recordings: Sequence[Recording], config: AppConfig,
     outcomes = []
     for subject, subject_recordings in by_subject.items():
         logger.info("sub-%s: %d recording(s)", subject, len(subject_recordings))
-        started, start = now(), time.monotonic()
+        started, start, facts = now(), time.monotonic(), None
         try:
             with collect_warnings(logger) as warnings:
                 if not options.reports_only:
                     facts = analyse_participant(subject_recordings, config, options)
+                if facts is not None:  # None: nothing was computed, the record stands
                     write_run_record(run_record_path(options.output_dir, subject), RunRecord(
                         subject, options.command, started, time.monotonic() - start,
                         software=software_versions(), warnings=list(warnings),
@@ -196,12 +197,12 @@ def write_crash_file(output_dir: Path, subject: str, error: BaseException) -> Pa
 
 
 def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
-                        options: RunOptions) -> list[RecordingFacts]:
+                        options: RunOptions) -> list[RecordingFacts] | None:
     """Run every stage for one participant's recordings; return what each one was.
 
     Models, stimuli and transcripts are resolved before anything is written, so a missing
     input leaves no partial derivative behind. A recording already up to date keeps the facts
-    of the run that made it.
+    of the run that made it; None when every recording was up to date and recorded.
     """
     models = {spec.name: resolve_model(spec.model, options.model_dir, weights=spec.weights)
               for spec in config.features  # once per run; a missing model fails now (exit 66)
@@ -223,15 +224,16 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
             check_memory(estimate, options.mem_bytes, str(recording.data_path))
     previous = read_run_record(run_record_path(options.output_dir, recordings[0].subject))
     known = {facts.recording: facts for facts in (previous.recordings if previous else [])}
-    facts = []
+    facts, computed = [], False
     for recording, stimuli, words in plans:
         neural = analyse_recording(recording, stimuli, words, config, options, models)
         stem = entity_stem(recording.entities)
         if neural is not None:
             facts.append(_recording_facts(recording, stimuli, words, neural, options.bids_dir))
+            computed = True
         elif stem in known:
             facts.append(known[stem])
-    return facts
+    return facts if computed or previous is None else None
 
 
 def _recording_facts(recording: Recording, stimuli: Sequence[Stimulus],

@@ -73,7 +73,8 @@ def test_bad_input_is_refused_and_leaves_nothing(case, datasets, tmp_path, capsy
     err = capsys.readouterr().err
     assert str(named) in err and words in err
     assert not (out / "sub-01").exists() and not (out / "sub-01.html").exists()
-    assert list((out / "logs").glob("crash-sub-01-*.txt"))
+    (crash,) = (out / "logs").glob("crash-sub-01-*.html")  # the failure report, with its message
+    assert words in crash.read_text() and crash.with_suffix(".txt").is_file()
     assert list((out / "sub-02" / "ieeg").glob("*_desc-envelope_scores.tsv")), \
         "the other participant completes"
 
