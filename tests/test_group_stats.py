@@ -203,3 +203,11 @@ def test_group_report_builds_without_comparison_tables_and_says_what_is_missing(
     diffs = pd.read_csv(group / "task-listen_desc-wav2vec2Xgpt2_electrodediff.tsv", sep="\t")
     assert list(best) == list(diffs["layer_language"].unique())  # one rule everywhere
     assert "surprisal" not in best
+
+
+def test_word_mode_takes_each_electrodes_best_lag():
+    table = pd.DataFrame({"subject": "01", "session": None, "run": None, "channel": "a",
+                          "layer": "layer00", "lag": [0.0, 0.1, 0.2], "r": [0.1, 0.4, 0.2],
+                          "p": 0.01, "significant": [False, True, False]})
+    rows = gs.one_row_per_electrode(table)
+    assert len(rows) == 1 and rows["lag"].iloc[0] == 0.1 and rows["session"].iloc[0] == ""
