@@ -606,8 +606,9 @@ COLUMNS: dict[str, str] = {
                      "in the speech-language tables, for either model), 'responsive' "
                      "(speech-responsive), 'all' (every modelled electrode).",
     "n_electrodes": "Electrodes (electrode x recording rows) averaged or counted.",
-    "mean_r": "Mean cross-validated r over the electrodes (participant rows) or mean of the "
-              "participant means (group rows).",
+    "mean_r": "Mean cross-validated r over the participant's electrodes (layermeans), the "
+              "mean of participant means (layerprofile), or over all the label's electrodes "
+              "pooled (regions).",
     "n_participants": "Participants with at least one electrode in the set.",
     "ci_low": "Lower end of the 95% percentile bootstrap interval of the group mean "
               "(participants resampled with replacement, 10,000 resamples, seed 0); empty with "
