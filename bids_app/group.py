@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from bids_app import group_stats as stats
 from bids_app.bids.discovery import Filters
 from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError, NothingSelectedError
-from bids_app.outputs.atomic import write_tsv
+from bids_app.outputs.atomic import write_json, write_tsv
 from bids_app.outputs.derivatives import (
     COMPARISON_SUFFIXES,
     bids_name,
@@ -24,9 +25,14 @@ from bids_app.outputs.derivatives import (
     parse_entities,
     read_electrodes,
 )
+from bids_app.report.comparison_figures import partition_label, region_label
 from bids_app.report.comparisons import comparison_section, find_comparison_tables, stack_tables
-from bids_app.report.figures import glass_brain_figure, layer_profile_figure
-from bids_app.report.layers import best_lag_per_channel, best_layer
+from bids_app.report.figures import glass_brain_figure, to_report_figure
+from bids_app.report.group_figures import (
+    layer_profile_figure,
+    share_summary_figure,
+    speech_language_figure,
+)
 from bids_app.report.render import render
 from bids_app.workflow import RunOptions
 
@@ -90,16 +96,6 @@ def _selected(entities: dict[str, str], filters: Filters) -> bool:
             and (not filters.task_labels or entities.get("task") in filters.task_labels))
 
 
-def summarize_layers(table: pd.DataFrame) -> pd.DataFrame:
-    """Per participant and layer: channels, FDR-significant channels, mean and best r.
-
-    In word mode, pass one row per channel (its best lag; see ``best_lag_per_channel``).
-    """
-    grouped = table.groupby(["subject", "layer"], sort=False)
-    return grouped.agg(n_channels=("r", "size"), n_significant=("significant", "sum"),
-                       mean_r=("r", "mean"), max_r=("r", "max")).reset_index()
-
-
 def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
     """Write the group tables and ``group.html``; return the report path.
 
@@ -118,45 +114,194 @@ def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
                                        f"filters ({filters.describe()}).")
         raise MissingInputError(f"No participant derivatives (sub-*/ieeg/*_scores.tsv) in "
                                 f"{output_dir}: run the participant level first.")
-    sections = []
     for group in groups:
         write_tsv(group.path, group.table)
         logger.info("wrote %s (%d rows)", group.path, len(group.table))
-        sections.append(_group_section(group))
     included = sorted({s for g in groups for s in g.table["subject"]})
+    electrodes = {subject: read_electrodes(output_dir / f"sub-{subject}")
+                  for subject in included}
+    union = stats.electrode_union(pd.concat([g.table for g in groups]), electrodes)
+    _write(output_dir, bids_name({}, "electrodes", ".tsv", desc="union"), union)
+    kinds = {spec.name: spec.kind for spec in config.features}
+    comparisons = collect_comparisons(output_dir, filters)
+    tasks = []
+    for task in sorted({g.task for g in groups}):
+        task_groups = [g for g in groups if g.task == task]
+        tasks.append(_task_section(output_dir, task, task_groups, union, kinds,
+                                   comparisons.get(task, {}), config.statistics.fdr_alpha))
     in_dataset = sorted(p.name.removeprefix("sub-") for p in options.bids_dir.glob("sub-*")
                         if p.is_dir() and _selected({"sub": p.name.removeprefix("sub-")},
                                                     filters))
-    failed = sorted({p.name.split("-")[2] for p in (output_dir / "logs").glob("crash-sub-*")}
-                    - set(included))
-    comparisons = []
-    for task, tables in collect_comparisons(output_dir, filters).items():
-        for desc, table in tables.items():
-            suffix = COMPARISON_SUFFIXES.get(desc, "predcorr")
-            path = bids_name({"task": task}, suffix, ".tsv", desc=desc)
-            write_tsv(output_dir / "group" / path, table)
-        comparisons.append(comparison_section(f"task {task}, all participants", tables,
-                                              config.statistics.fdr_alpha))
-    return render("group.html.j2", output_dir / "group.html", sections=sections,
-                  comparisons=comparisons, included=included, failed=failed,
+    failed = {subject: message for subject, message in crash_messages(output_dir).items()
+              if subject not in included and _selected({"sub": subject}, filters)}
+    return render("group.html.j2", output_dir / "group.html", tasks=tasks, included=included,
+                  failed=failed, union_path=bids_name({}, "electrodes", ".tsv", desc="union"),
                   missing=[s for s in in_dataset if s not in included and s not in failed],
                   config_yaml=config.to_yaml(), command=options.command)
 
 
-def _group_section(group: GroupTable) -> dict:
-    table = best_lag_per_channel(group.table.dropna(subset=["r"]))
-    summary = summarize_layers(table)
-    figures = []
-    if table["layer"].nunique() > 1:
-        figures.append(layer_profile_figure(table, f"{group.space}, all participants"))
-    if {"x", "y", "z"} <= set(table.columns) and not table.empty:
-        layer = best_layer(table)
-        rows = table[table["layer"] == layer].dropna(subset=["x", "y", "z"])
-        if len(rows):
-            figures.append(glass_brain_figure(rows[["x", "y", "z"]].to_numpy(float),
-                                              rows["r"].to_numpy(float),
-                                              rows["significant"].to_numpy(bool),
-                                              f"{group.space} (layer {layer}): r, all "
-                                              "participants"))
-    return {"task": group.task, "space": group.space, "path": group.path.name,
-            "summary": summary.to_dict("records"), "figures": figures}
+def crash_messages(output_dir: Path) -> dict[str, str]:
+    """Each failed participant's error message: the last line of its latest crash file."""
+    messages = {}
+    for path in sorted((output_dir / "logs").glob("crash-sub-*.txt")):
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        messages[path.name.split("-")[2]] = lines[-1] if lines else f"(empty {path.name})"
+    return messages
+
+
+def _write(output_dir: Path, name: str, table: pd.DataFrame) -> None:
+    """Write a group table and its JSON data dictionary under ``group/``."""
+    path = output_dir / "group" / name
+    write_tsv(path, table)
+    write_json(path.with_suffix(".json"), stats.group_dictionary(table))
+    logger.info("wrote %s (%d rows)", path, len(table))
+
+
+def _task_section(output_dir: Path, task: str, groups: list[GroupTable], union: pd.DataFrame,
+                  kinds: dict[str, str], comparisons: dict[str, pd.DataFrame],
+                  fdr_alpha: float) -> dict:
+    """The tables and figures of one task (written to ``group/``) for the template."""
+    spaces = [_space_section(output_dir, group) for group in groups]
+    best = {s["space"]: s["best_layer"] for s in spaces}
+    by_space = {g.space: g for g in groups}
+    pairs = [(a, b) for a in by_space for b in by_space
+             if kinds.get(a) == "speech" and kinds.get(b) == "language"
+             and best[a] and best[b]]
+    counts = pd.concat([stats.electrode_counts(g.table, g.space) for g in groups],
+                       ignore_index=True)
+    _write(output_dir, bids_name({"task": task}, "counts", ".tsv"), counts)
+    for desc, table in comparisons.items():
+        suffix = COMPARISON_SUFFIXES.get(desc, "predcorr")
+        write_tsv(output_dir / "group" / bids_name({"task": task}, suffix, ".tsv", desc=desc),
+                  table)
+    varpart = comparisons.pop("varpart", None)
+    section = comparison_section(f"task {task}, all participants", comparisons, fdr_alpha)
+    return {
+        "task": task, "spaces": spaces, "counts": counts.to_dict("records"),
+        "counts_path": bids_name({"task": task}, "counts", ".tsv"),
+        "speech_language": [_speech_language(output_dir, task, by_space[a], by_space[b],
+                                             best[a], best[b], fdr_alpha) for a, b in pairs],
+        "speech_language_missing": None if pairs else (
+            "No speech-language comparison: it needs the scores of a speech and a language "
+            "feature space (features of kind speech and language) with layerNN layers; "
+            f"this task has {', '.join(sorted(by_space))}."),
+        "partition": _partition(output_dir, task, varpart),
+        "regions": _regions(output_dir, task, groups, union, best),
+        "comparisons": [section] if comparisons else [],
+    }
+
+
+def _space_section(output_dir: Path, group: GroupTable) -> dict:
+    """Layer means per participant and for the group, their figure and a glass brain."""
+    entities = {"task": group.task}
+    means = pd.concat([stats.participant_layer_means(group.table, s)
+                       for s in stats.ELECTRODE_SETS], ignore_index=True)
+    profile = stats.group_layer_profile(means)
+    _write(output_dir, bids_name(entities, "layermeans", ".tsv", desc=group.space), means)
+    _write(output_dir, bids_name(entities, "layerprofile", ".tsv", desc=group.space), profile)
+    best = stats.best_layer(profile)
+    shown = ("significant" if profile.loc[profile["electrode_set"] == "significant",
+                                          "mean_r"].notna().any() else "all")
+    figures = [to_report_figure(
+        layer_profile_figure(means[means["electrode_set"] == shown],
+                             profile[profile["electrode_set"] == shown],
+                             f"{group.space}, {shown} electrodes"),
+        f"{group.space}: mean r over each participant's {shown} electrodes (grey) and the "
+        "group mean with its 95% bootstrap CI")]
+    layers = stats.layer_order(group.table["layer"])
+    mapped = best or (layers[0] if len(layers) == 1 else None)
+    rows = stats.one_row_per_electrode(group.table)
+    if mapped and {"x", "y", "z"} <= set(rows.columns):  # MNI electrodes only (collect_scores)
+        rows = rows[rows["layer"] == mapped].dropna(subset=["x", "y", "z"])
+    if mapped and {"x", "y", "z"} <= set(rows.columns) and len(rows):
+        figures.append(glass_brain_figure(rows[["x", "y", "z"]].to_numpy(float),
+                                          rows["r"].to_numpy(float),
+                                          rows["significant"].to_numpy(bool),
+                                          f"{group.space} ({mapped}): r, all participants"))
+    table = means[means["electrode_set"] == shown].pivot(index="subject", columns="layer")
+    return {
+        "space": group.space, "path": group.path.name, "best_layer": best, "shown": shown,
+        "layers": layers, "profile": profile.to_dict("records"), "figures": figures,
+        "participants": [{"subject": subject,
+                          "cells": [(table.loc[subject, ("mean_r", layer)],
+                                     int(table.loc[subject, ("n_electrodes", layer)]))
+                                    for layer in layers]}
+                         for subject in table.index],
+        "means_path": bids_name(entities, "layermeans", ".tsv", desc=group.space),
+        "profile_path": bids_name(entities, "layerprofile", ".tsv", desc=group.space),
+    }
+
+
+def _speech_language(output_dir: Path, task: str, speech: GroupTable, language: GroupTable,
+                     speech_layer: str, language_layer: str, fdr_alpha: float) -> dict:
+    """Δr per electrode, per participant and the group tests, for one model pair."""
+    desc, entities = f"{speech.space}X{language.space}", {"task": task}
+    electrodes = stats.electrode_differences(speech.table, language.table, speech_layer,
+                                             language_layer, fdr_alpha)
+    participants = pd.concat([stats.participant_differences(electrodes, s)
+                              for s in stats.ELECTRODE_SETS], ignore_index=True)
+    tests = stats.speech_language_tests(electrodes)
+    names = {suffix: bids_name(entities, suffix, ".tsv", desc=desc)
+             for suffix in ("electrodediff", "participantdiff", "difftest")}
+    for suffix, table in zip(names, (electrodes, participants, tests), strict=True):
+        _write(output_dir, names[suffix], table)
+    shown = tests[tests["n_participants"] > 0].iloc[0]
+    figure = to_report_figure(
+        speech_language_figure(electrodes, participants[participants["electrode_set"]
+                                                        == shown["electrode_set"]],
+                               shown, f"{speech.space} ({speech_layer}) vs. {language.space} "
+                                      f"({language_layer})"),
+        f"Speech ({speech.space}) vs. language ({language.space}) model")
+    return {"speech": speech.space, "language": language.space,
+            "speech_layer": speech_layer, "language_layer": language_layer,
+            "tests": tests.to_dict("records"), "figure": figure, "paths": names,
+            "preference": electrodes["preference"].value_counts().to_dict(),
+            "n_electrodes": len(electrodes), "fdr_alpha": fdr_alpha}
+
+
+def _partition(output_dir: Path, task: str, varpart: pd.DataFrame | None) -> dict:
+    """The variance-partition shares per participant and their mean with bootstrap CIs."""
+    if varpart is None:
+        return {"missing": "No variance-partitioning tables (desc-varpart_scores.tsv) among "
+                           "the participants' derivatives: they are written by the model "
+                           "comparisons in TRF mode."}
+    varpart = varpart.assign(subject=varpart["subject"].map(
+        lambda recording: (parse_entities(recording) or {}).get("sub", recording)))
+    shares = stats.participant_shares(varpart)
+    summary = stats.share_summary(shares)
+    names = {suffix: bids_name({"task": task}, suffix, ".tsv", desc="varpart")
+             for suffix in ("shares", "sharesummary")}
+    _write(output_dir, names["shares"], shares)
+    _write(output_dir, names["sharesummary"], summary)
+    if summary.empty:
+        return {"missing": "No participant has an electrode predicted significantly, with a "
+                           "positive R², by a union model, so no share is defined.",
+                "paths": names}
+    return {"missing": None, "paths": names,
+            "figure": to_report_figure(share_summary_figure(shares, summary),
+                                       "Variance partitioning across participants"),
+            "rows": [{**row, "partition_label": partition_label(row["partition"]),
+                      "region_label": region_label(row["region"])}
+                     for row in summary.to_dict("records")]}
+
+
+def _regions(output_dir: Path, task: str, groups: list[GroupTable], union: pd.DataFrame,
+             best: dict[str, str | None]) -> dict:
+    """Electrodes and mean r by anatomical label, when electrodes.tsv has a label column."""
+    if union["label"].isna().all():
+        return {"missing": "No participant's electrodes.tsv has an anatomical-label column "
+                           f"(one of {', '.join(stats.LABEL_COLUMNS)}), and no atlas is "
+                           "applied (nilearn's atlases need a download): no region summary."}
+    tables = []
+    for group in groups:
+        rows = stats.one_row_per_electrode(group.table)
+        rows = rows[rows["layer"] == best[group.space]] if best[group.space] else rows
+        labels = union.rename(columns={"name": "channel"})[["subject", "channel", "label"]]
+        summary = stats.region_summary(rows.merge(labels, on=["subject", "channel"]))
+        summary.insert(0, "layer", best[group.space] or "")
+        summary.insert(0, "space", group.space)
+        tables.append(summary)
+    table = pd.concat(tables, ignore_index=True)
+    name = bids_name({"task": task}, "regions", ".tsv")
+    _write(output_dir, name, table)
+    return {"missing": None, "path": name, "rows": table.to_dict("records")}

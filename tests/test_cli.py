@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from html import escape
 
 import pytest
 
@@ -102,6 +103,8 @@ def test_a_failing_participant_does_not_stop_the_others(dataset_copy, demo_confi
                  "--models", "envelope"]) == 0
     html = (out / "group.html").read_text()
     assert "Included (1): 01" in html and "Failed (1): 02" in html
+    crash = next((out / "logs").glob("crash-sub-02-*.txt")).read_text().strip()
+    assert escape(crash.splitlines()[-1]) in html  # each failure with its error message
 
 
 def test_default_models_missing_is_66_with_hint_and_writes_nothing(synthetic, tmp_path,

@@ -50,7 +50,8 @@ def bids_name(entities: dict[str, str], suffix: str, extension: str, **extra: st
     Parameters
     ----------
     entities : dict
-        ``sub``, ``ses``, ``task``, ``acq``, ``run`` (any subset, in that order).
+        ``sub``, ``ses``, ``task``, ``acq``, ``run`` (any subset, in that order; empty for a
+        group file such as ``desc-union_electrodes.tsv``).
     suffix : str
         The BIDS suffix (``ieeg``, ``scores``, ``channels``, ...).
     extension : str
@@ -61,7 +62,7 @@ def bids_name(entities: dict[str, str], suffix: str, extension: str, **extra: st
     # labels are alphanumeric (BIDS), e.g. a free-text coordinate system "MNI 305" -> "MNI305"
     parts = [f"{k}-{''.join(c for c in extra[k] if c.isalnum())}" for k in ("space", "desc")
              if extra.get(k)]
-    return "_".join([entity_stem(entities), *parts, suffix]) + extension
+    return "_".join(p for p in [entity_stem(entities), *parts, suffix] if p) + extension
 
 
 @dataclass(frozen=True)

@@ -75,18 +75,27 @@ def cca_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-#: Plain names of the variance-partition sets (``analysis/unions.py``).
-SET_LABELS = {"shared": "shared", "speech_rest": "speech-only", "language_rest": "language-only",
-              "static": "static embedding", "acoustic": "acoustic"}
+#: Short human names of the variance-partitioning sets (figure labels and tables).
+SET_NAMES = {"shared": "shared (CCA space)", "speech_rest": "speech-model unique",
+             "language_rest": "language-model unique", "static": "static word meaning",
+             "acoustic": "acoustic-phonetic"}
+
+
+def set_name(name: str) -> str:
+    """A partition set's human name (``speech_rest`` -> ``speech-model unique``)."""
+    return SET_NAMES.get(name, name.replace("_", " "))
 
 
 def region_label(region: str) -> str:
-    """``speech_rest_only`` -> ``speech-only alone``; ``shared∩static`` -> ``shared & static
-    embedding``."""
+    """A Venn region's human name: ``shared_only`` -> ``shared (CCA space) only``."""
     if region.endswith("_only"):
-        name = region.removesuffix("_only")
-        return f"{SET_LABELS.get(name, name)} alone"
-    return " & ".join(SET_LABELS.get(name, name) for name in region.split("∩"))
+        return f"{set_name(region.removesuffix('_only'))} only"
+    return " ∩ ".join(set_name(part) for part in region.split("∩"))
+
+
+def partition_label(partition: str) -> str:
+    """A partition's human name: its sets' names joined by ``+``."""
+    return " + ".join(set_name(part) for part in partition.split("+"))
 
 
 def varpart_figure(table: pd.DataFrame) -> Figure:
@@ -109,8 +118,7 @@ def varpart_figure(table: pd.DataFrame) -> Figure:
     axes = np.atleast_1d(fig.subplots(len(partitions), 1, height_ratios=heights))
     for ax, partition in zip(axes, partitions, strict=True):
         shares = region_shares(table[table["partition"] == partition]).fillna(0)
-        ax.set_title(" + ".join(SET_LABELS.get(name, name) for name in partition.split("+")),
-                     fontsize=9)
+        ax.set_title(partition_label(partition), fontsize=9)
         if shares.empty:
             ax.text(0.5, 0.5, "no electrode is predicted significantly by the union model",
                     ha="center", va="center", fontsize=8, transform=ax.transAxes)

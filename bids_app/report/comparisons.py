@@ -13,6 +13,7 @@ from bids_app.bids.tsv import read_tsv
 from bids_app.outputs.derivatives import COMPARISON_SUFFIXES, parse_name
 from bids_app.report.comparison_figures import cca_figure, predcorr_figure, varpart_figure
 from bids_app.report.figures import ReportFigure, to_report_figure
+from bids_app.report.group_figures import group_cca_figure
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,9 @@ def comparison_section(title: str, tables: dict[str, pd.DataFrame],
             figures.append(to_report_figure(predcorr_figure(table, a, b),
                                             f"Prediction correlation: {a} vs. {b}"))
     if "cca" in tables:
-        figures.append(to_report_figure(cca_figure(tables["cca"]),
+        # stacked participants: one line per distinct curve, never one line across them
+        draw = group_cca_figure if "subject" in tables["cca"] else cca_figure
+        figures.append(to_report_figure(draw(tables["cca"]),
                                         "Canonical correlations of the shared space"))
     if "varpart" in tables:
         figures.append(to_report_figure(varpart_figure(tables["varpart"]),
