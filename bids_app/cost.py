@@ -233,10 +233,14 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     per_batch = max(1, REFIT_COLUMNS // max(1, n_ch))
     batches = (-(-config.statistics.n_refits // per_batch)
                if config.statistics.null(enc.mode, n_rows / folds) == "refit" else 0)
+    weights_bytes = 0  # TRF mode: each layer's weights, float32, saved with its stage
     for spec in config.features:
         n_layers, width = feature_layers(spec, (model_paths or {}).get(spec.name))
         n_layers_total += n_layers
         memory, data, fit, p = layer_cost(width)
+        if enc.mode == "trf":
+            weights_bytes += 4 * n_lags * width * n_ch * n_layers
+            memory += 16 * n_lags * width * n_ch  # the fold sum and one fold, float64
         peak, widest = max(peak, memory), max(widest, p)
         seconds += n_layers * (data + fit)
         if batches:
@@ -248,7 +252,8 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     parallel = max(1, min(n_jobs, n_layers_total))  # --nprocs layers at once
     stages.append(StageCost("encoding", peak * parallel, seconds,
                             f"Gram {widest} x {widest} per fold, {n_layers_total} layers "
-                            f"({format_bytes(saved)} of predictions on disk)"))
+                            f"({format_bytes(saved)} of predictions and "
+                            f"{format_bytes(weights_bytes)} of weights on disk)"))
     if enc.mode == "trf":
         partitions = _union_widths(config)  # the models of a partition share one design
         memory, time_ = 0.0, 0.0

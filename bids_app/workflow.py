@@ -43,7 +43,7 @@ from bids_app.encoding import (
     significance,
 )
 from bids_app.encoding.align import Designs, stimulus_segments, word_design
-from bids_app.encoding.cv import lag_profile
+from bids_app.encoding.cv import lag_profile, peak_lags
 from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIeegError
 from bids_app.features import load_or_compute_features, needs_words
 from bids_app.features.cache import release_pages
@@ -80,6 +80,7 @@ from bids_app.outputs.provenance import (
     write_run_record,
 )
 from bids_app.outputs.stages import StageStore, stage_key
+from bids_app.outputs.trf import write_trf_outputs
 from bids_app.progress import Progress, format_seconds, stage
 from bids_app.report.participant import write_failure_report, write_participant_report
 from bids_app.report.qc import write_qc_figures
@@ -88,8 +89,8 @@ from bids_app.stimuli.resolve import check_overlap, check_words_inside, resolve_
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
-#: Feature spaces up to this width keep their full TRF weights in the stage outputs.
-MAX_SAVED_FEATURES = 128
+#: What an encoding stage saves; part of its key, so caches of another content are not reused.
+ENCODING_STAGE_CONTENT = ("scores", "predictions", "lag_profile", "weights")
 
 
 @dataclass(frozen=True)
@@ -331,7 +332,7 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
     encoder = _Encoder(stimuli, stimulus_words, neural, segments, designs, config, options,
                        store,
                        stage_key(neural_key, config.electrodes, config.encoding,
-                                 config.statistics),
+                                 config.statistics, ENCODING_STAGE_CONTENT),
                        Progress("encoding", sum(len(sets[0].layer_names)
                                                 for sets in feature_sets.values()),
                                 workers=_parallel_layers(options)))
@@ -358,6 +359,10 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         else:
             logger.info("comparisons: reused (their settings and inputs are unchanged)")
         write_comparison(comparison, out_dir, recording.entities, provenance)
+        for spec in config.features:
+            write_trf_outputs(out_dir, recording.entities, spec.name, results[spec.name],
+                              tables[spec.name], neural.ch_names, neural.sfreq,
+                              config.encoding, provenance)
     for spec in config.features:
         path = score_paths[spec.name]
         write_json(path.with_suffix(".json"), scores_dictionary(
@@ -487,7 +492,8 @@ class _Encoder:
         -------
         table : DataFrame
             One row per channel and layer (and lag, in word mode): ``channel``, ``layer``,
-            [``lag``], ``r``, ``r2``, ``alpha``, ``p``, ``p_fdr``, ``significant``.
+            [``lag``], ``r``, ``r2``, ``alpha``, ``p``, ``p_fdr``, ``significant`` and, in TRF
+            mode, ``peak_lag`` (s).
         results : dict of str to EncodingResult
             The result of each layer, with its cross-validated predictions memory-mapped.
         """
@@ -568,14 +574,16 @@ class _Encoder:
 
             result, targets = fit(neural.data.T, return_weights=True)
             result.lag_profile = lag_profile(result.weights, design, self.segments)
-            # full TRF weights are kept for narrow spaces (acoustic); wide ones keep the profile
-            narrow = design.shape[1] <= MAX_SAVED_FEATURES
-            result.weights = result.weights.astype(np.float32) if narrow else None
+            result.weights = result.weights.astype(np.float32)  # saved with the stage
             lags = None
         p_values = significance(result, targets, lambda data: fit(data)[0], neural.data.T,
                                 config.statistics, config.encoding.mode, segments=self.segments)
-        return result, _scores_table(result, p_values, layer, neural.ch_names, lags,
-                                     config.statistics.fdr_alpha)
+        table = _scores_table(result, p_values, layer, neural.ch_names, lags,
+                              config.statistics.fdr_alpha)
+        if result.lag_profile is not None:
+            table["peak_lag"] = np.round(peak_lags(result.lag_profile,
+                                                   result.lags / neural.sfreq), 6)
+        return result, table
 
 
 def _parallel_layers(options: RunOptions) -> int:

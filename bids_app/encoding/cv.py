@@ -262,6 +262,25 @@ def lag_profile(weights: np.ndarray, X: np.ndarray, segments: np.ndarray | None 
                              ).clip(0))
 
 
+def peak_lags(profile: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """The lag of each target's lag-profile maximum (NaN where the profile is all zero).
+
+    Parameters
+    ----------
+    profile : ndarray, shape (n_lags, n_targets)
+        From :func:`lag_profile`.
+    lags : ndarray, shape (n_lags,)
+        The lags, e.g. in seconds.
+
+    Returns
+    -------
+    peak : ndarray, shape (n_targets,)
+    """
+    profile = np.nan_to_num(np.asarray(profile, dtype=float))
+    peak = np.asarray(lags, dtype=float)[np.argmax(profile, axis=0)]
+    return np.where(profile.max(0) > 0, peak, np.nan)
+
+
 def fold_scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pearson r and R² of every column (NaN where a column is constant).
 

@@ -23,8 +23,9 @@ DESCRIPTIONS = {
     "cca": "Canonical components of the speech-language shared space.",
 }
 #: The description of a feature space's ``desc-<space>`` derivatives.
-SPACE_DESCRIPTION = ("Cross-validated encoding scores of the feature space {space} (scores.tsv) "
-                     "or its stimulus features (features.h5); desc-<a>X<b> (predcorr.tsv) "
+SPACE_DESCRIPTION = ("Cross-validated encoding scores of the feature space {space} (scores.tsv), "
+                     "its TRF lag profiles (lagprofile.npy) and weights (weights.npy), or its "
+                     "stimulus features (features.h5); desc-<a>X<b> (predcorr.tsv) "
                      "correlates the predictions of feature spaces a and b.")
 
 #: ``desc-`` labels of derivatives that are not feature spaces (no feature space may use them).
@@ -41,7 +42,8 @@ COMPARISON_SUFFIXES = {"cca": "components", "varpart": "scores"}
 #: Folders are named without a trailing slash, which bids-validator-deno does not match.
 BIDSIGNORE = ["logs", "stimuli", "stages", "group", "*.html", "sub-*/figures", "*_scores.tsv",
               "*_scores.json", "*_predcorr.tsv", "*_predcorr.json", "*_components.tsv",
-              "*_components.json", "*_features.h5", "*_features.json"]
+              "*_components.json", "*_features.h5", "*_features.json", "*_lagprofile.npy",
+              "*_lagprofile.json", "*_weights.npy", "*_weights.json"]
 
 
 def bids_name(entities: dict[str, str], suffix: str, extension: str, **extra: str) -> str:
@@ -213,10 +215,16 @@ def scores_dictionary(space: str, provenance: dict) -> dict:
                                  "folds)."},
         "p": {"Description": "Permutation p-value of r (circular shifts of held-out "
                              "predictions), (count+1)/(n+1)."},
-        "p_fdr": {"Description": "Benjamini-Hochberg adjusted p across channels."},
+        "p_fdr": {"Description": "Benjamini-Hochberg adjusted p across channels (and lags, in "
+                                 "word mode)."},
         "significant": {"Description": "p_fdr below statistics.fdr_alpha."},
         "lag": {"Description": "Word mode only: time of the high-gamma relative to word "
                                "onset.", "Units": "s"},
+        "peak_lag": {"Description": "TRF mode only: the lag at the maximum of the channel's lag "
+                                    "profile (desc-<space>_lagprofile.npy: the standard "
+                                    "deviation of each lag's term of the prediction, from the "
+                                    "weights averaged over outer folds); n/a where all weights "
+                                    "are zero.", "Units": "s"},
         "responsive": {"Description": "Speech-responsive electrode: paired t-test of "
                                       "high-gamma after vs. before stimulus onsets, Bonferroni "
                                       "corrected (present with 2 or more stimuli)."},

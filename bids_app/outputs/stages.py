@@ -27,6 +27,9 @@ from bids_app import __version__
 from bids_app.encoding import EncodingResult
 from bids_app.outputs.atomic import atomic_path
 
+#: File suffix of a stage's TRF weights (a ``.``-suffix, so that a key is parsed alone).
+WEIGHTS_SUFFIX = ".weights.npy"
+
 
 def stage_key(*parts: Any) -> str:
     """A short hash of ``parts`` (dataclasses, dicts, strings) and the app version."""
@@ -65,29 +68,36 @@ class StageStore:
         self._drop_others(stage, key)
 
     def load_result(self, stage: str, key: str) -> tuple[EncodingResult, pd.DataFrame] | None:
-        """An encoding result (predictions memory-mapped) and its scores table, or None."""
+        """An encoding result (predictions and weights memory-mapped) and its table, or None."""
         saved = self.load(stage, key)
         predictions = self._path(stage, key, ".npy")
         if saved is None or not predictions.is_file():
             return None
         result, table = saved
         result.predictions = np.load(predictions, mmap_mode="r").T
+        weights = self._path(stage, key, WEIGHTS_SUFFIX)
+        if weights.is_file():
+            result.weights = np.load(weights, mmap_mode="r")
         return result, table
 
     def save_result(self, stage: str, key: str, result: EncodingResult,
                     table: pd.DataFrame) -> EncodingResult:
-        """Save a result and its table; returns it with its predictions memory-mapped.
+        """Save a result and its table; returns it with its large arrays memory-mapped.
 
-        The predictions go to a ``.npy`` file first, and the small rest (the completion
-        marker) last. They are stored target-major (transposed), so that reading some
-        targets of a memory-mapped result touches only their pages.
+        The predictions (and the TRF weights, when present) go to ``.npy`` files first, and
+        the small rest (the completion marker) last. Predictions are stored target-major
+        (transposed), so that reading some targets of a memory-mapped result touches only
+        their pages.
         """
         predictions = self._path(stage, key, ".npy")
         with atomic_path(predictions) as tmp:
             np.save(tmp, np.ascontiguousarray(result.predictions.T))
-        small = dataclasses.replace(result, predictions=None)
-        self.save(stage, key, (small, table))
-        return dataclasses.replace(result, predictions=np.load(predictions, mmap_mode="r").T)
+        mapped = {"predictions": None, "weights": None}
+        if result.weights is not None:
+            with atomic_path(self._path(stage, key, WEIGHTS_SUFFIX)) as tmp:
+                np.save(tmp, result.weights)
+        self.save(stage, key, (dataclasses.replace(result, **mapped), table))
+        return self.load_result(stage, key)[0]
 
     def _drop_others(self, stage: str, key: str) -> None:
         for path in self.root.glob(f"{stage}-*"):
