@@ -17,6 +17,7 @@ from bids_app.bids.discovery import Filters
 from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError, NothingSelectedError
+from bids_app.layers import layer_order
 from bids_app.outputs.atomic import write_json, write_tsv
 from bids_app.outputs.derivatives import (
     COMPARISON_SUFFIXES,
@@ -161,7 +162,8 @@ def _task_section(output_dir: Path, task: str, groups: list[GroupTable], union: 
                   kinds: dict[str, str], comparisons: dict[str, pd.DataFrame],
                   fdr_alpha: float) -> dict:
     """The tables and figures of one task (written to ``group/``) for the template."""
-    spaces = [_space_section(output_dir, group) for group in groups]
+    vmax = max(float(g.table["r"].abs().max()) for g in groups)  # one colour scale per task
+    spaces = [_space_section(output_dir, group, vmax) for group in groups]
     best = {s["space"]: s["best_layer"] for s in spaces}
     by_space = {g.space: g for g in groups}
     pairs = [(a, b) for a in by_space for b in by_space
@@ -191,7 +193,7 @@ def _task_section(output_dir: Path, task: str, groups: list[GroupTable], union: 
     }
 
 
-def _space_section(output_dir: Path, group: GroupTable) -> dict:
+def _space_section(output_dir: Path, group: GroupTable, vmax: float) -> dict:
     """Layer means per participant and for the group, their figure and a glass brain."""
     entities = {"task": group.task}
     means = pd.concat([stats.participant_layer_means(group.table, s)
@@ -202,13 +204,13 @@ def _space_section(output_dir: Path, group: GroupTable) -> dict:
     best = stats.best_layer(profile)
     shown = ("significant" if profile.loc[profile["electrode_set"] == "significant",
                                           "mean_r"].notna().any() else "all")
-    figures = [to_report_figure(
+    layers = layer_order(group.table["layer"])
+    figures = [] if len(layers) == 1 else [to_report_figure(
         layer_profile_figure(means[means["electrode_set"] == shown],
                              profile[profile["electrode_set"] == shown],
                              f"{group.space}, {shown} electrodes"),
         f"{group.space}: mean r over each participant's {shown} electrodes (grey) and the "
         "group mean with its 95% bootstrap CI")]
-    layers = stats.layer_order(group.table["layer"])
     mapped = best or (layers[0] if len(layers) == 1 else None)
     rows = stats.one_row_per_electrode(group.table)
     if mapped and {"x", "y", "z"} <= set(rows.columns):  # MNI electrodes only (collect_scores)
@@ -217,7 +219,8 @@ def _space_section(output_dir: Path, group: GroupTable) -> dict:
         figures.append(glass_brain_figure(rows[["x", "y", "z"]].to_numpy(float),
                                           rows["r"].to_numpy(float),
                                           rows["significant"].to_numpy(bool),
-                                          f"{group.space} ({mapped}): r, all participants"))
+                                          f"{group.space} ({mapped}): r, all participants",
+                                          vmax=vmax))
     table = means[means["electrode_set"] == shown].pivot(index="subject", columns="layer")
     return {
         "space": group.space, "path": group.path.name, "best_layer": best, "shown": shown,

@@ -10,7 +10,6 @@ independent samples of the population of brains.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pandas as pd
 
 from bids_app.analysis.partition import region_shares
 from bids_app.encoding.stats import fdr_bh
+from bids_app.layers import layer_index, layer_order
 
 #: Electrode sets a participant's mean r is taken over (docs/statistics.md).
 ELECTRODE_SETS = ("significant", "responsive", "all")
@@ -31,9 +31,6 @@ ELECTRODE = ["subject", "session", "run", "channel"]
 #: Columns of electrodes.tsv taken to hold an anatomical label, in order of preference.
 LABEL_COLUMNS = ("anatomical_label", "anat", "label", "region", "location", "roi",
                  "destrieux", "desikan_killiany", "aal")
-
-_LAYER = re.compile(r"layer(\d+)")
-
 
 @dataclass(frozen=True)
 class BootstrapCI:
@@ -94,19 +91,6 @@ class MixedModelResult:
     p: float
     converged: bool
     note: str
-
-
-def layer_index(layer: str) -> int | None:
-    """The index of a ``layerNN`` name (None for scalar features such as ``surprisal``)."""
-    match = _LAYER.fullmatch(str(layer))
-    return int(match.group(1)) if match else None
-
-
-def layer_order(layers: Sequence[str]) -> list[str]:
-    """Layers by index, then the scalar features (not on the layer axis) by name."""
-    unique = list(dict.fromkeys(layers))
-    return (sorted((x for x in unique if layer_index(x) is not None), key=layer_index)
-            + sorted(x for x in unique if layer_index(x) is None))
 
 
 def one_row_per_electrode(table: pd.DataFrame) -> pd.DataFrame:

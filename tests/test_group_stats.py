@@ -15,6 +15,7 @@ from bids_app import group_stats as gs
 from bids_app.bids.discovery import Filters
 from bids_app.config import AppConfig
 from bids_app.group import run_group
+from bids_app.layers import layer_order
 from bids_app.outputs.atomic import write_text, write_tsv
 from bids_app.report.group_figures import group_cca_figure
 from bids_app.workflow import RunOptions
@@ -31,7 +32,7 @@ def _scores(subject: str, channels: list[str], layers: list[str], seed: int) -> 
 
 
 def test_layer_order_and_best_layer_tie_goes_to_lower_index():
-    assert gs.layer_order(["surprisal", "layer10", "layer02", "entropy"]) == [
+    assert layer_order(["surprisal", "layer10", "layer02", "entropy"]) == [
         "layer02", "layer10", "entropy", "surprisal"]
     profile = pd.DataFrame({"electrode_set": "significant",
                             "layer": ["layer03", "layer01", "layer02", "entropy"],

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from bids_app.config import AppConfig
+from bids_app.layers import best_layer, split_layers
 from bids_app.outputs.derivatives import bids_name
 from bids_app.report.figures import electrode_scores_figure, layer_profile_figure
-from bids_app.report.layers import best_layer, split_layers
 from bids_app.report.participant import markdown_paragraphs, write_participant_report
 
 

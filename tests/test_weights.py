@@ -16,9 +16,9 @@ from bids_app.bids.tsv import read_tsv
 from bids_app.cli import main
 from bids_app.encoding import EncodingConfig, cross_validate
 from bids_app.encoding import reduce as reduce_module
-from bids_app.encoding.cv import EncodingResult, peak_lags
+from bids_app.encoding.cv import peak_lags
 from bids_app.encoding.reduce import FoldPCA, ReducedDesign, lag_basis
-from bids_app.outputs.trf import read_lag_profiles, weights_layer
+from bids_app.outputs.trf import read_lag_profiles
 from bids_app.report.lags import lag_profile_figure, word_lag_arrays, word_lag_figure
 
 #: The planted-truth run: an envelope space (fixed design) and a mel space reduced by in-fold PCA.
@@ -77,15 +77,6 @@ def test_peak_lags_is_nan_for_a_zero_profile():
     profile = np.zeros((5, 3))
     profile[2, 0], profile[4, 1] = 1.0, 0.5
     np.testing.assert_array_equal(peak_lags(profile, np.arange(5) / 10), [0.2, 0.4, np.nan])
-
-
-def test_weights_layer_is_the_best_hidden_layer_not_a_scalar_one():
-    widths = {"layer00": 16, "layer01": 16, "layer02": 16, "surprisal": 1}
-    results = {layer: EncodingResult(*[None] * 8, weights=np.zeros((3, width, 2)))
-               for layer, width in widths.items()}
-    table = pd.DataFrame({"layer": np.repeat(list(widths), 2),
-                          "r": [0.1, 0.1, 0.3, 0.3, 0.3, 0.3, 0.9, 0.9]})
-    assert weights_layer(results, table) == "layer01"  # the first of the tied best
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ In TRF mode, each feature space of a recording gets, beside its scores table:
 - ``<recording>_desc-<space>_lagprofile.npy``: float32, (n_layers, n_lags, n_channels), every
   layer's lag profile (:func:`bids_app.encoding.cv.lag_profile`);
 - ``<recording>_desc-<space>_weights.npy``: float32, (n_lags, n_features, n_channels), the full
-  weights of one layer (:func:`weights_layer`);
+  weights of the best layer (:func:`bids_app.layers.best_layer`, the report's);
 
 each with a JSON sidecar naming the axes (lags in seconds, channels, layers) and the reductions.
 Both come from weights averaged over the outer folds in the original feature basis: each fold's
@@ -25,6 +25,7 @@ import pandas as pd
 
 from bids_app.encoding import EncodingConfig, EncodingResult
 from bids_app.encoding.reduce import lag_basis
+from bids_app.layers import best_layer
 from bids_app.outputs.atomic import write_json, write_with
 from bids_app.outputs.derivatives import bids_name
 
@@ -73,18 +74,6 @@ def read_lag_profiles(path: Path) -> LagProfiles:
                        meta["Channels"])
 
 
-def weights_layer(results: dict[str, EncodingResult], table: pd.DataFrame) -> str:
-    """The layer whose full weights are written.
-
-    Among the widest layers (a model's hidden states, not its scalar surprisal or entropy),
-    the one with the highest mean r over channels; the first in layer order on ties.
-    """
-    widths = {layer: result.weights.shape[1] for layer, result in results.items()}
-    mean_r = table.groupby("layer", sort=False)["r"].mean()
-    widest = [layer for layer in results if widths[layer] == max(widths.values())]
-    return max(widest, key=lambda layer: np.nan_to_num(mean_r.get(layer, np.nan), nan=-np.inf))
-
-
 def write_trf_outputs(out_dir: Path, entities: dict[str, str], space: str,
                       results: dict[str, EncodingResult], table: pd.DataFrame,
                       channels: Sequence[str], sfreq: float, encoding: EncodingConfig,
@@ -128,13 +117,15 @@ def write_trf_outputs(out_dir: Path, entities: dict[str, str], space: str,
         "Description": PROFILE_DESCRIPTION, "Dimensions": ["layer", "lag", "channel"],
         "Layers": layers, **axes, "Units": "z-scored high-gamma",
         "Provenance": provenance})
-    layer = weights_layer(results, table)
+    layer = best_layer(table)
     weights = np.asarray(results[layer].weights, dtype=np.float32)
     weights_path = out_dir / bids_name(entities, WEIGHTS_SUFFIX, ".npy", desc=space)
     write_with(weights_path, lambda tmp: np.save(tmp, weights))
     write_json(weights_path.with_suffix(".json"), {
         "Description": WEIGHTS_DESCRIPTION, "Dimensions": ["lag", "feature", "channel"],
-        "Layer": layer, "LayerChoice": "highest mean r over channels among the widest layers",
+        "Layer": layer,
+        "LayerChoice": "the best layer: highest mean r over the FDR-significant electrodes "
+                       "among the layerNN layers (bids_app.layers)",
         "NumberOfFeatures": int(weights.shape[1]), **axes,
         "Units": "z-scored high-gamma per unit of the feature", "Provenance": provenance})
     return [profile_path, weights_path]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bids_app.report.layers import (
+from bids_app.layers import (
     best_lag_per_channel,
     best_layer,
     significant_channels,
@@ -46,20 +46,6 @@ def to_report_figure(fig: Figure, caption: str) -> ReportFigure:
     plt.close(fig)
     return ReportFigure(caption, "data:image/png;base64,"
                         + base64.b64encode(buffer.getvalue()).decode("ascii"))
-
-
-def lag_profile_figure(table: pd.DataFrame, space: str) -> ReportFigure:
-    """Word mode: r as a function of lag at one layer (each channel, and their mean)."""
-    curves = table.pivot(index="lag", columns="channel", values="r")
-    fig, ax = plt.subplots(figsize=(5, 2.8))
-    ax.plot(curves.index, curves.to_numpy(), color=OTHER, lw=0.6)
-    ax.plot(curves.index, curves.mean(axis=1), color=SIGNIFICANT, lw=2, label="mean")
-    ax.axvline(0, color="k", lw=0.5)
-    ax.set_xlabel("lag from word onset (s)")
-    ax.set_ylabel("cross-validated r")
-    ax.set_title(f"{space}, {table['layer'].iloc[0]}", fontsize=9)
-    ax.legend(fontsize=7)
-    return to_report_figure(fig, f"{space}: r at each lag from word onset")
 
 
 def mean_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:

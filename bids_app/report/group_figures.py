@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from bids_app.group_stats import layer_index, layer_order
+from bids_app.layers import layer_index, layer_order
 from bids_app.report.comparison_figures import partition_label, region_label
 
 UNIQUE, SHARED, GROUP, PARTICIPANT = "#c0392b", "#7f8c8d", "#2c3e50", "#95a5a6"

@@ -47,7 +47,7 @@ def lag_profile_figure(profiles: np.ndarray, lags: np.ndarray, channels: Sequenc
         ax.text(0.5, 0.5, "no significant electrode", ha="center", va="center")
         ax.set_axis_off()
         ax.set_title(title, fontsize=9)
-        return to_report_figure(fig, title)
+        return to_report_figure(fig, "No significant electrode, so no lag profile.")
     shapes = profiles[:, keep] / profiles[:, keep].max(0)
     peaks = lags[np.argmax(shapes, axis=0)]
     order = np.argsort(peaks, kind="stable")
@@ -77,7 +77,9 @@ def lag_profile_figure(profiles: np.ndarray, lags: np.ndarray, channels: Sequenc
     heat.set_ylabel(f"electrodes ({n}), by peak lag", fontsize=8)
     heat.set_xlabel("lag after the feature (s)")
     fig.colorbar(image, ax=[top, heat], label="profile / electrode maximum", shrink=0.8)
-    return to_report_figure(fig, title)
+    return to_report_figure(fig, "When each significant electrode responds: its TRF lag "
+                                 "profile (the spread of each lag's contribution, divided by "
+                                 "its maximum), sorted by peak latency (the table's peak_lag).")
 
 
 def word_lag_arrays(table: pd.DataFrame, layer: str
@@ -136,4 +138,6 @@ def word_lag_figure(r: np.ndarray, lags: np.ndarray, significant: np.ndarray,
     bottom.set_xlabel("lag from word onset (s)")
     for ax in (top, bottom):
         ax.axvline(0, color="k", lw=0.5)
-    return to_report_figure(fig, title)
+    return to_report_figure(fig, "Cross-validated r at each lag from word onset, and how many "
+                                 "electrodes are significant at each lag (FDR across electrodes "
+                                 "and lags).")

@@ -18,19 +18,20 @@ import pandas as pd
 from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError
+from bids_app.layers import best_lag_per_channel, best_layer
 from bids_app.outputs.citation import methods_text
 from bids_app.outputs.derivatives import find_scores, read_electrodes, run_record_path
 from bids_app.outputs.provenance import now, read_run_record
+from bids_app.outputs.trf import PROFILE_SUFFIX, read_lag_profiles
 from bids_app.report.comparisons import comparison_section, find_comparison_tables
 from bids_app.report.figures import (
     ReportFigure,
     electrode_scores_figure,
     glass_brain_figure,
-    lag_profile_figure,
     layer_profile_figure,
     png_figure,
 )
-from bids_app.report.layers import best_lag_per_channel, best_layer
+from bids_app.report.lags import lag_profile_figure, word_lag_arrays, word_lag_figure
 from bids_app.report.render import render
 
 
@@ -87,7 +88,7 @@ def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
     electrodes, space = read_electrodes(subject_dir)
     mni = electrodes if space and space.startswith("MNI") else None
     vmax = _common_vmax([table for _, table, _ in scores])
-    sections = [_scores_section(name.recording, name.desc, table, mni, vmax, _model_of(path))
+    sections = [_scores_section(name.recording, name.desc, table, path, mni, vmax)
                 for name, table, path in scores]
     record = read_run_record(run_record_path(output_dir, subject))
     channels = [read_tsv(p) for p in sorted(subject_dir.glob("**/ieeg/*_channels.tsv"))]
@@ -156,8 +157,9 @@ def _model_of(scores_path: Path) -> str:
     return f"{model} @ {revision}" if revision else str(model)
 
 
-def _scores_section(recording: str, space: str, table: pd.DataFrame,
-                    mni: pd.DataFrame | None, vmax: float, model: str) -> ScoresSection:
+def _scores_section(recording: str, space: str, table: pd.DataFrame, scores_path: Path,
+                    mni: pd.DataFrame | None, vmax: float) -> ScoresSection:
+    model = _model_of(scores_path)
     undefined = int(table["r"].isna().sum())
     table = table.dropna(subset=["r"])  # r is undefined where a prediction is constant
     if table.empty:
@@ -165,12 +167,22 @@ def _scores_section(recording: str, space: str, table: pd.DataFrame,
     layer = best_layer(table)
     figures = []
     if "lag" in table:
-        figures.append(lag_profile_figure(table[table["layer"] == layer], space))
+        r, significant, lags, _ = word_lag_arrays(table, layer)
+        figures.append(word_lag_figure(r, lags, significant, f"{space}, {layer}"))
     table = best_lag_per_channel(table)
     rows = table[table["layer"] == layer]
     if table["layer"].nunique() > 1:
         figures.append(layer_profile_figure(table, space))
     figures.append(electrode_scores_figure(table, layer, space))
+    profiles_path = scores_path.with_name(
+        scores_path.name.replace("_scores.tsv", f"_{PROFILE_SUFFIX}.npy"))
+    if profiles_path.is_file():
+        profiles = read_lag_profiles(profiles_path)
+        significant = rows.set_index("channel")["significant"].reindex(profiles.channels)
+        figures.append(lag_profile_figure(profiles.layer(layer), profiles.lags,
+                                          profiles.channels,
+                                          significant.fillna(False).to_numpy(bool),
+                                          f"{space}, {layer}"))
     if mni is not None:
         placed = rows.merge(mni, left_on="channel", right_on="name").dropna(
             subset=["x", "y", "z"])

@@ -1,20 +1,35 @@
-"""Layers of a feature space in the reports: which are model layers, and which one is best.
+"""Layers of a feature space: which are model layers, their order, and which one is best.
 
-One rule for every table and figure of a report: a model's layers are its ``layerNN`` hidden
+One rule for every derivative, table and figure: a model's layers are its ``layerNN`` hidden
 states; other entries of the same space (a language model's ``surprisal`` and ``entropy``)
-are scalar features, reported on their own and never on the layer axis. The best layer is the
-model layer with the highest mean r over the space's FDR-significant electrodes (over all
-electrodes when none is significant); ties go to the earlier layer.
+are scalar features, reported on their own and never on the layer axis. A participant's best
+layer is the model layer with the highest mean r over the space's FDR-significant electrodes
+(over all electrodes when none is significant); ties go to the earlier layer. The group level
+applies the same rule to group means (:func:`bids_app.group_stats.best_layer`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-_MODEL_LAYER = re.compile(r"layer\d+$")
+_MODEL_LAYER = re.compile(r"layer(\d+)")
+
+
+def layer_index(layer: str) -> int | None:
+    """The index of a ``layerNN`` name (None for scalar features such as ``surprisal``)."""
+    match = _MODEL_LAYER.fullmatch(str(layer))
+    return int(match.group(1)) if match else None
+
+
+def layer_order(layers: Sequence[str]) -> list[str]:
+    """Layers by index, then the scalar features (not on the layer axis) by name."""
+    unique = list(dict.fromkeys(layers))
+    return (sorted((x for x in unique if layer_index(x) is not None), key=layer_index)
+            + sorted(x for x in unique if layer_index(x) is None))
 
 
 def split_layers(layers: list[str]) -> tuple[list[str], list[str]]:
@@ -23,7 +38,7 @@ def split_layers(layers: list[str]) -> tuple[list[str], list[str]]:
     A space without ``layerNN`` entries (an acoustic space, a static embedding) has its
     entries as its layers and no scalar feature.
     """
-    model = [layer for layer in layers if _MODEL_LAYER.match(layer)]
+    model = [layer for layer in layers if layer_index(layer) is not None]
     if not model:
         return list(layers), []
     return model, [layer for layer in layers if layer not in model]
