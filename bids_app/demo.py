@@ -1,9 +1,11 @@
 """``ssl-ieeg-demo OUT``: generate a small synthetic BIDS iEEG dataset and analyse it end to end.
 
 The dataset (two participants, speech-like audio, BrainVision recordings at 512 Hz) has a known
-ground truth: some electrodes' high-gamma follows a lagged response to the audio envelope, the
-others are noise. The demo runs the participant level, then the group level, and prints how the
-recovered scores compare with the ground truth.
+ground truth (:mod:`bids_app.synthetic.planted`): some electrodes' high-gamma follows a lagged
+response to the audio envelope, some a layer of the demo's speech model, some a layer of its
+language model, some the word onsets both models carry; the others are noise. The demo runs the
+participant level, then the group level, and prints whether each planted class was recovered
+by the model it was planted from, and the comparisons' answers on them.
 
 ``ssl-ieeg-demo --validate OUT`` runs the validation suite instead
 (:mod:`bids_app.synthetic.validation`): detection, false positives, peak lags and
@@ -27,28 +29,31 @@ if TYPE_CHECKING:
     from bids_app.synthetic import SyntheticDataset
 
 
-def demo_config(models: dict[str, Path]) -> dict:
+def demo_config(models: dict[str, Path], weights: str = "random") -> dict:
     """A configuration sized for a laptop: acoustic baselines plus the paper's model spaces.
 
-    The speech and language models are tiny random-weight Wav2Vec2 and GPT-2 checkpoints
-    (``weights: random``, as for untrained-model baselines), so the demo runs offline.
+    The speech and language models are tiny Wav2Vec2 and GPT-2 checkpoints, so the demo runs
+    offline.
 
     Parameters
     ----------
     models : dict
         ``{"speech": dir, "language": dir}`` from
         :func:`bids_app.features.tiny_models.save_tiny_models`.
+    weights : str
+        ``"pretrained"`` loads the saved checkpoints (the demo, whose electrodes follow them);
+        ``"random"`` rebuilds them from their configs with seeded weights (the tests).
     """
     return {
         "features": [
             {"name": "envelope", "kind": "envelope"},
             {"name": "mel", "kind": "mel", "options": {"n_mels": 16}},
             {"name": "wav2vec2", "kind": "speech", "model": str(models["speech"]),
-             "weights": "random"},
+             "weights": weights},
             {"name": "gpt2", "kind": "language", "model": str(models["language"]),
-             "weights": "random"},
+             "weights": weights},
             {"name": "static", "kind": "static", "model": str(models["language"]),
-             "weights": "random"},
+             "weights": weights},
         ],
         "encoding": {"lag_step": 0.02, "n_folds": 5},
         "statistics": {"n_permutations": 200},
@@ -77,6 +82,40 @@ def write_demo_config(dataset: SyntheticDataset, out_dir: Path) -> Path:
     return path
 
 
+#: The demo's tiny models: layers that differ (see ``save_tiny_models``), hidden states 0-4.
+DEMO_MODELS = {"n_layers": 4, "init_range": 0.4}
+
+
+def make_planted_dataset(out_dir: Path) -> tuple[SyntheticDataset, Path]:
+    """The demo dataset in ``out_dir/bids``, with electrodes driven by the demo's own models.
+
+    Returns
+    -------
+    dataset : SyntheticDataset
+        Its ground truth names each driven electrode's source (``envelope``, ``speech``,
+        ``language``, ``shared``).
+    config : Path
+        ``out_dir/demo_config.yaml``, loading the saved models (``weights: pretrained``).
+    """
+    from bids_app.features.tiny_models import save_tiny_models
+    from bids_app.stimuli.alignments import read_words
+    from bids_app.synthetic import make_synthetic_dataset
+    from bids_app.synthetic.planted import model_drives
+
+    models: dict[str, Path] = {}
+
+    def drives(root: Path, stim_files: list[str]) -> dict:
+        words = [word for name in stim_files
+                 for word in read_words((root / "stimuli" / name).with_suffix(".tsv")).words]
+        models.update(save_tiny_models(out_dir / "models", words, **DEMO_MODELS))
+        return model_drives(root, stim_files, models)
+
+    dataset = make_synthetic_dataset(out_dir / "bids", n_channels=48, drives=drives)
+    path = out_dir / "demo_config.yaml"
+    path.write_text(yaml.safe_dump(demo_config(models, weights="pretrained"), sort_keys=False))
+    return dataset, path
+
+
 def run_demo(out_dir: Path, nprocs: int = 1) -> int:
     """Generate the demo dataset in ``out_dir/bids`` and analyse it into ``out_dir/derivatives``.
 
@@ -85,35 +124,21 @@ def run_demo(out_dir: Path, nprocs: int = 1) -> int:
     exit_code : int
         The first non-zero exit code of the participant or group level, else 0.
     """
-    from bids_app.synthetic import make_synthetic_dataset
-
-    dataset = make_synthetic_dataset(out_dir / "bids")
-    config_path = write_demo_config(dataset, out_dir)
+    dataset, config_path = make_planted_dataset(out_dir)
     derivatives = out_dir / "derivatives" / "ssl-ieeg"
     common = ["--config", str(config_path), "--nprocs", str(nprocs)]
     for level in ("participant", "group"):
         code = ssl_ieeg([str(dataset.root), str(derivatives), level, *common])
         if code:
             return code
-    _print_recovery(dataset, derivatives)
-    return 0
+    from bids_app.synthetic.recovery import planted_checks
 
-
-def _print_recovery(dataset: SyntheticDataset, derivatives: Path) -> None:
-    """Compare the envelope model's r on driven and noise electrodes with the ground truth."""
-    from bids_app.bids.tsv import read_tsv
-
-    table = read_tsv(derivatives / "group" / f"task-{dataset.task}_desc-envelope_scores.tsv",
-                     required=("subject", "channel", "r"))
-    print("\nGround truth vs. recovered (feature space 'envelope'):")
-    for subject, truth in dataset.ground_truth.items():
-        rows = table[table["subject"] == subject].set_index("channel")["r"]
-        driven = rows[rows.index.isin(truth.driven)]
-        noise = rows[rows.index.isin(truth.noise)]
-        print(f"  sub-{subject}: driven electrodes mean r = {driven.mean():.3f} "
-              f"(min {driven.min():.3f}); noise electrodes mean r = {noise.mean():.3f} "
-              f"(max {noise.max():.3f})")
+    checks = planted_checks(dataset.ground_truth, derivatives, dataset.task)
+    print("\nPlanted truth vs. recovered:")
+    for check in checks:
+        print(f"  [{'ok' if check.passed else 'FAILED'}] {check.text}")
     print(f"\nReports: {derivatives}/sub-*.html and {derivatives}/group.html")
+    return 0 if all(check.passed for check in checks) else 1
 
 
 def run_validation(out_dir: Path, seeds: Sequence[int] = (0,)) -> int:

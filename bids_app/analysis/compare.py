@@ -29,6 +29,7 @@ from bids_app.analysis.unions import SetDesigns, variance_partition
 from bids_app.analysis.words import WordSamples
 from bids_app.encoding import EncodingConfig, EncodingResult, StatisticsConfig, cross_validate
 from bids_app.errors import UsageError
+from bids_app.layers import split_layers
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -154,7 +155,9 @@ def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
         if name not in inputs.results:
             raise UsageError(f"comparison.prediction_correlation: no encoding results for "
                              f"feature space {name!r}")
-        fitted.append(best_layer_result(inputs.results[name], inputs.Y))
+        layers, _ = split_layers(list(inputs.results[name]))  # never surprisal or entropy
+        fitted.append(best_layer_result({layer: inputs.results[name][layer]
+                                         for layer in layers}, inputs.Y))
     layers = _most_common(fitted[0][1]), _most_common(fitted[1][1])
 
     def fit(X: np.ndarray, Y: np.ndarray) -> EncodingResult:

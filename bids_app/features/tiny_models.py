@@ -24,7 +24,8 @@ from transformers import (
 END_OF_TEXT = "<|endoftext|>"
 
 
-def save_tiny_models(out_dir: Path, words: Sequence[str], seed: int = 0) -> dict[str, Path]:
+def save_tiny_models(out_dir: Path, words: Sequence[str], seed: int = 0, n_layers: int = 2,
+                     init_range: float = 0.02) -> dict[str, Path]:
     """Build and save a tiny Wav2Vec2 and a tiny GPT-2 (with a byte-level BPE tokenizer).
 
     Parameters
@@ -35,6 +36,13 @@ def save_tiny_models(out_dir: Path, words: Sequence[str], seed: int = 0) -> dict
         Words the tokenizer is trained on (any text is still encodable: byte-level BPE).
     seed : int
         Seed of the random weights.
+    n_layers : int
+        Transformer layers of each model (hidden states ``layer00`` to ``layer<n_layers>``).
+    init_range : float
+        Standard deviation of the initial weights (``initializer_range``). With Hugging Face's
+        default, 0.02, a random model's residual stream barely changes from layer to layer
+        (consecutive layers' features correlate at 0.98-1.0); 0.4 makes each layer transform
+        it (the demo's models), so a layer profile has a shape.
 
     Returns
     -------
@@ -44,31 +52,34 @@ def save_tiny_models(out_dir: Path, words: Sequence[str], seed: int = 0) -> dict
     out_dir = Path(out_dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        speech = _save_tiny_wav2vec2(out_dir / "tiny-wav2vec2")
-        language = _save_tiny_gpt2(out_dir / "tiny-gpt2", words)
+        speech = _save_tiny_wav2vec2(out_dir / "tiny-wav2vec2", n_layers, init_range)
+        language = _save_tiny_gpt2(out_dir / "tiny-gpt2", words, n_layers, init_range)
     return {"speech": speech, "language": language}
 
 
-def _save_tiny_wav2vec2(path: Path) -> Path:
+def _save_tiny_wav2vec2(path: Path, n_layers: int, init_range: float) -> Path:
     config = Wav2Vec2Config(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        hidden_size=32, num_hidden_layers=n_layers, num_attention_heads=2, intermediate_size=64,
         conv_dim=(16,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2),
         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, vocab_size=32,
+        initializer_range=init_range,
     )
     Wav2Vec2Model(config).save_pretrained(path)
     Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(path)
     return path
 
 
-def _save_tiny_gpt2(path: Path, words: Sequence[str]) -> Path:
+def _save_tiny_gpt2(path: Path, words: Sequence[str], n_layers: int,
+                    init_range: float) -> Path:
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator([" " + w for w in words], vocab_size=400, min_frequency=1,
                             show_progress=False, special_tokens=[END_OF_TEXT])
     tokenizer = GPT2TokenizerFast(tokenizer_object=bpe._tokenizer, bos_token=END_OF_TEXT,
                                   eos_token=END_OF_TEXT, unk_token=END_OF_TEXT)
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2,
-                        n_head=2, bos_token_id=eos, eos_token_id=eos)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=n_layers,
+                        n_head=2, bos_token_id=eos, eos_token_id=eos,
+                        initializer_range=init_range)
     GPT2LMHeadModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,8 @@ class GroundTruth:
     Attributes
     ----------
     driven : list of str
-        Channels whose high-gamma amplitude follows the audio envelope.
+        Channels whose high-gamma amplitude follows a drive: the audio envelope, or one of the
+        extra sources passed to :func:`make_synthetic_dataset` (see ``sources``).
     noise : list of str
         Good channels with no relation to the stimulus.
     bad : list of str
@@ -53,7 +55,7 @@ class GroundTruth:
     peak_lag : dict of str to float
         Lag of each kernel's maximum, in seconds.
     expected_r : dict of str to float
-        Correlation, over the samples during the stimuli, of the true drive ``k ∗ env`` with
+        Correlation, over the samples during the stimuli, of the true drive ``k ∗ m`` with
         the channel's 100 Hz high-gamma envelope (standard 8-band Gaussian estimator), from
         independent noise draws at the generator's SNR (see
         :func:`bids_app.synthetic.signals.expected_r`): the r of a perfect model of the drive.
@@ -66,6 +68,11 @@ class GroundTruth:
     kernels: dict[str, np.ndarray]
     peak_lag: dict[str, float]
     expected_r: dict[str, float]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def of_source(self, source: str) -> list[str]:
+        """The driven channels that follow ``source`` (``"envelope"`` by default)."""
+        return sorted(ch for ch in self.driven if self.sources.get(ch, "envelope") == source)
 
     def to_json(self) -> dict:
         """The ground truth as JSON-serialisable types.
@@ -77,7 +84,7 @@ class GroundTruth:
         return {
             "driven": self.driven, "noise": self.noise, "bad": self.bad,
             "kernels": {name: np.round(k, 8).tolist() for name, k in self.kernels.items()},
-            "peak_lag": self.peak_lag, "expected_r": self.expected_r,
+            "peak_lag": self.peak_lag, "expected_r": self.expected_r, "sources": self.sources,
         }
 
     @classmethod
@@ -96,7 +103,8 @@ class GroundTruth:
         return cls(driven=list(data["driven"]), noise=list(data["noise"]),
                    bad=list(data["bad"]),
                    kernels={name: np.asarray(k) for name, k in data["kernels"].items()},
-                   peak_lag=dict(data["peak_lag"]), expected_r=dict(data["expected_r"]))
+                   peak_lag=dict(data["peak_lag"]), expected_r=dict(data["expected_r"]),
+                   sources=dict(data.get("sources", {})))
 
 
 @dataclass
@@ -128,6 +136,8 @@ def make_synthetic_dataset(
     root: str | Path, *, n_subjects: int = 2, n_stimuli: int = 3, stim_duration: float = 40.0,
     sfreq: float = 512.0, n_channels: int = 32, n_driven: int = 6, snr: float = 1.0,
     line_freq: float = 60.0, seed: int = 0, data_format: str = "BrainVision",
+    drives: Callable[[Path, list[str]], dict[str, list[np.ndarray]]] | None = None,
+    n_per_drive: int = 4,
 ) -> SyntheticDataset:
     """Write a small BIDS iEEG speech-listening dataset whose ground truth is known.
 
@@ -165,6 +175,14 @@ def make_synthetic_dataset(
         Seed of every random choice: the same seed writes the same bytes.
     data_format : str
         ``"BrainVision"`` (float32 µV) or ``"EDF"``.
+    drives : callable | None
+        Extra sources of drive: called with ``root`` and the stimulus file names once the
+        stimuli are written, it returns ``{source: [one array per stimulus]}``, each at 100 Hz
+        in stimulus time (e.g. a model layer's projection; see
+        :mod:`bids_app.synthetic.planted`). ``n_per_drive`` channels of each participant
+        follow each source, besides the ``n_driven`` that follow the envelope.
+    n_per_drive : int
+        Channels per extra source.
 
     Returns
     -------
@@ -190,6 +208,14 @@ def make_synthetic_dataset(
         envelopes.append(broadband_envelope(audio, AUDIO_SFREQ, signals.ENVELOPE_SFREQ))
     onsets, duration = _schedule(n_stimuli, stim_duration, meta_rng)
     envelope, during = _recording_envelope(envelopes, onsets, duration)
+    timelines = {"envelope": envelope}
+    for source, per_stimulus in (drives(root, stim_files) if drives else {}).items():
+        timelines[source] = _recording_envelope(per_stimulus, onsets, duration)[0]
+    counts = {"envelope": n_driven, **{source: n_per_drive for source in timelines
+                                       if source != "envelope"}}
+    if n_channels < sum(counts.values()) + 2:
+        raise UsageError(f"n_channels must be >= {sum(counts.values()) + 2} for {counts} "
+                         f"driven channels, got {n_channels}")
     layout.write_dataset_files(root, task=TASK, seed=seed, subjects=subjects, rng=meta_rng)
     layout.write_events(root, TASK, stim_files, onsets, [stim_duration] * n_stimuli)
     logger.info("Wrote %d synthetic stimuli of %.0f s to %s", n_stimuli, stim_duration,
@@ -198,8 +224,8 @@ def make_synthetic_dataset(
     ground_truth = {}
     for label, seq in zip(subjects, subject_seqs, strict=True):
         ground_truth[label] = _make_subject(
-            root, label, envelope, during, duration=duration, sfreq=sfreq, n_channels=n_channels,
-            n_driven=n_driven, snr=snr, line_freq=line_freq, data_format=data_format,
+            root, label, timelines, counts, during, duration=duration, sfreq=sfreq,
+            n_channels=n_channels, snr=snr, line_freq=line_freq, data_format=data_format,
             rng=np.random.default_rng(seq))
         logger.info("Wrote synthetic participant sub-%s", label)
     write_json(root / "sourcedata" / "ground_truth.json", _ground_truth_json(
@@ -282,14 +308,21 @@ def _recording_envelope(envelopes: list[np.ndarray], onsets: list[float],
     return timeline, during
 
 
-def _make_subject(root: Path, label: str, envelope: np.ndarray, during: np.ndarray, *,
-                  duration: float, sfreq: float, n_channels: int, n_driven: int, snr: float,
-                  line_freq: float, data_format: str,
+def _make_subject(root: Path, label: str, timelines: dict[str, np.ndarray],
+                  counts: dict[str, int], during: np.ndarray, *, duration: float, sfreq: float,
+                  n_channels: int, snr: float, line_freq: float, data_format: str,
                   rng: np.random.Generator) -> GroundTruth:
-    """Choose one participant's channel roles, synthesise and write the recording."""
+    """Choose one participant's channel roles, synthesise and write the recording.
+
+    ``timelines`` holds each source of drive on the recording's 100 Hz timeline, ``counts``
+    how many channels follow it.
+    """
     names = [f"G{i + 1:02d}" for i in range(n_channels)]
     order = rng.permutation(n_channels)
+    n_driven = sum(counts.values())
     driven = sorted(names[i] for i in order[:n_driven])
+    sources = dict(zip([names[i] for i in order[:n_driven]],
+                       [source for source, n in counts.items() for _ in range(n)], strict=True))
     bad = [names[order[n_driven]]]
     noise = sorted(names[i] for i in order[n_driven + 1:])
     peaks = rng.permutation(np.round(np.linspace(*_PEAK_LAG_RANGE, n_driven), 2))
@@ -297,7 +330,7 @@ def _make_subject(root: Path, label: str, envelope: np.ndarray, during: np.ndarr
                for name, peak in zip(driven, peaks, strict=True)}
     peak_lag = {name: float(np.argmax(k)) / signals.ENVELOPE_SFREQ
                 for name, k in kernels.items()}
-    drives = {name: signals.drive(envelope, k) for name, k in kernels.items()}
+    drives = {name: signals.drive(timelines[sources[name]], k) for name, k in kernels.items()}
 
     n_samples = round(duration * sfreq)
     data = np.empty((n_channels, n_samples))
@@ -319,7 +352,8 @@ def _make_subject(root: Path, label: str, envelope: np.ndarray, during: np.ndarr
         duration=n_samples / sfreq, channels=_channel_table(names, bad),
         electrodes=_electrodes(names, driven, rng))
     return GroundTruth(driven=driven, noise=noise, bad=bad, kernels=kernels,
-                       peak_lag=peak_lag, expected_r=expected)
+                       peak_lag=peak_lag, expected_r=expected,
+                       sources={} if set(sources.values()) == {"envelope"} else sources)
 
 
 def _channel_table(names: list[str], bad: list[str]) -> pd.DataFrame:
