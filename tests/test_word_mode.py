@@ -36,4 +36,4 @@ def test_word_mode_writes_lag_resolved_scores(synthetic, demo_config, tmp_path):
         defined = table["r"].notna()
         assert table.loc[defined, "p"].between(0, 1).all()
         assert table.loc[~defined, "p"].isna().all(), "p is undefined exactly where r is"
-    assert "lag profile" in (out / "sub-01.html").read_text()
+    assert "r at each lag from word onset" in (out / "sub-01.html").read_text()
