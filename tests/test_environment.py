@@ -1,4 +1,4 @@
-"""Running as any user: HOME and caches per user, the work-directory fallback, the container type."""
+"""Running as any user: HOME and caches per user, the work-directory fallback, container type."""
 
 from __future__ import annotations
 
