@@ -94,6 +94,7 @@ def test_default_work_dir_falls_back_to_a_per_run_temp_dir_removed_at_the_end(
     ((), {}, "none"),
     ((".dockerenv",), {}, "docker"),
     (("run/.containerenv",), {}, "podman"),
+    ((), {"container": "podman"}, "podman"),
     ((".dockerenv",), {"APPTAINER_CONTAINER": "/x.sif"}, "apptainer"),
     ((), {"SINGULARITY_NAME": "x.sif"}, "singularity"),
 ])

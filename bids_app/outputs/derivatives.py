@@ -161,12 +161,13 @@ def container_type(root: Path = Path("/"), environ: Mapping[str, str] = os.envir
     """The container this process runs in, for ``GeneratedBy.Container.Type``.
 
     ``"apptainer"`` or ``"singularity"`` (their ``*_CONTAINER``/``*_NAME`` variables), ``"podman"``
-    (``/run/.containerenv``), ``"docker"`` (``/.dockerenv``), else ``"none"``.
+    (``container=podman``, or ``/run/.containerenv``, which ``--read-only`` leaves out),
+    ``"docker"`` (``/.dockerenv``), else ``"none"``.
     """
     for kind in ("apptainer", "singularity"):
         if environ.get(f"{kind.upper()}_CONTAINER") or environ.get(f"{kind.upper()}_NAME"):
             return kind
-    if (root / "run" / ".containerenv").exists():
+    if environ.get("container") == "podman" or (root / "run" / ".containerenv").exists():
         return "podman"
     if (root / ".dockerenv").exists():
         return "docker"
