@@ -6,8 +6,9 @@
 # Build arguments:
 #   BASE         a Python 3.11 Debian image; CI passes a debootstrap'ed Debian 12 (docs/hpc.md)
 #   TORCH_INDEX  extra package index for torch (default: the CPU builds); CI passes the ordinary
-#                index and a wheel folder: --volume /opt/wheels:/wheels:ro
-#                --build-arg PIP_FIND_LINKS=/wheels
+#                index and a wheel folder: --volume /opt/wheels:/tmp/wheels:ro
+#                --build-arg PIP_FIND_LINKS=/tmp/wheels (mount under /tmp: the mount
+#                point stays in the image, where /tmp is hidden at run time)
 #   MODELS       Hugging Face models baked into the image, ID@REVISION; MODELS= builds none
 #   PIP_FIND_LINKS, PIP_CERT, PIP_INDEX_URL  passed to pip when given (e.g. a proxy's CA bundle)
 ARG BASE=python:3.11.13-slim-bookworm
