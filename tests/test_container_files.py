@@ -3,6 +3,7 @@ and the image's pinned dependencies (docker/requirements.txt) against pyproject.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 from pathlib import Path
@@ -66,3 +67,32 @@ def test_pinned_image_dependencies_satisfy_pyproject():
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is not pinned in docker/requirements.txt"
         assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} vs {spec}"
+
+
+def _fetch_models_module():
+    spec = importlib.util.spec_from_file_location("fetch_models",
+                                                  ROOT / "docker" / "fetch_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fetch_models_passes_revision_and_patterns_and_needs_safetensors(tmp_path, monkeypatch):
+    fetch_models = _fetch_models_module()
+    calls = []
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+
+    def fake_download(model, revision, cache_dir, allow_patterns):
+        calls.append((model, revision, cache_dir, allow_patterns))
+        return str(snapshot)
+
+    monkeypatch.setattr(fetch_models, "snapshot_download", fake_download)
+    with pytest.raises(SystemExit, match=r"no \*\.safetensors"):
+        fetch_models.main([str(tmp_path / "hub"), "gpt2@abc123"])
+    assert calls[0][:2] == ("gpt2", "abc123") and "*.safetensors" in calls[0][3]
+    assert not any(pattern.endswith((".bin", ".h5")) for pattern in calls[0][3])
+    (snapshot / "model.safetensors").write_bytes(b"")
+    assert fetch_models.main([str(tmp_path / "hub"), "gpt2"]) == 0
+    assert calls[1][1] is None
+    assert fetch_models.main([str(tmp_path / "hub")]) == 0  # MODELS= : nothing to fetch
