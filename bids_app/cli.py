@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bids_app import __version__
+from bids_app.environment import prepare_environment, user_temp_dir
 from bids_app.errors import (
     EXIT_SUCCESS,
     EXIT_UNKNOWN_LEVEL,
@@ -75,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     resources = parser.add_argument_group("resources")
     _add(resources, "-w", "--work-dir", type=Path, metavar="DIR",
          help="scratch directory for temporary files, e.g. node-local storage on HPC "
-              "(default: OUTPUT_DIR/../work)")
+              "(default: OUTPUT_DIR/../work, or a per-run temporary directory where that "
+              "cannot be created)")
     resources.add_argument("--nprocs", type=int, default=1, help="threads (default 1)")
     resources.add_argument("--mem", type=str, metavar="SIZE",
                            help="memory the run may use, e.g. 16GB; a recording whose "
@@ -104,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         with _logging_to_stderr(args.verbose):
+            for change in prepare_environment():
+                logger.debug("%s", change)
             return _run(args, "ssl-ieeg " + shlex.join(argv))
     except SslIeegError as err:
         print(f"ssl-ieeg: error: {err}", file=sys.stderr)
@@ -135,11 +140,11 @@ def _run(args: argparse.Namespace, command: str) -> int:
     config = load_config(args.config, args.models)
     filters = build_filters(args)
     _prepare_output(output_dir)
-    work_dir = (args.work_dir or output_dir.parent / "work").resolve()
+    work_dir, per_run = _work_dir(args.work_dir, output_dir)
     options = RunOptions(bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir,
                          n_jobs=args.nprocs, device=args.device, model_dir=args.model_dir,
                          mem_bytes=mem_bytes, reports_only=args.reports_only, command=command)
-    with _temporary_files_in(work_dir):
+    with _temporary_files_in(work_dir, remove=per_run):
         if args.analysis_level == "group":
             run_group(options, config, filters)
             return EXIT_SUCCESS
@@ -226,9 +231,35 @@ def _writable(path: Path) -> bool:
     return True
 
 
+def _work_dir(requested: Path | None, output_dir: Path) -> tuple[Path, bool]:
+    """The run's work directory and whether it is a per-run temporary one to remove at the end.
+
+    ``-w`` wins (created later, exit 73 if it cannot be). Otherwise ``OUTPUT_DIR/../work``, or,
+    where that cannot be created or written (a read-only container root, a shared derivatives
+    parent), a new folder in this user's temporary directory, said in the log.
+    """
+    if requested is not None:
+        return requested.resolve(), False
+    default = (output_dir.parent / "work").resolve()
+    try:
+        default.mkdir(parents=True, exist_ok=True)
+        if _writable(default):
+            return default, False
+        reason = "it is not writable"
+    except OSError as err:
+        reason = str(err)
+    work_dir = Path(tempfile.mkdtemp(prefix="work-", dir=user_temp_dir()))
+    logger.info("work directory %s cannot be used (%s); using %s for this run (set another "
+                "with -w)", default, reason, work_dir)
+    return work_dir, True
+
+
 @contextmanager
-def _temporary_files_in(work_dir: Path) -> Iterator[None]:
-    """Send the run's temporary files (``TMPDIR``) to ``--work-dir``, then restore."""
+def _temporary_files_in(work_dir: Path, remove: bool = False) -> Iterator[None]:
+    """Send the run's temporary files (``TMPDIR``) to ``work_dir``, then restore.
+
+    With ``remove``, ``work_dir`` (a per-run temporary folder) is deleted at the end.
+    """
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -239,6 +270,8 @@ def _temporary_files_in(work_dir: Path) -> Iterator[None]:
     try:
         yield
     finally:
+        if remove:
+            shutil.rmtree(work_dir, ignore_errors=True)
         tempfile.tempdir = saved[0]
         if saved[1] is None:
             os.environ.pop("TMPDIR", None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -175,6 +175,23 @@ def crash_paths(output_dir: Path, subject: str, stamp: str) -> tuple[Path, Path]
     return stem.with_suffix(".txt"), stem.with_suffix(".html")
 
 
+def container_type(root: Path = Path("/"), environ: Mapping[str, str] = os.environ) -> str:
+    """The container this process runs in, for ``GeneratedBy.Container.Type``.
+
+    ``"apptainer"`` or ``"singularity"`` (their ``*_CONTAINER``/``*_NAME`` variables), ``"podman"``
+    (``container=podman``, or ``/run/.containerenv``, which ``--read-only`` leaves out),
+    ``"docker"`` (``/.dockerenv``), else ``"none"``.
+    """
+    for kind in ("apptainer", "singularity"):
+        if environ.get(f"{kind.upper()}_CONTAINER") or environ.get(f"{kind.upper()}_NAME"):
+            return kind
+    if environ.get("container") == "podman" or (root / "run" / ".containerenv").exists():
+        return "podman"
+    if (root / ".dockerenv").exists():
+        return "docker"
+    return "none"
+
+
 def initialize_derivatives(output_dir: Path, bids_dir: Path,
                            spaces: Sequence[str] = ()) -> None:
     """Write the dataset-level files of the derivatives dataset.
@@ -182,9 +199,7 @@ def initialize_derivatives(output_dir: Path, bids_dir: Path,
     ``dataset_description.json``, ``descriptions.tsv`` and ``.bidsignore`` are rewritten
     atomically with identical content by every job, so concurrent SLURM tasks are safe.
     """
-    container = {"Type": "docker" if Path("/.dockerenv").exists() else "none"}
-    if os.environ.get("SINGULARITY_NAME") or os.environ.get("APPTAINER_NAME"):
-        container = {"Type": "singularity"}
+    container = {"Type": container_type()}
     write_json(output_dir / "dataset_description.json", {
         "Name": "ssl-ieeg derivatives",
         "BIDSVersion": "1.9.0",
