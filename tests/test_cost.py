@@ -76,6 +76,7 @@ def test_refit_null_is_priced_by_its_batches(podcast_sized):
 
 def test_memory_sizes_parse():
     assert parse_memory("16GB") == 16e9
+    assert parse_memory("16G") == parse_memory("16000M") == 16e9  # SLURM's spellings
     assert parse_memory("1500MB") == 1.5e9
     assert parse_memory("8GiB") == 8 * 2**30
     for bad in ("not-a-size", "-3GB", "12XB", ""):
