@@ -32,7 +32,7 @@ from bids_app.report.figures import (
     layer_profile_figure,
 )
 from bids_app.report.render import render
-from bids_app.workflow import RunOptions
+from bids_app.workflow import RunOptions, read_crash_message
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -131,8 +131,7 @@ def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
     in_dataset = sorted(p.name.removeprefix("sub-") for p in options.bids_dir.glob("sub-*")
                         if p.is_dir() and _selected({"sub": p.name.removeprefix("sub-")},
                                                     filters))
-    failed = sorted({p.name.split("-")[2] for p in (output_dir / "logs").glob("crash-sub-*")}
-                    - set(included))
+    failed = _failed_participants(output_dir, set(included))
     comparisons = []
     for task, tables in collect_comparisons(output_dir, filters).items():
         for desc, table in tables.items():
@@ -145,6 +144,16 @@ def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
                   comparisons=comparisons, included=included, failed=failed,
                   missing=[s for s in in_dataset if s not in included and s not in failed],
                   config_yaml=config.to_yaml(), command=options.command)
+
+
+def _failed_participants(output_dir: Path, included: set[str]) -> dict[str, str]:
+    """Participants with a crash file and no derivatives, and the message of their latest."""
+    failed = {}
+    for path in sorted((output_dir / "logs").glob("crash-sub-*.txt")):  # oldest first
+        subject = path.name.split("-")[2]
+        if subject not in included:
+            failed[subject] = read_crash_message(path)
+    return dict(sorted(failed.items()))
 
 
 def _group_section(group: GroupTable) -> dict:

@@ -78,6 +78,8 @@ from bids_app.stimuli.stimulus import Stimulus, WordTimings
 logger = logging.getLogger("ssl_ieeg")
 #: Feature spaces up to this width keep their full TRF weights in the stage outputs.
 MAX_SAVED_FEATURES = 128
+#: Prefix of the message line of a crash file.
+CRASH_MESSAGE = "error: "
 
 
 @dataclass(frozen=True)
@@ -169,11 +171,22 @@ def remove_participant_outputs(output_dir: Path, subject: str) -> None:
 
 
 def write_crash_file(output_dir: Path, subject: str, error: BaseException) -> Path:
-    """Write the traceback of a failed participant to ``logs/crash-sub-<label>-<time>.txt``."""
+    """Write the error of a failed participant to ``logs/crash-sub-<label>-<time>.txt``.
+
+    The file holds the version, the message (up to the first blank line;
+    :func:`read_crash_message` reads it back for the group report) and the traceback.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     text = "".join(traceback.format_exception(error))
     return write_text(output_dir / "logs" / f"crash-sub-{subject}-{stamp}.txt",
-                      f"ssl-ieeg {__version__}\n{text}")
+                      f"ssl-ieeg {__version__}\n{CRASH_MESSAGE}{error}\n\n{text}")
+
+
+def read_crash_message(path: Path) -> str:
+    """The error message written by :func:`write_crash_file` ("" for another layout)."""
+    head = path.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
+    _, found, message = head.partition(CRASH_MESSAGE)
+    return message.strip() if found else ""
 
 
 def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
