@@ -15,7 +15,7 @@ from bids_app.resources import THREAD_VARIABLES, limit_threads
 
 def test_limit_threads_bounds_every_pool():
     import torch
-    from joblib import Parallel, delayed
+    from mne.parallel import parallel_func
     from threadpoolctl import threadpool_info
 
     before = {name: os.environ.get(name) for name in THREAD_VARIABLES}
@@ -24,8 +24,10 @@ def test_limit_threads_bounds_every_pool():
         assert torch.get_num_threads() == 1
         assert {os.environ[name] for name in THREAD_VARIABLES} == {"1"}
     with limit_threads(2):
-        # joblib (MNE's n_jobs) runs its jobs in this process's threads, not worker processes
-        assert set(Parallel(n_jobs=2)(delayed(os.getpid)() for _ in range(4))) == {os.getpid()}
+        # MNE's n_jobs (joblib) runs in this process's threads, not in worker processes
+        parallel, run, n_jobs = parallel_func(os.getpid, 2)
+        assert n_jobs == 2
+        assert set(parallel(run() for _ in range(4))) == {os.getpid()}
     assert {name: os.environ.get(name) for name in THREAD_VARIABLES} == before
 
 
