@@ -208,14 +208,16 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
         # the file header only: a broken file fails before anything is written
         check_overlap(stimuli, recording_duration(recording), config.stimulus.min_overlap,
                       recording.data_path)
-        plans.append((recording, stimuli, _read_transcripts(stimuli, required)))
-        estimate = estimate_cost(recording, stimuli, config, model_paths, options.n_jobs)
+        estimate = estimate_cost(recording, stimuli, config, model_paths, options.n_jobs,
+                                 options.mem_bytes)
+        plans.append((recording, stimuli, _read_transcripts(stimuli, required),
+                      estimate.highgamma_block))
         logger.info("%s: estimated cost (%d core(s)):\n%s", recording.data_path.name,
                     options.n_jobs, estimate.describe())
         if options.mem_bytes is not None:
             check_memory(estimate, options.mem_bytes, str(recording.data_path))
-    for recording, stimuli, words in plans:
-        analyse_recording(recording, stimuli, words, config, options, models)
+    for recording, stimuli, words, block in plans:
+        analyse_recording(recording, stimuli, words, config, options, models, block)
 
 
 def _read_transcripts(stimuli: Sequence[Stimulus],
@@ -238,10 +240,13 @@ def _read_transcripts(stimuli: Sequence[Stimulus],
 
 def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                       words: dict[str, WordTimings | None], config: AppConfig,
-                      options: RunOptions, models: dict[str, ModelSource]) -> None:
+                      options: RunOptions, models: dict[str, ModelSource],
+                      highgamma_block: int | None = None) -> None:
     """Preprocess one recording, extract features, fit and compare encoding models.
 
-    ``models`` are the resolved models of the feature spaces that have one, by space name.
+    ``models`` are the resolved models of the feature spaces that have one, by space name;
+    ``highgamma_block`` the channels per block of the high-gamma step (default
+    ``preprocessing.block_size``; :func:`bids_app.cost.highgamma_block` sizes it to ``--mem``).
 
     Every stage's result is saved as it finishes, keyed by what it depends on
     (:mod:`bids_app.outputs.stages`): a rerun reuses the high-gamma when the preprocessing
@@ -259,7 +264,7 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         return
     store = StageStore(options.output_dir / "stages" / entity_stem(recording.entities))
     with stage("high-gamma"):
-        neural, neural_key = _highgamma(recording, config, options, store)
+        neural, neural_key = _highgamma(recording, config, options, store, highgamma_block)
     write_highgamma(neural, out_dir / bids_name(recording.entities, "ieeg", ".vhdr",
                                                 desc="highgamma"), recording.sidecar)
     if neural.electrodes is not None and neural.coordinate_space:
@@ -329,15 +334,24 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
 
 
 def _highgamma(recording: Recording, config: AppConfig, options: RunOptions,
-               store: StageStore) -> tuple[NeuralData, str]:
-    """The recording's high-gamma, reused when the preprocessing settings and input match."""
+               store: StageStore, block: int | None) -> tuple[NeuralData, str]:
+    """The recording's high-gamma, reused when the preprocessing settings and input match.
+
+    ``block`` (channels at once) changes the memory taken, not the result, so it is not part
+    of the stage key.
+    """
     key = stage_key(config.preprocessing, _source_identity(recording))
     neural = store.load("highgamma", key)
     if neural is not None:
         logger.info("high-gamma: reused (same input and preprocessing settings)")
         return neural, key
+    settings = config.preprocessing
+    if block is not None and block != settings.block_size:
+        logger.info("high-gamma: blocks of %d channels, not preprocessing.block_size = %d, to "
+                    "fit in --mem", block, settings.block_size)
+        settings = dataclasses.replace(settings, block_size=block)
     start = time.perf_counter()
-    neural = preprocess(recording, config.preprocessing, n_jobs=options.n_jobs,
+    neural = preprocess(recording, settings, n_jobs=options.n_jobs,
                         verbose=logger.isEnabledFor(logging.DEBUG))
     store.save("highgamma", key, neural)
     logger.info("high-gamma: %d channels, %.0f s of data, in %s", len(neural.ch_names),
