@@ -79,11 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
          help="scratch directory for temporary files, e.g. node-local storage on HPC "
               "(default: OUTPUT_DIR/../work, or a per-run temporary directory where that "
               "cannot be created)")
-    resources.add_argument("--nprocs", type=int, default=1, help="threads (default 1)")
+    resources.add_argument("--nprocs", type=int, default=1,
+                           help="threads: bounds every thread pool of the run (BLAS, torch, "
+                                "MNE's n_jobs, layers fitted at once) (default 1)")
     resources.add_argument("--mem", type=str, metavar="SIZE",
-                           help="memory the run may use, e.g. 16GB; a recording whose "
-                                "estimated peak exceeds it is refused before any work (exit "
-                                "64) (default: 90%% of the machine's or cgroup's memory)")
+                           help="memory the run may use, e.g. 16G, 16000M or 16GiB; a "
+                                "recording whose estimated peak exceeds it is refused before "
+                                "any work (exit 64) (default: 90%% of the machine's or "
+                                "cgroup's memory)")
     resources.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     house = parser.add_argument_group("housekeeping")
     _add(house, "--skip-bids-validation", action="store_true")
@@ -119,6 +122,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
     # Imported here so that --help, --version and usage errors answer instantly.
     from bids_app.config import load_config
     from bids_app.group import run_group
+    from bids_app.resources import limit_threads
     from bids_app.workflow import RunOptions
 
     if args.analysis_level not in ANALYSIS_LEVELS:
@@ -144,7 +148,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
     options = RunOptions(bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir,
                          n_jobs=args.nprocs, device=args.device, model_dir=args.model_dir,
                          mem_bytes=mem_bytes, reports_only=args.reports_only, command=command)
-    with _temporary_files_in(work_dir, remove=per_run):
+    with _temporary_files_in(work_dir, remove=per_run), limit_threads(args.nprocs):
         if args.analysis_level == "group":
             run_group(options, config, filters)
             return EXIT_SUCCESS

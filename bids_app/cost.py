@@ -5,7 +5,8 @@ The estimate uses only what is known at start-up: the recording's length and cha
 design reductions, the folds and alphas, the permutations and the comparisons. Memory counts
 the arrays a stage holds at once; time counts its matrix products and eigendecompositions
 at a rate measured on a 2-core machine (:data:`FLOPS_PER_CORE`), so it is a guide, not a
-promise. A run whose peak memory exceeds ``--mem`` is refused before any work (exit 64).
+promise. A run whose peak memory exceeds ``--mem`` is refused before any work (exit 64), and the
+high-gamma step's channel blocks are sized to fit in it (:func:`highgamma_block`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ PERMUTATION_SECONDS = 2.5e-8
 #: Seconds per p³ of a symmetric float32 eigendecomposition on one core (calibrated with
 #: FLOPS_PER_CORE on the 120 s and 1,800 s participant benchmarks).
 EIGH_SECONDS_PER_P3 = 1.2e-10
+#: Bytes held per channel of a high-gamma block and per output sample (the band filters'
+#: float64 copies of the channel at the input rate).
+HIGHGAMMA_BLOCK_BYTES = 400
 #: Bytes of the Python process before any data (interpreter, numpy, scipy, mne, torch).
 BASE_BYTES = 0.6e9
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
@@ -103,6 +107,8 @@ class CostEstimate:
     """The cost of one recording's analysis, stage by stage."""
 
     stages: list[StageCost]
+    #: Channels per block of the high-gamma step (:func:`highgamma_block`).
+    highgamma_block: int
 
     @property
     def peak_bytes(self) -> float:
@@ -161,9 +167,39 @@ def recording_size(recording: Recording, stimuli: Sequence[Stimulus],
     return int(duration * sfreq_out), int(modelled * sfreq_out), n_channels
 
 
+def highgamma_block(configured: int, n_times: int, n_channels: int,
+                    memory: float | None) -> int:
+    """Channels per block of the high-gamma step that fit in ``memory``.
+
+    The high-gamma does not depend on the block size (the blocks are independent channels),
+    only the memory the step takes does.
+
+    Parameters
+    ----------
+    configured : int
+        ``preprocessing.block_size``, the most channels per block.
+    n_times : int
+        Samples of the high-gamma timeline.
+    n_channels : int
+        Modelled channels (their high-gamma is held whole).
+    memory : float | None
+        Bytes the run may use (``--mem``); None: the configured size.
+
+    Returns
+    -------
+    block : int
+        ``configured``, or fewer channels (at least one) where that would not fit.
+    """
+    if memory is None:
+        return configured
+    free = memory - BASE_BYTES - 8 * n_channels * n_times
+    fits = int(free // (HIGHGAMMA_BLOCK_BYTES * max(n_times, 1)))
+    return max(1, min(configured, fits))
+
+
 def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: AppConfig,
-                  model_paths: dict[str, Path] | None = None, n_jobs: int = 1
-                  ) -> CostEstimate:
+                  model_paths: dict[str, Path] | None = None, n_jobs: int = 1,
+                  memory: float | None = None) -> CostEstimate:
     """Estimate the peak memory and rough time of every stage of one recording.
 
     Parameters
@@ -177,6 +213,8 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         ``config.json`` gives the widths).
     n_jobs : int
         Cores the run uses.
+    memory : float | None
+        Bytes the run may use (``--mem``): the high-gamma blocks are sized to fit in it.
 
     Returns
     -------
@@ -224,9 +262,10 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     rate = recording.sidecar.get("SamplingFrequency")
     rate = rate if isinstance(rate, (int, float)) and rate > 0 else 5 * sfreq
     n_input = n_times * rate / sfreq
-    stages = [StageCost("high-gamma", 40 * config.preprocessing.block_size * n_times
-                        * 10 + 4 * n_ch * n_times * 2, HIGHGAMMA_SECONDS * n_ch * n_input,
-                        f"{n_ch} x {n_times} high-gamma")]
+    block = highgamma_block(config.preprocessing.block_size, n_times, n_ch, memory)
+    stages = [StageCost("high-gamma", HIGHGAMMA_BLOCK_BYTES * block * n_times
+                        + 4 * n_ch * n_times * 2, HIGHGAMMA_SECONDS * n_ch * n_input,
+                        f"{n_ch} x {n_times} high-gamma, blocks of {block} channels")]
     peak, seconds, widest = 0.0, 0.0, 0
     n_layers_total = 0
     # the refit null: batches of shifted copies of the data, each a fit of the layer
@@ -265,7 +304,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         stages.append(StageCost("comparisons", memory + 4 * n_times * n_ch * 4, time_,
                                 f"{sum(map(len, partitions))} union models, widest "
                                 f"{widest * per_lag} columns"))
-    return CostEstimate(stages)
+    return CostEstimate(stages, block)
 
 
 def _union_widths(config: AppConfig) -> list[list[int]]:

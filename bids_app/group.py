@@ -35,7 +35,7 @@ from bids_app.report.group_figures import (
     speech_language_figure,
 )
 from bids_app.report.render import render
-from bids_app.workflow import RunOptions
+from bids_app.workflow import RunOptions, read_crash_message
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -133,21 +133,22 @@ def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
     in_dataset = sorted(p.name.removeprefix("sub-") for p in options.bids_dir.glob("sub-*")
                         if p.is_dir() and _selected({"sub": p.name.removeprefix("sub-")},
                                                     filters))
-    failed = {subject: message for subject, message in crash_messages(output_dir).items()
-              if subject not in included and _selected({"sub": subject}, filters)}
+    failed = {subject: message for subject, message in _failed_participants(
+        output_dir, set(included)).items() if _selected({"sub": subject}, filters)}
     return render("group.html.j2", output_dir / "group.html", tasks=tasks, included=included,
                   failed=failed, union_path=bids_name({}, "electrodes", ".tsv", desc="union"),
                   missing=[s for s in in_dataset if s not in included and s not in failed],
                   config_yaml=config.to_yaml(), command=options.command)
 
 
-def crash_messages(output_dir: Path) -> dict[str, str]:
-    """Each failed participant's error message: the last line of its latest crash file."""
-    messages = {}
-    for path in sorted((output_dir / "logs").glob("crash-sub-*.txt")):
-        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
-        messages[path.name.split("-")[2]] = lines[-1] if lines else f"(empty {path.name})"
-    return messages
+def _failed_participants(output_dir: Path, included: set[str]) -> dict[str, str]:
+    """Participants with a crash file and no derivatives, and the message of their latest."""
+    failed = {}
+    for path in sorted((output_dir / "logs").glob("crash-sub-*.txt")):  # oldest first
+        subject = path.name.split("-")[2]
+        if subject not in included:
+            failed[subject] = read_crash_message(path)
+    return dict(sorted(failed.items()))
 
 
 def _write(output_dir: Path, name: str, table: pd.DataFrame) -> None:

@@ -91,6 +91,8 @@ from bids_app.stimuli.stimulus import Stimulus, WordTimings
 logger = logging.getLogger("ssl_ieeg")
 #: What an encoding stage saves; part of its key, so caches of another content are not reused.
 ENCODING_STAGE_CONTENT = ("scores", "predictions", "lag_profile", "weights")
+#: Prefix of the message line of a crash file.
+CRASH_MESSAGE = "error: "
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,21 @@ def remove_participant_outputs(output_dir: Path, subject: str) -> None:
 
 
 def write_crash_file(output_dir: Path, subject: str, error: BaseException) -> Path:
-    """Write the traceback of a failed participant to ``logs/crash-sub-<label>-<time>.txt``."""
+    """Write the error of a failed participant to ``logs/crash-sub-<label>-<time>.txt``.
+
+    The file holds the version, the message (up to the first blank line;
+    :func:`read_crash_message` reads it back for the group report) and the traceback.
+    """
     text = "".join(traceback.format_exception(error))
     path, _ = crash_paths(output_dir, subject, time.strftime("%Y%m%d-%H%M%S"))
-    return write_text(path, f"ssl-ieeg {__version__}\n{text}")
+    return write_text(path, f"ssl-ieeg {__version__}\n{CRASH_MESSAGE}{error}\n\n{text}")
+
+
+def read_crash_message(path: Path) -> str:
+    """The error message written by :func:`write_crash_file` ("" for another layout)."""
+    head = path.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
+    _, found, message = head.partition(CRASH_MESSAGE)
+    return message.strip() if found else ""
 
 
 def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
@@ -217,8 +230,10 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
         # the file header only: a broken file fails before anything is written
         check_overlap(stimuli, recording_duration(recording), config.stimulus.min_overlap,
                       recording.data_path)
-        plans.append((recording, stimuli, _read_transcripts(stimuli, required)))
-        estimate = estimate_cost(recording, stimuli, config, model_paths, options.n_jobs)
+        estimate = estimate_cost(recording, stimuli, config, model_paths, options.n_jobs,
+                                 options.mem_bytes)
+        plans.append((recording, stimuli, _read_transcripts(stimuli, required),
+                      estimate.highgamma_block))
         logger.info("%s: estimated cost (%d core(s)):\n%s", recording.data_path.name,
                     options.n_jobs, estimate.describe())
         if options.mem_bytes is not None:
@@ -226,8 +241,8 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     previous = read_run_record(run_record_path(options.output_dir, recordings[0].subject))
     known = {facts.recording: facts for facts in (previous.recordings if previous else [])}
     facts, computed = [], False
-    for recording, stimuli, words in plans:
-        neural = analyse_recording(recording, stimuli, words, config, options, models)
+    for recording, stimuli, words, block in plans:
+        neural = analyse_recording(recording, stimuli, words, config, options, models, block)
         stem = entity_stem(recording.entities)
         if neural is not None:
             facts.append(_recording_facts(recording, stimuli, words, neural, options.bids_dir))
@@ -275,12 +290,15 @@ def _read_transcripts(stimuli: Sequence[Stimulus],
 
 def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                       words: dict[str, WordTimings | None], config: AppConfig,
-                      options: RunOptions, models: dict[str, ModelSource]) -> NeuralData | None:
+                      options: RunOptions, models: dict[str, ModelSource],
+                      highgamma_block: int | None = None) -> NeuralData | None:
     """Preprocess one recording, extract features, fit and compare encoding models.
 
     Returns the recording's high-gamma, or None when its outputs were already up to date.
 
-    ``models`` are the resolved models of the feature spaces that have one, by space name.
+    ``models`` are the resolved models of the feature spaces that have one, by space name;
+    ``highgamma_block`` the channels per block of the high-gamma step (default
+    ``preprocessing.block_size``; :func:`bids_app.cost.highgamma_block` sizes it to ``--mem``).
 
     Every stage's result is saved as it finishes, keyed by what it depends on
     (:mod:`bids_app.outputs.stages`): a rerun reuses the high-gamma when the preprocessing
@@ -298,7 +316,7 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         return None
     store = StageStore(options.output_dir / "stages" / entity_stem(recording.entities))
     with stage("high-gamma"):
-        neural, neural_key = _highgamma(recording, config, options, store)
+        neural, neural_key = _highgamma(recording, config, options, store, highgamma_block)
     write_highgamma(neural, out_dir / bids_name(recording.entities, "ieeg", ".vhdr",
                                                 desc="highgamma"), recording.sidecar)
     if neural.electrodes is not None and neural.coordinate_space:
@@ -373,15 +391,24 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
 
 
 def _highgamma(recording: Recording, config: AppConfig, options: RunOptions,
-               store: StageStore) -> tuple[NeuralData, str]:
-    """The recording's high-gamma, reused when the preprocessing settings and input match."""
+               store: StageStore, block: int | None) -> tuple[NeuralData, str]:
+    """The recording's high-gamma, reused when the preprocessing settings and input match.
+
+    ``block`` (channels at once) changes the memory taken, not the result, so it is not part
+    of the stage key.
+    """
     key = stage_key(config.preprocessing, _source_identity(recording))
     neural = store.load("highgamma", key)
     if neural is not None:
         logger.info("high-gamma: reused (same input and preprocessing settings)")
         return neural, key
+    settings = config.preprocessing
+    if block is not None and block != settings.block_size:
+        logger.info("high-gamma: blocks of %d channels, not preprocessing.block_size = %d, to "
+                    "fit in --mem", block, settings.block_size)
+        settings = dataclasses.replace(settings, block_size=block)
     start = time.perf_counter()
-    neural = preprocess(recording, config.preprocessing, n_jobs=options.n_jobs,
+    neural = preprocess(recording, settings, n_jobs=options.n_jobs,
                         verbose=logger.isEnabledFor(logging.DEBUG))
     store.save("highgamma", key, neural)
     logger.info("high-gamma: %d channels, %.0f s of data, in %s", len(neural.ch_names),

@@ -53,3 +53,35 @@ def write_driven_recording(path: Path, ch_names: list[str], driven: list[str], s
     stem = path.name.removesuffix(path.suffix)
     fmt = "EDF" if path.suffix == ".edf" else "BrainVision"
     return write_recording(path.parent, stem, data, sfreq, ch_names, fmt)
+
+
+def write_small_config(demo_config: Path, out_dir: Path) -> Path:
+    """A quick configuration: the demo's acoustic spaces and its tiny Wav2Vec2, no comparisons.
+
+    A participant of the synthetic dataset runs in a few seconds with it.
+    """
+    import yaml
+
+    config = yaml.safe_load(demo_config.read_text())
+    config["features"] = [spec for spec in config["features"]
+                          if spec["name"] in ("envelope", "mel", "wav2vec2")]
+    config["statistics"] = {"n_permutations": 100}
+    config.pop("comparison", None)
+    path = out_dir / "small_config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def app_command(*args: str | Path) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run ``ssl-ieeg ARGS`` from this checkout.
+
+    ``python -m bids_app`` with the repository root first on ``PYTHONPATH``, so a subprocess
+    runs this working tree's code even where another copy of the package is installed.
+    """
+    import os
+    import sys
+
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return ([sys.executable, "-m", "bids_app", *map(str, args)],
+            {**os.environ, "PYTHONPATH": path})

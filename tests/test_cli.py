@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
-from html import escape
 
 import pytest
 
@@ -102,9 +102,8 @@ def test_a_failing_participant_does_not_stop_the_others(dataset_copy, demo_confi
     assert main([str(dataset_copy), str(out), "group", "--config", str(demo_config),
                  "--models", "envelope"]) == 0
     html = (out / "group.html").read_text()
-    assert "Included (1): 01" in html and "Failed (1): 02" in html
-    crash = next((out / "logs").glob("crash-sub-02-*.txt")).read_text().strip()
-    assert escape(crash.splitlines()[-1]) in html  # each failure with its error message
+    assert "Included (1): 01" in html and "Failed (1)" in html
+    assert re.search(r"<li>02: \S+_ieeg.eeg is empty \(0 bytes\)", html)  # its message
 
 
 def test_default_models_missing_is_66_with_hint_and_writes_nothing(synthetic, tmp_path,

@@ -12,7 +12,7 @@ import pytest
 from bids_app.bids.recording import Recording
 from bids_app.cli import main
 from bids_app.config import AppConfig
-from bids_app.cost import check_memory, estimate_cost, parse_memory
+from bids_app.cost import BASE_BYTES, check_memory, estimate_cost, parse_memory
 from bids_app.encoding import EncodingConfig, StatisticsConfig
 from bids_app.errors import UsageError
 from bids_app.features.spec import FeatureSpec
@@ -62,6 +62,17 @@ def test_default_design_fits_a_podcast_participant_and_the_unreduced_one_does_no
     check_memory(default, parse_memory("8GB"), "sub-03")
 
 
+def test_high_gamma_blocks_are_sized_to_mem(podcast_sized):
+    recording, stimuli, config, paths = podcast_sized
+    roomy = estimate_cost(recording, stimuli, config, paths, memory=parse_memory("16G"))
+    assert roomy.highgamma_block == config.preprocessing.block_size == 16
+    tight = estimate_cost(recording, stimuli, config, paths, memory=parse_memory("1.5G"))
+    assert 1 <= tight.highgamma_block < 16
+    assert tight.stages[0].peak_bytes < roomy.stages[0].peak_bytes
+    assert BASE_BYTES + tight.stages[0].peak_bytes <= 1.5e9  # the step now fits
+    assert f"blocks of {tight.highgamma_block} channels" in tight.stages[0].largest
+
+
 def test_refit_null_is_priced_by_its_batches(podcast_sized):
     recording, stimuli, config, paths = podcast_sized
     shift = estimate_cost(recording, stimuli, config, paths).stages[1]
@@ -76,6 +87,7 @@ def test_refit_null_is_priced_by_its_batches(podcast_sized):
 
 def test_memory_sizes_parse():
     assert parse_memory("16GB") == 16e9
+    assert parse_memory("16G") == parse_memory("16000M") == 16e9  # SLURM's spellings
     assert parse_memory("1500MB") == 1.5e9
     assert parse_memory("8GiB") == 8 * 2**30
     for bad in ("not-a-size", "-3GB", "12XB", ""):
@@ -98,3 +110,15 @@ def test_run_that_cannot_fit_is_refused_before_any_work(synthetic, demo_config, 
 def test_bad_mem_value_is_a_usage_error(synthetic, tmp_path):
     assert main([str(synthetic.root), str(tmp_path / "out"), "participant",
                  "--mem", "not-a-size"]) == 64
+
+
+def test_high_gamma_does_not_depend_on_the_block_size(synthetic):
+    """Why --mem may choose the blocks: the result, and so its stage key, stays the same."""
+    from bids_app.bids.discovery import Filters, find_recordings, open_layout
+    from bids_app.neural import preprocess
+
+    config = AppConfig()
+    recording = find_recordings(open_layout(synthetic.root), Filters(), config.bids)[0]
+    default = preprocess(recording, config.preprocessing)
+    small = preprocess(recording, dataclasses.replace(config.preprocessing, block_size=3))
+    assert small.data.tobytes() == default.data.tobytes()

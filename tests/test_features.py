@@ -12,7 +12,7 @@ import soundfile as sf
 from bids_app.errors import MissingInputError, UsageError
 from bids_app.features import FeatureSpec, acoustic, extract, load_or_compute_features
 from bids_app.features.audio import read_audio
-from bids_app.features.cache import read_feature_file, write_feature_file
+from bids_app.features.cache import lock_path, read_feature_file, write_feature_file
 from bids_app.features.featureset import FeatureSet
 from bids_app.stimuli import Stimulus
 
@@ -112,7 +112,8 @@ def test_cache_hit_skips_compute_and_settings_invalidate(bobby, tmp_path, monkey
                                        tmp_path)
     assert calls == [1]
     assert changed.layers["mel"].shape[1] == 20
-    assert not list(h5.parent.glob(".*"))  # no temporary files left behind
+    # no temporary files left behind; the hidden lock file stays (waiters share its inode)
+    assert [p.name for p in h5.parent.glob(".*")] == [lock_path(h5).name]
 
 
 def test_cache_invalidated_by_audio_content(bobby, tmp_path):

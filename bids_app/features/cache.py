@@ -11,8 +11,10 @@ Layout of ``stim-<id>/stim-<id>_desc-<name>_features.h5``:
 
 A file is valid when its ``cache_key`` equals the key of the requested computation (audio hash,
 transcript hash, model identity, settings); anything else is recomputed. Files are written to a
-temporary name and renamed; a writer that finds a valid file already in place when it finishes
-discards its own copy (several SLURM tasks may compute the same stimulus at once).
+temporary name and renamed. Tasks that share ``OUTPUT_DIR`` (a SLURM array) compute each entry
+once: :func:`entry_lock` holds a lock per entry while one computes it, and the others wait for
+it, then read its file. A writer that still finds a valid file in place when it finishes
+discards its own copy.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import mmap
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,8 @@ from bids_app.outputs.atomic import atomic_path, write_json
 
 #: Bumped when the feature code changes in a way that changes its output.
 CACHE_VERSION = 1
+#: Seconds between the "still waiting" calls of :func:`entry_lock`.
+WAIT_REPORT_SECONDS = 300.0
 
 Allocate = Callable[[str, tuple[int, int]], Any]
 
@@ -44,6 +50,47 @@ def feature_paths(cache_dir: Path, stim_id: str, name: str) -> tuple[Path, Path]
     """The HDF5 file and JSON sidecar of one stimulus and feature space."""
     base = Path(cache_dir) / f"stim-{stim_id}" / f"stim-{stim_id}_desc-{name}_features"
     return base.with_suffix(".h5"), base.with_suffix(".json")
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file of a cache entry: hidden (validators ignore it), beside the entry."""
+    return path.with_name(f".{path.stem}.lock")
+
+
+@contextmanager
+def entry_lock(path: Path, on_wait: Callable[[float], None]) -> Iterator[None]:
+    """Hold the lock of one cache entry for the duration of the block.
+
+    The lock is :class:`filelock.FileLock` on :func:`lock_path`: an ``flock`` that the kernel
+    releases when its holder exits, killed or not, so a lock never outlives the task that took
+    it (where the file system has no ``flock``, filelock 4 falls back to a lock file that names
+    its holder, and takes it over once that process is gone).
+
+    Parameters
+    ----------
+    path : Path
+        The entry's ``_features.h5`` path.
+    on_wait : callable
+        ``on_wait(seconds)`` is called when another task holds the lock (``seconds`` = 0),
+        then every :data:`WAIT_REPORT_SECONDS` while it still does.
+    """
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path(path))
+    start = time.monotonic()
+    timeout = 0.0
+    while True:
+        try:
+            lock.acquire(timeout=timeout)
+            break
+        except Timeout:
+            on_wait(time.monotonic() - start)
+            timeout = WAIT_REPORT_SECONDS
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def file_sha256(path: Path, block: int = 1 << 20) -> str:

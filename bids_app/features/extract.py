@@ -23,8 +23,10 @@ from bids_app.features.audio import read_audio
 from bids_app.features.cache import (
     Allocate,
     cache_key,
+    entry_lock,
     feature_paths,
     file_sha256,
+    lock_path,
     read_feature_file,
     stored_key,
     write_feature_file,
@@ -104,24 +106,33 @@ def load_or_compute_features(spec: FeatureSpec, stimulus: Stimulus, cache_dir: P
     inputs = _resolve_inputs(spec, stimulus, words, model_dir, model)
     key = cache_key({"settings": spec.settings(), "audio": inputs.audio_sha256, **inputs.hashes})
     h5_path, _ = feature_paths(cache_dir, stimulus.stim_id, spec.name)
+    what = f"{spec.name} for stim-{stimulus.stim_id}"
     if stored_key(h5_path) == key:
         if verbose:
-            logger.info("features %s of stim-%s: cache hit (%s)", spec.name, stimulus.stim_id,
-                        h5_path)
+            logger.info("features: reusing %s (%s)", what, h5_path)
         return read_feature_file(h5_path)
-    if verbose:
-        logger.info("features %s of stim-%s: computing (%s)", spec.name, stimulus.stim_id,
-                    spec.kind)
 
-    def compute(allocate: Allocate) -> FeatureSet:
-        features = _compute(spec, inputs, allocate, device=device, n_jobs=n_jobs,
-                            verbose=verbose)
-        features.meta = {**_provenance(spec, stimulus, inputs), **features.meta}
-        return features
+    def waiting(seconds: float) -> None:
+        if verbose:
+            logger.info("features: waiting for %s: another task is computing it (%s%s)", what,
+                        lock_path(h5_path), f", {seconds / 60:.0f} min so far" if seconds else "")
 
-    if not write_feature_file(h5_path, key, compute) and verbose:
-        logger.info("features %s of stim-%s: another task wrote it first; using theirs",
-                    spec.name, stimulus.stim_id)
+    with entry_lock(h5_path, waiting):
+        if stored_key(h5_path) == key:  # the task we waited for wrote it
+            if verbose:
+                logger.info("features: reusing %s, computed by another task", what)
+            return read_feature_file(h5_path)
+        if verbose:
+            logger.info("features: computing %s (%s)", what, spec.kind)
+
+        def compute(allocate: Allocate) -> FeatureSet:
+            features = _compute(spec, inputs, allocate, device=device, n_jobs=n_jobs,
+                                verbose=verbose)
+            features.meta = {**_provenance(spec, stimulus, inputs), **features.meta}
+            return features
+
+        if not write_feature_file(h5_path, key, compute) and verbose:
+            logger.info("features: %s was written by another task first; using theirs", what)
     return read_feature_file(h5_path)
 
 
