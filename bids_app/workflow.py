@@ -204,10 +204,14 @@ def write_crash_file(output_dir: Path, subject: str, error: BaseException) -> Pa
 
 
 def read_crash_message(path: Path) -> str:
-    """The error message written by :func:`write_crash_file` ("" for another layout)."""
-    head = path.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
-    _, found, message = head.partition(CRASH_MESSAGE)
-    return message.strip() if found else ""
+    """The error message written by :func:`write_crash_file`; for a crash file of an earlier
+    version (a bare traceback), its last line, which names the exception and its message."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    _, found, message = text.split("\n\n", 1)[0].partition(CRASH_MESSAGE)
+    if found:
+        return message.strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
