@@ -159,12 +159,13 @@ def participant_layer_means(table: pd.DataFrame, electrode_set: str) -> pd.DataF
 
 def bootstrap_ci(values: Sequence[float], n_resamples: int = N_RESAMPLES,
                  confidence: float = 0.95, seed: int = SEED) -> BootstrapCI:
-    """Percentile bootstrap CI of the mean, resampling participants with replacement.
+    """Percentile bootstrap CI of the mean, resampling the values with replacement.
 
     Parameters
     ----------
     values : sequence of float
-        One value per participant; NaN values (no electrode in the set) are left out.
+        One value per participant (the group level) or per electrode (a participant's report);
+        NaN values (no electrode in the set) are left out.
     n_resamples : int
     confidence : float
     seed : int

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bids_app.group_stats import bootstrap_ci
 from bids_app.layers import (
     best_lag_per_channel,
     best_layer,
@@ -46,17 +47,6 @@ def to_report_figure(fig: Figure, caption: str) -> ReportFigure:
     plt.close(fig)
     return ReportFigure(caption, "data:image/png;base64,"
                         + base64.b64encode(buffer.getvalue()).decode("ascii"))
-
-
-def mean_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of ``values`` and its 95 % percentile-bootstrap interval (seeded)."""
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        mean = float(values.mean()) if len(values) else float("nan")
-        return mean, mean, mean
-    draws = np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))
-    low, high = np.percentile(values[draws].mean(axis=1), [2.5, 97.5])
-    return float(values.mean()), float(low), float(high)
 
 
 def electrode_scores_figure(table: pd.DataFrame, layer: str, title: str) -> ReportFigure:
@@ -101,8 +91,9 @@ def layer_profile_figure(table: pd.DataFrame, space: str) -> ReportFigure:
     fig, axes = plt.subplots(1, 2 if scalar else 1, figsize=(7.5 if scalar else 5.5, 2.8),
                              squeeze=False, sharey=True, width_ratios=[4, 1] if scalar else None)
     for ax, layers in zip(axes[0], (model, scalar), strict=False):
-        stats = np.array([mean_ci(rows.loc[rows["layer"] == layer, "r"].to_numpy())
-                          for layer in layers])
+        cis = [bootstrap_ci(rows.loc[rows["layer"] == layer, "r"].to_numpy(), n_resamples=2000)
+               for layer in layers]
+        stats = np.array([(ci.mean, ci.low, ci.high) for ci in cis])
         x = np.arange(len(layers))
         ax.errorbar(x, stats[:, 0], yerr=[stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]],
                     fmt="o-" if ax is axes[0][0] else "o", color="#2c3e50", capsize=2, lw=1)
