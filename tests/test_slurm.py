@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from helpers import app_command, write_small_config
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]  # a cluster and three participant runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "hpc.md"
