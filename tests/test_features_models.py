@@ -321,3 +321,10 @@ def test_strided_context_scores_each_token_with_its_window(tiny):
         logp = torch.log_softmax(logits[p - 1 - start], dim=-1)
         assert surprisal[p - 1] == pytest.approx(-float(logp[sequence[p]]), rel=1e-4)
         assert entropy[p - 1] == pytest.approx(-float((logp.exp() * logp).sum()), rel=1e-4)
+
+
+def test_tiny_models_are_readable_by_other_users(tiny):
+    """The demo's checkpoints are read by another UID in the container test."""
+    for path in tiny.values():
+        for file in path.iterdir():
+            assert file.stat().st_mode & 0o444 == 0o444, file

@@ -54,6 +54,9 @@ def save_tiny_models(out_dir: Path, words: Sequence[str], seed: int = 0, n_layer
         torch.manual_seed(seed)
         speech = _save_tiny_wav2vec2(out_dir / "tiny-wav2vec2", n_layers, init_range)
         language = _save_tiny_gpt2(out_dir / "tiny-gpt2", words, n_layers, init_range)
+    for path in (speech, language):  # save_pretrained writes the weights owner-only (0600)
+        for file in path.iterdir():
+            file.chmod(0o644)
     return {"speech": speech, "language": language}
 
 
