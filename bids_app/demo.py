@@ -175,6 +175,9 @@ def run_validation(out_dir: Path, seeds: Sequence[int] = (0,)) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ssl-ieeg-demo``."""
+    from bids_app.environment import prepare_environment
+
+    prepare_environment()  # before torch and matplotlib load, as ssl-ieeg does (any UID)
     parser = argparse.ArgumentParser(prog="ssl-ieeg-demo", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path, help="where to write the dataset and results")
     parser.add_argument("--nprocs", type=int, default=1)

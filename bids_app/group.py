@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bids_app import group_stats as stats
@@ -53,8 +54,8 @@ class GroupTable:
 def collect_scores(output_dir: Path, filters: Filters) -> list[GroupTable]:
     """Stack the participants' scores tables by task and feature space.
 
-    Each row gains the recording's entities (``subject``, ``session``, ``run``) and, where the
-    participant has MNI electrodes, ``x``, ``y``, ``z``.
+    Each row gains the recording's entities (``subject``, ``session``, ``acq``, ``run``) and,
+    where the participant has MNI electrodes, ``x``, ``y``, ``z``.
     """
     stacks: dict[tuple[str, str], list[pd.DataFrame]] = {}
     for subject_dir in sorted(output_dir.glob("sub-*")):
@@ -69,7 +70,8 @@ def collect_scores(output_dir: Path, filters: Filters) -> list[GroupTable]:
             table = read_tsv(path)
             table.insert(0, "subject", subject)
             table.insert(1, "session", entities.get("ses"))
-            table.insert(2, "run", entities.get("run"))
+            table.insert(2, "acq", entities.get("acq"))
+            table.insert(3, "run", entities.get("run"))
             if electrodes is not None and space and space.startswith("MNI"):
                 coords = electrodes[["name", "x", "y", "z"]].rename(columns={"name": "channel"})
                 table = table.merge(coords, on="channel", how="left")
@@ -227,8 +229,9 @@ def _space_section(output_dir: Path, group: GroupTable, vmax: float) -> dict:
         "space": group.space, "path": group.path.name, "best_layer": best, "shown": shown,
         "layers": layers, "profile": profile.to_dict("records"), "figures": figures,
         "participants": [{"subject": subject,
-                          "cells": [(table.loc[subject, ("mean_r", layer)],
-                                     int(table.loc[subject, ("n_electrodes", layer)]))
+                          "cells": [(table.loc[subject].get(("mean_r", layer), np.nan),
+                                     int(np.nan_to_num(table.loc[subject].get(
+                                         ("n_electrodes", layer), 0))))
                                     for layer in layers]}
                          for subject in table.index],
         "means_path": bids_name(entities, "layermeans", ".tsv", desc=group.space),
@@ -249,12 +252,12 @@ def _speech_language(output_dir: Path, task: str, speech: GroupTable, language: 
              for suffix in ("electrodediff", "participantdiff", "difftest")}
     for suffix, table in zip(names, (electrodes, participants, tests), strict=True):
         _write(output_dir, names[suffix], table)
-    shown = tests[tests["n_participants"] > 0].iloc[0]
-    figure = to_report_figure(
+    tested = tests[tests["n_participants"] > 0]
+    figure = None if tested.empty else to_report_figure(  # empty: no electrode in common
         speech_language_figure(electrodes, participants[participants["electrode_set"]
-                                                        == shown["electrode_set"]],
-                               shown, f"{speech.space} ({speech_layer}) vs. {language.space} "
-                                      f"({language_layer})"),
+                                                        == tested.iloc[0]["electrode_set"]],
+                               tested.iloc[0], f"{speech.space} ({speech_layer}) vs. "
+                                               f"{language.space} ({language_layer})"),
         f"Speech ({speech.space}) vs. language ({language.space}) model")
     return {"speech": speech.space, "language": language.space,
             "speech_layer": speech_layer, "language_layer": language_layer,

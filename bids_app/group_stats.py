@@ -27,7 +27,7 @@ ELECTRODE_SETS = ("significant", "responsive", "all")
 #: Bootstrap resamples of participants, and the seed of every resampling.
 N_RESAMPLES, SEED = 10_000, 0
 #: Columns that name one electrode of one recording in the stacked scores tables.
-ELECTRODE = ["subject", "session", "run", "channel"]
+ELECTRODE = ["subject", "session", "acq", "run", "channel"]
 #: Columns of electrodes.tsv taken to hold an anatomical label, in order of preference.
 LABEL_COLUMNS = ("anatomical_label", "anat", "label", "region", "location", "roi",
                  "destrieux", "desikan_killiany", "aal")
@@ -96,20 +96,21 @@ class MixedModelResult:
 def one_row_per_electrode(table: pd.DataFrame) -> pd.DataFrame:
     """One row per electrode and layer; in word mode (``lag`` column) the best lag's row.
 
-    Missing ``session`` and ``run`` become ``""`` so that they group like any other label.
+    Missing ``session``, ``acq`` and ``run`` become ``""`` so that they group like any other
+    label.
 
     Parameters
     ----------
     table : DataFrame
-        Stacked scores tables (``subject``, ``session``, ``run``, ``channel``, ``layer``,
+        Stacked scores tables (``subject``, ``session``, ``acq``, ``run``, ``channel``, ``layer``,
         ``r``, ``p``, ``significant``, optionally ``responsive`` and ``lag``).
 
     Returns
     -------
     rows : DataFrame
     """
-    rows = table.assign(session=table["session"].fillna("").astype(str),
-                        run=table["run"].fillna("").astype(str))
+    rows = table.assign(**{key: table[key].fillna("").astype(str) if key in table else ""
+                           for key in ("session", "acq", "run")})
     if "lag" in rows:
         best = rows.dropna(subset=["r"]).groupby([*ELECTRODE, "layer"], sort=False)["r"].idxmax()
         rows = rows.loc[best.to_numpy()]
@@ -141,7 +142,7 @@ def participant_layer_means(table: pd.DataFrame, electrode_set: str) -> pd.DataF
         chosen = rows.assign(axis=axis).groupby([*ELECTRODE, "axis"])["significant"]
         in_set = chosen.transform("any").astype(bool)
     elif electrode_set == "responsive":
-        in_set = (rows["responsive"].astype(bool) if "responsive" in rows
+        in_set = (rows["responsive"].eq(True) if "responsive" in rows
                   else pd.Series(False, index=rows.index))
     elif electrode_set == "all":
         in_set = pd.Series(True, index=rows.index)
@@ -261,7 +262,7 @@ def electrode_differences(speech: pd.DataFrame, language: pd.DataFrame, speech_l
     Returns
     -------
     table : DataFrame
-        ``subject``, ``session``, ``run``, ``channel``, ``r_speech``, ``r_language``,
+        ``subject``, ``session``, ``acq``, ``run``, ``channel``, ``r_speech``, ``r_language``,
         ``delta_r``, ``delta_z`` (difference of Fisher z), ``p_speech``, ``p_language``,
         ``p_fdr_speech``, ``p_fdr_language``, ``preference`` (``speech``, ``language``,
         ``both`` or ``neither`` by the group-level FDR), ``significant`` (participant-level
@@ -273,14 +274,14 @@ def electrode_differences(speech: pd.DataFrame, language: pd.DataFrame, speech_l
                               (language, language_layer, "language")):
         rows = one_row_per_electrode(rows)
         rows = rows.loc[rows["layer"] == layer, [c for c in columns if c in rows]]
-        sides.append(rows.rename(columns={c: f"{c}_{name}" for c in columns[4:]}))
+        sides.append(rows.rename(columns={c: f"{c}_{name}" for c in columns[len(ELECTRODE):]}))
     table = sides[0].merge(sides[1], on=ELECTRODE, how="inner")
     r_speech, r_language = table["r_speech"].to_numpy(float), table["r_language"].to_numpy(float)
     p_fdr_speech, hit_speech = fdr_bh(table["p_speech"].to_numpy(float), fdr_alpha)
     p_fdr_language, hit_language = fdr_bh(table["p_language"].to_numpy(float), fdr_alpha)
     preference = np.select([hit_speech & hit_language, hit_speech, hit_language],
                            ["both", "speech", "language"], "neither")
-    responsive = (table["responsive_speech"].astype(bool) if "responsive_speech" in table
+    responsive = (table["responsive_speech"].eq(True) if "responsive_speech" in table
                   else pd.Series(False, index=table.index))
     return pd.DataFrame({
         **{c: table[c] for c in ELECTRODE}, "layer_speech": speech_layer,
@@ -383,6 +384,7 @@ def mixed_model_test(table: pd.DataFrame) -> MixedModelResult:
     -------
     result : MixedModelResult
     """
+    table = table.dropna(subset=["delta_z"])  # r is undefined where a prediction is constant
     n_participants = table["subject"].nunique()
     if n_participants < 2 or len(table) <= n_participants:
         return MixedModelResult(np.nan, np.nan, np.nan, False,
@@ -547,7 +549,7 @@ def electrode_counts(table: pd.DataFrame, space: str) -> pd.DataFrame:
         layer or feature of the space).
     """
     rows = one_row_per_electrode(table)
-    rows = rows.assign(responsive=rows["responsive"].astype(bool) if "responsive" in rows
+    rows = rows.assign(responsive=rows["responsive"].eq(True) if "responsive" in rows
                        else False)
     per_electrode = rows.groupby(ELECTRODE, sort=False).agg(
         responsive=("responsive", "any"), significant=("significant", "any")).reset_index()
@@ -582,6 +584,7 @@ def region_summary(rows: pd.DataFrame) -> pd.DataFrame:
 COLUMNS: dict[str, str] = {
     "subject": "Participant label.",
     "session": "Session label (empty when the dataset has none).",
+    "acq": "Acquisition label (empty when the dataset has none).",
     "run": "Run label (empty when the dataset has none).",
     "channel": "Channel (electrode) name, as in the participant's channels.tsv.",
     "name": "Electrode name, as in the participant's electrodes.tsv.",

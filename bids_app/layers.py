@@ -58,7 +58,12 @@ def significant_channels(table: pd.DataFrame) -> set[str]:
 
 
 def best_layer(table: pd.DataFrame) -> str:
-    """The best model layer of one feature space's scores table (module docstring)."""
+    """The best model layer of one feature space's scores table (module docstring).
+
+    A table whose every r is undefined (constant predictions) gets its first layer.
+    """
+    if table["r"].isna().all():
+        return str(table["layer"].iloc[0])
     table = best_lag_per_channel(table.dropna(subset=["r"]))
     model, _ = split_layers(list(dict.fromkeys(table["layer"])))
     rows = table[table["layer"].isin(model)]

@@ -173,7 +173,8 @@ def run_participants(recordings: Sequence[Recording], config: AppConfig,
                 remove_participant_outputs(options.output_dir, subject)
             crash = write_crash_file(options.output_dir, subject, err)
             write_failure_report(crash.with_suffix(".html"), subject, err, code,
-                                 options.command, started, list(warnings))
+                                 options.command, started, list(warnings),
+                                 removed=not options.reports_only)
             logger.error("sub-%s failed: %s (details in %s)", subject, err, crash)
             outcomes.append(ParticipantOutcome(subject, code, str(err), crash))
     return outcomes
@@ -220,7 +221,7 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
 
     Models, stimuli and transcripts are resolved before anything is written, so a missing
     input leaves no partial derivative behind. A recording already up to date keeps the facts
-    of the run that made it; None when every recording was up to date and recorded.
+    of the run that made it; None when every recording was up to date (nothing to record).
     """
     models = {spec.name: resolve_model(spec.model, options.model_dir, weights=spec.weights)
               for spec in config.features  # once per run; a missing model fails now (exit 66)
@@ -253,7 +254,7 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
             computed = True
         elif stem in known:
             facts.append(known[stem])
-    return facts if computed or previous is None else None
+    return facts if computed else None
 
 
 def _recording_facts(recording: Recording, stimuli: Sequence[Stimulus],

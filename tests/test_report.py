@@ -97,3 +97,25 @@ def test_report_builds_when_optional_inputs_are_missing_and_says_so(missing, tmp
     else:
         assert "No run record" in html and "No QC figures were found" in html
     shutil.rmtree(tmp_path / "sub-01")
+
+
+def test_best_layer_of_a_table_without_a_defined_r_is_its_first_layer():
+    table = _scores({"layer00": np.full(3, np.nan), "layer01": np.full(3, np.nan)},
+                    np.zeros(3, bool))
+    assert best_layer(table) == "layer00"
+
+
+def test_electrode_table_keeps_the_recordings_of_a_participant_apart():
+    from bids_app.outputs.derivatives import parse_name
+    from bids_app.report.participant import electrode_table
+
+    rng = np.random.default_rng(2)
+    scores = []
+    for run in ("1", "2", "3", "4"):
+        name = parse_name(bids_name({"sub": "01", "task": "x", "run": run}, "scores", ".tsv",
+                                    desc="env"))
+        scores.append((name, _scores({"env": rng.normal(0, 0.1, 5)}, np.zeros(5, bool)), None))
+    table = electrode_table(scores, None)
+    assert table["columns"] == ["electrode", *[f"task-x_run-{run} env {what}"
+                                               for run in "1234" for what in ("r", "sig.")]]
+    assert len(table["rows"]) == 5

@@ -124,15 +124,18 @@ QC_CAPTIONS = {
 
 
 def write_failure_report(path: Path, subject: str, error: BaseException, exit_code: int,
-                         command: str, started: str, warnings: list[str]) -> Path:
+                         command: str, started: str, warnings: list[str],
+                         removed: bool = True) -> Path:
     """A short report for a failed participant: the message, exit code and the run's warnings.
 
     It goes beside the crash file in ``logs/`` (a failed participant has no report among the
-    derivatives).
+    derivatives). ``removed`` says whether the participant's outputs were removed (not under
+    ``--reports-only``).
     """
     return render("failure.html.j2", path, subject=subject, message=str(error),
                   error_type=type(error).__name__, exit_code=exit_code, command=command,
-                  started=started, warnings=warnings, crash=path.with_suffix(".txt").name)
+                  started=started, warnings=warnings, crash=path.with_suffix(".txt").name,
+                  removed=removed)
 
 
 def _common_vmax(tables: list[pd.DataFrame]) -> float:
@@ -203,15 +206,18 @@ def electrode_table(scores: list[tuple], electrodes: pd.DataFrame | None) -> dic
     """Columns and rows of the per-electrode table: coordinates, responsiveness, and each
     feature space's r (at its best layer) and significance."""
     merged: pd.DataFrame | None = None
+    several = len({name.recording for name, _, _ in scores}) > 1
     for name, table, _ in scores:
         table = table.dropna(subset=["r"])
         if table.empty:
             continue
         layer = best_layer(table)
         rows = best_lag_per_channel(table)[lambda t, layer=layer: t["layer"] == layer]
+        # with several recordings, each gets its own columns (task, run, ... before the space)
+        label = f"{name.recording.split('_', 1)[-1]} {name.desc}" if several else name.desc
         part = pd.DataFrame({"electrode": rows["channel"],
-                             f"{name.desc} r": rows["r"].round(3),
-                             f"{name.desc} sig.": np.where(rows["significant"], "yes", "")})
+                             f"{label} r": rows["r"].round(3),
+                             f"{label} sig.": np.where(rows["significant"], "yes", "")})
         if "responsive" in rows and (merged is None or "responsive" not in merged):
             part.insert(1, "responsive", rows["responsive"].map({True: "yes", False: ""}))
         merged = part if merged is None else merged.merge(part, on="electrode", how="outer")
