@@ -212,3 +212,28 @@ def test_word_mode_takes_each_electrodes_best_lag():
                           "p": 0.01, "significant": [False, True, False]})
     rows = gs.one_row_per_electrode(table)
     assert len(rows) == 1 and rows["lag"].iloc[0] == 0.1 and rows["session"].iloc[0] == ""
+
+
+def test_a_participant_without_responsiveness_has_no_responsive_electrode():
+    """Stacked with one that has the column, its NaN must not count as responsive."""
+    with_column = _scores("01", ["A", "B"], ["layer00"], 0)
+    without = _scores("02", ["A", "B"], ["layer00"], 1).drop(columns="responsive")
+    counts = gs.electrode_counts(pd.concat([with_column, without], ignore_index=True), "w2v")
+    assert counts.set_index("subject")["n_responsive"].to_dict() == {"01": 1, "02": 0}
+
+
+def test_recordings_that_differ_by_acq_stay_apart():
+    one = _scores("01", ["A", "B"], ["layer00"], 0).assign(acq="clinical")
+    other = _scores("01", ["A", "B"], ["layer00"], 1).assign(acq="research")
+    table = pd.concat([one, other], ignore_index=True)
+    diff = gs.electrode_differences(table, table, "layer00", "layer00", 0.05)
+    assert len(diff) == 4 and set(diff["acq"]) == {"clinical", "research"}
+
+
+def test_mixed_model_leaves_out_undefined_differences():
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame({"subject": np.repeat(["01", "02", "03"], 10),
+                          "delta_z": rng.normal(0.2, 0.1, 30)})
+    table.loc[[0, 11], "delta_z"] = np.nan
+    result = gs.mixed_model_test(table)
+    assert np.isfinite(result.estimate)
