@@ -15,14 +15,13 @@ import shlex
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bids_app import __version__
-from bids_app.environment import prepare_environment, user_temp_dir
+from bids_app.environment import prepare_environment, user_temp_dir, writable_dir
 from bids_app.errors import (
     EXIT_SUCCESS,
     EXIT_UNKNOWN_LEVEL,
@@ -221,18 +220,8 @@ def _prepare_output(output_dir: Path) -> None:
         (output_dir / "logs").mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OutputError(f"Cannot create OUTPUT_DIR {output_dir}: {err}") from err
-    if not _writable(output_dir):
+    if not writable_dir(output_dir, create=False):
         raise OutputError(f"OUTPUT_DIR {output_dir} is not writable.")
-
-
-def _writable(path: Path) -> bool:
-    probe = path / f".write-test-{time.time_ns()}"
-    try:
-        probe.touch()
-        probe.unlink()
-    except OSError:
-        return False
-    return True
 
 
 def _work_dir(requested: Path | None, output_dir: Path) -> tuple[Path, bool]:
@@ -245,16 +234,11 @@ def _work_dir(requested: Path | None, output_dir: Path) -> tuple[Path, bool]:
     if requested is not None:
         return requested.resolve(), False
     default = (output_dir.parent / "work").resolve()
-    try:
-        default.mkdir(parents=True, exist_ok=True)
-        if _writable(default):
-            return default, False
-        reason = "it is not writable"
-    except OSError as err:
-        reason = str(err)
+    if writable_dir(default):
+        return default, False
     work_dir = Path(tempfile.mkdtemp(prefix="work-", dir=user_temp_dir()))
-    logger.info("work directory %s cannot be used (%s); using %s for this run (set another "
-                "with -w)", default, reason, work_dir)
+    logger.info("work directory %s cannot be used (not creatable or not writable); using %s "
+                "for this run (set another with -w)", default, work_dir)
     return work_dir, True
 
 

@@ -199,7 +199,7 @@ def highgamma_block(configured: int, n_times: int, n_channels: int,
 
 def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: AppConfig,
                   model_paths: dict[str, Path] | None = None, n_jobs: int = 1,
-                  memory: float | None = None) -> CostEstimate:
+                  mem_bytes: float | None = None) -> CostEstimate:
     """Estimate the peak memory and rough time of every stage of one recording.
 
     Parameters
@@ -213,7 +213,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         ``config.json`` gives the widths).
     n_jobs : int
         Cores the run uses.
-    memory : float | None
+    mem_bytes : float | None
         Bytes the run may use (``--mem``): the high-gamma blocks are sized to fit in it.
 
     Returns
@@ -262,7 +262,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     rate = recording.sidecar.get("SamplingFrequency")
     rate = rate if isinstance(rate, (int, float)) and rate > 0 else 5 * sfreq
     n_input = n_times * rate / sfreq
-    block = highgamma_block(config.preprocessing.block_size, n_times, n_ch, memory)
+    block = highgamma_block(config.preprocessing.block_size, n_times, n_ch, mem_bytes)
     stages = [StageCost("high-gamma", HIGHGAMMA_BLOCK_BYTES * block * n_times
                         + 4 * n_ch * n_times * 2, HIGHGAMMA_SECONDS * n_ch * n_input,
                         f"{n_ch} x {n_times} high-gamma, blocks of {block} channels")]

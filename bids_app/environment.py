@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 #: Cache and configuration folders that, when set but not writable, are moved to the per-user
@@ -37,13 +38,20 @@ def user_temp_dir() -> Path:
 
 
 def writable_dir(path: Path, create: bool = True) -> bool:
-    """True when ``path`` is a folder this user can write; with ``create``, made if missing."""
+    """True when ``path`` is a folder this user can write; with ``create``, made if missing.
+
+    Tested by creating and removing a file, which also catches what permission bits do not
+    show (read-only mounts, root-squashed network shares).
+    """
     try:
         if create:
             path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}-{time.time_ns()}"
+        probe.touch()
+        probe.unlink()
     except OSError:
         return False
-    return path.is_dir() and os.access(path, os.W_OK | os.X_OK)
+    return True
 
 
 def prepare_environment() -> list[str]:

@@ -63,7 +63,7 @@ from bids_app.outputs.atomic import write_json, write_text, write_tsv
 from bids_app.outputs.derivatives import (
     COMPARISON_SUFFIXES,
     bids_name,
-    crash_paths,
+    crash_path,
     entity_stem,
     participant_dir,
     run_record_path,
@@ -200,7 +200,7 @@ def write_crash_file(output_dir: Path, subject: str, error: BaseException) -> Pa
     :func:`read_crash_message` reads it back for the group report) and the traceback.
     """
     text = "".join(traceback.format_exception(error))
-    path, _ = crash_paths(output_dir, subject, time.strftime("%Y%m%d-%H%M%S"))
+    path = crash_path(output_dir, subject, time.strftime("%Y%m%d-%H%M%S"))
     return write_text(path, f"ssl-ieeg {__version__}\n{CRASH_MESSAGE}{error}\n\n{text}")
 
 

@@ -64,9 +64,9 @@ def test_default_design_fits_a_podcast_participant_and_the_unreduced_one_does_no
 
 def test_high_gamma_blocks_are_sized_to_mem(podcast_sized):
     recording, stimuli, config, paths = podcast_sized
-    roomy = estimate_cost(recording, stimuli, config, paths, memory=parse_memory("16G"))
+    roomy = estimate_cost(recording, stimuli, config, paths, mem_bytes=parse_memory("16G"))
     assert roomy.highgamma_block == config.preprocessing.block_size == 16
-    tight = estimate_cost(recording, stimuli, config, paths, memory=parse_memory("1.5G"))
+    tight = estimate_cost(recording, stimuli, config, paths, mem_bytes=parse_memory("1.5G"))
     assert 1 <= tight.highgamma_block < 16
     assert tight.stages[0].peak_bytes < roomy.stages[0].peak_bytes
     assert BASE_BYTES + tight.stages[0].peak_bytes <= 1.5e9  # the step now fits

@@ -165,14 +165,13 @@ def run_record_path(output_dir: Path, subject: str) -> Path:
     return output_dir / "logs" / f"sub-{subject}_run.json"
 
 
-def crash_paths(output_dir: Path, subject: str, stamp: str) -> tuple[Path, Path]:
-    """A failed run's traceback and short report: ``logs/crash-sub-<label>-<stamp>.txt|.html``.
+def crash_path(output_dir: Path, subject: str, stamp: str) -> Path:
+    """A failed run's traceback, ``logs/crash-sub-<label>-<stamp>.txt``.
 
-    The failure report lives in ``logs/``, not as ``sub-<label>.html``: a failed participant
-    leaves nothing of itself among the derivatives.
+    Its short report is the ``.html`` beside it, in ``logs/`` rather than as
+    ``sub-<label>.html``: a failed participant leaves nothing of itself among the derivatives.
     """
-    stem = output_dir / "logs" / f"crash-sub-{subject}-{stamp}"
-    return stem.with_suffix(".txt"), stem.with_suffix(".html")
+    return output_dir / "logs" / f"crash-sub-{subject}-{stamp}.txt"
 
 
 def container_type(root: Path = Path("/"), environ: Mapping[str, str] = os.environ) -> str:
