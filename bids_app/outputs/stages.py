@@ -92,12 +92,15 @@ class StageStore:
         predictions = self._path(stage, key, ".npy")
         with atomic_path(predictions) as tmp:
             np.save(tmp, np.ascontiguousarray(result.predictions.T))
-        mapped = {"predictions": None, "weights": None}
+        weights = self._path(stage, key, WEIGHTS_SUFFIX)
         if result.weights is not None:
-            with atomic_path(self._path(stage, key, WEIGHTS_SUFFIX)) as tmp:
+            with atomic_path(weights) as tmp:
                 np.save(tmp, result.weights)
-        self.save(stage, key, (dataclasses.replace(result, **mapped), table))
-        return self.load_result(stage, key)[0]
+        self.save(stage, key, (dataclasses.replace(result, predictions=None, weights=None),
+                               table))
+        return dataclasses.replace(
+            result, predictions=np.load(predictions, mmap_mode="r").T,
+            weights=None if result.weights is None else np.load(weights, mmap_mode="r"))
 
     def _drop_others(self, stage: str, key: str) -> None:
         for path in self.root.glob(f"{stage}-*"):
