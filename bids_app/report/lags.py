@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from bids_app.encoding.cv import peak_lags
 from bids_app.report.figures import ReportFigure, to_report_figure
 
 #: Above this many rows, the heat map names no electrode (they would overlap).
@@ -49,7 +50,7 @@ def lag_profile_figure(profiles: np.ndarray, lags: np.ndarray, channels: Sequenc
         ax.set_title(title, fontsize=9)
         return to_report_figure(fig, "No significant electrode, so no lag profile.")
     shapes = profiles[:, keep] / profiles[:, keep].max(0)
-    peaks = lags[np.argmax(shapes, axis=0)]
+    peaks = peak_lags(shapes, lags)  # as the scores tables' peak_lag
     order = np.argsort(peaks, kind="stable")
     shapes, peaks = shapes[:, order], peaks[order]
     names = [channels[i] for i in keep[order]]
