@@ -70,9 +70,13 @@ class GroundTruth:
     expected_r: dict[str, float]
     sources: dict[str, str] = field(default_factory=dict)
 
+    def source_of(self, channel: str) -> str:
+        """The source a driven channel follows (``"envelope"`` unless ``sources`` names one)."""
+        return self.sources.get(channel, "envelope")
+
     def of_source(self, source: str) -> list[str]:
-        """The driven channels that follow ``source`` (``"envelope"`` by default)."""
-        return sorted(ch for ch in self.driven if self.sources.get(ch, "envelope") == source)
+        """The driven channels that follow ``source``."""
+        return sorted(ch for ch in self.driven if self.source_of(ch) == source)
 
     def to_json(self) -> dict:
         """The ground truth as JSON-serialisable types.

@@ -17,7 +17,7 @@ import pandas as pd
 
 from bids_app.bids.tsv import read_tsv
 from bids_app.layers import best_layer, layer_index
-from bids_app.outputs.derivatives import bids_name
+from bids_app.outputs.derivatives import bids_name, parse_entities
 from bids_app.synthetic.dataset import GroundTruth
 from bids_app.synthetic.planted import LANGUAGE_LAYER, SPEECH_LAYER
 
@@ -53,7 +53,7 @@ def planted_checks(ground_truth: dict[str, GroundTruth], derivatives: Path,
     -------
     checks : list of Check
     """
-    classes = pd.DataFrame([(subject, channel, truth.sources.get(channel, "envelope"))
+    classes = pd.DataFrame([(subject, channel, truth.source_of(channel))
                             for subject, truth in ground_truth.items()
                             for channel in truth.driven],
                            columns=["subject", "channel", "source"])
@@ -132,4 +132,4 @@ def _partition_check(classes: pd.DataFrame, table: pd.DataFrame) -> Check:
 
 def _subject(recording: str) -> str:
     """``sub-01_task-listen`` -> ``01`` (stacked comparison tables name the recording)."""
-    return str(recording).split("_")[0].removeprefix("sub-")
+    return parse_entities(str(recording))["sub"]
