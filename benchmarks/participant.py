@@ -47,7 +47,7 @@ def write_dataset(root: Path, subject: str, duration: float, seed: int = 0) -> N
     from bids_app.stimuli.alignments import read_words
     from bids_app.synthetic.audio import AUDIO_SFREQ, broadband_envelope, make_speech
     from bids_app.synthetic.layout import write_recording
-    from bids_app.synthetic.signals import drive, good_channel, relative_amplitude, trf_kernel
+    from bids_app.synthetic.signals import driven_signals, trf_kernel
 
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True)
@@ -76,15 +76,11 @@ def write_dataset(root: Path, subject: str, duration: float, seed: int = 0) -> N
     # the annotation signal listed in channels.tsv is part of the EDF format, not a channel
     channels = channels[channels["name"] != "EDF Annotations"]
     sfreq = float(sidecar["SamplingFrequency"])
-    n = int(duration * sfreq)
-    envelope = broadband_envelope(audio, AUDIO_SFREQ)
-    m = drive(envelope, trf_kernel(0.15, 0.05))
-    driven = set(rng.choice(len(channels), size=len(channels) // 5, replace=False))
-    data = np.empty((len(channels), n), dtype=np.float32)
-    for i in range(len(channels)):
-        amplitude = (relative_amplitude(m, 0.5, n, sfreq, rng) if i in driven
-                     else np.ones(n))
-        data[i] = good_channel(amplitude, sfreq, sidecar.get("PowerLineFrequency"), rng)
+    driven = np.isin(np.arange(len(channels)),
+                     rng.choice(len(channels), size=len(channels) // 5, replace=False))
+    data = driven_signals(broadband_envelope(audio, AUDIO_SFREQ), driven, int(duration * sfreq),
+                          sfreq, sidecar.get("PowerLineFrequency"), rng, snr=0.5,
+                          kernel=trf_kernel(0.15, 0.05), dtype=np.float32)
     write_recording(ieeg, f"sub-{subject}_task-podcast_ieeg", data, sfreq,
                     list(channels["name"]), "EDF")
 

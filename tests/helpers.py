@@ -38,18 +38,12 @@ def write_driven_recording(path: Path, ch_names: list[str], driven: list[str], s
     from bids_app.synthetic import AUDIO_SFREQ, broadband_envelope, signals
     from bids_app.synthetic.layout import write_recording
 
-    rng = np.random.default_rng(seed)
     timeline = np.zeros(round(seconds * signals.ENVELOPE_SFREQ))
     envelope = broadband_envelope(audio, AUDIO_SFREQ, signals.ENVELOPE_SFREQ)
     start = round(onset * signals.ENVELOPE_SFREQ)
     timeline[start:start + len(envelope)] = envelope[: len(timeline) - start]
-    drive = signals.drive(timeline, signals.trf_kernel(0.1, 0.03))
-    n_samples = round(seconds * sfreq)
-    data = np.empty((len(ch_names), n_samples))
-    for i, name in enumerate(ch_names):
-        amplitude = (signals.relative_amplitude(drive, 1.0, n_samples, sfreq, rng)
-                     if name in driven else np.ones(n_samples))
-        data[i] = signals.good_channel(amplitude, sfreq, line_freq, rng)
+    data = signals.driven_signals(timeline, np.isin(ch_names, driven), round(seconds * sfreq),
+                                  sfreq, line_freq, np.random.default_rng(seed))
     stem = path.name.removesuffix(path.suffix)
     fmt = "EDF" if path.suffix == ".edf" else "BrainVision"
     return write_recording(path.parent, stem, data, sfreq, ch_names, fmt)

@@ -142,6 +142,45 @@ def good_channel(
     return data
 
 
+def driven_signals(envelope: np.ndarray, driven: np.ndarray, n_samples: int, sfreq: float,
+                   line_freq: float | None, rng: np.random.Generator, *, snr: float = 1.0,
+                   kernel: np.ndarray | None = None, dtype: type = np.float64) -> np.ndarray:
+    """Good channels, some of whose high gamma follows one envelope through one kernel.
+
+    Parameters
+    ----------
+    envelope : ndarray, shape (n_times,)
+        The audio envelope on the recording's timeline at :data:`ENVELOPE_SFREQ`.
+    driven : ndarray of bool, shape (n_channels,)
+        The channels that follow it; the others are background, carrier and line noise.
+    n_samples : int
+        Samples of the recording.
+    sfreq : float
+        Its sampling rate in Hz.
+    line_freq : float | None
+        Power-line frequency in Hz (None: no line noise).
+    rng : numpy.random.Generator
+    snr : float
+        As in :func:`relative_amplitude`.
+    kernel : ndarray | None
+        The response kernel (default ``trf_kernel(0.1, 0.03)``).
+    dtype : type
+        Of the returned array (float32 halves the memory of a long recording).
+
+    Returns
+    -------
+    data : ndarray, shape (n_channels, n_samples)
+        Signals in volts.
+    """
+    m = drive(envelope, trf_kernel(0.1, 0.03) if kernel is None else kernel)
+    data = np.empty((len(driven), n_samples), dtype=dtype)
+    for i, is_driven in enumerate(driven):
+        amplitude = (relative_amplitude(m, snr, n_samples, sfreq, rng) if is_driven
+                     else np.ones(n_samples))
+        data[i] = good_channel(amplitude, sfreq, line_freq, rng)
+    return data
+
+
 def bad_channel(n_samples: int, sfreq: float, line_freq: float,
                 rng: np.random.Generator) -> np.ndarray:
     """A broken channel: 1 mV RMS white noise plus line noise, in volts.
