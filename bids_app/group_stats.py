@@ -20,7 +20,7 @@ import pandas as pd
 
 from bids_app.analysis.partition import region_shares
 from bids_app.encoding.stats import fdr_bh
-from bids_app.layers import layer_index, layer_order
+from bids_app.layers import best_lag_per_channel, layer_index, layer_order
 
 #: Electrode sets a participant's mean r is taken over (docs/statistics.md).
 ELECTRODE_SETS = ("significant", "responsive", "all")
@@ -111,10 +111,7 @@ def one_row_per_electrode(table: pd.DataFrame) -> pd.DataFrame:
     """
     rows = table.assign(**{key: table[key].fillna("").astype(str) if key in table else ""
                            for key in ("session", "acq", "run")})
-    if "lag" in rows:
-        best = rows.dropna(subset=["r"]).groupby([*ELECTRODE, "layer"], sort=False)["r"].idxmax()
-        rows = rows.loc[best.to_numpy()]
-    return rows.reset_index(drop=True)
+    return best_lag_per_channel(rows, ELECTRODE).reset_index(drop=True)
 
 
 def participant_layer_means(table: pd.DataFrame, electrode_set: str) -> pd.DataFrame:

@@ -44,11 +44,16 @@ def split_layers(layers: list[str]) -> tuple[list[str], list[str]]:
     return model, [layer for layer in layers if layer not in model]
 
 
-def best_lag_per_channel(table: pd.DataFrame) -> pd.DataFrame:
-    """For word-mode tables (with a ``lag`` column): each channel's row at its best lag."""
+def best_lag_per_channel(table: pd.DataFrame,
+                         electrode: Sequence[str] = ("channel",)) -> pd.DataFrame:
+    """For word-mode tables (with a ``lag`` column): each electrode's row at its best lag.
+
+    ``electrode`` names the columns that identify an electrode (stacked group tables add the
+    participant and recording entities); rows with an undefined r are never chosen.
+    """
     if "lag" not in table:
         return table
-    best = table.groupby(["layer", "channel"], sort=False)["r"].idxmax()
+    best = table.dropna(subset=["r"]).groupby([*electrode, "layer"], sort=False)["r"].idxmax()
     return table.loc[best.to_numpy()]
 
 
