@@ -31,7 +31,7 @@ from bids_app.report.comparison_figures import partition_label, region_label
 from bids_app.report.comparisons import comparison_section, find_comparison_tables, stack_tables
 from bids_app.report.figures import glass_brain_figure, to_report_figure
 from bids_app.report.group_figures import (
-    layer_profile_figure,
+    group_layer_profile_figure,
     share_summary_figure,
     speech_language_figure,
 )
@@ -209,9 +209,9 @@ def _space_section(output_dir: Path, group: GroupTable, vmax: float) -> dict:
                                           "mean_r"].notna().any() else "all")
     layers = layer_order(group.table["layer"])
     figures = [] if len(layers) == 1 else [to_report_figure(
-        layer_profile_figure(means[means["electrode_set"] == shown],
-                             profile[profile["electrode_set"] == shown],
-                             f"{group.space}, {shown} electrodes"),
+        group_layer_profile_figure(means[means["electrode_set"] == shown],
+                                   profile[profile["electrode_set"] == shown],
+                                   f"{group.space}, {shown} electrodes"),
         f"{group.space}: mean r over each participant's {shown} electrodes (grey) and the "
         "group mean with its 95% bootstrap CI")]
     mapped = best or (layers[0] if len(layers) == 1 else None)

@@ -18,7 +18,8 @@ from bids_app.report.comparison_figures import partition_label, region_label
 UNIQUE, SHARED, GROUP, PARTICIPANT = "#c0392b", "#7f8c8d", "#2c3e50", "#95a5a6"
 PREFERENCE_COLOURS = {"speech": "#2e86c1", "language": "#d68910", "both": "#8e44ad",
                       "neither": "#bdc3c7"}
-def layer_profile_figure(means: pd.DataFrame, profile: pd.DataFrame, title: str) -> Figure:
+def group_layer_profile_figure(means: pd.DataFrame, profile: pd.DataFrame,
+                               title: str) -> Figure:
     """Layer profile of one feature space over the participants' significant electrodes.
 
     Parameters
