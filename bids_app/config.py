@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bids_app.analysis.config import CCA_SETS, ComparisonConfig
+from bids_app.analysis.config import CCA_SETS, ComparisonConfig, untrained_name
 from bids_app.bids.config import BidsConfig
 from bids_app.encoding.config import EncodingConfig, StatisticsConfig
 from bids_app.errors import UsageError
@@ -166,7 +166,27 @@ def load_config(path: Path | None = None, models: list[str] | None = None) -> Ap
         config = dataclasses.replace(config, features=[by_name[m] for m in models])
         # CCA and partition sets of spaces left out are skipped with a warning at run time
         _check_pairs(config.comparison, config.features, " selected by --models")
+    if config.comparison.preset == "reference":
+        config = dataclasses.replace(config, encoding=dataclasses.replace(
+            config.encoding, centre_words=False))
+    if config.comparison.untrained_control:
+        config = dataclasses.replace(config, features=with_untrained_twins(config.features))
     return config
+
+
+def with_untrained_twins(features: list[FeatureSpec]) -> list[FeatureSpec]:
+    """The feature spaces plus the untrained twin of every pretrained speech/language model.
+
+    A twin is the same model with random weights (``weights: random``, seed 0) and the same
+    layers and options, named ``<name>untrained`` (:func:`~bids_app.analysis.config.
+    untrained_name`); a name already configured is left alone.
+    """
+    names = {spec.name for spec in features}
+    twins = [dataclasses.replace(spec, name=untrained_name(spec.name), weights="random",
+                                 seed=0)
+             for spec in features if spec.kind in ("speech", "language")
+             and spec.weights == "pretrained" and untrained_name(spec.name) not in names]
+    return [*features, *twins]
 
 
 def _section_class(name: str) -> type:

@@ -90,7 +90,7 @@ from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
 #: What an encoding stage saves; part of its key, so caches of another content are not reused.
-ENCODING_STAGE_CONTENT = ("scores", "predictions", "lag_profile", "weights")
+ENCODING_STAGE_CONTENT = ("scores", "predictions", "lag_profile", "weights", "centred words")
 #: Prefix of the message line of a crash file.
 CRASH_MESSAGE = "error: "
 
@@ -377,7 +377,7 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
             with stage("comparisons"):
                 comparison = compare_recording(feature_sets, designs, results, stimuli,
                                                stimulus_words, neural, segments, config,
-                                               options)
+                                               options, responsive)
             store.save("comparison", key, comparison)
         else:
             logger.info("comparisons: reused (their settings and inputs are unchanged)")
@@ -435,14 +435,24 @@ def compare_recording(feature_sets: dict[str, list[FeatureSet]], designs: Design
                       results: dict[str, dict[str, EncodingResult]],
                       stimuli: Sequence[Stimulus], words: Sequence[WordTimings | None],
                       neural: NeuralData, segments: np.ndarray, config: AppConfig,
-                      options: RunOptions) -> ComparisonResult:
-    """Prediction correlation, CCA shared space and variance partitioning of one recording."""
+                      options: RunOptions, responsive: pd.DataFrame | None
+                      ) -> ComparisonResult:
+    """The model comparisons of one recording (:func:`compare_models`).
+
+    The shared-beyond-L test runs on the speech-responsive electrodes (every electrode when
+    responsiveness could not be tested).
+    """
     spaces = {name: FeatureSpaceInfo(kind=sets[0].kind, layers=sets[0].layer_names,
                                      word_level=sets[0].is_word_level)
               for name, sets in feature_sets.items()}
+    tested = None
+    if responsive is not None:
+        flags = dict(zip(responsive["channel"], responsive["responsive"].fillna(False),
+                         strict=True))
+        tested = np.array([bool(flags.get(name, False)) for name in neural.ch_names])
     inputs = ComparisonInputs(designs, spaces, results, neural.data.T, segments,
                               config.encoding.lags_samples(neural.sfreq), neural.ch_names,
-                              word_samples(stimuli, words, neural.sfreq))
+                              word_samples(stimuli, words, neural.sfreq), neural.sfreq, tested)
     return compare_models(inputs, config=config.comparison, encoding=config.encoding,
                           statistics=config.statistics,
                           verbose=logger.isEnabledFor(logging.DEBUG), **_engine(options))
@@ -597,10 +607,12 @@ class _Encoder:
             lags = lags / neural.sfreq
         else:
             design = self.designs(feature_sets[0].name, layer)
+            rows = (self.designs.word_rows(feature_sets[0].name)
+                    if config.encoding.centre_words else None)
 
             def fit(data: np.ndarray, **kwargs) -> tuple[EncodingResult, np.ndarray]:
                 return cross_validate(design, data, segments=self.segments,
-                                      config=config.encoding,
+                                      config=config.encoding, word_rows=rows,
                                       lags=config.encoding.lags_samples(neural.sfreq),
                                       **kwargs, **self._engine()), data
 

@@ -1,9 +1,15 @@
-"""The paper's three model comparisons, run on one recording.
+"""The paper's model comparisons, run on one recording, given the low-level set L.
 
-1. Prediction correlation of two feature spaces (best layers chosen in-fold; ``predcorr``).
-2. CCA shared space of a speech and a language layer, paired at the word level (fitted
+0. The low-level set L (acoustics, word onsets, phrase onsets, word durations;
+   ``lowlevel``) that every model of every comparison contains.
+1. The primary test of shared information: shared variance of a speech and a language
+   layer beyond L, with a refit null, for the trained models and their untrained twins
+   (``beyond``).
+2. Prediction correlation of two feature spaces (best layers chosen in-fold; descriptive by
+   default; ``predcorr``).
+3. CCA shared space of a speech and a language layer, paired at the word level (fitted
    in-fold; ``shared``).
-3. Variance partitioning of 2–4 feature sets with union models on the same folds
+4. Variance partitioning of 2–4 feature sets beyond L, with union models on the same folds
    (``unions``, ``partition``).
 
 Which comparisons run is planned by ``plan``; every table comes with sentences of numbers
@@ -20,13 +26,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bids_app.analysis.config import ComparisonConfig
-from bids_app.analysis.plan import FeatureSpaceInfo, comparison_pairs, partitions
+from bids_app.analysis.beyond import Side, shared_beyond_low, untrained_contrast
+from bids_app.analysis.config import ComparisonConfig, untrained_name
+from bids_app.analysis.lowlevel import (
+    ONSETS_ONLY_WARNING,
+    LowLevelSet,
+    conditioning_names,
+    low_level_set,
+)
+from bids_app.analysis.plan import (
+    FeatureSpaceInfo,
+    comparison_pairs,
+    first_of_kind,
+    partitions,
+    resolve_layer,
+)
 from bids_app.analysis.predcorr import best_layer_result, prediction_correlation, refit_null
 from bids_app.analysis.shared import fit_recording_shared_space
 from bids_app.analysis.summaries import summarize
 from bids_app.analysis.unions import SetDesigns, variance_partition
-from bids_app.analysis.words import WordSamples
+from bids_app.analysis.words import WordSamples, modelled_words
 from bids_app.encoding import EncodingConfig, EncodingResult, StatisticsConfig, cross_validate
 from bids_app.errors import UsageError
 from bids_app.layers import split_layers
@@ -44,8 +63,9 @@ class ComparisonResult:
     ----------
     tables : dict of str to DataFrame
         desc label -> table: ``"<a>X<b>"`` prediction correlation (suffix ``predcorr``),
-        ``"cca"`` canonical components (suffix ``components``), ``"varpart"`` variance
-        partition (suffix ``scores``).
+        ``"beyond"`` shared variance beyond L (suffix ``beyond``), ``"cca"`` canonical
+        components (suffix ``components``), ``"varpart"`` variance partition (suffix
+        ``scores``).
     summaries : list of str
         One sentence of numbers per question answered, computed from the tables.
     warnings : list of str
@@ -83,7 +103,12 @@ class ComparisonInputs:
     channels : list of str
     words : WordSamples | None
         Word onsets/offsets in samples; needed by the CCA shared space (and the sets derived
-        from it). None skips them with a warning.
+        from it) and the word regressors of L. None skips them with a warning.
+    sfreq : float
+        Sampling rate of the timeline (Hz).
+    tested : ndarray of bool | None
+        The electrodes the shared-beyond-L test runs on (the speech-responsive ones, in the
+        workflow); None tests every electrode.
     """
 
     design: Design
@@ -94,6 +119,8 @@ class ComparisonInputs:
     lags: np.ndarray
     channels: list[str]
     words: WordSamples | None = None
+    sfreq: float = 100.0
+    tested: np.ndarray | None = None
 
 
 def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
@@ -124,17 +151,25 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     inputs = dataclasses.replace(inputs, Y=np.asarray(inputs.Y), lags=np.asarray(inputs.lags),
                                  channels=list(inputs.channels))
     engine = dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose)
+    low = _low_level(inputs, config, out.warnings)
     for a, b in comparison_pairs(config, inputs.spaces, out.warnings):
-        table, across = _prediction_correlation(inputs, a, b, statistics, encoding, engine)
+        table, across = _prediction_correlation(inputs, a, b, statistics, encoding, engine,
+                                                config.predcorr_null)
         out.tables[f"{a}X{b}"] = table
         out.metrics[f"{a}X{b}_accuracy_correlation"] = across
+    beyond = _beyond(inputs, low, config, encoding, statistics, engine, out.warnings)
+    if beyond is not None:
+        out.tables["beyond"] = beyond
     shared = fit_recording_shared_space(inputs, config, encoding, out.warnings)
     if shared is not None:
         out.tables["cca"] = shared.table
-    sets = SetDesigns(inputs, shared, config, encoding, engine)
-    partition_tables = [variance_partition(names, sets, statistics, out.warnings)
+    sets = SetDesigns(inputs, shared, config, encoding, engine, low)
+    adds = None
+    if low.blocks and beyond is not None:  # summarise where a model adds beyond L
+        adds = (beyond["significant_gain_a"] | beyond["significant_gain_b"]).to_numpy()
+    partition_tables = [variance_partition(names, sets, statistics, out.warnings, adds)
                         for names in partitions(config, inputs.spaces, shared is not None,
-                                                out.warnings)]
+                                                out.warnings, low.names)]
     partition_tables = [table for table in partition_tables if table is not None]
     if partition_tables:
         out.tables["varpart"] = pd.concat(partition_tables, ignore_index=True)
@@ -144,11 +179,12 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
 
 def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
                             statistics: StatisticsConfig, encoding: EncodingConfig,
-                            engine: dict) -> tuple[pd.DataFrame, float]:
+                            engine: dict, test: bool) -> tuple[pd.DataFrame, float]:
     """The ``<a>X<b>`` table and the across-electrode correlation of the two accuracies.
 
-    The null of ``r_pred`` refits both models on shifted data (:func:`refit_null`), at each
-    electrode's most often chosen layer of each model.
+    With ``test`` (``comparison.predcorr_null``), the null of ``r_pred`` refits both models
+    on shifted data (:func:`refit_null`), at each electrode's most often chosen layer of each
+    model; otherwise ``r_pred`` is descriptive (``p`` NaN).
     """
     fitted = []
     for name in (a, b):
@@ -179,13 +215,71 @@ def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
         return out
 
     table = prediction_correlation(fitted[0][0], fitted[1][0], inputs.Y, inputs.channels,
-                                   null=null, n_permutations=statistics.n_permutations,
+                                   null=null if test else None,
+                                   n_permutations=statistics.n_permutations,
                                    seed=statistics.seed, fdr_alpha=statistics.fdr_alpha)
     table.insert(1, "layer_a", layers[0])
     table.insert(2, "layer_b", layers[1])
     table.insert(1, "space_b", b)
     table.insert(1, "space_a", a)
     return table, float(np.corrcoef(table["r_a"], table["r_b"])[0, 1])
+
+
+def _low_level(inputs: ComparisonInputs, config: ComparisonConfig,
+               warnings: list[str]) -> LowLevelSet:
+    """The recording's low-level set L, with a warning when it lacks acoustics or is empty."""
+    names = conditioning_names(config, inputs.spaces, inputs.words is not None)
+    low = low_level_set(names, inputs.design, inputs.spaces, inputs.words, inputs.segments,
+                        config.phrase_pause, inputs.sfreq)
+    if not names and config.conditioning:
+        warnings.append("The comparisons are not conditioned on low-level features: no "
+                        f"component of comparison.conditioning ({config.conditioning}) is "
+                        "available.")
+    elif names and not set(names) - {"word_onset", "phrase_onset", "word_duration"}:
+        warnings.append(ONSETS_ONLY_WARNING)
+    return low
+
+
+def _beyond(inputs: ComparisonInputs, low: LowLevelSet, config: ComparisonConfig,
+            encoding: EncodingConfig, statistics: StatisticsConfig, engine: dict,
+            warnings: list[str]) -> pd.DataFrame | None:
+    """The shared-beyond-L table of the CCA pair (and of its untrained twins), or None."""
+    names = (config.cca_speech or first_of_kind(inputs.spaces, "speech"),
+             config.cca_language or first_of_kind(inputs.spaces, "language"))
+    if None in names or any(name not in inputs.spaces for name in names):
+        warnings.append("Shared-beyond-L test skipped: it needs a speech and a language "
+                        "feature space.")
+        return None
+    layers = (resolve_layer(config.cca_speech_layer, inputs.spaces[names[0]].layers,
+                            "cca_speech_layer"),
+              resolve_layer(config.cca_language_layer, inputs.spaces[names[1]].layers,
+                            "cca_language_layer"))
+    tested = (np.ones(len(inputs.channels), bool) if inputs.tested is None
+              else np.asarray(inputs.tested, bool))
+    if not tested.any():
+        warnings.append("Shared-beyond-L test skipped: no speech-responsive electrode.")
+        return None
+    rows = None
+    if inputs.words is not None and encoding.centre_words:
+        rows = np.unique(modelled_words(inputs.words, inputs.segments)[0])
+
+    def test(a: str, b: str):
+        sides = [Side(space, layer, inputs.design(space, layer),
+                      rows if inputs.spaces[space].word_level else None)
+                 for space, layer in zip((a, b), layers, strict=True)]
+        return shared_beyond_low(*sides, low, inputs.Y, inputs.channels, tested,
+                                 segments=inputs.segments, lags=inputs.lags,
+                                 encoding=encoding, statistics=statistics,
+                                 banded=config.banded, engine=engine)
+
+    trained = test(*names)
+    twins = tuple(untrained_name(name) for name in names)
+    if not all(twin in inputs.spaces for twin in twins):
+        if config.untrained_control:
+            warnings.append("The untrained-twin control of the shared-beyond-L test did "
+                            f"not run: {' and '.join(twins)} are not analysed.")
+        return trained.table
+    return untrained_contrast(trained, test(*twins), statistics.fdr_alpha)
 
 
 def _most_common(chosen: np.ndarray) -> np.ndarray:

@@ -14,6 +14,16 @@ ACOUSTIC_KINDS = ("envelope", "mel", "peak_rate", "phonetic")
 CCA_FITS = ("in_fold", "all_data")
 #: Time resolution of the speech side of the shared and rest sets.
 CCA_LEVELS = ("word", "frame")
+#: Presets: ``default`` controls the confounds; ``reference`` reproduces the study.
+PRESETS = ("default", "reference")
+#: What ``preset: reference`` sets (``comparison`` keys; ``encoding.centre_words`` too).
+REFERENCE_SETTINGS = {"conditioning": [], "onset_in_shared": True, "banded": False,
+                      "untrained_control": False, "predcorr_null": True}
+
+
+def untrained_name(space: str) -> str:
+    """The feature-space name of the untrained twin of ``space``."""
+    return f"{space}untrained"
 
 
 @dataclass
@@ -22,6 +32,34 @@ class ComparisonConfig:
 
     Attributes
     ----------
+    preset : str
+        ``"default"``: every comparison is fitted given the low-level set L, word vectors are
+        centred, and the untrained twins run. ``"reference"``: the reference study's pipeline
+        (no L, uncentred word vectors, the word onset in ``shared``, no twins, the refit null
+        of the prediction correlation), to reproduce its numbers next to the corrected
+        defaults; the report says it does not control these confounds. The preset sets the
+        keys of :data:`REFERENCE_SETTINGS` and ``encoding.centre_words: false``, overriding
+        them.
+    conditioning : list of str | "auto"
+        The low-level set L that every model of every comparison contains
+        (:mod:`bids_app.analysis.lowlevel`): feature-space names, acoustic kinds, and
+        ``word_onset``, ``phrase_onset``, ``word_duration``. ``"auto"``: every acoustic
+        space (envelope, mel, peak rate, phonetic) and the three word regressors. An empty
+        list fits the comparisons without L.
+    phrase_pause : float
+        Silence (s) before a word that makes it a phrase onset in L.
+    untrained_control : bool
+        Also analyse every speech and language model with random weights (the untrained
+        twin: same architecture and input, ``weights: random``, seed 0) as feature spaces of
+        their own, named ``<name>untrained``, and repeat the shared-beyond-L test with them.
+        A finding the twins reproduce is not evidence about learned representations.
+    predcorr_null : bool
+        Test the prediction correlation with refits of both models (on the electrodes both
+        predict; the reference pipeline). By default the prediction correlation is
+        descriptive: the test of shared information is the shared-beyond-L test.
+    onset_in_shared : bool
+        Put a word-onset impulse in the ``shared`` set (the reference pipeline): word timing
+        is then credited to shared information. By default the onset is in L.
     prediction_correlation : list of [str, str] | "auto"
         Pairs of feature-space names whose cross-validated predictions are correlated per
         electrode (best layer of each, chosen in-fold). ``"auto"``: the first ``speech`` space
@@ -30,7 +68,8 @@ class ComparisonConfig:
         Feature spaces of the CCA shared space; None: the first ``speech`` / ``language``
         space.
     cca_speech_layer, cca_language_layer : int | str
-        Layers paired by CCA: an integer is a hidden-state index (``7`` is ``layer07``), a
+        Layers paired by CCA and by the shared-beyond-L test (fixed in advance, so that its
+        null repeats no choice): an integer is a hidden-state index (``7`` is ``layer07``), a
         string a layer name, ``"middle"`` the middle of the space's layer list. The reference
         study paired Wav2Vec2 layer 7 with a middle GPT-2 layer.
     pca_variance : float
@@ -67,21 +106,30 @@ class ComparisonConfig:
         the language side is word-level impulses. ``"word"``: the speech side is word
         vectors (the mean of each word's frames) as impulses at word onsets, as in the
         reference study; what varies within a word is then lost. Either way ``shared`` holds
-        the speech variates, the language variates and a word-onset impulse (``2k + 1``
-        columns), so that shared + speech_rest + language_rest span both models' PCA spaces.
+        the speech and the language variates of the words, as impulses at word onsets
+        (``2k`` columns): what varies within a word stays in ``speech_rest``, which the
+        language side cannot know about.
     variance_partitioning : list of str | "auto"
-        2–4 sets to partition: ``shared``, ``speech_rest``, ``language_rest``, ``acoustic``
+        2–4 sets to partition, each union fitted given L (the shares are of the variance
+        explained beyond L): ``shared``, ``speech_rest``, ``language_rest``, ``acoustic``
         (every space of kind envelope, mel, peak_rate or phonetic), a feature kind, or a
         feature-space name (a space with several layers enters with the layer of highest mean
         r across electrodes). ``"auto"``: shared, speech_rest, language_rest, static and
-        acoustic, of those available; with more than 4 (2**5 - 1 = 31 union models), two
-        3-set partitions are run instead: (shared, speech_rest, language_rest) and (shared,
-        static, acoustic). An empty list turns the analysis off.
+        acoustic, of those available and not in L; with more than 4 (2**5 - 1 = 31 union
+        models), two 3-set partitions are run instead: (shared, speech_rest, language_rest)
+        and (shared, static, acoustic). An empty list turns the analysis off.
     banded : bool
-        Fit union models with banded ridge: one penalty per set (a grid of relative set
-        scalings chosen by the same inner CV as alpha), instead of one penalty for all.
+        Fit union models with banded ridge: one penalty per set, L being one set (a grid of
+        relative set scalings chosen by the same inner CV as alpha), instead of one penalty
+        for all (default).
     """
 
+    preset: str = "default"
+    conditioning: list[str] | str = "auto"
+    phrase_pause: float = 0.5
+    untrained_control: bool = True
+    predcorr_null: bool = False
+    onset_in_shared: bool = False
     prediction_correlation: list[list[str]] | str = "auto"
     cca_speech: str | None = None
     cca_language: str | None = None
@@ -94,9 +142,22 @@ class ComparisonConfig:
     cca_fit: str = "in_fold"
     cca_level: str = "frame"
     variance_partitioning: list[str] | str = "auto"
-    banded: bool = False
+    banded: bool = True
 
     def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise UsageError(f"comparison.preset must be one of {list(PRESETS)}, got "
+                             f"{self.preset!r}")
+        if self.preset == "reference":
+            for key, value in REFERENCE_SETTINGS.items():
+                object.__setattr__(self, key, value)
+        if not (self.conditioning == "auto" or (isinstance(self.conditioning, list) and all(
+                isinstance(n, str) for n in self.conditioning))):
+            raise UsageError(f"comparison.conditioning must be 'auto' or a list of feature "
+                             f"spaces, kinds and word regressors, got {self.conditioning!r}")
+        if not self.phrase_pause > 0:
+            raise UsageError(f"comparison.phrase_pause must be > 0 seconds, got "
+                             f"{self.phrase_pause}")
         pairs = self.prediction_correlation
         if isinstance(pairs, str):
             if pairs != "auto":

@@ -87,21 +87,28 @@ def resolve_layer(spec: int | str, layers: Sequence[str], key: str) -> str:
     return name
 
 
-def available_sets(spaces: Mapping[str, FeatureSpaceInfo], has_cca: bool) -> list[str]:
-    """The default variance-partitioning sets that exist for these feature spaces."""
+def available_sets(spaces: Mapping[str, FeatureSpaceInfo], has_cca: bool,
+                   low: Sequence[str] = ()) -> list[str]:
+    """The default variance-partitioning sets that exist for these feature spaces.
+
+    ``acoustic`` is left out when an acoustic space is in the conditioning set ``low``.
+    """
     sets = list(CCA_SETS) if has_cca else []
     if first_of_kind(spaces, "static") is not None:
         sets.append("static")
-    if any(info.kind in ACOUSTIC_KINDS for info in spaces.values()):
+    acoustic = [name for name, info in spaces.items() if info.kind in ACOUSTIC_KINDS]
+    if acoustic and not set(acoustic) & set(low):
         sets.append("acoustic")
     return sets
 
 
 def partitions(config: ComparisonConfig, spaces: Mapping[str, FeatureSpaceInfo],
-               has_cca: bool, warnings: list[str]) -> list[list[str]]:
+               has_cca: bool, warnings: list[str], low: Sequence[str] = ()) -> list[list[str]]:
     """The partitions to run: the configured one, or the defaults (see ComparisonConfig).
 
-    Why a partition is skipped is appended to ``warnings``.
+    ``low`` names the conditioning set's components: a configured set that has a feature
+    space among them is dropped (it adds nothing beyond L). Why a partition or a set is
+    skipped is appended to ``warnings``.
     """
     if config.variance_partitioning != "auto":
         names = list(config.variance_partitioning)
@@ -111,8 +118,18 @@ def partitions(config: ComparisonConfig, spaces: Mapping[str, FeatureSpaceInfo],
             warnings.append(f"Variance partitioning {names} skipped: the CCA shared "
                             "space could not be fitted.")
             return []
+        inside = [name for name in names if name not in CCA_SETS
+                  and set(set_members(name, spaces)) & set(low)]
+        if inside:
+            warnings.append(f"Variance partitioning: {inside} left out, being in the "
+                            "low-level conditioning set L (comparison.conditioning).")
+            names = [name for name in names if name not in inside]
+        if len(names) < 2:
+            warnings.append(f"Variance partitioning skipped: fewer than two sets outside L "
+                            f"({names}).")
+            return []
         return [names]
-    names = available_sets(spaces, has_cca)
+    names = available_sets(spaces, has_cca, low)
     if len(names) < 2:
         warnings.append(f"Variance partitioning skipped: only {names or 'no sets'} "
                         "available (comparison.variance_partitioning: auto).")

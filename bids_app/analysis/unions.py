@@ -2,8 +2,11 @@
 
 A set is a feature space (or several, side by side) at its best layer, or a part of the CCA
 shared space (``shared``, ``speech_rest``, ``language_rest``), which is fitted per outer fold
-and therefore has one design per fold. Every union of a partition's sets is fitted on the
-same folds, from one design and Gram per fold (:func:`~bids_app.encoding.cross_validate_subsets`).
+and therefore has one design per fold. Every union of a partition's sets contains the
+low-level set L (:mod:`~bids_app.analysis.lowlevel`), and the partition is of the R² beyond
+``R²(L)``. Every union is fitted on the same folds, from one design and Gram per fold
+(:func:`~bids_app.encoding.cross_validate_subsets`), with one penalty per set (L one of them)
+when ``comparison.banded``.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 from bids_app.analysis.config import CCA_SETS, ComparisonConfig
+from bids_app.analysis.lowlevel import LowLevelSet
 from bids_app.analysis.partition import partition_table, subsets
 from bids_app.analysis.plan import set_members, space_layer
 from bids_app.analysis.shared import RecordingSharedSpace
+from bids_app.analysis.words import modelled_words
 from bids_app.encoding import (
     EncodingConfig,
     EncodingResult,
@@ -36,10 +41,11 @@ logger = logging.getLogger("ssl_ieeg")
 
 #: The design blocks of each shared-space set. Each block is at most ``n_components`` wide,
 #: so that ``encoding.layer_pca`` (which reduces blocks wider than it) leaves it whole.
-#: Word timing is information both models carry, so the word-onset impulse (which the
-#: centred, PCA-reduced word vectors do not keep) belongs to the shared set.
-SET_PARTS = {"shared": ("shared_speech", "shared_language", "onset"),
+#: Word timing is in L, never in ``shared`` (``comparison.onset_in_shared`` puts it back,
+#: as the reference pipeline did: :data:`REFERENCE_SHARED`).
+SET_PARTS = {"shared": ("shared_speech", "shared_language"),
              "speech_rest": ("speech_rest",), "language_rest": ("language_rest",)}
+REFERENCE_SHARED = ("shared_speech", "shared_language", "onset")
 
 
 @dataclass
@@ -59,6 +65,8 @@ class SetDesigns:
     encoding : EncodingConfig
     engine : dict
         ``backend``, ``device``, ``n_jobs``, ``verbose`` of ``cross_validate``.
+    low : LowLevelSet
+        The conditioning set every union contains.
     """
 
     inputs: ComparisonInputs
@@ -66,6 +74,7 @@ class SetDesigns:
     config: ComparisonConfig
     encoding: EncodingConfig
     engine: dict
+    low: LowLevelSet = field(default_factory=LowLevelSet)
     space_sets: dict[str, np.ndarray] = field(default_factory=dict)
     word_sets: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     onsets: np.ndarray | None = None
@@ -80,16 +89,23 @@ class SetDesigns:
         widths = [{part: values.shape[1] for part, values in fit.transform(*first_word).items()}
                   for fit in self.shared.fits]  # one transform per fold, not per part
         return [name for name in cca if any(
-            fold[part] == 0 for fold in widths for part in SET_PARTS[name] if part != "onset")]
+            fold[part] == 0 for fold in widths for part in self.parts(name) if part != "onset")]
+
+    def parts(self, name: str) -> tuple[str | None, ...]:
+        """The design blocks of a set: its shared-space parts, or ``(None,)``."""
+        if name == "shared" and self.config.onset_in_shared:
+            return REFERENCE_SHARED
+        return SET_PARTS.get(name, (None,))
 
     def fit(self, models: list[list[str]]) -> list[EncodingResult]:
-        """Cross-validated union models, each a list of set names (same folds for all).
+        """Cross-validated union models, each a list of set names plus L (same folds for all).
 
         The models not fitted yet are fitted together, from one design and Gram per fold of
-        all their sets' blocks; fitted models are kept, so partitions that share a union
-        (e.g. ``shared`` alone) fit it once. A one-set model of a single feature space is
-        the encoding of its layer, already fitted on the same folds: that result is used.
-        Only the union of all the sets keeps its predictions (for its permutation test).
+        all their sets' blocks and L's; fitted models are kept, so partitions that share a
+        union (e.g. ``shared`` alone) fit it once. The empty list is L alone. Without L, a
+        one-set model of a single feature space is the encoding of its layer, already fitted
+        on the same folds: that result is used. Only the union of all the sets keeps its
+        predictions (for its permutation test).
         """
         for members in models:
             encoded = self._encoded(members)
@@ -99,26 +115,45 @@ class SetDesigns:
         union = frozenset(n for m in models for n in m)
         if todo:
             names = list(dict.fromkeys(n for m in todo for n in m))
-            logger.info("variance partitioning: %d union model(s) of %s", len(todo),
-                        "+".join(names))
-            parts = [(name, part) for name in names for part in SET_PARTS.get(name, (None,))]
+            logger.info("variance partitioning: %d union model(s) of %s given L (%s)",
+                        len(todo), "+".join(names), self.low.describe())
+            n_low = len(self.low.blocks)
+            parts = [(name, part) for name in names for part in self.parts(name)]
 
             def fold_design(k: int) -> list[np.ndarray]:
-                return [self.block(name, part, k) for name, part in parts]
+                return [*self.low.blocks, *(self.block(name, part, k) for name, part in parts)]
 
             design = fold_design if set(names) & set(CCA_SETS) else fold_design(0)
-            blocks = [[i for i, (name, _) in enumerate(parts) if name in m] for m in todo]
+            blocks = [[*range(n_low), *(n_low + i for i, (name, _) in enumerate(parts)
+                                        if name in m)] for m in todo]
             fitted = cross_validate_subsets(
                 design, self.inputs.Y, blocks, lags=self.inputs.lags,
                 segments=self.inputs.segments, config=self.encoding, banded=self.config.banded,
+                bands=[0] * n_low + [1 + names.index(name) for name, _ in parts],
+                word_rows={**self.low.word_rows, **self._word_rows(parts, n_low)},
                 keep_predictions=[frozenset(m) == union for m in todo], **self.engine)
             for members, result in zip(todo, fitted, strict=True):
                 self.fitted[frozenset(members)] = result
         return [self.fitted[frozenset(m)] for m in models]
 
+    def _word_rows(self, parts: list[tuple[str, str | None]], offset: int
+                   ) -> dict[int, np.ndarray]:
+        """Word-level feature-space sets among ``parts`` (block index -> word samples).
+
+        Their impulses are centred across training words, as in the single-model encodings;
+        the shared-space parts are centred by their own fit.
+        """
+        inputs = self.inputs
+        if inputs.words is None or not self.encoding.centre_words:
+            return {}
+        rows = np.unique(modelled_words(inputs.words, inputs.segments)[0])
+        return {offset + i: rows for i, (name, part) in enumerate(parts)
+                if part is None and all(inputs.spaces[space].word_level
+                                        for space in set_members(name, inputs.spaces))}
+
     def _encoded(self, members: list[str]) -> EncodingResult | None:
         """The encoding result that a one-set model of one feature space equals, if any."""
-        if len(members) != 1 or members[0] in CCA_SETS:
+        if len(members) != 1 or members[0] in CCA_SETS or self.low.blocks:
             return None
         inputs = self.inputs
         spaces = set_members(members[0], inputs.spaces)
@@ -143,8 +178,8 @@ class SetDesigns:
                 self.onsets = np.zeros((n_samples, 1), dtype=np.float32)
                 np.add.at(self.onsets, shared.onsets, 1.0)
             return self.onsets
-        if shared.frame_level and part in ("shared_speech", "speech_rest"):
-            return self._speech_frames(k, part)
+        if shared.frame_level and part == "speech_rest":
+            return self._speech_frames(k)
         if k not in self.word_sets:
             self.word_sets[k] = shared.fits[k].transform(*shared.word_vectors)
         values = self.word_sets[k][part]
@@ -152,16 +187,16 @@ class SetDesigns:
         np.add.at(X, shared.onsets, values)
         return X
 
-    def _speech_frames(self, k: int, part: str) -> np.ndarray:
-        """Frame-level speech variates (``shared_speech``) or rest (``speech_rest``) of fold k.
+    def _speech_frames(self, k: int) -> np.ndarray:
+        """The frame-level speech rest (``speech_rest``) of fold k.
 
         The speech maps of fold ``k`` are applied to every sample of the speech design;
-        samples outside the stimuli stay zero.
+        samples outside the stimuli stay zero. (The speech variates of ``shared`` stay at the
+        word level: what varies within a word is not shared with a language model.)
         """
         fit = self.shared.fits[k]
-        weights = fit.speech_rest if part == "speech_rest" else fit.speech_weights
         frames = self.inputs.design(*self.shared.speech)
-        scores = fit.speech.transform(frames, then=weights).astype(np.float32)
+        scores = fit.speech.transform(frames, then=fit.speech_rest).astype(np.float32)
         scores[self.inputs.segments < 0] = 0
         return scores
 
@@ -174,12 +209,14 @@ class SetDesigns:
                                                                              copy=False)
 
 def variance_partition(names: list[str], sets: SetDesigns, statistics: StatisticsConfig,
-                       warnings: list[str]) -> pd.DataFrame | None:
-    """Fit every union model of ``names`` and partition their R² (one ``varpart`` table).
+                       warnings: list[str], adds: np.ndarray | None = None
+                       ) -> pd.DataFrame | None:
+    """Fit every union model of ``names`` given L and partition their R² beyond ``R²(L)``.
 
-    The channels counted in the summaries are those the union of all the sets predicts
-    significantly (permutation test, FDR over channels). None (with a warning) when a
-    shared-space set has no dimension left.
+    The channels counted in the summaries are ``adds`` (where a model adds significantly
+    beyond L, from the shared-beyond-L test), or, without it, those the union of all the sets
+    predicts significantly (permutation test, FDR over channels). None (with a warning) when
+    a shared-space set has no dimension left.
     """
     empty = sets.empty_sets(names)
     if empty:
@@ -188,9 +225,17 @@ def variance_partition(names: list[str], sets: SetDesigns, statistics: Statistic
             "projecting out the shared space (lower comparison.n_components or raise "
             "comparison.pca_variance).")
         return None
-    models = sets.fit([[n for n in names if n in subset] for subset in subsets(names)])
-    r2 = {subset: model.r2 for subset, model in zip(subsets(names), models, strict=True)}
-    p = permutation_test(models[-1], sets.inputs.Y, n_permutations=statistics.n_permutations,
-                         seed=statistics.seed)
-    significant = fdr_bh(p, statistics.fdr_alpha)[1]
-    return partition_table(r2, names, sets.inputs.channels, significant)
+    unions = [[n for n in names if n in subset] for subset in subsets(names)]
+    models = sets.fit(unions + ([[]] if sets.low.blocks else []))
+    base = models[-1].r2 if sets.low.blocks else 0.0
+    r2 = {subset: model.r2 - base for subset, model in zip(subsets(names), models,
+                                                           strict=False)}
+    if adds is None:
+        p = permutation_test(models[len(unions) - 1], sets.inputs.Y,
+                             n_permutations=statistics.n_permutations, seed=statistics.seed)
+        adds = fdr_bh(p, statistics.fdr_alpha)[1]
+    table = partition_table(r2, names, sets.inputs.channels, np.asarray(adds, bool))
+    table["r2_low"] = np.tile(np.broadcast_to(base, len(sets.inputs.channels)),
+                              len(table) // len(sets.inputs.channels))
+    table["conditioning"] = sets.low.describe()
+    return table

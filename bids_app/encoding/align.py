@@ -124,6 +124,20 @@ class Designs:
         return design
 
 
+    def word_rows(self, space: str) -> np.ndarray | None:
+        """Samples of the word impulses of a word-level space (as placed by ``__call__``).
+
+        None for a frame-level space.
+        """
+        sets = self.feature_sets[space]
+        if not sets[0].is_word_level:
+            return None
+        samples = np.concatenate([np.round((stimulus.onset + fs.times) * self.sfreq)
+                                  for fs, stimulus in zip(sets, self.stimuli, strict=True)])
+        samples = samples.astype(int)
+        return np.unique(samples[(samples >= 0) & (samples < self.n_times)])
+
+
 def interpolate_rows(times: np.ndarray, values: np.ndarray, at: np.ndarray,
                      out: np.ndarray | None = None, chunk_size: int = 8192) -> np.ndarray:
     """Linear interpolation of every column of ``values`` at ``at`` (held at the ends).

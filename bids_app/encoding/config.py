@@ -63,6 +63,13 @@ class EncodingConfig:
         filtered by the bumps, so the design has ``n_features · lag_basis`` columns, whatever
         the lag grid. The TRF at each lag is a smooth combination of the bumps (they sum to
         one). None, or at least as many bumps as lags, keeps one column per lag.
+    centre_words : bool
+        Centre (and standardise) the vectors of word-level feature spaces (language models,
+        static embeddings) across the training words of each outer fold before they become
+        impulses at word onsets (default). Uncentred impulses carry the model's mean vector at
+        every word, so their first principal component is the word-onset train, and any
+        electrode with an evoked onset response is "predicted" by every language model.
+        ``false`` reproduces the reference study (``comparison.preset: reference``).
     pca : int | None
         Keep only this many principal components of the standardised *lagged* training design
         (fitted in-fold). Rarely needed with ``layer_pca``.
@@ -87,6 +94,7 @@ class EncodingConfig:
     standardize: bool = True
     layer_pca: int | None = 50
     lag_basis: int | None = 9
+    centre_words: bool = True
     pca: int | None = None
     dtype: str = "float32"
     chunk_size: int = 8192

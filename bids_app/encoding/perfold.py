@@ -50,7 +50,8 @@ Design = Sequence[np.ndarray] | Callable[[int], Sequence[np.ndarray]]
 def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
                    segments: np.ndarray | None = None, config: EncodingConfig | None = None,
                    backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
-                   return_weights: bool = False, verbose: bool = False) -> EncodingResult:
+                   return_weights: bool = False, verbose: bool = False,
+                   word_rows: np.ndarray | None = None) -> EncodingResult:
     """Nested blocked cross-validation of a time-lagged ridge model.
 
     Outer folds are contiguous and keep stimulus segments whole when there are at least
@@ -84,6 +85,10 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
         Also return the weights averaged over folds, as coefficients of ``X[t - lag]``.
     verbose : bool
         Log progress at DEBUG level.
+    word_rows : ndarray of int | None
+        When ``X`` is a word-level impulse design: the samples of its words. Its word vectors
+        are then standardised across the training words of every outer fold (and reduced by
+        PCA fitted on them), so the model carries word content, not word timing.
 
     Returns
     -------
@@ -92,14 +97,16 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
     X, _ = check_arrays(X, Y)
     return cross_validate_folds([X], Y, lags=lags, segments=segments, config=config,
                                 backend=backend, device=device, n_jobs=n_jobs,
-                                return_weights=return_weights, verbose=verbose)
+                                return_weights=return_weights, verbose=verbose,
+                                word_rows=None if word_rows is None else {0: word_rows})
 
 
 def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
                          segments: np.ndarray | None = None,
                          config: EncodingConfig | None = None, banded: bool = False,
                          backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
-                         return_weights: bool = False, verbose: bool = False) -> EncodingResult:
+                         return_weights: bool = False, verbose: bool = False,
+                         word_rows: dict[int, np.ndarray] | None = None) -> EncodingResult:
     """Blocked nested-CV ridge with a design per outer fold (and optional banded penalties).
 
     The blocks are reduced as ``config`` says (in-fold PCA of blocks wider than
@@ -122,6 +129,9 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
         One penalty per block (banded ridge); otherwise one penalty for all columns.
     backend, device, n_jobs, return_weights, verbose
         As in ``cross_validate``. Weights are only available for a list of blocks.
+    word_rows : dict of int to ndarray | None
+        Word-level (impulse) blocks by index, with their word samples: centred across the
+        training words of each outer fold (``cross_validate``).
 
     Returns
     -------
@@ -132,7 +142,7 @@ def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
     if callable(design) and return_weights:
         raise ValueError("return_weights needs a list of design blocks, not a callable")
     config = config or EncodingConfig()
-    Y, pieces, folds, reduced = _prepare(design, Y, lags, segments, config, n_jobs)
+    Y, pieces, folds, reduced = _prepare(design, Y, lags, segments, config, n_jobs, word_rows)
     if reduced.fold_invariant and not (banded and len(design) > 1):
         with Backend().threads(n_jobs):
             X = reduced(0)[0]  # the engine's faster path, which shares eigendecompositions
@@ -150,7 +160,9 @@ def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequ
                            config: EncodingConfig | None = None, banded: bool = False,
                            keep_predictions: Sequence[bool] | None = None,
                            backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
-                           verbose: bool = False) -> list[EncodingResult]:
+                           verbose: bool = False,
+                           word_rows: dict[int, np.ndarray] | None = None,
+                           bands: Sequence[int] | None = None) -> list[EncodingResult]:
     """One model per subset of the design's blocks, from one design and Gram per fold.
 
     The union models of a variance partition share their blocks: building each fold's design
@@ -168,8 +180,11 @@ def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequ
     keep_predictions : sequence of bool | None
         Per subset, whether its result keeps the cross-validated predictions (n_samples ×
         n_targets each; None keeps all). The scores are computed either way.
-    lags, segments, config, banded, backend, device, n_jobs, verbose
+    lags, segments, config, banded, backend, device, n_jobs, verbose, word_rows
         As in :func:`cross_validate_folds`.
+    bands : sequence of int | None
+        With ``banded``: the band of every block (blocks of one band share a penalty); None
+        gives every block its own.
 
     Returns
     -------
@@ -177,16 +192,16 @@ def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequ
         One per subset, in order; ``predictions`` is None where not kept.
     """
     config = config or EncodingConfig()
-    Y, pieces, folds, reduced = _prepare(design, Y, lags, segments, config, n_jobs)
+    Y, pieces, folds, reduced = _prepare(design, Y, lags, segments, config, n_jobs, word_rows)
     keep = [True] * len(subsets) if keep_predictions is None else list(keep_predictions)
     if len(keep) != len(subsets):
         raise ValueError(f"keep_predictions has {len(keep)} entries for {len(subsets)} subsets")
     return _per_fold(reduced, Y, folds, pieces, [list(s) for s in subsets], config, banded,
-                     backend, device, n_jobs, False, verbose, keep)
+                     backend, device, n_jobs, False, verbose, keep, bands)
 
 
 def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.ndarray | None,
-             config: EncodingConfig, n_jobs: int
+             config: EncodingConfig, n_jobs: int, word_rows: dict[int, np.ndarray] | None
              ) -> tuple[np.ndarray, list[Piece], list[list[Piece]], ReducedDesign]:
     """Validated targets, the pieces and outer folds, and the reduced design."""
     Y = np.asarray(Y)
@@ -198,14 +213,15 @@ def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.nd
     folds = outer_folds(pieces, config.n_folds)
     with Backend().threads(n_jobs):  # the in-fold PCAs are BLAS work too
         reduced = ReducedDesign.build(design, pieces, folds, lag_array(lags), config.layer_pca,
-                                      config.lag_basis)
+                                      config.lag_basis, word_rows)
     return Y, pieces, folds, reduced
 
 
 def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
               pieces: list[Piece], subsets: list[list[int] | None], config: EncodingConfig,
               banded: bool, backend: str, device: str, n_jobs: int, return_weights: bool,
-              verbose: bool, keep: list[bool]) -> list[EncodingResult]:
+              verbose: bool, keep: list[bool], bands: Sequence[int] | None = None
+              ) -> list[EncodingResult]:
     """The per-fold engine: each fold's design and Gram once, one fit per block subset.
 
     A subset's model is fitted on the slices of the union's statistics, and predicts with
@@ -235,8 +251,11 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
             for m, subset in enumerate(subsets):
                 cols = None if subset is None else engine.index(
                     _lagged(_columns(widths, subset), X.shape[1], len(lags)))
-                sub_widths = widths if subset is None else [widths[b] for b in subset]
-                scalings = _band_scalings(sub_widths if banded else None, len(lags), engine)
+                blocks = range(len(widths)) if subset is None else subset
+                scalings = _band_scalings(
+                    [widths[b] for b in blocks],
+                    [bands[b] if bands else b for b in blocks] if banded else None,
+                    len(lags), engine)
                 alphas, error, sub_weights, intercept = _fit_fold(
                     [_slice(st, cols) for st in stats], [_slice(v, cols) for v in vals],
                     scalings, config, engine)
@@ -296,13 +315,18 @@ def _with_raw_weights(result: EncodingResult, reduced: ReducedDesign) -> Encodin
     return result
 
 
-def _band_scalings(bands: Sequence[int] | None, n_lags: int, engine: Backend) -> list[Any]:
-    """Column scalings ``g`` of the lagged design for every candidate band weighting."""
-    if bands is None or len(bands) < 2:
+def _band_scalings(widths: Sequence[int], labels: Sequence[int] | None, n_lags: int,
+                   engine: Backend) -> list[Any]:
+    """Column scalings ``g`` of the lagged design for every candidate band weighting.
+
+    ``widths`` are the blocks' widths, ``labels`` their bands (None: not banded).
+    """
+    if labels is None or len(set(labels)) < 2:
         return [None]
-    band_of = np.repeat(np.arange(len(bands)), bands)
+    order = list(dict.fromkeys(labels))
+    band_of = np.repeat([order.index(label) for label in labels], widths)
     out = []
-    for combo in itertools.product(BAND_SCALINGS, repeat=len(bands) - 1):
+    for combo in itertools.product(BAND_SCALINGS, repeat=len(order) - 1):
         g = np.sqrt(np.asarray((1.0, *combo)))[band_of]
         out.append(engine.asarray(np.tile(g, n_lags), "float64"))
     return out

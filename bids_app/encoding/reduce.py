@@ -15,6 +15,15 @@ lag grid (``encoding.layer_pca`` and ``encoding.lag_basis``):
   grid would turn into a comb.
 
 With both (the defaults), a layer becomes ``50 · 9 = 450`` columns instead of 31,488.
+
+**Word-level blocks are centred across the training words** (``word_rows``): a language
+model's vector sits at each word onset as an impulse, zero elsewhere. Uncentred, every impulse
+carries the model's large mean vector, so the block's first principal component is the train
+of word onsets and the model "predicts" any electrode with an evoked onset response. Each such
+block is standardised (and reduced, when wider than ``layer_pca``) on its word rows of the
+outer training set, and its impulses carry the centred scores: what the model says about
+*which* word it is, not *that* a word starts. Word timing is a regressor of its own
+(the comparisons' conditioning set).
 """
 
 from __future__ import annotations
@@ -159,6 +168,61 @@ def fold_pcas(X: np.ndarray, folds: Sequence[Sequence[Piece]], n_components: int
             for k in range(len(folds))]
 
 
+@dataclass
+class WordPCA(FoldPCA):
+    """A :class:`FoldPCA` of a word-level impulse block, fitted on its word rows.
+
+    Attributes
+    ----------
+    rows : ndarray of int
+        The samples that hold a word's impulse; every other sample stays zero.
+    """
+
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+
+    def transform(self, X: np.ndarray, chunk_size: int = 8192) -> np.ndarray:
+        """Centred (standardised, projected) impulses at ``rows``; zero elsewhere."""
+        out = np.zeros((X.shape[0], self.components.shape[1]), dtype=np.float32)
+        out[self.rows] = super().transform(np.asarray(X[self.rows]), chunk_size)
+        return out
+
+
+def fit_word_pca(X: np.ndarray, rows: np.ndarray, pieces: Sequence[Piece],
+                 n_components: int | None) -> WordPCA:
+    """Standardisation (and PCA) of an impulse block across the words inside ``pieces``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+        Impulse design: word vectors at ``rows``, zero elsewhere.
+    rows : ndarray of int
+        Word samples (two words on one sample count as one summed word).
+    pieces : sequence of Piece
+        The training samples: only their words are fitted on.
+    n_components : int | None
+        Principal axes kept when the block is wider; None or a narrower block keeps every
+        (standardised, centred) column.
+
+    Returns
+    -------
+    pca : WordPCA
+    """
+    inside = np.zeros(X.shape[0], dtype=bool)
+    for piece in pieces:
+        inside[piece.start:piece.stop] = True
+    words = np.asarray(X[rows[inside[rows]]], dtype=float)
+    if len(words) < 2:
+        raise ValueError("a word-level block needs at least two training words")
+    mean, std = words.mean(0), words.std(0)
+    std[std <= 1e-10 * max(float(std.max()), 1e-300)] = 1.0
+    if n_components is None or X.shape[1] <= n_components:
+        components = np.eye(X.shape[1])
+    else:
+        standard = (words - mean) / std
+        components = np.linalg.eigh(standard.T @ standard)[1][:, ::-1][:, :n_components]
+    return WordPCA(mean, std, components, rows=np.asarray(rows))
+
+
 def fit_pca(X: np.ndarray, pieces: Sequence[Piece], n_components: int,
             chunk_size: int = 8192) -> FoldPCA:
     """The :class:`FoldPCA` of the samples of ``pieces`` (e.g. all of them, for a final fit)."""
@@ -213,8 +277,12 @@ class ReducedDesign:
         The requested lags.
     basis : ndarray, shape (n_lags, n_basis) | None
     layer_pca : int | None
+    word_rows : dict of int to ndarray
+        Word-level (impulse) blocks by index, with their word samples: centred across each
+        fold's training words (:class:`WordPCA`) whatever their width.
     pcas : dict of int to list of FoldPCA
-        For a list source: the PCA of every outer fold of each wide block, fitted in one pass.
+        For a list source: the PCA of every outer fold of each wide or word-level block
+        (those of wide frame-level blocks fitted in one pass).
     fitted : dict of int to list of (FoldPCA | None)
         The PCA used for each block of each fold built so far (for :meth:`raw_weights`).
     """
@@ -225,19 +293,24 @@ class ReducedDesign:
     lags: np.ndarray
     basis: np.ndarray | None
     layer_pca: int | None
+    word_rows: dict[int, np.ndarray] = field(default_factory=dict)
     pcas: dict[int, list[FoldPCA]] = field(default_factory=dict)
     fitted: dict[int, list[FoldPCA | None]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, source: list[np.ndarray] | Callable[[int], Sequence[np.ndarray]],
               pieces: Sequence[Piece], folds: Sequence[Sequence[Piece]], lags: Sequence[int],
-              layer_pca: int | None, n_basis: int | None) -> ReducedDesign:
+              layer_pca: int | None, n_basis: int | None,
+              word_rows: dict[int, np.ndarray] | None = None) -> ReducedDesign:
         """Set up the reductions; the in-fold PCAs of a list source are fitted here."""
         design = cls(source, list(pieces), [list(f) for f in folds],
-                     np.asarray(lags, dtype=int), lag_basis(lags, n_basis), layer_pca)
+                     np.asarray(lags, dtype=int), lag_basis(lags, n_basis), layer_pca,
+                     dict(word_rows or {}))
         if not callable(source):
-            design.pcas = {j: fold_pcas(block, folds, layer_pca)
-                           for j, block in enumerate(source) if design._wide(block)}
+            design.pcas = {j: (fold_pcas(block, folds, layer_pca) if j not in design.word_rows
+                               else [design._pca(j, block, k) for k in range(len(folds))])
+                           for j, block in enumerate(source)
+                           if design._wide(block) or j in design.word_rows}
         return design
 
     def _wide(self, block: np.ndarray) -> bool:
@@ -284,10 +357,12 @@ class ReducedDesign:
 
     def _pca(self, j: int, block: np.ndarray, k: int) -> FoldPCA | None:
         """The PCA of block ``j`` for fold ``k`` (None for a narrow block)."""
-        if j in self.pcas:
+        if k < len(self.pcas.get(j, ())):
             return self.pcas[j][k]
+        training = [p for i, fold in enumerate(self.folds) if i != k for p in fold]
+        if j in self.word_rows:
+            return fit_word_pca(block, self.word_rows[j], training, self.layer_pca)
         if callable(self.source) and self._wide(block):
-            training = [p for i, fold in enumerate(self.folds) if i != k for p in fold]
             return fit_pca(block, training, self.layer_pca)
         return None
 

@@ -29,21 +29,22 @@ SPACE_DESCRIPTION = ("Cross-validated encoding scores of the feature space {spac
                      "correlates the predictions of feature spaces a and b.")
 
 #: ``desc-`` labels of derivatives that are not feature spaces (no feature space may use them).
-RESERVED_DESCS = frozenset({"highgamma", "varpart", "cca", "features", "psd", "onsets",
-                            "alignment"})
+RESERVED_DESCS = frozenset({"highgamma", "varpart", "cca", "beyond", "features", "psd",
+                            "onsets", "alignment"})
 #: Entities of a derivative name, in BIDS order: the recording's, then ``space`` and ``desc``.
 RECORDING_ENTITIES = ("sub", "ses", "task", "acq", "run")
 _NAME_ENTITIES = (*RECORDING_ENTITIES, "space", "desc")
 
 #: File suffix of each comparison table (the others are prediction correlations, ``<a>X<b>``).
-COMPARISON_SUFFIXES = {"cca": "components", "varpart": "scores"}
+COMPARISON_SUFFIXES = {"cca": "components", "varpart": "scores", "beyond": "beyond"}
 
 #: Files BIDS has no rule for (written to ``.bidsignore``).
 #: Folders are named without a trailing slash, which bids-validator-deno does not match.
 BIDSIGNORE = ["logs", "stimuli", "stages", "group", "*.html", "sub-*/figures", "*_scores.tsv",
               "*_scores.json", "*_predcorr.tsv", "*_predcorr.json", "*_components.tsv",
-              "*_components.json", "*_features.h5", "*_features.json", "*_lagprofile.npy",
-              "*_lagprofile.json", "*_weights.npy", "*_weights.json"]
+              "*_components.json", "*_beyond.tsv", "*_beyond.json", "*_features.h5",
+              "*_features.json", "*_lagprofile.npy", "*_lagprofile.json", "*_weights.npy",
+              "*_weights.json"]
 
 
 def bids_name(entities: dict[str, str], suffix: str, extension: str, **extra: str) -> str:
