@@ -20,6 +20,13 @@ unrelated to the stimulus; data that follow L only give a statistic at most as s
 (``docs/statistics.md`` measures the false-positive rate of the envelope- and onset-driven
 classes). Layers are fixed in advance, so the null repeats every choice the statistic
 makes. Every tested electrode (speech-responsive, by default) is tested; FDR runs over them.
+
+Significance is an intersection–union test: information shared beyond L is information each
+model explains beyond L, so an electrode counts as sharing it only where the statistic *and*
+both gains are significant. (The statistic alone is biased upwards where one model predicts
+strongly and the other adds nothing: the useless set costs the larger union a little more
+than it costs L alone, a bias the rotation null, under which nothing is predicted, does not
+have. On planted truth, 3 of 4 speech-only electrodes had p < 0.001 for it.)
 """
 
 from __future__ import annotations
@@ -142,6 +149,7 @@ def shared_beyond_low(a: Side, b: Side, low: LowLevelSet, Y: np.ndarray,
         _add_test(table, name, _spread(refit_p_values(observed[i], null[:, i]), columns, n),
                   statistics.fdr_alpha)
     both = table["significant_gain_a"] & table["significant_gain_b"]
+    table["significant_shared_beyond_low"] &= both
     table["r_pred_beyond"] = np.where(both, _spread(increments, columns, n), np.nan)
     return BeyondTest(table, observed, null, columns)
 
@@ -151,8 +159,10 @@ def untrained_contrast(trained: BeyondTest, untrained: BeyondTest,
     """The trained table with the untrained twins' statistics and the paired difference.
 
     Both tests ran on the same folds and rotations, so ``trained - untrained`` has a paired
-    null (the difference of the two nulls). A finding is ``reproduced_by_untrained`` where
-    the twins' shared-beyond-L is significant and the difference is not.
+    null (the difference of the two nulls); it is tested where the trained models share
+    information beyond L (FDR over those electrodes; NaN elsewhere). A finding is
+    ``reproduced_by_untrained`` where the twins' shared-beyond-L is significant and the
+    difference is not.
 
     Parameters
     ----------
@@ -178,9 +188,11 @@ def untrained_contrast(trained: BeyondTest, untrained: BeyondTest,
     null = trained.null[:, 0] - untrained.null[:, 0]
     n = len(table)
     table["delta_shared"] = _spread(delta, trained.columns, n)
+    p = _spread(refit_p_values(delta, null), trained.columns, n)
     _add_test(table, "delta_shared",
-              _spread(refit_p_values(delta, null), trained.columns, n), fdr_alpha)
-    table["reproduced_by_untrained"] = (table["significant_shared_beyond_low_untrained"]
+              np.where(table["significant_shared_beyond_low"], p, np.nan), fdr_alpha)
+    table["reproduced_by_untrained"] = (table["significant_shared_beyond_low"]
+                                        & table["significant_shared_beyond_low_untrained"]
                                         & ~table["significant_delta_shared"])
     return table
 

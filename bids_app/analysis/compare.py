@@ -29,6 +29,7 @@ import pandas as pd
 from bids_app.analysis.beyond import Side, shared_beyond_low, untrained_contrast
 from bids_app.analysis.config import ComparisonConfig, untrained_name
 from bids_app.analysis.lowlevel import (
+    MIN_EVENTS,
     ONSETS_ONLY_WARNING,
     LowLevelSet,
     conditioning_names,
@@ -231,6 +232,9 @@ def _low_level(inputs: ComparisonInputs, config: ComparisonConfig,
     names = conditioning_names(config, inputs.spaces, inputs.words is not None)
     low = low_level_set(names, inputs.design, inputs.spaces, inputs.words, inputs.segments,
                         config.phrase_pause, inputs.sfreq)
+    if low.left_out:
+        warnings.append(f"Left out of the low-level set L, with fewer than {MIN_EVENTS} events "
+                        f"in the recording: {', '.join(low.left_out)}.")
     if not names and config.conditioning:
         warnings.append("The comparisons are not conditioned on low-level features: no "
                         f"component of comparison.conditioning ({config.conditioning}) is "

@@ -33,6 +33,10 @@ from bids_app.analysis.words import WordSamples, modelled_words
 
 #: The word regressors of L, built from the word timings.
 WORD_REGRESSORS = ("word_onset", "phrase_onset", "word_duration")
+#: Fewest events of a word regressor: a rarer impulse train cannot be estimated in every
+#: outer fold (a fold without one in training gets no weight, one with a single event an
+#: unstable one), so it is left out of L with a warning.
+MIN_EVENTS = 20
 
 ONSETS_ONLY_WARNING = (
     "The low-level conditioning set holds word timing only (no acoustic feature space is "
@@ -51,11 +55,14 @@ class LowLevelSet:
     blocks : list of ndarray, shape (n_samples, n_features_b), float32
     word_rows : dict of int to ndarray
         Blocks to centre across training words (``word_duration``), with their samples.
+    left_out : list of str
+        Components of L with fewer than :data:`MIN_EVENTS` events, with their counts.
     """
 
     names: list[str] = field(default_factory=list)
     blocks: list[np.ndarray] = field(default_factory=list)
     word_rows: dict[int, np.ndarray] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)
 
     def index(self, name: str) -> int | None:
         """The block index of ``name``, or None."""
@@ -123,11 +130,14 @@ def low_level_set(names: list[str], design, spaces: Mapping[str, FeatureSpaceInf
             block = np.asarray(design(name, spaces[name].layers[0]), dtype=np.float32)
         else:
             block = np.zeros((n, 1), dtype=np.float32)
-            if name == "word_onset":
-                np.add.at(block[:, 0], onsets, 1.0)
-            elif name == "phrase_onset":
-                np.add.at(block[:, 0], onsets[phrase_starts(onsets, offsets, segments,
-                                                            phrase_pause * sfreq)], 1.0)
+            events = onsets
+            if name == "phrase_onset":
+                events = onsets[phrase_starts(onsets, offsets, segments, phrase_pause * sfreq)]
+            if len(events) < MIN_EVENTS:
+                low.left_out.append(f"{name} ({len(events)} events)")
+                continue
+            if name in ("word_onset", "phrase_onset"):
+                np.add.at(block[:, 0], events, 1.0)
             else:  # word_duration, centred in-fold through word_rows
                 np.add.at(block[:, 0], onsets, np.maximum(offsets - onsets, 1) / sfreq)
                 low.word_rows[len(low.blocks)] = np.unique(onsets)

@@ -1,20 +1,27 @@
 """Planted truth for the model comparisons: feature spaces with known shared and unique parts.
 
-A word-by-word story on a 100 Hz timeline, with four feature spaces built from latents:
+A word-by-word story on a 100 Hz timeline, with feature spaces built from latents:
 
 - ``wav2vec2`` (speech, frame level): the shared word latent ``z`` held over each word's
   frames, a speech-only frame-level latent ``b`` (fast, not locked to words, like sub-word
-  phonetic detail), a word-presence offset (the features differ during words) and nuisance
-  dimensions;
+  phonetic detail), a word-presence offset (the features differ during words), the
+  envelope, and nuisance dimensions;
 - ``gpt2`` (language, word level): impulses at word onsets carrying a large mean vector (as
-  GPT-2's hidden states do), ``z``, a language-only word latent ``l`` and nuisance dimensions;
-- ``envelope`` (acoustic): a smooth positive envelope ``e``, independent of the others.
+  GPT-2's hidden states do), ``z`` (zero mean across words), a language-only word latent
+  ``l`` and nuisance dimensions;
+- ``envelope`` (acoustic): a smooth positive envelope ``e``, louder during words (so it is
+  correlated with word timing, as real speech is);
+- the untrained twins ``wav2vec2untrained`` and ``gpt2untrained``: random mixtures of what an
+  untrained network keeps (the envelope and word presence; a random vector per word on top
+  of a mean vector), none of ``z``, ``b`` or ``l``.
 
-Electrodes of five classes follow one source through a lagged kernel, plus white noise:
-``shared`` (the word onsets and ``z``, which both models carry), ``speech`` (``b``),
-``language`` (``l``), ``acoustic`` (``e``) and ``noise`` (none). A variance partition of
-shared + speech_rest + language_rest + acoustic should put each class in the region of its
-name (``shared_only``, ``speech_rest_only``, ``language_rest_only``, ``acoustic_only``).
+Electrodes of six classes follow one source through a lagged kernel, plus white noise:
+``shared`` (the word onsets and ``z``: content both models carry on top of an onset
+response), ``speech`` (``b``), ``language`` (``l``), ``acoustic`` (``e``), ``onset`` (an
+impulse of constant gain at every word) and ``noise`` (none). Given the low-level set L
+(envelope, word onsets), the truth is set by the generator: ``shared`` is the only class with
+shared information beyond L (``z``), ``speech`` and ``language`` belong to their rest sets,
+and ``acoustic`` and ``onset`` lie inside L (:data:`CLASS_REGIONS`: None).
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ from scipy.ndimage import gaussian_filter1d
 from bids_app.analysis.plan import FeatureSpaceInfo
 from bids_app.analysis.words import WordSamples
 
-#: Planted electrode classes, and the variance-partition region each belongs in.
+#: Planted electrode classes, and the variance-partition region (beyond L) each belongs in;
+#: None for the classes that L explains (no shared information: negative classes).
 CLASS_REGIONS = {"shared": "shared_only", "speech": "speech_rest_only",
-                 "language": "language_rest_only", "acoustic": "acoustic_only"}
+                 "language": "language_rest_only", "acoustic": None, "onset": None}
 SFREQ = 100.0
 #: Nuisance word latents of each model (variance the electrodes do not follow).
 N_NUISANCE = 12
@@ -105,14 +113,15 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
     n_words = len(words.onsets)
     z, latent_l = rng.standard_normal((2, n_words))
     b = _smooth(rng, n, SPEECH_SMOOTHING)  # speech-only, frame level (~40 ms)
-    e = np.exp(_smooth(rng, n, ENVELOPE_SMOOTHING))  # acoustic envelope, positive
     inside = segments >= 0
+    present = _held(n, words, np.ones(n_words))[:, 0]
+    # acoustic envelope, positive, louder during words
+    e = np.exp(_smooth(rng, n, ENVELOPE_SMOOTHING) + gaussian_filter1d(present, 3.0))
     b[~inside], e[~inside] = 0, 0
-    present = _held(n, words, np.ones(n_words))
 
     nuisance = rng.standard_normal((n_words, N_NUISANCE))
-    speech = (np.c_[_held(n, words, z), b, present, _held(n, words, nuisance)]
-              @ rng.standard_normal((3 + N_NUISANCE, n_dims)))
+    speech = (np.c_[_held(n, words, z), b, present, e, _held(n, words, nuisance)]
+              @ rng.standard_normal((4 + N_NUISANCE, n_dims)))
     speech += 0.3 * rng.standard_normal(speech.shape) * inside[:, None]
     language_words = (3.0 * rng.standard_normal(n_dims)  # the mean vector of every word
                       + np.c_[z, latent_l, rng.standard_normal((n_words, N_NUISANCE))]
@@ -121,8 +130,15 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
     language = np.zeros((n, n_dims))
     language[words.onsets] = language_words
 
+    untrained_speech = (np.c_[present, e, rng.standard_normal((n, 4)) * inside[:, None]]
+                        @ rng.standard_normal((6, n_dims)))
+    untrained_language = np.zeros((n, n_dims))
+    untrained_language[words.onsets] = (3.0 * rng.standard_normal(n_dims)
+                                        + rng.standard_normal((n_words, n_dims)))
+
     sources = {"shared": _impulses(n, words.onsets, 1.0 + z), "speech": b,
-               "language": _impulses(n, words.onsets, latent_l), "acoustic": e}
+               "language": _impulses(n, words.onsets, latent_l), "acoustic": e,
+               "onset": _impulses(n, words.onsets, np.ones(n_words))}
     classes = [c for c in CLASS_REGIONS for _ in range(n_per_class)] + ["noise"] * n_noise
     Y = rng.standard_normal((n, len(classes)))
     drive_r2 = np.zeros(len(classes))
@@ -135,10 +151,14 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
         drive_r2[j] = snr / (1 + snr)
     designs = {("wav2vec2", "layer07"): speech.astype(np.float32),
                ("gpt2", "layer06"): language.astype(np.float32),
-               ("envelope", "envelope"): e[:, None].astype(np.float32)}
+               ("envelope", "envelope"): e[:, None].astype(np.float32),
+               ("wav2vec2untrained", "layer07"): untrained_speech.astype(np.float32),
+               ("gpt2untrained", "layer06"): untrained_language.astype(np.float32)}
     spaces = {"wav2vec2": FeatureSpaceInfo("speech", ["layer07"]),
               "gpt2": FeatureSpaceInfo("language", ["layer06"], word_level=True),
-              "envelope": FeatureSpaceInfo("envelope", ["envelope"])}
+              "envelope": FeatureSpaceInfo("envelope", ["envelope"]),
+              "wav2vec2untrained": FeatureSpaceInfo("speech", ["layer07"]),
+              "gpt2untrained": FeatureSpaceInfo("language", ["layer06"], word_level=True)}
     return PlantedComparison(designs, spaces, Y.astype(np.float32), segments, words, classes,
                              drive_r2)
 
