@@ -117,3 +117,41 @@ def test_reduction_settings_are_validated():
         with pytest.raises(UsageError, match=key):
             EncodingConfig(**{key: 0})
         assert getattr(EncodingConfig(**{key: None}), key) is None
+
+
+@pytest.mark.parametrize("width", [3, 80])
+def test_centred_word_design_carries_no_word_timing(width):
+    """Word vectors with a large mean vector become impulses uncorrelated with the onsets.
+
+    Uncentred, every column of such an impulse design correlates with the word-onset train
+    (r about 0.99 for the first principal component); centred across each fold's training
+    words, the scores have mean exactly zero over the training words, so they are
+    uncorrelated with the onset regressor there, and nearly so on the test fold: the test
+    words' mean differs from the training words' by sampling noise only, within 4 standard
+    errors (``4 / sqrt(n_test_words)`` in units of the scores' spread) for every component.
+    """
+    rng = np.random.default_rng(1)
+    n, rows = 20000, np.sort(rng.choice(np.arange(5, 19995), 3000, replace=False))
+    X = np.zeros((n, width), dtype=np.float32)
+    X[rows] = 5.0 + rng.standard_normal((len(rows), width))
+    onsets = np.zeros(n)
+    onsets[rows] = 1.0
+    pieces = segment_pieces(None, n)
+    folds = outer_folds(pieces, 5)
+    raw = ReducedDesign.build([X], pieces, folds, np.arange(1), 50, None)
+    centred = ReducedDesign.build([X], pieces, folds, np.arange(1), 50, None, {0: rows})
+    first_raw = raw(0)[0][:, 0]
+    assert abs(np.corrcoef(first_raw, onsets)[0, 1]) > 0.9
+    for k, fold in enumerate(folds):
+        scores = centred(k)[0]
+        assert np.all(scores[np.setdiff1d(np.arange(n), rows)] == 0)
+        test = np.zeros(n, bool)
+        for piece in fold:
+            test[piece.start:piece.stop] = True
+        train_rows, test_rows = rows[~test[rows]], rows[test[rows]]
+        np.testing.assert_allclose(scores[train_rows].mean(0), 0, atol=1e-4)
+        test_mean = np.abs(scores[test_rows].mean(0)) / scores[test_rows].std(0)
+        assert test_mean.max() < 4 / np.sqrt(len(test_rows))
+        r_train = [np.corrcoef(scores[~test][:, j], onsets[~test])[0, 1]
+                   for j in range(scores.shape[1])]
+        assert np.abs(r_train).max() < 1e-3
