@@ -128,13 +128,13 @@ def _results(rec: Recording) -> dict:
     return out
 
 
-def _compare(rec: Recording, results: dict, **options) -> object:
+def _compare(rec: Recording, results: dict, n_refits: int = 10, **options) -> object:
     config = ComparisonConfig(**{"cca_speech_layer": 1, "n_components": 1, **options})
     inputs = ComparisonInputs(lambda space, layer: rec.designs[(space, layer)], rec.spaces,
                               results, rec.Y, rec.segments, LAGS,
                               [f"ch{i}" for i in range(rec.Y.shape[1])], rec.words)
     return compare_models(inputs, config=config, encoding=ENCODING,
-                          statistics=StatisticsConfig(n_permutations=200))
+                          statistics=StatisticsConfig(n_permutations=200, n_refits=n_refits))
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def recording() -> Recording:
 
 @pytest.fixture(scope="module")
 def comparison(recording: Recording):
-    return _compare(recording, _results(recording),
+    return _compare(recording, _results(recording), n_refits=100, predcorr_null=True,
                     variance_partitioning=["shared", "speech_rest", "language_rest", "static"])
 
 
@@ -370,6 +370,9 @@ def test_auto_sets_and_config_validation(recording):
     rec.spaces["mel"] = FeatureSpaceInfo("mel", ["mel"])
     result = _compare(rec, _results(rec), prediction_correlation=[])
     partitions = set(result.tables["varpart"]["partition"])
+    assert partitions == {"shared+speech_rest+language_rest+static"}  # mel is in L
+    unconditioned = _compare(rec, _results(rec), prediction_correlation=[], conditioning=[])
+    partitions = set(unconditioned.tables["varpart"]["partition"])
     assert partitions == {"shared+speech_rest+language_rest", "shared+static+acoustic"}
     with pytest.raises(UsageError, match=r"comparison\.rest_components"):
         ComparisonConfig(rest_components=0)
@@ -416,7 +419,8 @@ def test_every_table_column_is_described(comparison):
         described = table_dictionary(table)
         assert list(described) == list(table.columns)
         for column, entry in described.items():
-            assert column in COLUMNS or column.startswith("r_test_fold"), column
+            assert column in COLUMNS or column.startswith("r_test_fold") or (
+                entry["Description"] != column), column
             assert len(entry["Description"]) > 10
 
 
@@ -443,11 +447,17 @@ def test_summaries_come_from_tables_and_work_on_stacked_participants(comparison)
     stacked = {key: pd.concat([table.assign(participant=label) for label in ("01", "02")],
                               ignore_index=True) for key, table in comparison.tables.items()}
     group = summarize(stacked)
-    assert "Across all 40 electrodes" in group[0]
-    assert "means over 2 participants" in group[1]
-    assert "in the 24 electrodes" in group[2]
-    shares = [s.split("uniquely explains ")[1].split(" ")[0] for s in (comparison.summaries[2],
-                                                                        group[2])]
+    beyond = comparison.tables["beyond"]
+    n_shared = int(beyond["significant_shared_beyond_low"].sum())
+    assert n_shared > 0
+    assert f"share information at {n_shared} of 20 tested" in comparison.summaries[0]
+    assert f"share information at {2 * n_shared} of 40 tested" in group[0]
+    assert "Across all 40 electrodes" in group[1]
+    assert "means over 2 participants" in group[2]
+    n_used = 2 * int(comparison.tables["varpart"].groupby("channel")["summarized"].first().sum())
+    assert f"in the {n_used} electrodes" in group[3]
+    shares = [s.split("uniquely explains ")[1].split(" ")[0] for s in (comparison.summaries[3],
+                                                                        group[3])]
     assert shares[0] == shares[1]
 
 

@@ -165,10 +165,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     if shared is not None:
         out.tables["cca"] = shared.table
     sets = SetDesigns(inputs, shared, config, encoding, engine, low)
-    adds = None
-    if low.blocks and beyond is not None:  # summarise where a model adds beyond L
-        adds = (beyond["significant_gain_a"] | beyond["significant_gain_b"]).to_numpy()
-    partition_tables = [variance_partition(names, sets, statistics, out.warnings, adds)
+    partition_tables = [variance_partition(names, sets, statistics, out.warnings)
                         for names in partitions(config, inputs.spaces, shared is not None,
                                                 out.warnings, low.names)]
     partition_tables = [table for table in partition_tables if table is not None]

@@ -17,10 +17,12 @@ COLUMNS: dict[str, str] = {
               "outer test folds.",
     "p": "predcorr: (count+1)/(n+1) p-value of r_pred against both models refitted on the "
          "channel's data circularly shifted (statistics.n_refits shifts), only where both "
-         "models predict the channel (else empty). cca: Bartlett's chi-squared test.",
+         "models predict the channel and comparison.predcorr_null is true (else empty: "
+         "r_pred is descriptive). cca: Bartlett's chi-squared test.",
     "p_fdr": "Benjamini-Hochberg adjusted p across the tested channels.",
     "significant": "predcorr: p_fdr below statistics.fdr_alpha. cca: p below 0.05. varpart: "
-                   "the union model of all sets predicts the channel (permutation p_fdr below "
+                   "the union model of all sets predicts the channel beyond L (its prediction "
+                   "increment over L correlates with what L leaves; permutation p_fdr below "
                    "statistics.fdr_alpha).",
     "r_a": "Cross-validated r of model a's prediction with the high-gamma (in-fold best "
            "layer), mean over folds: the reference for r_pred.",
@@ -58,7 +60,34 @@ COLUMNS: dict[str, str] = {
     "negative": "The region's estimate is below zero.",
     "summarized": "The channel entered the partition's shares and summary: its union model "
                   "is significant and its union R² is positive.",
+    "r2_low": "Cross-validated R² of the low-level set L alone (the variance every comparison "
+              "conditions on).",
+    "conditioning": "The components of the low-level set L that every model contains.",
+    # shared beyond L (desc-beyond_beyond.tsv)
+    "tested": "The channel was tested (speech-responsive; every channel when responsiveness "
+              "could not be tested).",
+    "r2_low_a": "Cross-validated R² of L plus model a (speech, fixed layer).",
+    "r2_low_b": "Cross-validated R² of L plus model b (language, fixed layer).",
+    "r2_low_ab": "Cross-validated R² of L plus both models.",
+    "shared_beyond_low": "R²(L+a) + R²(L+b) - R²(L+a+b) - R²(L): variance both models explain "
+                         "alike beyond L.",
+    "gain_a": "R²(L+a) - R²(L): what model a adds beyond L.",
+    "gain_b": "R²(L+b) - R²(L): what model b adds beyond L.",
+    "b_beyond_onsets": "R²(word onsets + b) - R²(word onsets): what the language model adds "
+                       "beyond word timing alone.",
+    "r_pred_beyond": "Correlation of the two models' prediction increments over L, mean over "
+                     "folds, where both gains are significant (descriptive).",
+    "delta_shared": "shared_beyond_low of the trained models minus that of their untrained "
+                    "twins, on the same folds.",
+    "reproduced_by_untrained": "The untrained twins' shared_beyond_low is significant and the "
+                               "trained-minus-untrained difference is not: not evidence about "
+                               "learned representations.",
+    "space_a_untrained": "Feature space of model a's untrained twin (random weights).",
+    "space_b_untrained": "Feature space of model b's untrained twin (random weights).",
 }
+TEST_COLUMN = re.compile(r"(p|p_fdr|significant)_(shared_beyond_low|gain_a|gain_b|delta_shared)"
+                         r"(_untrained)?")
+UNTRAINED_COLUMN = re.compile(r"(.+)_untrained")
 FOLD_COLUMN = re.compile(r"r_test_fold(\d+)")
 
 
@@ -78,7 +107,22 @@ def table_dictionary(table: pd.DataFrame) -> dict[str, dict[str, str]]:
     out = {}
     for column in table.columns:
         match = FOLD_COLUMN.fullmatch(column)
-        description = (f"Canonical correlation on the held-out words of outer fold "
-                       f"{match.group(1)}." if match else COLUMNS.get(column, column))
+        test = TEST_COLUMN.fullmatch(column)
+        twin = UNTRAINED_COLUMN.fullmatch(column)
+        if match:
+            description = (f"Canonical correlation on the held-out words of outer fold "
+                           f"{match.group(1)}.")
+        elif test:
+            what = {"p": "Refit p-value (normal approximation of the rotation null)",
+                    "p_fdr": "Benjamini-Hochberg adjusted p over the tested channels",
+                    "significant": "Significant after FDR"}[test.group(1)]
+            description = f"{what} of {test.group(2)}"
+            if test.group(1) == "significant" and test.group(2) == "shared_beyond_low":
+                description += " and both gains significant (intersection-union test)"
+            description += " of the untrained twins." if test.group(3) else "."
+        elif column not in COLUMNS and twin and twin.group(1) in COLUMNS:
+            description = f"{twin.group(1)} of the untrained twins."
+        else:
+            description = COLUMNS.get(column, column)
         out[column] = {"Description": description}
     return out

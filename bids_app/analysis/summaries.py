@@ -26,8 +26,8 @@ def summarize(tables: Mapping[str, pd.DataFrame], fdr_alpha: float = 0.05) -> li
     Parameters
     ----------
     tables : mapping of str to DataFrame
-        desc label -> table, as in ``ComparisonResult.tables`` (``<a>X<b>``, ``cca``,
-        ``varpart``).
+        desc label -> table, as in ``ComparisonResult.tables`` (``beyond``, ``<a>X<b>``,
+        ``cca``, ``varpart``). The shared-beyond-L sentence, the headline, comes first.
     fdr_alpha : float
         The FDR level the tables were thresholded at (quoted in the sentences).
 
@@ -35,8 +35,9 @@ def summarize(tables: Mapping[str, pd.DataFrame], fdr_alpha: float = 0.05) -> li
     -------
     sentences : list of str
     """
-    out = [predcorr_summary(table, fdr_alpha) for key, table in tables.items()
-           if "r_pred" in table]
+    out = [beyond_summary(tables["beyond"], fdr_alpha)] if "beyond" in tables else []
+    out += [predcorr_summary(table, fdr_alpha) for key, table in tables.items()
+            if "r_pred" in table]
     if "cca" in tables:
         out.append(cca_summary(tables["cca"]))
     if "varpart" in tables:
@@ -44,6 +45,40 @@ def summarize(tables: Mapping[str, pd.DataFrame], fdr_alpha: float = 0.05) -> li
         out += [varpart_summary(table[table["partition"] == partition])
                 for partition in dict.fromkeys(table["partition"])]
     return out
+
+
+def beyond_summary(table: pd.DataFrame, fdr_alpha: float = 0.05) -> str:
+    """The headline: how many electrodes share speech-language information beyond L.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A shared-beyond-L table (one participant's, or several stacked).
+    fdr_alpha : float
+
+    Returns
+    -------
+    sentence : str
+    """
+    a, b = table["space_a"].iloc[0], table["space_b"].iloc[0]
+    layers = f"{a} {table['layer_a'].iloc[0]} and {b} {table['layer_b'].iloc[0]}"
+    tested = table[table["tested"].astype(bool)]
+    shared = tested[tested["significant_shared_beyond_low"].astype(bool)]
+    sentence = (f"Beyond the low-level features (L), {layers} share information at "
+                f"{len(shared)} of {len(tested)} tested electrodes (FDR {fdr_alpha:g}, each "
+                f"model also adding beyond L); {a} adds beyond L at "
+                f"{int(tested['significant_gain_a'].sum())}, {b} at "
+                f"{int(tested['significant_gain_b'].sum())}")
+    if not shared.empty:
+        sentence += (f"; where shared, the median shared variance beyond L is R² = "
+                     f"{shared['shared_beyond_low'].median():.3f}")
+    if "reproduced_by_untrained" not in table:
+        return sentence + ". No untrained-twin control ran."
+    reproduced = int(shared["reproduced_by_untrained"].astype(bool).sum())
+    beyond_twins = int(shared["significant_delta_shared"].astype(bool).sum())
+    return (f"{sentence}. The untrained twins (random weights) reproduce {reproduced} of "
+            f"these; the trained models share significantly more than the twins at "
+            f"{beyond_twins}.")
 
 
 def predcorr_summary(table: pd.DataFrame, fdr_alpha: float = 0.05) -> str:

@@ -31,6 +31,8 @@ from bids_app.encoding import (
     cross_validate_subsets,
     fdr_bh,
     permutation_test,
+    refit_null,
+    refit_p_values,
 )
 
 if TYPE_CHECKING:
@@ -104,8 +106,8 @@ class SetDesigns:
         all their sets' blocks and L's; fitted models are kept, so partitions that share a
         union (e.g. ``shared`` alone) fit it once. The empty list is L alone. Without L, a
         one-set model of a single feature space is the encoding of its layer, already fitted
-        on the same folds: that result is used. Only the union of all the sets keeps its
-        predictions (for its permutation test).
+        on the same folds: that result is used. Without L, the union of all the sets keeps
+        its predictions (for its permutation test).
         """
         for members in models:
             encoded = self._encoded(members)
@@ -114,27 +116,61 @@ class SetDesigns:
         todo = [m for m in models if frozenset(m) not in self.fitted]
         union = frozenset(n for m in models for n in m)
         if todo:
-            names = list(dict.fromkeys(n for m in todo for n in m))
             logger.info("variance partitioning: %d union model(s) of %s given L (%s)",
-                        len(todo), "+".join(names), self.low.describe())
-            n_low = len(self.low.blocks)
-            parts = [(name, part) for name in names for part in self.parts(name)]
-
-            def fold_design(k: int) -> list[np.ndarray]:
-                return [*self.low.blocks, *(self.block(name, part, k) for name, part in parts)]
-
-            design = fold_design if set(names) & set(CCA_SETS) else fold_design(0)
-            blocks = [[*range(n_low), *(n_low + i for i, (name, _) in enumerate(parts)
-                                        if name in m)] for m in todo]
-            fitted = cross_validate_subsets(
-                design, self.inputs.Y, blocks, lags=self.inputs.lags,
-                segments=self.inputs.segments, config=self.encoding, banded=self.config.banded,
-                bands=[0] * n_low + [1 + names.index(name) for name, _ in parts],
-                word_rows={**self.low.word_rows, **self._word_rows(parts, n_low)},
-                keep_predictions=[frozenset(m) == union for m in todo], **self.engine)
+                        len(todo), "+".join(dict.fromkeys(n for m in todo for n in m)),
+                        self.low.describe())
+            keep = [frozenset(m) == union and not self.low.blocks for m in todo]
+            fitted = self._cross_validate(todo, self.inputs.Y, keep)
             for members, result in zip(todo, fitted, strict=True):
                 self.fitted[frozenset(members)] = result
         return [self.fitted[frozenset(m)] for m in models]
+
+    def increment_p(self, names: list[str], statistics: StatisticsConfig) -> np.ndarray:
+        """p-values of ``R²(L + all sets) - R²(L)`` on the tested channels (NaN elsewhere).
+
+        Both models are refitted on the data rotated along the modelled samples
+        (``statistics.n_refits`` rotations, as the shared-beyond-L test), and p is the upper
+        tail of the normal approximation of that null. Call after :meth:`fit` of both.
+        """
+        inputs = self.inputs
+        tested = (np.ones(len(inputs.channels), bool) if inputs.tested is None
+                  else np.asarray(inputs.tested, bool))
+        columns = np.flatnonzero(tested)
+        union, base = self.fitted[frozenset(names)], self.fitted[frozenset()]
+        observed = (union.r2 - base.r2)[columns]
+
+        def statistic(shifted: np.ndarray) -> np.ndarray:
+            fits = self._cross_validate([names, []], shifted, [False, False])
+            return fits[0].r2 - fits[1].r2
+
+        logger.info("variance partitioning: %d refits of L and L+%s on %d electrode(s)",
+                    statistics.n_refits, "+".join(names), len(columns))
+        null = refit_null(statistic, np.asarray(inputs.Y)[:, columns],
+                          segments=inputs.segments, n_refits=statistics.n_refits,
+                          seed=statistics.seed)
+        p = np.full(len(inputs.channels), np.nan)
+        p[columns] = refit_p_values(observed, null)
+        return p
+
+    def _cross_validate(self, models: list[list[str]], Y: np.ndarray,
+                        keep: list[bool]) -> list:
+        """Fit ``models`` (lists of set names, each plus L) on ``Y`` from one design per fold."""
+        names = list(dict.fromkeys(n for m in models for n in m))
+        n_low = len(self.low.blocks)
+        parts = [(name, part) for name in names for part in self.parts(name)]
+
+        def fold_design(k: int) -> list[np.ndarray]:
+            return [*self.low.blocks, *(self.block(name, part, k) for name, part in parts)]
+
+        design = fold_design if set(names) & set(CCA_SETS) else fold_design(0)
+        blocks = [[*range(n_low), *(n_low + i for i, (name, _) in enumerate(parts)
+                                    if name in m)] for m in models]
+        return cross_validate_subsets(
+            design, Y, blocks, lags=self.inputs.lags, segments=self.inputs.segments,
+            config=self.encoding, banded=self.config.banded,
+            bands=[0] * n_low + [1 + names.index(name) for name, _ in parts],
+            word_rows={**self.low.word_rows, **self._word_rows(parts, n_low)},
+            keep_predictions=keep, **self.engine)
 
     def _word_rows(self, parts: list[tuple[str, str | None]], offset: int
                    ) -> dict[int, np.ndarray]:
@@ -209,14 +245,14 @@ class SetDesigns:
                                                                              copy=False)
 
 def variance_partition(names: list[str], sets: SetDesigns, statistics: StatisticsConfig,
-                       warnings: list[str], adds: np.ndarray | None = None
-                       ) -> pd.DataFrame | None:
+                       warnings: list[str]) -> pd.DataFrame | None:
     """Fit every union model of ``names`` given L and partition their R² beyond ``R²(L)``.
 
-    The channels counted in the summaries are ``adds`` (where a model adds significantly
-    beyond L, from the shared-beyond-L test), or, without it, those the union of all the sets
-    predicts significantly (permutation test, FDR over channels). None (with a warning) when
-    a shared-space set has no dimension left.
+    The channels counted in the summaries are the tested ones whose union of all the sets
+    predicts significantly beyond L (:meth:`SetDesigns.increment_p`; without L, those the
+    union predicts significantly by permutation test), FDR over channels. None (with a
+    warning) when a shared-space set has no dimension
+    left.
     """
     empty = sets.empty_sets(names)
     if empty:
@@ -227,15 +263,15 @@ def variance_partition(names: list[str], sets: SetDesigns, statistics: Statistic
         return None
     unions = [[n for n in names if n in subset] for subset in subsets(names)]
     models = sets.fit(unions + ([[]] if sets.low.blocks else []))
-    base = models[-1].r2 if sets.low.blocks else 0.0
-    r2 = {subset: model.r2 - base for subset, model in zip(subsets(names), models,
-                                                           strict=False)}
-    if adds is None:
-        p = permutation_test(models[len(unions) - 1], sets.inputs.Y,
-                             n_permutations=statistics.n_permutations, seed=statistics.seed)
-        adds = fdr_bh(p, statistics.fdr_alpha)[1]
-    table = partition_table(r2, names, sets.inputs.channels, np.asarray(adds, bool))
-    table["r2_low"] = np.tile(np.broadcast_to(base, len(sets.inputs.channels)),
-                              len(table) // len(sets.inputs.channels))
+    union, base = models[len(unions) - 1], models[-1] if sets.low.blocks else None
+    r2 = {subset: model.r2 - (0.0 if base is None else base.r2)
+          for subset, model in zip(subsets(names), models, strict=False)}
+    p = (sets.increment_p(names, statistics) if base is not None else permutation_test(
+        union, sets.inputs.Y, n_permutations=statistics.n_permutations, seed=statistics.seed))
+    table = partition_table(r2, names, sets.inputs.channels,
+                            fdr_bh(p, statistics.fdr_alpha)[1])
+    n_channels = len(sets.inputs.channels)
+    table["r2_low"] = np.tile(np.zeros(n_channels) if base is None else base.r2,
+                              len(table) // n_channels)
     table["conditioning"] = sets.low.describe()
     return table
