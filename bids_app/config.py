@@ -68,6 +68,12 @@ class AppConfig:
         if reserved:
             raise UsageError(f"features: the names {reserved} are reserved for derivatives of "
                              "other kinds; rename those feature spaces")
+        # the comparison preset and control reach into other sections (frozen: set here)
+        if self.comparison.preset == "reference" and self.encoding.centre_words:
+            object.__setattr__(self, "encoding", dataclasses.replace(self.encoding,
+                                                                     centre_words=False))
+        if self.comparison.untrained_control:
+            object.__setattr__(self, "features", with_untrained_twins(self.features))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration (every default filled in) as plain YAML types."""
@@ -166,11 +172,6 @@ def load_config(path: Path | None = None, models: list[str] | None = None) -> Ap
         config = dataclasses.replace(config, features=[by_name[m] for m in models])
         # CCA and partition sets of spaces left out are skipped with a warning at run time
         _check_pairs(config.comparison, config.features, " selected by --models")
-    if config.comparison.preset == "reference":
-        config = dataclasses.replace(config, encoding=dataclasses.replace(
-            config.encoding, centre_words=False))
-    if config.comparison.untrained_control:
-        config = dataclasses.replace(config, features=with_untrained_twins(config.features))
     return config
 
 

@@ -56,7 +56,7 @@ def demo_config(models: dict[str, Path], weights: str = "random") -> dict:
              "weights": weights},
         ],
         "encoding": {"lag_step": 0.02, "n_folds": 5},
-        "statistics": {"n_permutations": 200},
+        "statistics": {"n_permutations": 200, "n_refits": 50},
         "comparison": {"cca_speech_layer": 1, "cca_language_layer": 1, "n_components": 8,
                        "rest_components": 8},
     }
@@ -155,7 +155,8 @@ def run_validation(out_dir: Path, seeds: Sequence[int] = (0,)) -> int:
     from bids_app.synthetic.validation import check, validate
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables: dict[str, list[pd.DataFrame]] = {"detection": [], "lags": [], "shares": []}
+    tables: dict[str, list[pd.DataFrame]] = {"detection": [], "lags": [], "beyond": [],
+                                             "shares": []}
     failures = []
     for seed in seeds:
         print(f"validation: planted recording, seed {seed} ...", flush=True)

@@ -16,7 +16,6 @@ onsets + phrase onsets + word durations):
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from bids_app.analysis import ComparisonConfig, ComparisonInputs, compare_models

@@ -21,19 +21,34 @@ def validation():
 
 def test_every_recovery_check_passes(validation):
     assert check(validation) == []
-    carried = validation.detection[validation.detection["carries_source"]]
+    carried = validation.detection[validation.detection["carries_source"] == "yes"]
     assert set(carried["class"]) == {"shared", "speech", "language", "acoustic"}
-    assert len(validation.lags) == 16 and len(validation.shares) == 4 * 15
+    negatives = validation.detection[validation.detection["carries_source"] == "no"]
+    assert {"onset", "acoustic"} <= set(negatives[negatives["space"] == "gpt2"]["class"])
+    assert len(validation.lags) == 16 and len(validation.shares) == 5 * 7
+    assert set(validation.beyond["class"]) == {"shared", "speech", "language", "acoustic",
+                                               "onset", "noise"}
 
 
 def test_checks_fail_when_recovery_fails(validation):
     wrong_lag = validation.lags.copy()
     wrong_lag.loc[0, ["recovered_peak_s", "error_s"]] = 0.3, 0.25
     missed = validation.detection.copy()
-    missed.loc[missed["carries_source"], "detected"] = 0
+    missed.loc[missed["carries_source"] == "yes", "detected"] = 0
+    false_alarm = validation.detection.copy()
+    false_alarm.loc[false_alarm["carries_source"] == "no", "detected"] = false_alarm[
+        "electrodes"]
     swapped = validation.shares.copy()
     swapped["share"] = swapped["share"].where(~swapped["planted"], -0.5)
-    for field, table in (("lags", wrong_lag), ("detection", missed), ("shares", swapped)):
+    leaked = validation.shares.copy()
+    leaked.loc[leaked["region"] == "shared_only", "of_explained"] = 0.5
+    onset_shared = validation.beyond.copy()
+    onset_shared.loc[onset_shared["class"] == "onset", "shared"] = onset_shared["electrodes"]
+    lost = validation.beyond.copy()
+    lost.loc[lost["class"] == "shared", "shared"] = 0
+    for field, table in (("lags", wrong_lag), ("detection", missed),
+                         ("detection", false_alarm), ("shares", swapped), ("shares", leaked),
+                         ("beyond", onset_shared), ("beyond", lost)):
         broken = validation.__class__(**{**validation.__dict__, field: table})
         assert check(broken), f"a broken {field} table passed"
 
@@ -42,7 +57,7 @@ def test_validate_flag_writes_the_tables(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("bids_app.synthetic.validation.validate",
                         lambda seed: validate(seed, seconds=120.0))
     assert demo([str(tmp_path), "--validate", "--seeds", "1"]) == 0
-    for name in ("detection", "lags", "shares"):
+    for name in ("detection", "lags", "beyond", "shares"):
         table = pd.read_csv(tmp_path / f"validation_{name}.tsv", sep="\t")
         assert (table["seed"] == 1).all() and len(table)
     assert "all checks passed" in capsys.readouterr().out

@@ -7,15 +7,18 @@ drive for :func:`~bids_app.synthetic.make_synthetic_dataset`, each at 100 Hz in 
   the audio envelope regressed out so that it is not an acoustic drive in disguise;
 - ``language``: impulses at word onsets whose heights are a fixed random direction of one
   language-model layer (:data:`LANGUAGE_LAYER`), zero-mean over words;
-- ``shared``: impulses at every word onset, the word timing that both models carry (the
-  comparisons' shared set holds it as its word-onset impulse).
+- ``onset``: impulses at every word onset, the word timing that both models carry: a
+  negative class of the model comparisons, whose low-level set L holds word onsets (it was
+  the demo's "shared" class before the comparisons were conditioned on L).
 
 The features come from the app's own feature extraction (:func:`~bids_app.features.
 load_or_compute_features`) on the saved checkpoints, so the encoding models see exactly the
 features the electrodes were driven by. The demo's check and ``tests/test_demo.py`` then
-expect each class to be predicted by the model it was planted from, the two models'
-predictions to correlate on the shared class, and the shared set to take the largest share of
-the shared class's explained variance.
+expect each class to be predicted by the model it was planted from, the onset class not to be
+predicted by the (centred) language model nor called shared beyond L, and the language class
+to be predicted by the language model beyond L. Two random tiny models share no content
+beyond word timing, so the demo plants no shared-content class; the planted-truth validation
+(``ssl-ieeg-demo --validate``) does.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ SPEECH_LAYER, LANGUAGE_LAYER = "layer02", "layer03"
 
 def model_drives(root: Path, stim_files: list[str], models: dict[str, Path],
                  seed: int = 0) -> dict[str, list[np.ndarray]]:
-    """The ``speech``, ``language`` and ``shared`` drives of each stimulus (module docstring).
+    """The ``speech``, ``language`` and ``onset`` drives of each stimulus (module docstring).
 
     Parameters
     ----------
@@ -83,7 +86,7 @@ def model_drives(root: Path, stim_files: list[str], models: dict[str, Path],
         "speech": speech_drive,
         "language": [_impulses(len(grid), w.onsets, (h - centre) / scale)
                      for grid, w, h in zip(grids, words, heights, strict=True)],
-        "shared": [_impulses(len(grid), w.onsets, np.ones(len(w)))
+        "onset": [_impulses(len(grid), w.onsets, np.ones(len(w)))
                    for grid, w in zip(grids, words, strict=True)],
     }
 

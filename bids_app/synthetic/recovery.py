@@ -3,9 +3,10 @@
 Each planted class (:mod:`bids_app.synthetic.planted`) must be predicted, at each
 participant's best layer, by the model it was planted from; the speech and language classes
 better by their own model than by the other, with a layer profile that peaks at the planted
-layer; the two models' predictions must correlate more
-on the shared class than on either model's own class; and the variance partition must put
-most of the shared class's explained variance in the regions of the shared set.
+layer. Word timing is a negative class of the comparisons: the onset electrodes must not be
+predicted by the language model (whose word vectors are centred) nor called shared beyond
+the low-level set L, and their variance partition must hold next to nothing beyond L; the
+language electrodes must be predicted by the language model beyond L.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from bids_app.synthetic.dataset import GroundTruth
 from bids_app.synthetic.planted import LANGUAGE_LAYER, SPEECH_LAYER
 
 #: The feature spaces of the demo that should recover each planted source.
-RECOVERED_BY = {"envelope": ("envelope",), "speech": ("wav2vec2",), "language": ("gpt2",),
-                "shared": ("wav2vec2", "gpt2")}
-#: The speech-language partition and its shared set.
-PARTITION, SHARED_SET = "shared+speech_rest+language_rest", "shared"
+RECOVERED_BY = {"envelope": ("envelope",), "speech": ("wav2vec2",), "language": ("gpt2",)}
+#: The speech-language partition.
+PARTITION = "shared+speech_rest+language_rest"
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,9 @@ def planted_checks(ground_truth: dict[str, GroundTruth], derivatives: Path,
         checks.append(Check(f"{source} electrodes' {space} layer profile peaks at "
                             f"{profile.idxmax()} (planted: {planted})",
                             profile.idxmax() == planted))
-    checks.append(_predcorr_check(classes, _group_table(derivatives, task, "predcorr",
-                                                        "wav2vec2Xgpt2")))
-    checks.append(_partition_check(classes, _group_table(derivatives, task, "scores",
-                                                         "varpart")))
+    checks += _onset_checks(classes, best["gpt2"],
+                            _group_table(derivatives, task, "beyond", "beyond"),
+                            _group_table(derivatives, task, "scores", "varpart"))
     return checks
 
 
@@ -100,34 +99,34 @@ def _best_rows(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts)[["subject", "channel", "r", "significant"]]
 
 
-def _predcorr_check(classes: pd.DataFrame, table: pd.DataFrame) -> Check:
-    """The predictions correlate more on the shared class than on either model's own."""
-    rows = classes.merge(table.assign(subject=table["subject"].map(_subject)),
-                         on=["subject", "channel"])
-    means = rows.groupby("source")["r_pred"].mean()
-    return Check(f"prediction correlation of wav2vec2 and gpt2: shared {means['shared']:.2f}, "
-                 f"speech {means['speech']:.2f}, language {means['language']:.2f}",
-                 bool(means["shared"] > max(means["speech"], means["language"])))
-
-
-def _partition_check(classes: pd.DataFrame, table: pd.DataFrame) -> Check:
-    """The regions of the shared set hold most of the shared class's explained variance.
-
-    Word timing, the component both tiny random models share, is also carried acoustically by
-    the speech model's own axes, so part of it is in ``shared∩speech_rest``: the check counts
-    every region that includes the shared set, and reports ``shared_only`` apart.
-    """
-    table = table[table["partition"] == PARTITION]
-    rows = classes[classes["source"] == "shared"].merge(
-        table.assign(subject=table["subject"].map(_subject)), on=["subject", "channel"])
-    sums = rows.groupby("region")["r2"].sum().clip(lower=0)
-    share = sums / sums.sum()
-    with_shared = share[[SHARED_SET in region.removesuffix("_only").split("∩")
-                         for region in share.index]].sum()
-    return Check(f"variance partition of the shared electrodes: {with_shared:.0%} of the "
-                 f"positive explained variance in regions of the shared set "
-                 f"({SHARED_SET}_only {share.get(SHARED_SET + '_only', 0.0):.0%}, largest "
-                 f"region {share.idxmax()} {share.max():.0%})", bool(with_shared > 0.5))
+def _onset_checks(classes: pd.DataFrame, gpt2: pd.DataFrame, beyond: pd.DataFrame,
+                  varpart: pd.DataFrame) -> list[Check]:
+    """Word timing is not language content, nor shared information beyond L."""
+    onset = classes[classes["source"] == "onset"]
+    by_gpt2 = onset.merge(gpt2, on=["subject", "channel"])
+    beyond = beyond.assign(subject=beyond["subject"].map(_subject))
+    shared = onset.merge(beyond, on=["subject", "channel"])
+    language = classes[classes["source"] == "language"].merge(beyond,
+                                                              on=["subject", "channel"])
+    varpart = varpart[varpart["partition"] == PARTITION]
+    rows = onset.merge(varpart.assign(subject=varpart["subject"].map(_subject)),
+                       on=["subject", "channel"])
+    positive = rows.groupby(["subject", "channel"])["r2"].apply(lambda r: r.clip(lower=0).sum())
+    explained = positive + rows.groupby(["subject", "channel"])["r2_low"].first()
+    leak = rows[rows["region"] == "shared_only"]["r2"].clip(lower=0).sum() / explained.sum()
+    return [
+        Check(f"onset electrodes predicted by gpt2 (centred word vectors): "
+              f"{int(by_gpt2['significant'].sum())} of {len(onset)} significant",
+              bool(by_gpt2["significant"].mean() <= 0.25)),
+        Check(f"onset electrodes shared beyond L (word timing is in L): "
+              f"{int(shared['significant_shared_beyond_low'].sum())} of {len(shared)}",
+              not shared["significant_shared_beyond_low"].any()),
+        Check(f"onset electrodes: shared_only holds {leak:.1%} of their explained variance "
+              "(L included)", bool(leak <= 0.05)),
+        Check(f"language electrodes: gpt2 adds beyond L at "
+              f"{int(language['significant_gain_b'].sum())} of {len(language)}",
+              bool(language["significant_gain_b"].mean() >= 0.75)),
+    ]
 
 
 def _subject(recording: str) -> str:
