@@ -122,10 +122,12 @@ def participant_layer_means(table: pd.DataFrame, electrode_set: str) -> pd.DataF
     table : DataFrame
         One feature space's stacked scores (see :func:`one_row_per_electrode`).
     electrode_set : {"significant", "responsive", "all"}
-        ``significant``: electrodes FDR-significant (participant level) at any layer of the
-        space, a set fixed along the layer axis; a scalar feature (``surprisal``) uses the
-        electrodes significant for that feature. ``responsive``: the scores' ``responsive``
-        column (speech-responsive electrodes). ``all``: every modelled electrode.
+        ``significant``: electrodes the space predicts by its per-electrode test
+        (``significant_electrode``: max-T over its layers, FDR over electrodes), a set fixed
+        along the layer axis; tables without it: FDR-significant at any layer (a scalar
+        feature such as ``surprisal`` then uses the electrodes significant for it).
+        ``responsive``: the scores' ``responsive`` column (speech-responsive electrodes).
+        ``all``: every modelled electrode.
 
     Returns
     -------
@@ -134,7 +136,9 @@ def participant_layer_means(table: pd.DataFrame, electrode_set: str) -> pd.DataF
         the participant has no electrode in the set), rows in :func:`layer_order`.
     """
     rows = one_row_per_electrode(table)
-    if electrode_set == "significant":
+    if electrode_set == "significant" and "significant_electrode" in rows:
+        in_set = rows["significant_electrode"].eq(True)  # one test per electrode and space
+    elif electrode_set == "significant":
         axis = rows["layer"].where(rows["layer"].map(layer_index).isna(), "layers")
         chosen = rows.assign(axis=axis).groupby([*ELECTRODE, "axis"])["significant"]
         in_set = chosen.transform("any").astype(bool)
@@ -369,8 +373,10 @@ def mixed_model_test(table: pd.DataFrame) -> MixedModelResult:
 
     Electrodes are nested in participants; the random intercept absorbs each participant's
     offset, so the fixed intercept's Wald test asks whether Δz differs from 0 in the
-    population. It assumes normal residuals and participant effects, and needs several
-    participants to estimate their variance.
+    population. An electrode recorded in several recordings (sessions, runs, acquisitions)
+    counts once, with the mean of its Δz: its recordings are not independent observations.
+    It assumes normal residuals and participant effects, and needs several participants to
+    estimate their variance.
 
     Parameters
     ----------
@@ -382,6 +388,7 @@ def mixed_model_test(table: pd.DataFrame) -> MixedModelResult:
     result : MixedModelResult
     """
     table = table.dropna(subset=["delta_z"])  # r is undefined where a prediction is constant
+    table = table.groupby(["subject", "channel"], as_index=False, sort=False)["delta_z"].mean()
     n_participants = table["subject"].nunique()
     if n_participants < 2 or len(table) <= n_participants:
         return MixedModelResult(np.nan, np.nan, np.nan, False,
@@ -548,8 +555,9 @@ def electrode_counts(table: pd.DataFrame, space: str) -> pd.DataFrame:
     rows = one_row_per_electrode(table)
     rows = rows.assign(responsive=rows["responsive"].eq(True) if "responsive" in rows
                        else False)
+    column = "significant_electrode" if "significant_electrode" in rows else "significant"
     per_electrode = rows.groupby(ELECTRODE, sort=False).agg(
-        responsive=("responsive", "any"), significant=("significant", "any")).reset_index()
+        responsive=("responsive", "any"), significant=(column, "any")).reset_index()
     counts = per_electrode.groupby("subject", sort=True).agg(
         n_electrodes=("channel", "size"), n_responsive=("responsive", "sum"),
         n_significant=("significant", "sum")).reset_index()

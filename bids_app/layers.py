@@ -58,8 +58,10 @@ def best_lag_per_channel(table: pd.DataFrame,
 
 
 def significant_channels(table: pd.DataFrame) -> set[str]:
-    """Channels FDR-significant in at least one row of ``table``."""
-    return set(table.loc[table["significant"].astype(bool), "channel"])
+    """Channels the space predicts significantly: by the per-electrode test
+    (``significant_electrode``) where the table has it, else FDR-significant in a row."""
+    column = "significant_electrode" if "significant_electrode" in table else "significant"
+    return set(table.loc[table[column].astype(bool), "channel"])
 
 
 def best_layer(table: pd.DataFrame) -> str:

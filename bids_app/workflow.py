@@ -44,6 +44,7 @@ from bids_app.encoding import (
 )
 from bids_app.encoding.align import Designs, stimulus_segments, word_design
 from bids_app.encoding.cv import lag_profile, peak_lags
+from bids_app.encoding.stats import max_t_p_values
 from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIeegError
 from bids_app.features import load_or_compute_features, needs_words
 from bids_app.features.cache import release_pages
@@ -364,6 +365,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         for spec in config.features:
             tables[spec.name], results[spec.name] = encoder.feature_space(
                 feature_sets[spec.name])
+            tables[spec.name] = electrode_significance(tables[spec.name], results[spec.name],
+                                                       neural.data.T, config)
             if responsive is not None:
                 tables[spec.name] = tables[spec.name].merge(
                     responsive[["channel", "responsive"]], on="channel", how="left")
@@ -628,6 +631,28 @@ class _Encoder:
             table["peak_lag"] = np.round(peak_lags(result.lag_profile,
                                                    result.lags / neural.sfreq), 6)
         return result, table
+
+
+def electrode_significance(table: pd.DataFrame, results: dict[str, EncodingResult],
+                           data: np.ndarray, config: AppConfig) -> pd.DataFrame:
+    """Add ``p_electrode`` and ``significant_electrode``: one test per electrode and space.
+
+    With the circular-shift null (TRF mode), max-T over the space's layers
+    (:func:`~bids_app.encoding.stats.max_t_p_values`); otherwise Bonferroni over the rows
+    of each channel (layers and lags). FDR then runs across electrodes.
+    """
+    stats = config.statistics
+    if config.encoding.mode == "trf" and stats.null("trf") == "circular_shift":
+        p = dict(zip(table["channel"].drop_duplicates(), max_t_p_values(
+            list(results.values()), data, stats.n_permutations, stats.seed), strict=True))
+    else:
+        rows = table.groupby("channel", sort=False)["p"]
+        p = (rows.min() * rows.size()).clip(upper=1.0).to_dict()
+    channels = list(p)
+    significant = fdr_bh(np.array([p[c] for c in channels]), stats.fdr_alpha)[1]
+    return table.assign(p_electrode=table["channel"].map(p),
+                        significant_electrode=table["channel"].map(
+                            dict(zip(channels, significant, strict=True))))
 
 
 def _parallel_layers(options: RunOptions) -> int:

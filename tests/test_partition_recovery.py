@@ -25,7 +25,7 @@ from bids_app.encoding import EncodingConfig, StatisticsConfig, cross_validate
 from bids_app.synthetic.partition import CLASS_REGIONS, SFREQ, planted_comparison
 
 ENCODING = EncodingConfig()
-STATISTICS = StatisticsConfig(n_permutations=200, n_refits=20)
+STATISTICS = StatisticsConfig(n_permutations=200, n_refits=10)
 LAGS = ENCODING.lags_samples(SFREQ)
 
 

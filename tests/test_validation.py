@@ -16,7 +16,7 @@ from bids_app.synthetic.validation import check, validate
 
 @pytest.fixture(scope="module")
 def validation():
-    return validate(seed=0)
+    return validate(seed=0, n_refits=10)
 
 
 def test_every_recovery_check_passes(validation):
@@ -55,7 +55,7 @@ def test_checks_fail_when_recovery_fails(validation):
 
 def test_validate_flag_writes_the_tables(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("bids_app.synthetic.validation.validate",
-                        lambda seed: validate(seed, seconds=120.0))
+                        lambda seed: validate(seed, seconds=120.0, n_noise=8, n_refits=10))
     assert demo([str(tmp_path), "--validate", "--seeds", "1"]) == 0
     for name in ("detection", "lags", "beyond", "shares"):
         table = pd.read_csv(tmp_path / f"validation_{name}.tsv", sep="\t")

@@ -231,7 +231,7 @@ class _Fits:
         i_a, i_b = len(low), len(low) + 1
         models = {"low": low, "low_a": [*low, i_a], "low_b": [*low, i_b],
                   "low_ab": [*low, i_a, i_b]}
-        onset = self.low.index("word_onset")
+        onset = self.low.index("word_onset") if keep else None  # observed only, not refits
         if onset is not None:
             models |= {"onset": [onset], "onset_b": [onset, i_b]}
         word_rows = dict(self.low.word_rows)

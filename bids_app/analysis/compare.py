@@ -55,6 +55,12 @@ logger = logging.getLogger("ssl_ieeg")
 
 Design = Callable[[str, str], np.ndarray]
 
+REFERENCE_WARNING = (
+    "comparison.preset: reference reproduces the reference study's pipeline: no low-level "
+    "conditioning set, uncentred word vectors, the word onset in the shared set, no "
+    "untrained-twin control. Its comparisons do not control word timing, sound energy or "
+    "architecture, and can call them shared representation.")
+
 
 @dataclass
 class ComparisonResult:
@@ -152,6 +158,8 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     inputs = dataclasses.replace(inputs, Y=np.asarray(inputs.Y), lags=np.asarray(inputs.lags),
                                  channels=list(inputs.channels))
     engine = dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose)
+    if config.preset == "reference":
+        out.warnings.append(REFERENCE_WARNING)
     low = _low_level(inputs, config, out.warnings)
     for a, b in comparison_pairs(config, inputs.spaces, out.warnings):
         table, across = _prediction_correlation(inputs, a, b, statistics, encoding, engine,
@@ -165,7 +173,10 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     if shared is not None:
         out.tables["cca"] = shared.table
     sets = SetDesigns(inputs, shared, config, encoding, engine, low)
-    partition_tables = [variance_partition(names, sets, statistics, out.warnings)
+    adds = None  # where a layer of the CCA pair adds beyond L (summarises the CCA sets)
+    if beyond is not None and low.blocks:
+        adds = (beyond["significant_gain_a"] | beyond["significant_gain_b"]).to_numpy()
+    partition_tables = [variance_partition(names, sets, statistics, out.warnings, adds)
                         for names in partitions(config, inputs.spaces, shared is not None,
                                                 out.warnings, low.names)]
     partition_tables = [table for table in partition_tables if table is not None]

@@ -245,12 +245,15 @@ class SetDesigns:
                                                                              copy=False)
 
 def variance_partition(names: list[str], sets: SetDesigns, statistics: StatisticsConfig,
-                       warnings: list[str]) -> pd.DataFrame | None:
+                       warnings: list[str], adds: np.ndarray | None = None
+                       ) -> pd.DataFrame | None:
     """Fit every union model of ``names`` given L and partition their R² beyond ``R²(L)``.
 
     The channels counted in the summaries are the tested ones whose union of all the sets
-    predicts significantly beyond L (:meth:`SetDesigns.increment_p`; without L, those the
-    union predicts significantly by permutation test), FDR over channels. None (with a
+    predicts significantly beyond L: ``adds`` when given (for sets of the CCA shared space,
+    which decompose the layers of the shared-beyond-L test: where either layer's gain over L
+    is significant), else by :meth:`SetDesigns.increment_p`; without L, those the union
+    predicts significantly by permutation test (FDR over channels). None (with a
     warning) when a shared-space set has no dimension
     left.
     """
@@ -266,10 +269,13 @@ def variance_partition(names: list[str], sets: SetDesigns, statistics: Statistic
     union, base = models[len(unions) - 1], models[-1] if sets.low.blocks else None
     r2 = {subset: model.r2 - (0.0 if base is None else base.r2)
           for subset, model in zip(subsets(names), models, strict=False)}
-    p = (sets.increment_p(names, statistics) if base is not None else permutation_test(
-        union, sets.inputs.Y, n_permutations=statistics.n_permutations, seed=statistics.seed))
-    table = partition_table(r2, names, sets.inputs.channels,
-                            fdr_bh(p, statistics.fdr_alpha)[1])
+    if base is None:
+        p = permutation_test(union, sets.inputs.Y, n_permutations=statistics.n_permutations,
+                             seed=statistics.seed)
+        adds = fdr_bh(p, statistics.fdr_alpha)[1]
+    elif adds is None or not set(names) <= set(CCA_SETS):
+        adds = fdr_bh(sets.increment_p(names, statistics), statistics.fdr_alpha)[1]
+    table = partition_table(r2, names, sets.inputs.channels, np.asarray(adds, bool))
     n_channels = len(sets.inputs.channels)
     table["r2_low"] = np.tile(np.zeros(n_channels) if base is None else base.r2,
                               len(table) // n_channels)

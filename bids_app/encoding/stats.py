@@ -13,7 +13,7 @@ both on noise):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -59,6 +59,20 @@ def permutation_test(result: EncodingResult, Y: np.ndarray, n_permutations: int 
     p : ndarray, shape of ``result.r``
         ``(count(null >= r) + 1) / (n_permutations + 1)``; NaN where r is NaN.
     """
+    null = shift_null(result, Y, n_permutations, seed, cross_fit_correction)
+    observed = np.asarray(result.r).ravel()
+    count = (null >= observed[None, :]).sum(0)
+    p = (count + 1) / (n_permutations + 1)
+    return np.where(np.isnan(observed), np.nan, p).reshape(np.shape(result.r))
+
+
+def shift_null(result: EncodingResult, Y: np.ndarray, n_permutations: int = 1000,
+               seed: int = 0, cross_fit_correction: bool = True) -> np.ndarray:
+    """The null fold-mean r of :func:`permutation_test`, shape (n_permutations, r.size).
+
+    The shifts depend only on ``seed`` and the test folds' lengths, so results on the same
+    folds (the layers of a feature space) get the same shifts: their nulls are paired.
+    """
     if n_permutations < 1:
         raise UsageError(f"statistics.n_permutations must be >= 1, got {n_permutations}")
     Y = np.asarray(Y)
@@ -72,10 +86,39 @@ def permutation_test(result: EncodingResult, Y: np.ndarray, n_permutations: int 
     null /= len(result.test_folds)
     if cross_fit_correction:
         null *= np.sqrt(2.0)
-    observed = np.asarray(result.r).ravel()
-    count = (null >= observed[None, :]).sum(0)
-    p = (count + 1) / (n_permutations + 1)
-    return np.where(np.isnan(observed), np.nan, p).reshape(np.shape(result.r))
+    return null
+
+
+def max_t_p_values(results: Sequence[EncodingResult], Y: np.ndarray,
+                   n_permutations: int = 1000, seed: int = 0) -> np.ndarray:
+    """One p-value per electrode for a feature space, whatever its number of layers.
+
+    The statistic is the electrode's largest r over the layers; its null, the largest null r
+    over the layers under the same shifts (:func:`shift_null`): the max-T correction, which
+    controls the family-wise error over layers and is less conservative than Bonferroni
+    when layers are correlated. Use it where the question is "does this model predict this
+    electrode", so that no electrode counts as significant for being tested at 13 layers.
+
+    Parameters
+    ----------
+    results : sequence of EncodingResult
+        The layers of one feature space, on the same folds and data.
+    Y : ndarray, shape (n_samples, n_targets)
+    n_permutations, seed : int
+
+    Returns
+    -------
+    p : ndarray, shape (n_targets,)
+        NaN where every layer's r is NaN.
+    """
+    observed = np.full(np.size(results[0].r), -np.inf)
+    null = np.full((n_permutations, observed.size), -np.inf)
+    for result in results:
+        r = np.asarray(result.r, dtype=float).ravel()
+        observed = np.fmax(observed, np.where(np.isnan(r), -np.inf, r))
+        null = np.fmax(null, shift_null(result, Y, n_permutations, seed))
+    p = ((null >= observed[None, :]).sum(0) + 1) / (n_permutations + 1)
+    return np.where(np.isfinite(observed), p, np.nan)
 
 
 def _circular_correlations(y: np.ndarray, pred: np.ndarray) -> np.ndarray:

@@ -132,30 +132,62 @@ def _null_text(config: AppConfig) -> str:
 
 
 def _comparisons_text(config: AppConfig) -> str:
-    """The methods paragraph of the model comparisons."""
+    """The methods paragraph of the model comparisons, from the comparison settings."""
     comp, stats = config.comparison, config.statistics
     level = ("The speech side was standardised, reduced and residualised on the training "
-             "frames and applied to every frame, so that it keeps what varies within a word."
-             if comp.cca_level == "frame" else
+             "frames, so that its rest space keeps what varies within a word; its canonical "
+             "variates were those of the word means." if comp.cca_level == "frame" else
              "The speech side was the mean of each word's frames, as a word-onset impulse.")
     components = (f"the leading canonical components significant by Bartlett's test "
                   f"(p < 0.05), at most {comp.n_components}" if comp.significant_only
                   else f"{comp.n_components} canonical components")
+    conditioning = ("every acoustic feature space, word onsets, phrase onsets (words after "
+                    f"at least {comp.phrase_pause:g} s of silence) and word durations (centred)"
+                    if comp.conditioning == "auto" else ", ".join(comp.conditioning))
+    if comp.conditioning:
+        low = (f"Every model of every comparison contained a low-level set L ({conditioning}; "
+               f"a word regressor with fewer than 20 events was left out), so that word "
+               f"timing and sound energy, which both model families carry, were controlled, "
+               f"and each comparison reports variance explained beyond L")
+        low += (", with one ridge penalty per set (L included), chosen in the inner "
+                "cross-validation." if comp.banded else ".")
+    else:
+        low = ("The comparisons were not conditioned on low-level features (the reference "
+               "study's pipeline): word timing and sound energy can appear as shared "
+               "information.")
+    words = ("Word-level vectors (language models, static embeddings) were centred across "
+             "the training words of each outer fold before they became impulses at word "
+             "onsets, so that they carry word content rather than word timing."
+             if config.encoding.centre_words else
+             "Word-level vectors entered uncentred, as impulses at word onsets.")
+    twins = (" The same test was repeated with the untrained twins of both models (the same "
+             "architectures with random weights, seed 0) on the same folds and rotations; the "
+             "trained-minus-untrained difference was tested against the paired difference of "
+             "the two nulls, and a finding the twins reproduce was flagged as such."
+             if comp.untrained_control else "")
+    predcorr = (f"For each electrode predicted significantly by both models, the Pearson "
+                f"correlation of the two models' cross-validated predictions (best layer "
+                f"chosen in-fold) was tested against {stats.n_refits} refits of both models on "
+                f"the electrode's high-gamma circularly shifted in time (p = (count + 1)/(n + "
+                f"1), FDR across the tested electrodes)." if comp.predcorr_null else
+                "The correlation of the two models' cross-validated predictions (best layer "
+                "chosen in-fold) is reported as a descriptive number, also for the two "
+                "models' prediction increments over L.")
+    onset = " with a word-onset impulse" if comp.onset_in_shared else ""
     return f"""
-Model comparisons. For each electrode predicted significantly by both models, the Pearson
-correlation of the two models' cross-validated predictions (best layer chosen in-fold) was
-tested against {stats.n_refits} refits of both models, with the same nested cross-validation,
-on the electrode's high-gamma circularly shifted in time, which keeps the correlation between
-the feature spaces and removes their relation to the brain (p = (count + 1)/(n + 1), FDR across
-the tested electrodes; on simulated noise electrodes it rejected 2-6 % at p <= 0.05, where
-shifting one prediction against the other rejected 23-53 %). A shared space of a speech and a
-language layer was found by canonical correlation analysis of word vectors (each set
-standardised and reduced by PCA to {comp.pca_variance:.0%} of its variance, fitted
-{comp.cca_fit.replace("_", " ")}; {components}). {level} Its sets were the shared
-variates of both models with a word-onset impulse, and each model's PCA space with its
-canonical variates projected out (at most {comp.rest_components} axes). Variance partitioning
-fitted every union of the sets on the same folds and derived each region's R² by inclusion-
-exclusion; shares are of the positive explained variance of the electrodes whose union model
-is significant (circular shifts of its predictions, FDR across electrodes) with a positive R²,
-and negative region estimates are reported separately.
+Model comparisons. {words} {low} The primary test of shared information was, for a speech
+layer and a language layer fixed in advance, R²(L+A) + R²(L+B) - R²(L+A+B) - R²(L) of
+cross-validated models on the same folds, tested on every speech-responsive electrode against
+{stats.n_refits} refits of all four models on the electrode's high-gamma rotated in time (normal
+approximation of that null, FDR across the tested electrodes); an electrode counted as sharing
+information beyond L when this statistic and both models' gains over L were significant
+(intersection-union test).{twins} {predcorr} A shared space of a speech and a language layer
+was found by canonical correlation analysis of word vectors (each set standardised and reduced
+by PCA to {comp.pca_variance:.0%} of its variance, fitted {comp.cca_fit.replace("_", " ")};
+{components}). {level} Its sets were the word-level shared variates of both models{onset}, and
+each model's PCA space with its canonical variates projected out (at most
+{comp.rest_components} axes). Variance partitioning fitted every union of the sets on the same
+folds and derived each region's R² by inclusion-exclusion; shares are of the positive explained
+variance of the electrodes whose union model predicts significantly, with a positive R², and
+negative region estimates are reported separately.
 """

@@ -233,6 +233,14 @@ def scores_dictionary(space: str, provenance: dict) -> dict:
         "p_fdr": {"Description": "Benjamini-Hochberg adjusted p across channels (and lags, in "
                                  "word mode)."},
         "significant": {"Description": "p_fdr below statistics.fdr_alpha."},
+        "p_electrode": {"Description": "One p-value per electrode for the whole feature space "
+                                       "(the same on every layer row): its largest r over the "
+                                       "layers against the largest null r over the layers under "
+                                       "the same shifts (max-T; Bonferroni over the rows of the "
+                                       "channel where the null is refitted)."},
+        "significant_electrode": {"Description": "p_electrode significant after FDR across "
+                                                 "electrodes: the electrode set of 'predicted by "
+                                                 "this model' everywhere downstream."},
         "lag": {"Description": "Word mode only: time of the high-gamma relative to word "
                                "onset.", "Units": "s"},
         "peak_lag": {"Description": "TRF mode only: the lag at the maximum of the channel's lag "

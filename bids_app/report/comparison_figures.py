@@ -49,6 +49,46 @@ def predcorr_figure(table: pd.DataFrame, a: str, b: str) -> Figure:
     return fig
 
 
+def beyond_figure(table: pd.DataFrame) -> Figure:
+    """What each model adds beyond L, and what they share there (trained vs. untrained).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A shared-beyond-L table (``gain_a``, ``gain_b``, ``shared_beyond_low``,
+        ``significant_shared_beyond_low``, ``tested``; with the twins,
+        ``shared_beyond_low_untrained``).
+
+    Returns
+    -------
+    fig : Figure
+        Left: each tested electrode's gain over L under both models (red: shared beyond L).
+        Right, with the twins: the shared variance beyond L of the trained models against
+        that of their untrained twins.
+    """
+    tested = table[table["tested"].astype(bool)]
+    a, b = table["space_a"].iloc[0], table["space_b"].iloc[0]
+    twins = "shared_beyond_low_untrained" in table
+    fig = Figure(figsize=(8 if twins else 4.2, 3.2), layout="constrained")
+    axes = fig.subplots(1, 2 if twins else 1, squeeze=False)[0]
+    colors = np.where(tested["significant_shared_beyond_low"].astype(bool), SIGNIFICANT, OTHER)
+    axes[0].scatter(tested["gain_a"], tested["gain_b"], s=12, c=colors)
+    axes[0].axhline(0, color="k", lw=0.5)
+    axes[0].axvline(0, color="k", lw=0.5)
+    axes[0].set_xlabel(f"R² gain of {a} over L")
+    axes[0].set_ylabel(f"R² gain of {b} over L")
+    axes[0].set_title("beyond the low-level set L (red: shared)", fontsize=9)
+    if twins:
+        x, y = tested["shared_beyond_low_untrained"], tested["shared_beyond_low"]
+        axes[1].scatter(x, y, s=12, c=colors)
+        low, high = min(x.min(), y.min(), 0), max(x.max(), y.max(), 0.01)
+        axes[1].plot([low, high], [low, high], color="k", lw=0.5)
+        axes[1].set_xlabel("shared beyond L, untrained twins (R²)")
+        axes[1].set_ylabel("shared beyond L, trained (R²)")
+        axes[1].set_title("what training adds", fontsize=9)
+    return fig
+
+
 def cca_figure(table: pd.DataFrame) -> Figure:
     """Canonical correlation of every component on fitting and held-out words.
 

@@ -11,7 +11,12 @@ import pandas as pd
 from bids_app.analysis import summarize
 from bids_app.bids.tsv import read_tsv
 from bids_app.outputs.derivatives import COMPARISON_SUFFIXES, parse_name
-from bids_app.report.comparison_figures import cca_figure, predcorr_figure, varpart_figure
+from bids_app.report.comparison_figures import (
+    beyond_figure,
+    cca_figure,
+    predcorr_figure,
+    varpart_figure,
+)
 from bids_app.report.figures import ReportFigure, to_report_figure
 from bids_app.report.group_figures import group_cca_figure
 
@@ -29,8 +34,9 @@ class ComparisonSection:
 def find_comparison_tables(paths: Iterable[Path]) -> dict[str, dict[str, pd.DataFrame]]:
     """Group comparison tables by recording: ``{recording: {desc: table}}``.
 
-    Prediction-correlation tables keep their ``<a>X<b>`` desc; the CCA table is ``cca`` and the
-    variance partition ``varpart``. Feature-space scores tables are ignored.
+    Prediction-correlation tables keep their ``<a>X<b>`` desc; the CCA table is ``cca``, the
+    shared-beyond-L test ``beyond`` and the variance partition ``varpart``. Feature-space
+    scores tables are ignored.
     """
     found: dict[str, dict[str, pd.DataFrame]] = {}
     for path in sorted(paths):
@@ -56,6 +62,9 @@ def comparison_section(title: str, tables: dict[str, pd.DataFrame],
         The FDR level quoted in the sentences.
     """
     figures = []
+    if "beyond" in tables:
+        figures.append(to_report_figure(beyond_figure(tables["beyond"]),
+                                        "Shared information beyond the low-level set L"))
     for table in tables.values():
         if "r_pred" in table:
             a, b = table["space_a"].iloc[0], table["space_b"].iloc[0]
@@ -70,6 +79,10 @@ def comparison_section(title: str, tables: dict[str, pd.DataFrame],
         figures.append(to_report_figure(varpart_figure(tables["varpart"]),
                                         "Variance partitioning"))
     warnings = []
+    if "varpart" in tables and (tables["varpart"].get("conditioning") == "nothing").any():
+        warnings.append("The variance partition is not conditioned on low-level features "
+                        "(comparison.conditioning is empty, or preset: reference): word timing "
+                        "and sound energy can appear as shared information.")
     if "cca" in tables and (tables["cca"].get("fit") == "all_data").any():
         warnings.append("The CCA shared space was fitted on all data (comparison.cca_fit: "
                         "all_data), as in the reference code: the held-out words took part in "
