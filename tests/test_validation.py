@@ -53,9 +53,8 @@ def test_checks_fail_when_recovery_fails(validation):
         assert check(broken), f"a broken {field} table passed"
 
 
-def test_validate_flag_writes_the_tables(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("bids_app.synthetic.validation.validate",
-                        lambda seed: validate(seed, seconds=120.0, n_noise=8, n_refits=10))
+def test_validate_flag_writes_the_tables(tmp_path, capsys, monkeypatch, validation):
+    monkeypatch.setattr("bids_app.synthetic.validation.validate", lambda seed: validation)
     assert demo([str(tmp_path), "--validate", "--seeds", "1"]) == 0
     for name in ("detection", "lags", "beyond", "shares"):
         table = pd.read_csv(tmp_path / f"validation_{name}.tsv", sep="\t")
