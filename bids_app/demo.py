@@ -56,7 +56,7 @@ def demo_config(models: dict[str, Path], weights: str = "random") -> dict:
              "weights": weights},
         ],
         "encoding": {"lag_step": 0.02, "n_folds": 5},
-        "statistics": {"n_permutations": 200, "n_refits": 50},
+        "statistics": {"n_permutations": 200, "n_refits": 20},
         "comparison": {"cca_speech_layer": 1, "cca_language_layer": 1, "n_components": 8,
                        "rest_components": 8},
     }

@@ -370,7 +370,7 @@ def test_auto_sets_and_config_validation(recording):
     rec.spaces["mel"] = FeatureSpaceInfo("mel", ["mel"])
     result = _compare(rec, _results(rec), prediction_correlation=[])
     partitions = set(result.tables["varpart"]["partition"])
-    assert partitions == {"shared+speech_rest+language_rest+static"}  # mel is in L
+    assert partitions == {"shared+speech_rest+language_rest"}  # mel is in L
     unconditioned = _compare(rec, _results(rec), prediction_correlation=[], conditioning=[])
     partitions = set(unconditioned.tables["varpart"]["partition"])
     assert partitions == {"shared+speech_rest+language_rest", "shared+static+acoustic"}

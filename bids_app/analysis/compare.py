@@ -161,6 +161,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     if config.preset == "reference":
         out.warnings.append(REFERENCE_WARNING)
     low = _low_level(inputs, config, out.warnings)
+    inputs = dataclasses.replace(inputs, tested=_tested(inputs, out.warnings))
     for a, b in comparison_pairs(config, inputs.spaces, out.warnings):
         table, across = _prediction_correlation(inputs, a, b, statistics, encoding, engine,
                                                 config.predcorr_null)
@@ -252,6 +253,23 @@ def _low_level(inputs: ComparisonInputs, config: ComparisonConfig,
     return low
 
 
+def _tested(inputs: ComparisonInputs, warnings: list[str]) -> np.ndarray:
+    """The electrodes the refit tests run on: the speech-responsive ones, or all of them.
+
+    All, with a warning, when no electrode was found responsive (e.g. from too few stimulus
+    onsets): the tests stay valid on every electrode, and only cost more.
+    """
+    n = len(inputs.channels)
+    if inputs.tested is None:
+        return np.ones(n, bool)
+    tested = np.asarray(inputs.tested, bool)
+    if not tested.any():
+        warnings.append(f"No electrode was found speech-responsive: the shared-beyond-L test "
+                        f"runs on all {n} electrodes.")
+        return np.ones(n, bool)
+    return tested
+
+
 def _beyond(inputs: ComparisonInputs, low: LowLevelSet, config: ComparisonConfig,
             encoding: EncodingConfig, statistics: StatisticsConfig, engine: dict,
             warnings: list[str]) -> pd.DataFrame | None:
@@ -266,11 +284,7 @@ def _beyond(inputs: ComparisonInputs, low: LowLevelSet, config: ComparisonConfig
                             "cca_speech_layer"),
               resolve_layer(config.cca_language_layer, inputs.spaces[names[1]].layers,
                             "cca_language_layer"))
-    tested = (np.ones(len(inputs.channels), bool) if inputs.tested is None
-              else np.asarray(inputs.tested, bool))
-    if not tested.any():
-        warnings.append("Shared-beyond-L test skipped: no speech-responsive electrode.")
-        return None
+    tested = np.asarray(inputs.tested, bool)
     rows = None
     if inputs.words is not None and encoding.centre_words:
         rows = np.unique(modelled_words(inputs.words, inputs.segments)[0])

@@ -114,10 +114,11 @@ class ComparisonConfig:
         explained beyond L): ``shared``, ``speech_rest``, ``language_rest``, ``acoustic``
         (every space of kind envelope, mel, peak_rate or phonetic), a feature kind, or a
         feature-space name (a space with several layers enters with the layer of highest mean
-        r across electrodes). ``"auto"``: shared, speech_rest, language_rest, static and
-        acoustic, of those available and not in L; with more than 4 (2**5 - 1 = 31 union
-        models), two 3-set partitions are run instead: (shared, speech_rest, language_rest)
-        and (shared, static, acoustic). An empty list turns the analysis off.
+        r across electrodes). ``"auto"``: given L, shared, speech_rest and language_rest;
+        without L (``preset: reference``), shared, speech_rest, language_rest, static and
+        acoustic, of those available; with more than 4 (2**5 - 1 = 31 union models), two
+        3-set partitions are run instead: (shared, speech_rest, language_rest) and (shared,
+        static, acoustic). An empty list turns the analysis off.
     banded : bool
         Fit union models with banded ridge: one penalty per set, L being one set (a grid of
         relative set scalings chosen by the same inner CV as alpha), instead of one penalty

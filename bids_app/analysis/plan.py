@@ -91,10 +91,12 @@ def available_sets(spaces: Mapping[str, FeatureSpaceInfo], has_cca: bool,
                    low: Sequence[str] = ()) -> list[str]:
     """The default variance-partitioning sets that exist for these feature spaces.
 
-    ``acoustic`` is left out when an acoustic space is in the conditioning set ``low``.
+    ``acoustic`` is left out when an acoustic space is in the conditioning set ``low``; given
+    L, the default is the CCA sets alone (the layers of the shared-beyond-L test, whose gains
+    choose the summarised electrodes), and ``static`` joins only when named.
     """
     sets = list(CCA_SETS) if has_cca else []
-    if first_of_kind(spaces, "static") is not None:
+    if first_of_kind(spaces, "static") is not None and not (has_cca and low):
         sets.append("static")
     acoustic = [name for name, info in spaces.items() if info.kind in ACOUSTIC_KINDS]
     if acoustic and not set(acoustic) & set(low):

@@ -133,9 +133,11 @@ class SetDesigns:
         tail of the normal approximation of that null. Call after :meth:`fit` of both.
         """
         inputs = self.inputs
-        tested = (np.ones(len(inputs.channels), bool) if inputs.tested is None
-                  else np.asarray(inputs.tested, bool))
-        columns = np.flatnonzero(tested)
+        columns = (np.arange(len(inputs.channels)) if inputs.tested is None
+                   else np.flatnonzero(inputs.tested))
+        p = np.full(len(inputs.channels), np.nan)
+        if not columns.size:
+            return p
         union, base = self.fitted[frozenset(names)], self.fitted[frozenset()]
         observed = (union.r2 - base.r2)[columns]
 
@@ -148,7 +150,6 @@ class SetDesigns:
         null = refit_null(statistic, np.asarray(inputs.Y)[:, columns],
                           segments=inputs.segments, n_refits=statistics.n_refits,
                           seed=statistics.seed)
-        p = np.full(len(inputs.channels), np.nan)
         p[columns] = refit_p_values(observed, null)
         return p
 
