@@ -455,7 +455,8 @@ def compare_recording(feature_sets: dict[str, list[FeatureSet]], designs: Design
         tested = np.array([bool(flags.get(name, False)) for name in neural.ch_names])
     inputs = ComparisonInputs(designs, spaces, results, neural.data.T, segments,
                               config.encoding.lags_samples(neural.sfreq), neural.ch_names,
-                              word_samples(stimuli, words, neural.sfreq), neural.sfreq, tested)
+                              word_samples(stimuli, words, neural.sfreq), neural.sfreq, tested,
+                              designs.word_rows)
     return compare_models(inputs, config=config.comparison, encoding=config.encoding,
                           statistics=config.statistics,
                           verbose=logger.isEnabledFor(logging.DEBUG), **_engine(options))

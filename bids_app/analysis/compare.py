@@ -116,6 +116,10 @@ class ComparisonInputs:
     tested : ndarray of bool | None
         The electrodes the shared-beyond-L test runs on (the speech-responsive ones, in the
         workflow); None tests every electrode.
+    word_rows : callable | None
+        ``word_rows(space)`` -> the samples of a word-level space's impulses (e.g.
+        :meth:`bids_app.encoding.align.Designs.word_rows`), centred across training words;
+        None: the onsets of the modelled words.
     """
 
     design: Design
@@ -128,6 +132,16 @@ class ComparisonInputs:
     words: WordSamples | None = None
     sfreq: float = 100.0
     tested: np.ndarray | None = None
+    word_rows: Callable[[str], np.ndarray | None] | None = None
+
+    def impulse_rows(self, space: str) -> np.ndarray | None:
+        """The impulse samples of a word-level space (None for a frame-level one)."""
+        if not self.spaces[space].word_level:
+            return None
+        if self.word_rows is not None:
+            return self.word_rows(space)
+        return None if self.words is None else np.unique(
+            modelled_words(self.words, self.segments)[0])
 
 
 def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
@@ -285,13 +299,9 @@ def _beyond(inputs: ComparisonInputs, low: LowLevelSet, config: ComparisonConfig
               resolve_layer(config.cca_language_layer, inputs.spaces[names[1]].layers,
                             "cca_language_layer"))
     tested = np.asarray(inputs.tested, bool)
-    rows = None
-    if inputs.words is not None and encoding.centre_words:
-        rows = np.unique(modelled_words(inputs.words, inputs.segments)[0])
-
     def test(a: str, b: str):
         sides = [Side(space, layer, inputs.design(space, layer),
-                      rows if inputs.spaces[space].word_level else None)
+                      inputs.impulse_rows(space) if encoding.centre_words else None)
                  for space, layer in zip((a, b), layers, strict=True)]
         return shared_beyond_low(*sides, low, inputs.Y, inputs.channels, tested,
                                  segments=inputs.segments, lags=inputs.lags,

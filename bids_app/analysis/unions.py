@@ -23,7 +23,6 @@ from bids_app.analysis.lowlevel import LowLevelSet
 from bids_app.analysis.partition import partition_table, subsets
 from bids_app.analysis.plan import set_members, space_layer
 from bids_app.analysis.shared import RecordingSharedSpace
-from bids_app.analysis.words import modelled_words
 from bids_app.encoding import (
     EncodingConfig,
     EncodingResult,
@@ -181,12 +180,15 @@ class SetDesigns:
         the shared-space parts are centred by their own fit.
         """
         inputs = self.inputs
-        if inputs.words is None or not self.encoding.centre_words:
+        if not self.encoding.centre_words:
             return {}
-        rows = np.unique(modelled_words(inputs.words, inputs.segments)[0])
-        return {offset + i: rows for i, (name, part) in enumerate(parts)
-                if part is None and all(inputs.spaces[space].word_level
-                                        for space in set_members(name, inputs.spaces))}
+        out = {}
+        for i, (name, part) in enumerate(parts):
+            members = set_members(name, inputs.spaces) if part is None else []
+            rows = [inputs.impulse_rows(space) for space in members]
+            if rows and all(r is not None for r in rows):
+                out[offset + i] = np.unique(np.concatenate(rows))
+        return out
 
     def _encoded(self, members: list[str]) -> EncodingResult | None:
         """The encoding result that a one-set model of one feature space equals, if any."""
