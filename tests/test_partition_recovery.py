@@ -66,7 +66,7 @@ def test_shared_beyond_low_finds_shared_content_and_no_negative_class(planted, c
     assert table["tested"].all() and (table["layer_a"] == "layer07").all()
     found = table.groupby(_class_of(table))["significant_shared_beyond_low"].mean()
     assert found["shared"] == 1.0
-    for negative in ("acoustic", "onset", "speech", "language", "noise"):
+    for negative in ("acoustic", "onset", "untrained", "speech", "language", "noise"):
         assert found[negative] == 0.0, negative
     gains = table.groupby(_class_of(table))[["significant_gain_a", "significant_gain_b"]].mean()
     assert gains.loc["speech", "significant_gain_a"] == 1.0
@@ -108,7 +108,8 @@ def test_partition_beyond_low_recovers_the_planted_regions(comparison, planted_c
     if region is None:  # inside L: no region beyond L holds a share of its variance
         per_channel = rows.groupby("channel")["r2"].apply(lambda r: r.clip(lower=0).sum())
         assert (per_channel < 0.02).all()
-        assert (rows.groupby("channel")["r2_low"].first() > 0.3).all()
+        if planted_class != "untrained":  # the twin's random filter is not in L either
+            assert (rows.groupby("channel")["r2_low"].first() > 0.3).all()
         return
     assert rows["summarized"].all()
     shares = region_shares(rows)

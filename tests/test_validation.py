@@ -22,12 +22,12 @@ def validation():
 def test_every_recovery_check_passes(validation):
     assert check(validation) == []
     carried = validation.detection[validation.detection["carries_source"] == "yes"]
-    assert set(carried["class"]) == {"shared", "speech", "language", "acoustic"}
+    assert set(carried["class"]) == {"shared", "speech", "language", "acoustic", "untrained"}
     negatives = validation.detection[validation.detection["carries_source"] == "no"]
     assert {"onset", "acoustic"} <= set(negatives[negatives["space"] == "gpt2"]["class"])
-    assert len(validation.lags) == 16 and len(validation.shares) == 5 * 7
+    assert len(validation.lags) == 16 and len(validation.shares) == 6 * 7
     assert set(validation.beyond["class"]) == {"shared", "speech", "language", "acoustic",
-                                               "onset", "noise"}
+                                               "onset", "untrained", "noise"}
 
 
 def test_checks_fail_when_recovery_fails(validation):
@@ -41,7 +41,7 @@ def test_checks_fail_when_recovery_fails(validation):
     swapped = validation.shares.copy()
     swapped["share"] = swapped["share"].where(~swapped["planted"], -0.5)
     leaked = validation.shares.copy()
-    leaked.loc[leaked["region"] == "shared_only", "of_explained"] = 0.5
+    leaked.loc[leaked["region"] == "shared_only", "of_planted"] = 0.5
     onset_shared = validation.beyond.copy()
     onset_shared.loc[onset_shared["class"] == "onset", "shared"] = onset_shared["electrodes"]
     lost = validation.beyond.copy()

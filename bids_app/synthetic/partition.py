@@ -15,13 +15,15 @@ A word-by-word story on a 100 Hz timeline, with feature spaces built from latent
   untrained network keeps (the envelope and word presence; a random vector per word on top
   of a mean vector), none of ``z``, ``b`` or ``l``.
 
-Electrodes of six classes follow one source through a lagged kernel, plus white noise:
+Electrodes of seven classes follow one source through a lagged kernel, plus white noise:
 ``shared`` (the word onsets and ``z``: content both models carry on top of an onset
 response), ``speech`` (``b``), ``language`` (``l``), ``acoustic`` (``e``), ``onset`` (an
-impulse of constant gain at every word) and ``noise`` (none). Given the low-level set L
+impulse of constant gain at every word), ``untrained`` (a random filter of the untrained
+speech twin, which no trained space carries) and ``noise`` (none). Given the low-level set L
 (envelope, word onsets), the truth is set by the generator: ``shared`` is the only class with
 shared information beyond L (``z``), ``speech`` and ``language`` belong to their rest sets,
-and ``acoustic`` and ``onset`` lie inside L (:data:`CLASS_REGIONS`: None).
+``acoustic`` and ``onset`` lie inside L, and ``untrained`` in no set of the trained models
+(:data:`CLASS_REGIONS`: None).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from bids_app.analysis.words import WordSamples
 #: Planted electrode classes, and the variance-partition region (beyond L) each belongs in;
 #: None for the classes that L explains (no shared information: negative classes).
 CLASS_REGIONS = {"shared": "shared_only", "speech": "speech_rest_only",
-                 "language": "language_rest_only", "acoustic": None, "onset": None}
+                 "language": "language_rest_only", "acoustic": None, "onset": None,
+                 "untrained": None}
 SFREQ = 100.0
 #: Nuisance word latents of each model (variance the electrodes do not follow).
 N_NUISANCE = 12
@@ -130,15 +133,16 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
     language = np.zeros((n, n_dims))
     language[words.onsets] = language_words
 
-    untrained_speech = (np.c_[present, e, rng.standard_normal((n, 4)) * inside[:, None]]
-                        @ rng.standard_normal((6, n_dims)))
+    random_filters = rng.standard_normal((n, 4)) * inside[:, None]  # an untrained filter bank
+    untrained_speech = np.c_[present, e, random_filters] @ rng.standard_normal((6, n_dims))
     untrained_language = np.zeros((n, n_dims))
     untrained_language[words.onsets] = (3.0 * rng.standard_normal(n_dims)
                                         + rng.standard_normal((n_words, n_dims)))
 
     sources = {"shared": _impulses(n, words.onsets, 1.0 + z), "speech": b,
                "language": _impulses(n, words.onsets, latent_l), "acoustic": e,
-               "onset": _impulses(n, words.onsets, np.ones(n_words))}
+               "onset": _impulses(n, words.onsets, np.ones(n_words)),
+               "untrained": random_filters[:, 0]}
     classes = [c for c in CLASS_REGIONS for _ in range(n_per_class)] + ["noise"] * n_noise
     Y = rng.standard_normal((n, len(classes)))
     drive_r2 = np.zeros(len(classes))
