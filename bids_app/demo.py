@@ -33,7 +33,7 @@ def demo_config(models: dict[str, Path], weights: str = "random") -> dict:
     """A configuration sized for a laptop: acoustic baselines plus the paper's model spaces.
 
     The speech and language models are tiny Wav2Vec2 and GPT-2 checkpoints, so the demo runs
-    offline. The comparisons' refit tests use 20 rotations (not 100) and one penalty for all
+    offline. The comparisons' refit tests use 10 rotations (not 100) and one penalty for all
     sets (banded ridge searches 3**2 band weightings for two models beside L, and costs about
     four times as much); the circular-shift test keeps its default 1,000 shifts, which an FDR
     over 47 electrodes with 4 driven per class needs (200 shifts floor p at 0.005).
@@ -59,7 +59,7 @@ def demo_config(models: dict[str, Path], weights: str = "random") -> dict:
              "weights": weights},
         ],
         "encoding": {"lag_step": 0.02, "n_folds": 5},
-        "statistics": {"n_refits": 20},
+        "statistics": {"n_refits": 10},
         "comparison": {"cca_speech_layer": 1, "cca_language_layer": 1, "n_components": 8,
                        "rest_components": 8, "banded": False},
     }

@@ -388,7 +388,9 @@ def mixed_model_test(table: pd.DataFrame) -> MixedModelResult:
     result : MixedModelResult
     """
     table = table.dropna(subset=["delta_z"])  # r is undefined where a prediction is constant
-    table = table.groupby(["subject", "channel"], as_index=False, sort=False)["delta_z"].mean()
+    if "channel" in table:  # one row per electrode, whatever its number of recordings
+        table = table.groupby(["subject", "channel"], as_index=False,
+                              sort=False)["delta_z"].mean()
     n_participants = table["subject"].nunique()
     if n_participants < 2 or len(table) <= n_participants:
         return MixedModelResult(np.nan, np.nan, np.nan, False,

@@ -144,7 +144,7 @@ def recording() -> Recording:
 
 @pytest.fixture(scope="module")
 def comparison(recording: Recording):
-    return _compare(recording, _results(recording), n_refits=100, predcorr_null=True,
+    return _compare(recording, _results(recording), n_refits=40, predcorr_null=True,
                     variance_partitioning=["shared", "speech_rest", "language_rest", "static"])
 
 

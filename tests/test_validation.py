@@ -16,7 +16,7 @@ from bids_app.synthetic.validation import check, validate
 
 @pytest.fixture(scope="module")
 def validation():
-    return validate(seed=0, n_refits=10)
+    return validate(seed=0, n_noise=16, n_refits=10)
 
 
 def test_every_recovery_check_passes(validation):
