@@ -30,6 +30,17 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def planted_validation():
+    """The validation suite's planted recording, encoded and compared once (seed 0).
+
+    Default configuration but for 16 noise electrodes and 10 rotations of the refit tests.
+    """
+    from bids_app.synthetic.validation import validate
+
+    return validate(seed=0, n_noise=16, n_refits=10)
+
+
+@pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
     """The demo's synthetic BIDS dataset (2 participants, known ground truth). Do not modify."""
     return make_synthetic_dataset(tmp_path_factory.mktemp("synthetic") / "bids")

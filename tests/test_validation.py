@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from bids_app.demo import main as demo
-from bids_app.synthetic.validation import check, validate
+from bids_app.synthetic.validation import check
 
 
 @pytest.fixture(scope="module")
-def validation():
-    return validate(seed=0, n_noise=16, n_refits=10)
+def validation(planted_validation):
+    return planted_validation
 
 
 def test_every_recovery_check_passes(validation):

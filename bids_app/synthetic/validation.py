@@ -113,6 +113,7 @@ class Validation:
     lag_step: float
     expected_r: float
     fdr_alpha: float
+    comparison: object = None  # the ComparisonResult the tables were read from
 
 
 def validate(seed: int = 0, *, seconds: float = 300.0, n_noise: int = 24,
@@ -210,7 +211,7 @@ def validate(seed: int = 0, *, seconds: float = 300.0, n_noise: int = 24,
                       pd.DataFrame(shares),
                       lag_step=float(np.diff(lags).min()) / SFREQ,
                       expected_r=float(np.sqrt(snr / (1 + snr))),
-                      fdr_alpha=statistics.fdr_alpha)
+                      fdr_alpha=statistics.fdr_alpha, comparison=comparison)
 
 
 def _class_of(table: pd.DataFrame) -> pd.Series:
