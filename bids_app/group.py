@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bids_app import group_stats as stats
+from bids_app.analysis.config import untrained_name
 from bids_app.bids.discovery import Filters
 from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
@@ -169,9 +170,10 @@ def _task_section(output_dir: Path, task: str, groups: list[GroupTable], union: 
     spaces = [_space_section(output_dir, group, vmax) for group in groups]
     best = {s["space"]: s["best_layer"] for s in spaces}
     by_space = {g.space: g for g in groups}
-    pairs = [(a, b) for a in by_space for b in by_space
+    twins = {untrained_name(space) for space in by_space} & set(by_space)
+    pairs = [(a, b) for a in by_space for b in by_space  # trained with trained, twin with twin
              if kinds.get(a) == "speech" and kinds.get(b) == "language"
-             and best[a] and best[b]]
+             and best[a] and best[b] and (a in twins) == (b in twins)]
     counts = pd.concat([stats.electrode_counts(g.table, g.space) for g in groups],
                        ignore_index=True)
     _write(output_dir, bids_name({"task": task}, "counts", ".tsv"), counts)

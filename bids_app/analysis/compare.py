@@ -299,6 +299,7 @@ def _beyond(inputs: ComparisonInputs, low: LowLevelSet, config: ComparisonConfig
               resolve_layer(config.cca_language_layer, inputs.spaces[names[1]].layers,
                             "cca_language_layer"))
     tested = np.asarray(inputs.tested, bool)
+
     def test(a: str, b: str):
         sides = [Side(space, layer, inputs.design(space, layer),
                       inputs.impulse_rows(space) if encoding.centre_words else None)
