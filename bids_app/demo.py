@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from bids_app.synthetic import SyntheticDataset
 
 
-def demo_config(models: dict[str, Path], weights: str = "random") -> dict:
+def demo_config(models: dict[str, Path], weights: str = "random", n_refits: int = 10) -> dict:
     """A configuration sized for a laptop: acoustic baselines plus the paper's model spaces.
 
     The speech and language models are tiny Wav2Vec2 and GPT-2 checkpoints, so the demo runs
@@ -46,6 +46,8 @@ def demo_config(models: dict[str, Path], weights: str = "random") -> dict:
     weights : str
         ``"pretrained"`` loads the saved checkpoints (the demo, whose electrodes follow them);
         ``"random"`` rebuilds them from their configs with seeded weights (the tests).
+    n_refits : int
+        Rotations of the comparisons' refit tests.
     """
     return {
         "features": [
@@ -59,14 +61,16 @@ def demo_config(models: dict[str, Path], weights: str = "random") -> dict:
              "weights": weights},
         ],
         "encoding": {"lag_step": 0.02, "n_folds": 5},
-        "statistics": {"n_refits": 10},
+        "statistics": {"n_refits": n_refits},
         "comparison": {"cca_speech_layer": 1, "cca_language_layer": 1, "n_components": 8,
                        "rest_components": 8, "banded": False},
     }
 
 
-def write_demo_config(dataset: SyntheticDataset, out_dir: Path) -> Path:
+def write_demo_config(dataset: SyntheticDataset, out_dir: Path, n_refits: int = 10) -> Path:
     """Save tiny models trained on the dataset's words and the demo configuration beside them.
+
+    ``n_refits``: rotations of the comparisons' refit tests (:func:`demo_config`).
 
     Returns
     -------
@@ -81,7 +85,7 @@ def write_demo_config(dataset: SyntheticDataset, out_dir: Path) -> Path:
              for word in read_words((dataset.root / "stimuli" / name).with_suffix(".tsv")).words]
     models = save_tiny_models(out_dir / "models", words)
     path = out_dir / "demo_config.yaml"
-    path.write_text(yaml.safe_dump(demo_config(models), sort_keys=False))
+    path.write_text(yaml.safe_dump(demo_config(models, n_refits=n_refits), sort_keys=False))
     return path
 
 

@@ -143,13 +143,19 @@ def test_model_comparisons_written_and_reported(run, synthetic):
     assert predcorr["r_pred"].between(-1, 1).all()
     components = read_tsv(ieeg / f"{stem}_desc-cca_components.tsv")
     assert (components["fit"] == "in_fold").all()
+    beyond = read_tsv(ieeg / f"{stem}_desc-beyond_beyond.tsv")
+    assert set(beyond["channel"]) == set(truth.driven) | set(truth.noise)
+    assert {"shared_beyond_low", "gain_a", "gain_b", "significant_shared_beyond_low",
+            "b_beyond_onsets"} <= set(beyond.columns)
     varpart = read_tsv(ieeg / f"{stem}_desc-varpart_scores.tsv")
     assert {"partition", "region", "r2", "negative"} <= set(varpart.columns)
     for report in (run / "sub-01.html", run / "group.html"):
         html = report.read_text()
         assert "Model comparisons" in html
+        assert "Beyond the low-level features (L), wav2vec2" in html  # the headline
         assert "prediction accuracies of wav2vec2 and gpt2 correlate" in html
     assert (run / "group" / f"task-{synthetic.task}_desc-varpart_scores.tsv").is_file()
+    assert (run / "group" / f"task-{synthetic.task}_desc-beyond_beyond.tsv").is_file()
 
 
 def test_rerun_skips_up_to_date_outputs(run, synthetic, demo_config):
