@@ -1,8 +1,10 @@
 """A ds005574-sized participant end to end through the CLI, with the default configuration.
 
 Builds a BIDS dataset with the real layout of one ds005574 participant (channels.tsv,
-electrodes, 512 Hz, from ../shared/data/ds005574), synthetic signals (a fifth of the good
-channels driven by the audio envelope) and synthetic speech audio of ``--duration`` seconds
+electrodes, 512 Hz, from ../shared/data/ds005574), synthetic signals (a quarter of the
+channels respond: half follow the audio envelope, half the words, an impulse at each word
+onset whose height depends on the word, so that both models predict them and every test of
+the comparisons runs) and synthetic speech audio of ``--duration`` seconds
 with the story's real word timings, and full-size random-weight wav2vec2-base and GPT-2 small
 built from the configs in ../shared/data. Then, each in a fresh process:
 
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -76,13 +79,37 @@ def write_dataset(root: Path, subject: str, duration: float, seed: int = 0) -> N
     # the annotation signal listed in channels.tsv is part of the EDF format, not a channel
     channels = channels[channels["name"] != "EDF Annotations"]
     sfreq = float(sidecar["SamplingFrequency"])
-    driven = np.isin(np.arange(len(channels)),
-                     rng.choice(len(channels), size=len(channels) // 5, replace=False))
-    data = driven_signals(broadband_envelope(audio, AUDIO_SFREQ), driven, int(duration * sfreq),
-                          sfreq, sidecar.get("PowerLineFrequency"), rng, snr=0.5,
+    envelope = broadband_envelope(audio, AUDIO_SFREQ)
+    # a quarter of the channels respond: half to the sound, half to the words
+    driven = np.full(len(channels), -1)
+    order = rng.permutation(len(channels))
+    driven[order[:len(channels) // 8]] = 0
+    driven[order[len(channels) // 8:len(channels) // 4]] = 1
+    drives = np.stack([envelope, word_drive(np.asarray(words.words)[keep], words.onsets[keep],
+                                            len(envelope))])
+    data = driven_signals(drives, driven, int(duration * sfreq), sfreq,
+                          sidecar.get("PowerLineFrequency"), rng, snr=0.5,
                           kernel=trf_kernel(0.15, 0.05), dtype=np.float32)
     write_recording(ieeg, f"sub-{subject}_task-podcast_ieeg", data, sfreq,
                     list(channels["name"]), "EDF")
+
+
+def word_drive(words: np.ndarray, onsets: np.ndarray, n_times: int) -> np.ndarray:
+    """An impulse at every word onset (100 Hz), its height set by the word's identity.
+
+    The height is ``1 + 0.5 g`` with ``g`` a standard normal drawn from the lower-cased
+    word, so both the speech model (word presence) and the language model (which word)
+    predict the electrodes that follow it.
+    """
+    from bids_app.synthetic.signals import ENVELOPE_SFREQ
+
+    timeline = np.zeros(n_times)
+    for word, onset in zip(words, onsets, strict=True):
+        sample = round(onset * ENVELOPE_SFREQ)
+        if sample < n_times:
+            seed = zlib.crc32(str(word).lower().strip(".,;:!?\"'").encode())
+            timeline[sample] += 1 + 0.5 * np.random.default_rng(seed).standard_normal()
+    return timeline
 
 
 def write_config(path: Path, models: Path, previous: bool) -> Path:

@@ -307,7 +307,8 @@ def _beyond(inputs: ComparisonInputs, low: LowLevelSet, config: ComparisonConfig
         return shared_beyond_low(*sides, low, inputs.Y, inputs.channels, tested,
                                  segments=inputs.segments, lags=inputs.lags,
                                  encoding=encoding, statistics=statistics,
-                                 banded=config.banded, engine=engine)
+                                 banded=config.banded, engine=engine,
+                                 search=config.refit_search)
 
     trained = test(*names)
     twins = tuple(untrained_name(name) for name in names)

@@ -142,17 +142,19 @@ def good_channel(
     return data
 
 
-def driven_signals(envelope: np.ndarray, driven: np.ndarray, n_samples: int, sfreq: float,
+def driven_signals(drives: np.ndarray, driven: np.ndarray, n_samples: int, sfreq: float,
                    line_freq: float | None, rng: np.random.Generator, *, snr: float = 1.0,
                    kernel: np.ndarray | None = None, dtype: type = np.float64) -> np.ndarray:
-    """Good channels, some of whose high gamma follows one envelope through one kernel.
+    """Good channels, some of whose high gamma follows a drive through one kernel.
 
     Parameters
     ----------
-    envelope : ndarray, shape (n_times,)
-        The audio envelope on the recording's timeline at :data:`ENVELOPE_SFREQ`.
-    driven : ndarray of bool, shape (n_channels,)
-        The channels that follow it; the others are background, carrier and line noise.
+    drives : ndarray, shape (n_times,) or (n_drives, n_times)
+        The drives (e.g. the audio envelope, word impulses) on the recording's timeline at
+        :data:`ENVELOPE_SFREQ`.
+    driven : ndarray of bool or int, shape (n_channels,)
+        Bool: the channels that follow the (first) drive. Int: the drive each channel
+        follows, -1 for none. The others are background, carrier and line noise.
     n_samples : int
         Samples of the recording.
     sfreq : float
@@ -172,10 +174,13 @@ def driven_signals(envelope: np.ndarray, driven: np.ndarray, n_samples: int, sfr
     data : ndarray, shape (n_channels, n_samples)
         Signals in volts.
     """
-    m = drive(envelope, trf_kernel(0.1, 0.03) if kernel is None else kernel)
-    data = np.empty((len(driven), n_samples), dtype=dtype)
-    for i, is_driven in enumerate(driven):
-        amplitude = (relative_amplitude(m, snr, n_samples, sfreq, rng) if is_driven
+    kernel = trf_kernel(0.1, 0.03) if kernel is None else kernel
+    m = [drive(d, kernel) for d in np.atleast_2d(drives)]
+    driven = np.asarray(driven)
+    labels = np.where(driven, 0, -1) if driven.dtype == bool else driven
+    data = np.empty((len(labels), n_samples), dtype=dtype)
+    for i, label in enumerate(labels):
+        amplitude = (relative_amplitude(m[label], snr, n_samples, sfreq, rng) if label >= 0
                      else np.ones(n_samples))
         data[i] = good_channel(amplitude, sfreq, line_freq, rng)
     return data
