@@ -33,8 +33,6 @@ from bids_app.encoding import (
     cross_validate,
     cross_validate_folds,
     cross_validate_subsets,
-    fit_subsets,
-    rotations,
 )
 from bids_app.errors import UsageError
 
@@ -207,26 +205,6 @@ def test_subset_models_from_one_union_equal_separate_fits(recording, banded):
                                      **args)
         np.testing.assert_allclose(result.r, alone.r, atol=1e-8)
         np.testing.assert_allclose(result.inner_error, alone.inner_error, rtol=1e-8)
-
-
-def test_refits_with_the_chosen_hyperparameters_reproduce_the_fits(recording):
-    blocks = [recording.designs[("gpt2", "layer01")], recording.designs[("wav2vec2", "layer01")]]
-    Y, subsets = recording.Y[:, :6], [[0], [0, 1]]
-    args = dict(lags=LAGS, segments=recording.segments, banded=True)
-    fits = fit_subsets(lambda k: blocks, Y, subsets,
-                       config=dataclasses.replace(ENCODING, dtype="float64"), **args)
-    again = fits.refit_r2(lambda: [Y[:, ::-1]], np.arange(6)[::-1])
-    np.testing.assert_allclose(again[:, ::-1], [r.r2 for r in fits.results], atol=1e-8)
-    # with one alpha and no bands, there is nothing to choose: a refit is a full fit
-    config = dataclasses.replace(ENCODING, dtype="float64", alphas=(100.0,))
-    args["banded"] = False
-    fits = fit_subsets(lambda k: blocks, Y, subsets, config=config, **args)
-    shifted = list(rotations(Y, segments=recording.segments, n_refits=3, max_columns=12))
-    null = fits.refit_r2(lambda: shifted, np.tile(np.arange(6), 3), models=[1])
-    full = cross_validate_subsets(lambda k: blocks, np.concatenate(shifted, axis=1), [[0, 1]],
-                                  config=config, **args)[0]
-    np.testing.assert_allclose(null[0], full.r2, atol=1e-8)
-    assert len(shifted) == 2 and null.shape == (1, 18)
 
 
 def test_banded_ridge_helps_a_small_informative_set_next_to_a_large_noisy_one():

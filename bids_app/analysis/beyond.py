@@ -11,19 +11,15 @@ the two increments over L). The gains ``R²(L+A) - R²(L)`` and ``R²(L+B) - R²
 whether each model adds anything beyond L, and ``R²(onset+B) - R²(onset)`` what the language
 model adds beyond word timing alone.
 
-Null. Every model is refitted on the electrode's data rotated along the modelled samples
-(``statistics.n_refits`` rotations, the same for every electrode and statistic; see
-:func:`bids_app.encoding.rotations`), and ``p`` is the upper tail of the normal approximation
-of that null (:func:`bids_app.encoding.refit_p_values`). Each refit keeps the band scaling
-and alpha that the inner CV chose on the observed data for that electrode, model and fold
-(:meth:`bids_app.encoding.SubsetFits.refit_r2`): a refit then costs the rotated data's
-cross-products with the design, not a nested CV, which makes the test affordable on every
-responsive electrode of a 30-minute recording. ``comparison.refit_search`` repeats the
-choice on every rotation instead (about a hundred times the cost); ``docs/statistics.md``
-calibrates both on null electrodes (envelope-, onset-, untrained-filter-driven, speech- and
-language-only, noise). A rotation breaks the data's relation to every feature, L included,
-so the null is that of data unrelated to the stimulus. Layers are fixed in advance. Every
-tested electrode (speech-responsive, by default) is tested; FDR runs over them.
+Null. Every model, alpha and band weighting is refitted on the electrode's data rotated
+along the modelled samples (``statistics.n_refits`` rotations, the same for every electrode
+and statistic; :func:`bids_app.encoding.refit_null`), and ``p`` is the upper tail of the
+normal approximation of that null (:func:`bids_app.encoding.refit_p_values`). A rotation
+breaks the data's relation to every feature, L included, so the null is that of data
+unrelated to the stimulus; data that follow L only give a statistic at most as spread
+(``docs/statistics.md`` measures the false-positive rate of the envelope- and onset-driven
+classes). Layers are fixed in advance, so the null repeats every choice the statistic
+makes. Every tested electrode (speech-responsive, by default) is tested; FDR runs over them.
 
 Significance is an intersection–union test: information shared beyond L is information each
 model explains beyond L, so an electrode counts as sharing it only where the statistic *and*
@@ -47,12 +43,10 @@ from bids_app.analysis.predcorr import fold_mean_correlation
 from bids_app.encoding import (
     EncodingConfig,
     StatisticsConfig,
-    SubsetFits,
+    cross_validate_subsets,
     fdr_bh,
-    fit_subsets,
     refit_null,
     refit_p_values,
-    rotations,
 )
 
 logger = logging.getLogger("ssl_ieeg")
@@ -105,8 +99,7 @@ class BeyondTest:
 def shared_beyond_low(a: Side, b: Side, low: LowLevelSet, Y: np.ndarray,
                       channels: Sequence[str], tested: np.ndarray, *, segments: np.ndarray,
                       lags: np.ndarray, encoding: EncodingConfig,
-                      statistics: StatisticsConfig, banded: bool, engine: dict,
-                      search: bool = False) -> BeyondTest:
+                      statistics: StatisticsConfig, banded: bool, engine: dict) -> BeyondTest:
     """The shared-beyond-L test of two models on the tested channels.
 
     Parameters
@@ -125,9 +118,6 @@ def shared_beyond_low(a: Side, b: Side, low: LowLevelSet, Y: np.ndarray,
         ``n_refits``, ``seed`` and ``fdr_alpha``.
     banded : bool
         One penalty per set (L, A, B) instead of one for all.
-    search : bool
-        The null's refits repeat the inner CV's choice of band scaling and alpha (a full
-        fit per batch of rotations) instead of keeping the observed choices.
 
     Returns
     -------
@@ -141,13 +131,14 @@ def shared_beyond_low(a: Side, b: Side, low: LowLevelSet, Y: np.ndarray,
         (``R²(onset+B) - R²(onset)``; NaN without word onsets in L).
     """
     Y = np.asarray(Y, dtype=np.float32)
-    models = _Fits(a, b, low, segments, lags, encoding, banded, engine)
+    fit = _Fits(a, b, low, segments, lags, encoding, banded, engine)
     columns = np.flatnonzero(tested)
     logger.info("shared beyond L (%s): %s %s x %s %s on %d electrode(s), %d refits",
                 low.describe(), a.space, a.layer, b.space, b.layer, len(columns),
                 statistics.n_refits)
-    fits, observed, named, increments = models.observed(Y[:, columns])
-    null = models.null(fits, Y[:, columns], statistics, search)
+    observed, named, increments = fit(Y[:, columns], keep=True)
+    null = refit_null(lambda shifted: fit(shifted)[0], Y[:, columns], segments=segments,
+                      n_refits=statistics.n_refits, seed=statistics.seed)
     n = len(channels)
     table = pd.DataFrame({"channel": list(channels), "space_a": a.space, "layer_a": a.layer,
                           "space_b": b.space, "layer_b": b.layer, "tested": tested})
@@ -233,69 +224,40 @@ class _Fits:
     banded: bool
     engine: dict
 
-    def models(self, observed: bool) -> dict[str, list[int]]:
-        """Block indices of every model (the onset models on the observed data only)."""
+    def __call__(self, Y: np.ndarray, keep: bool = False
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+        """``(statistics (3, n), R² of each model, prediction-increment correlation)``."""
         low = list(range(len(self.low.blocks)))
         i_a, i_b = len(low), len(low) + 1
         models = {"low": low, "low_a": [*low, i_a], "low_b": [*low, i_b],
                   "low_ab": [*low, i_a, i_b]}
-        onset = self.low.index("word_onset") if observed else None
+        onset = self.low.index("word_onset") if keep else None  # observed only, not refits
         if onset is not None:
             models |= {"onset": [onset], "onset_b": [onset, i_b]}
-        return {name: blocks for name, blocks in models.items() if blocks}
-
-    def fit(self, Y: np.ndarray, observed: bool = False) -> SubsetFits:
-        """Every model of :meth:`models` on ``Y`` (predictions kept for the observed data)."""
         word_rows = dict(self.low.word_rows)
-        n_low = len(self.low.blocks)
-        for index, side in ((n_low, self.a), (n_low + 1, self.b)):
+        for index, side in ((i_a, self.a), (i_b, self.b)):
             if side.word_rows is not None:
                 word_rows[index] = side.word_rows
-        models = self.models(observed)
-        return fit_subsets(
-            [*self.low.blocks, self.a.design, self.b.design], Y, list(models.values()),
-            lags=self.lags, segments=self.segments, config=self.encoding, banded=self.banded,
-            bands=[0] * n_low + [1, 2], word_rows=word_rows,
-            keep_predictions=[observed and name in ("low", "low_a", "low_b")
-                              for name in models], **self.engine)
-
-    def statistics(self, r2: dict[str, np.ndarray]) -> np.ndarray:
-        """:data:`STATISTICS` (3, n) from the R² of every model (L missing: zero)."""
-        low = r2.get("low", 0.0)
-        return np.stack([r2["low_a"] + r2["low_b"] - r2["low_ab"] - low,
-                         r2["low_a"] - low, r2["low_b"] - low])
-
-    def observed(self, Y: np.ndarray
-                 ) -> tuple[SubsetFits, np.ndarray, dict[str, np.ndarray], np.ndarray]:
-        """The fits, statistics, R² columns and prediction-increment correlation of ``Y``."""
-        fits = self.fit(Y, observed=True)
-        results = dict(zip(self.models(True), fits.results, strict=True))
-        r2 = {name: result.r2 for name, result in results.items()}
-        named = {f"r2_{name}": r2.get(name, np.zeros(Y.shape[1]))
-                 for name in ("low", "low_a", "low_b", "low_ab")}
-        named["b_beyond_onsets"] = (r2["onset_b"] - r2["onset"] if "onset" in r2
+        subsets = [m for m in models.values() if m]
+        fitted = cross_validate_subsets(
+            [*self.low.blocks, self.a.design, self.b.design], Y, subsets, lags=self.lags,
+            segments=self.segments, config=self.encoding, banded=self.banded,
+            bands=[0] * len(low) + [1, 2], word_rows=word_rows,
+            keep_predictions=[keep and name in ("low", "low_a", "low_b") and bool(m)
+                              for name, m in models.items() if m], **self.engine)
+        results = dict(zip([name for name, m in models.items() if m], fitted, strict=True))
+        r2 = {name: results[name].r2 if name in results else np.zeros(Y.shape[1])
+              for name in models}
+        stats = np.stack([r2["low_a"] + r2["low_b"] - r2["low_ab"] - r2["low"],
+                          r2["low_a"] - r2["low"], r2["low_b"] - r2["low"]])
+        named = {f"r2_{name}": values for name, values in r2.items()
+                 if name not in ("onset", "onset_b")}
+        named["b_beyond_onsets"] = (r2["onset_b"] - r2["onset"] if onset is not None
                                     else np.full(Y.shape[1], np.nan))
-        base = results["low"].predictions if "low" in results else 0.0
-        increments = fold_mean_correlation(results["low_a"].predictions - base,
-                                           results["low_b"].predictions - base,
-                                           results["low_a"].test_folds)
-        return fits, self.statistics(r2), named, increments
-
-    def null(self, fits: SubsetFits, Y: np.ndarray, statistics: StatisticsConfig,
-             search: bool) -> np.ndarray:
-        """The statistics on rotated data, shape (n_refits, 3, n): refitted with the
-        observed hyperparameters, or (``search``) with the inner CV repeated."""
-        rotate = {"segments": self.segments, "n_refits": statistics.n_refits,
-                  "seed": statistics.seed}
-        if search:
-            def refitted(shifted: np.ndarray) -> np.ndarray:
-                names = self.models(False)
-                r2 = [result.r2 for result in self.fit(shifted).results]
-                return self.statistics(dict(zip(names, r2, strict=True)))
-            return refit_null(refitted, Y, **rotate)
-        names = self.models(False)  # the observed fits' first models
-        r2 = fits.refit_r2(lambda: rotations(Y, **rotate),
-                           np.tile(np.arange(Y.shape[1]), statistics.n_refits),
-                           models=range(len(names)))
-        r2 = r2.reshape(len(names), statistics.n_refits, Y.shape[1])
-        return np.moveaxis(self.statistics(dict(zip(names, r2, strict=True))), 1, 0)
+        increments = None
+        if keep:
+            base = results["low"].predictions if "low" in results else 0.0
+            increments = fold_mean_correlation(results["low_a"].predictions - base,
+                                               results["low_b"].predictions - base,
+                                               results["low_a"].test_folds)
+        return stats, named, increments

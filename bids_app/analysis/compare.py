@@ -50,6 +50,7 @@ from bids_app.analysis.words import WordSamples, modelled_words
 from bids_app.encoding import EncodingConfig, EncodingResult, StatisticsConfig, cross_validate
 from bids_app.errors import UsageError
 from bids_app.layers import split_layers
+from bids_app.progress import stage
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -177,23 +178,28 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     low = _low_level(inputs, config, out.warnings)
     inputs = dataclasses.replace(inputs, tested=_tested(inputs, out.warnings))
     for a, b in comparison_pairs(config, inputs.spaces, out.warnings):
-        table, across = _prediction_correlation(inputs, a, b, statistics, encoding, engine,
-                                                config.predcorr_null)
+        with stage(f"comparisons/predcorr-{a}X{b}"):
+            table, across = _prediction_correlation(inputs, a, b, statistics, encoding,
+                                                    engine, config.predcorr_null)
         out.tables[f"{a}X{b}"] = table
         out.metrics[f"{a}X{b}_accuracy_correlation"] = across
     beyond = _beyond(inputs, low, config, encoding, statistics, engine, out.warnings)
     if beyond is not None:
         out.tables["beyond"] = beyond
-    shared = fit_recording_shared_space(inputs, config, encoding, out.warnings)
+    with stage("comparisons/cca"):
+        shared = fit_recording_shared_space(inputs, config, encoding, out.warnings)
     if shared is not None:
         out.tables["cca"] = shared.table
     sets = SetDesigns(inputs, shared, config, encoding, engine, low)
     adds = None  # where a layer of the CCA pair adds beyond L (summarises the CCA sets)
     if beyond is not None and low.blocks:
         adds = (beyond["significant_gain_a"] | beyond["significant_gain_b"]).to_numpy()
-    partition_tables = [variance_partition(names, sets, statistics, out.warnings, adds)
-                        for names in partitions(config, inputs.spaces, shared is not None,
-                                                out.warnings, low.names)]
+    partition_tables = []
+    for names in partitions(config, inputs.spaces, shared is not None, out.warnings,
+                            low.names):
+        with stage(f"comparisons/varpart-{'+'.join(names)}"):
+            partition_tables.append(variance_partition(names, sets, statistics, out.warnings,
+                                                       adds))
     partition_tables = [table for table in partition_tables if table is not None]
     if partition_tables:
         out.tables["varpart"] = pd.concat(partition_tables, ignore_index=True)
@@ -307,17 +313,19 @@ def _beyond(inputs: ComparisonInputs, low: LowLevelSet, config: ComparisonConfig
         return shared_beyond_low(*sides, low, inputs.Y, inputs.channels, tested,
                                  segments=inputs.segments, lags=inputs.lags,
                                  encoding=encoding, statistics=statistics,
-                                 banded=config.banded, engine=engine,
-                                 search=config.refit_search)
+                                 banded=config.banded, engine=engine)
 
-    trained = test(*names)
+    with stage("comparisons/beyond"):
+        trained = test(*names)
     twins = tuple(untrained_name(name) for name in names)
     if not all(twin in inputs.spaces for twin in twins):
         if config.untrained_control:
             warnings.append("The untrained-twin control of the shared-beyond-L test did "
                             f"not run: {' and '.join(twins)} are not analysed.")
         return trained.table
-    return untrained_contrast(trained, test(*twins), statistics.fdr_alpha)
+    with stage("comparisons/beyond-untrained"):
+        untrained = test(*twins)
+    return untrained_contrast(trained, untrained, statistics.fdr_alpha)
 
 
 def _most_common(chosen: np.ndarray) -> np.ndarray:

@@ -53,13 +53,6 @@ class ComparisonConfig:
         twin: same architecture and input, ``weights: random``, seed 0) as feature spaces of
         their own, named ``<name>untrained``, and repeat the shared-beyond-L test with them.
         A finding the twins reproduce is not evidence about learned representations.
-    refit_search : bool
-        The refits of the shared-beyond-L null repeat the inner CV's choice of band scaling
-        and alpha on every rotation (a full nested CV per batch of rotations: about a
-        hundred times the default's cost). By default each refit keeps the scaling and
-        alpha the observed data chose for its electrode, model and fold, and costs only the
-        rotated data's cross-products; ``docs/statistics.md`` calibrates both on null
-        electrodes.
     predcorr_null : bool
         Test the prediction correlation with refits of both models (on the electrodes both
         predict; the reference pipeline). By default the prediction correlation is
@@ -136,7 +129,6 @@ class ComparisonConfig:
     conditioning: list[str] | str = "auto"
     phrase_pause: float = 0.5
     untrained_control: bool = True
-    refit_search: bool = False
     predcorr_null: bool = False
     onset_in_shared: bool = False
     prediction_correlation: list[list[str]] | str = "auto"

@@ -14,9 +14,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "config": ("EncodingConfig", "StatisticsConfig"),
     "cv": ("EncodingResult",),
     "estimator": ("TRFEncoder",),
-    "perfold": ("SubsetFits", "cross_validate", "cross_validate_folds",
-                "cross_validate_subsets", "fit_subsets"),
-    "stats": ("fdr_bh", "permutation_test", "refit_null", "refit_p_values", "rotations",
-              "significance"),
+    "perfold": ("cross_validate", "cross_validate_folds", "cross_validate_subsets"),
+    "stats": ("fdr_bh", "permutation_test", "refit_null", "refit_p_values", "significance"),
     "word": ("cross_validate_word_lags", "word_targets"),
 })

@@ -68,14 +68,6 @@ class Backend:
             return torch.zeros(shape, dtype=self.dtype(dtype), device=self.device)
         return np.zeros(shape, dtype=dtype)
 
-    def concatenate(self, arrays: list[Any], axis: int = 0) -> Any:
-        """Arrays joined along ``axis``."""
-        if self.name == "torch":
-            import torch
-
-            return torch.cat(arrays, dim=axis)
-        return np.concatenate(arrays, axis=axis)
-
     def diag(self, x: Any) -> Any:
         """The diagonal of a square matrix."""
         if self.name == "torch":

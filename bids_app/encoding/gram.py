@@ -154,41 +154,27 @@ def lagged_stats(X: Any, Y: Any, pieces: Sequence[Piece], lags: Sequence[int],
     return stats
 
 
-def target_stats(X: Any, Y: Any, pieces: Sequence[Piece], lags: Sequence[int],
-                 backend: Backend, chunk_size: int = 8192, center: Any = None,
-                 xx: Any = None) -> GramStats:
-    """:func:`lagged_stats` without the Gram matrix ``ZᵀZ``, which ``xx`` supplies.
-
-    New targets on a design whose Gram is known (e.g. the rotated targets of a refit null)
-    cost ``n p k`` flops instead of the Gram's ``n p²``.
-
-    Parameters
-    ----------
-    X, Y, pieces, lags, backend, chunk_size, center
-        As in :func:`lagged_stats`.
-    xx : array, shape (p, p) | None
-        ``ZᵀZ`` of the same design over the same pieces (shared, not copied).
-
-    Returns
-    -------
-    stats : GramStats
-    """
-    n_base, n_targets = X.shape[1], Y.shape[1]
-    p = n_base * len(lags)
-    stats = GramStats(0, backend.zeros((p,), "float64"), backend.zeros((n_targets,), "float64"),
-                      xx, backend.zeros((p, n_targets), "float64"),
-                      backend.zeros((n_targets,), "float64"))
-    shift = 0 * X[0] if center is None else center
-    for piece in pieces:
-        _add_targets(stats, X, Y, piece, lags, backend, chunk_size, shift)
-    return stats
-
-
 def _add_piece(stats: GramStats, X: Any, Y: Any, piece: Piece, lags: Sequence[int],
                backend: Backend, chunk_size: int, shift: Any) -> None:
     """Add the statistics of one piece to ``stats`` in place."""
-    valid, sums = _add_targets(stats, X, Y, piece, lags, backend, chunk_size, shift)
+    s, e, seg_s, seg_e = piece
+    n_base, f64 = X.shape[1], backend.dtype("float64")
     c = backend.asarray(shift, "float64")
+    y = Y[s:e]
+    stats.n += e - s
+    stats.sy += y.sum(0, dtype=f64)
+    stats.yy += (y * y).sum(0, dtype=f64)
+    # target rows [lo, hi) of the piece where lag i reads inside the segment
+    valid = [(max(s, seg_s + lag), min(e, seg_e + lag)) for lag in lags]
+    sums = []  # sums of the shifted source rows of each lag over its valid rows
+    for i, (lag, (lo, hi)) in enumerate(zip(lags, valid, strict=True)):
+        cols = slice(i * n_base, (i + 1) * n_base)
+        sums.append(_shifted_sum(X[lo - lag:max(lo, hi) - lag], c, backend))
+        if hi > lo:
+            stats.sx[cols] += sums[i] + (hi - lo) * c
+            stats.xy[cols] += (_cross(X[lo - lag:hi - lag], Y[lo:hi], backend, chunk_size,
+                                      shift=shift)
+                               + c[:, None] * Y[lo:hi].sum(0, dtype=f64)[None, :])
     _add_shifted_gram(stats, X, piece, lags, backend, chunk_size, shift)
     for i, j in _pairs(len(lags)):  # add back the offset: Z = Z_shifted + valid * center
         lo, hi = max(valid[i][0], valid[j][0]), min(valid[i][1], valid[j][1])
@@ -198,35 +184,7 @@ def _add_piece(stats: GramStats, X: Any, Y: Any, piece: Piece, lags: Sequence[in
         s_j = _sub_sum(sums[j], X, lags[j], valid[j], (lo, hi), c, backend)
         block = (s_i[:, None] * c[None, :] + c[:, None] * s_j[None, :]
                  + (hi - lo) * (c[:, None] * c[None, :]))
-        _add_block(stats.xx, block, i, j, X.shape[1])
-
-
-def _add_targets(stats: GramStats, X: Any, Y: Any, piece: Piece, lags: Sequence[int],
-                 backend: Backend, chunk_size: int, shift: Any
-                 ) -> tuple[list[tuple[int, int]], list[Any]]:
-    """Add ``n``, ``sx``, ``sy``, ``xy`` and ``yy`` of one piece to ``stats`` in place.
-
-    Returns the target rows ``[lo, hi)`` of the piece where each lag reads inside the
-    segment, and the sums of the shifted source rows of each lag over them.
-    """
-    s, e, seg_s, seg_e = piece
-    n_base, f64 = X.shape[1], backend.dtype("float64")
-    c = backend.asarray(shift, "float64")
-    y = Y[s:e]
-    stats.n += e - s
-    stats.sy += y.sum(0, dtype=f64)
-    stats.yy += (y * y).sum(0, dtype=f64)
-    valid = [(max(s, seg_s + lag), min(e, seg_e + lag)) for lag in lags]
-    sums = []
-    for i, (lag, (lo, hi)) in enumerate(zip(lags, valid, strict=True)):
-        cols = slice(i * n_base, (i + 1) * n_base)
-        sums.append(_shifted_sum(X[lo - lag:max(lo, hi) - lag], c, backend))
-        if hi > lo:
-            stats.sx[cols] += sums[i] + (hi - lo) * c
-            stats.xy[cols] += (_cross(X[lo - lag:hi - lag], Y[lo:hi], backend, chunk_size,
-                                      shift=shift)
-                               + c[:, None] * Y[lo:hi].sum(0, dtype=f64)[None, :])
-    return valid, sums
+        _add_block(stats.xx, block, i, j, n_base)
 
 
 def _sub_sum(total: Any, X: Any, lag: int, outer: tuple[int, int], inner: tuple[int, int],

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ from bids_app.encoding.cv import (
     predict_fold,
 )
 from bids_app.encoding.folds import Piece, outer_folds, piece_indices, segment_pieces, split_pieces
-from bids_app.encoding.gram import GramStats, lag_array, lagged_stats, target_stats
+from bids_app.encoding.gram import GramStats, lag_array, lagged_stats
 from bids_app.encoding.reduce import ReducedDesign
 from bids_app.encoding.ridge import Standardized, fit, standardize, validation_errors
 
@@ -201,146 +200,6 @@ def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequ
                      backend, device, n_jobs, False, verbose, keep, bands)
 
 
-@dataclass
-class _Frozen:
-    """One outer fold's design statistics and every subset's chosen hyperparameters."""
-
-    train: GramStats
-    test: GramStats
-    choices: list[tuple[np.ndarray, np.ndarray]]  # per subset: scaling index, alpha
-
-
-@dataclass
-class SubsetFits:
-    """The models of :func:`fit_subsets`, kept to be refitted on new targets.
-
-    Attributes
-    ----------
-    results : list of EncodingResult
-        One per subset, as :func:`cross_validate_subsets` returns them.
-    """
-
-    results: list[EncodingResult]
-    reduced: ReducedDesign
-    folds: list[list[Piece]]
-    pieces: list[Piece]
-    subsets: list[list[int]]
-    frozen: list[_Frozen]
-    config: EncodingConfig
-    bands: Sequence[int] | None
-    banded: bool
-    engine: Backend
-    n_jobs: int
-
-    def refit_r2(self, batches: Callable[[], Iterable[np.ndarray]], targets: np.ndarray,
-                 models: Sequence[int] | None = None) -> np.ndarray:
-        """Cross-validated R² of every model refitted on new targets, hyperparameters fixed.
-
-        Each new column is fitted with the band scaling and alpha that the inner CV chose
-        for the original target it stands for, fold by fold and model by model, so a refit
-        costs the new targets' cross-products with the design (``n p k`` flops per fold)
-        and the solves, not the Gram matrices, eigendecompositions and inner CV of a full
-        fit. Given the observed targets, it reproduces ``results``' R².
-
-        Parameters
-        ----------
-        batches : callable
-            ``batches()`` -> iterable of ndarray, shape (n_samples, n_batch): the new
-            targets, a batch of columns at a time (e.g. :func:`~bids_app.encoding.stats.
-            rotations`); called once per outer fold, so only one batch is in memory.
-        targets : ndarray of int, shape (n_columns,)
-            For every new column, in order, the original target whose hyperparameters it
-            takes.
-        models : sequence of int | None
-            The subsets to refit (None: all).
-
-        Returns
-        -------
-        r2 : ndarray, shape (n_models, n_columns)
-            Mean over the outer folds of the test-fold R².
-        """
-        engine, config = self.engine, self.config
-        lags = self.reduced.engine_lags
-        models = range(len(self.subsets)) if models is None else models
-        r2 = np.zeros((len(models), len(targets)))
-        with engine.threads(self.n_jobs):
-            for k, (fold, frozen) in enumerate(zip(self.folds, self.frozen, strict=True)):
-                X, widths = self.reduced(k)
-                Xb = engine.asarray(X, config.dtype)
-                center = engine.asarray(mean_over(X, self.pieces), config.dtype)
-                training = [piece for j, f in enumerate(self.folds) if j != k for piece in f]
-                train, test = [], []
-                for batch in batches():
-                    Yb = engine.asarray((batch - mean_over(batch, self.pieces)
-                                         ).astype(config.dtype), config.dtype)
-                    train.append(target_stats(Xb, Yb, training, lags, engine,
-                                              config.chunk_size, center, frozen.train.xx))
-                    test.append(target_stats(Xb, Yb, fold, lags, engine, config.chunk_size,
-                                             center, frozen.test.xx))
-                train, test = _stack_targets(train, engine), _stack_targets(test, engine)
-                for row, m in enumerate(models):
-                    subset = self.subsets[m]
-                    cols = engine.index(_lagged(_columns(widths, subset), X.shape[1],
-                                                len(lags)))
-                    which, alphas = frozen.choices[m]
-                    scalings = _subset_scalings(widths, subset, self.bands, self.banded,
-                                                len(lags), engine)
-                    weights, intercept = _fit_chosen(train.columns(cols), which[targets],
-                                                     alphas[targets], scalings, config, engine)
-                    r2[row] += engine.to_numpy(_test_r2(test.columns(cols), weights,
-                                                        intercept))
-        return r2 / len(self.folds)
-
-
-def fit_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequence[int]], *,
-                lags: Sequence[int], segments: np.ndarray | None = None,
-                config: EncodingConfig | None = None, banded: bool = False,
-                keep_predictions: Sequence[bool] | None = None, backend: str = "numpy",
-                device: str = "cpu", n_jobs: int = 1, verbose: bool = False,
-                word_rows: dict[int, np.ndarray] | None = None,
-                bands: Sequence[int] | None = None) -> SubsetFits:
-    """:func:`cross_validate_subsets`, keeping what :meth:`SubsetFits.refit_r2` needs.
-
-    Keeping it costs each outer fold's Gram matrices (training and test set), and computing
-    the test set's a quarter more Gram work with five folds.
-
-    Parameters
-    ----------
-    design, Y, subsets, lags, segments, config, banded, keep_predictions, backend, device,
-    n_jobs, verbose, word_rows, bands
-        As in :func:`cross_validate_subsets`.
-
-    Returns
-    -------
-    fits : SubsetFits
-    """
-    config = config or EncodingConfig()
-    Y, pieces, folds, reduced = _prepare(design, Y, lags, segments, config, n_jobs, word_rows)
-    keep = [True] * len(subsets) if keep_predictions is None else list(keep_predictions)
-    subsets = [list(s) for s in subsets]
-    frozen: list[_Frozen] = []
-    results = _per_fold(reduced, Y, folds, pieces, subsets, config, banded, backend, device,
-                        n_jobs, False, verbose, keep, bands, frozen)
-    return SubsetFits(results, reduced, folds, pieces, subsets, frozen, config, bands, banded,
-                      Backend(backend, device), n_jobs)
-
-
-def _stack_targets(parts: list[GramStats], engine: Backend) -> GramStats:
-    """The statistics of the targets of ``parts`` side by side (same design, same samples)."""
-    first = parts[0]
-    return GramStats(first.n, first.sx, engine.concatenate([p.sy for p in parts]), first.xx,
-                     engine.concatenate([p.xy for p in parts], axis=1),
-                     engine.concatenate([p.yy for p in parts]))
-
-
-def _test_r2(test: GramStats, weights: Any, intercept: Any) -> Any:
-    """Test-set R² of a fit, from the test set's statistics (raw design, float64)."""
-    sse = (test.yy - 2 * (weights * test.xy).sum(0) - 2 * intercept * test.sy
-           + (weights * (test.xx @ weights)).sum(0)
-           + 2 * intercept * (test.sx @ weights) + test.n * intercept * intercept)
-    return 1 - sse / (test.yy - test.sy * test.sy / test.n)
-
-
 def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.ndarray | None,
              config: EncodingConfig, n_jobs: int, word_rows: dict[int, np.ndarray] | None
              ) -> tuple[np.ndarray, list[Piece], list[list[Piece]], ReducedDesign]:
@@ -361,15 +220,14 @@ def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.nd
 def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
               pieces: list[Piece], subsets: list[list[int] | None], config: EncodingConfig,
               banded: bool, backend: str, device: str, n_jobs: int, return_weights: bool,
-              verbose: bool, keep: list[bool], bands: Sequence[int] | None = None,
-              frozen: list[_Frozen] | None = None) -> list[EncodingResult]:
+              verbose: bool, keep: list[bool], bands: Sequence[int] | None = None
+              ) -> list[EncodingResult]:
     """The per-fold engine: each fold's design and Gram once, one fit per block subset.
 
     A subset's model is fitted on the slices of the union's statistics, and predicts with
     the union's design and zero weights on the other blocks, so no subset copies the design.
     Each test fold is scored as it is predicted; ``keep[m]`` says whether subset ``m``'s
-    predictions are kept. ``frozen``, when given, receives each outer fold's design
-    statistics and chosen hyperparameters (:class:`SubsetFits`).
+    predictions are kept.
     """
     lags = reduced.engine_lags
     engine = Backend(backend, device)
@@ -390,20 +248,17 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                      if j != k else None for j, f in enumerate(folds)]
             vals = _validation_sets(folds, stats, k, Xb, Yb, lags, center, config, engine)
             n_columns = X.shape[1] * len(lags)
-            if frozen is not None:
-                present = [st for st in stats if st is not None]
-                frozen.append(_Frozen(
-                    sum(present[1:], present[0]),
-                    lagged_stats(Xb, Yb, fold, lags, engine, config.chunk_size, center), []))
             for m, subset in enumerate(subsets):
                 cols = None if subset is None else engine.index(
                     _lagged(_columns(widths, subset), X.shape[1], len(lags)))
-                scalings = _subset_scalings(widths, subset, bands, banded, len(lags), engine)
-                which, alphas, error, sub_weights, intercept = _fit_fold(
+                blocks = range(len(widths)) if subset is None else subset
+                scalings = _band_scalings(
+                    [widths[b] for b in blocks],
+                    [bands[b] if bands else b for b in blocks] if banded else None,
+                    len(lags), engine)
+                alphas, error, sub_weights, intercept = _fit_fold(
                     [_slice(st, cols) for st in stats], [_slice(v, cols) for v in vals],
                     scalings, config, engine)
-                if frozen is not None:
-                    frozen[-1].choices.append((which, alphas))
                 weights = sub_weights
                 if cols is not None:  # zero weights on the blocks outside the subset
                     weights = engine.zeros((n_columns, Y.shape[1]), "float64")
@@ -433,15 +288,6 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
             lags=reduced.lags, weights=mean_weights if return_weights else None,
             inner_error=np.array(inner[m])))
     return results
-
-
-def _subset_scalings(widths: list[int], subset: list[int] | None,
-                     bands: Sequence[int] | None, banded: bool, n_lags: int,
-                     engine: Backend) -> list[Any]:
-    """The candidate band scalings of a subset's model (``[None]`` when not banded)."""
-    blocks = range(len(widths)) if subset is None else subset
-    labels = [bands[b] if bands else b for b in blocks] if banded else None
-    return _band_scalings([widths[b] for b in blocks], labels, n_lags, engine)
 
 
 def _slice(stats: GramStats | None, cols: Any) -> GramStats | None:
@@ -509,12 +355,11 @@ def _validation_sets(folds: list[list[Piece]], stats: list[GramStats | None], k:
 
 def _fit_fold(stats: list[GramStats | None], vals: list[GramStats], scalings: list[Any],
               config: EncodingConfig, engine: Backend
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any, Any]:
+              ) -> tuple[np.ndarray, np.ndarray, Any, Any]:
     """Choose (scaling, alpha) per target by inner CV, then fit the outer training set.
 
     ``stats`` holds the statistics of every outer fold but the test fold (None), ``vals``
-    the inner validation sets, which partition the training set. Returns the scaling index
-    and alpha of every target, its inner error, the weights and the intercepts.
+    the inner validation sets, which partition the training set.
     """
     present = [s for s in stats if s is not None]
     train = sum(present[1:], present[0])
@@ -527,27 +372,18 @@ def _fit_fold(stats: list[GramStats | None], vals: list[GramStats], scalings: li
                                     config.dtype, config.pca)[0]
             errors[s] += engine.to_numpy(err)
     flat = errors.reshape(-1, n_targets)
-    which, alpha_index = np.divmod(flat.argmin(0), len(config.alphas))
+    best = flat.argmin(0)
+    which, alpha_index = np.divmod(best, len(config.alphas))
     target_alphas = np.asarray(config.alphas)[alpha_index]
-    weights, intercept = _fit_chosen(train, which, target_alphas, scalings, config, engine)
-    return which, target_alphas, flat.min(0), weights, intercept
-
-
-def _fit_chosen(train: GramStats, which: np.ndarray, target_alphas: np.ndarray,
-                scalings: list[Any], config: EncodingConfig, engine: Backend
-                ) -> tuple[Any, Any]:
-    """Weights and intercepts of every target with its band scaling and alpha (raw units).
-
-    ``train`` is consumed (see :func:`~bids_app.encoding.ridge.standardize`).
-    """
     system = standardize(train, config.standardize, engine)
-    weights = engine.zeros((train.xx.shape[0], len(which)), "float64")
-    intercept = engine.zeros((len(which),), "float64")
+    weights = engine.zeros((train.xx.shape[0], n_targets), "float64")
+    intercept = engine.zeros((n_targets,), "float64")
     for s in np.unique(which):
-        cols = engine.index(np.flatnonzero(which == s))
-        sub = Standardized(system.xx, system.xy[:, cols], system.mean, system.scale,
-                           system.ymean[cols])
-        weights[:, cols], intercept[cols] = fit(_scaled(sub, scalings[s]),
-                                                target_alphas[np.flatnonzero(which == s)],
-                                                engine, config.dtype, config.pca)
-    return weights, intercept
+        cols = np.flatnonzero(which == s)
+        sub = Standardized(system.xx, system.xy[:, engine.index(cols)], system.mean,
+                           system.scale, system.ymean[engine.index(cols)])
+        w, b = fit(_scaled(sub, scalings[s]), target_alphas[cols], engine, config.dtype,
+                   config.pca)
+        weights[:, engine.index(cols)] = w
+        intercept[engine.index(cols)] = b
+    return target_alphas, flat.min(0), weights, intercept

@@ -174,24 +174,20 @@ def _comparisons_text(config: AppConfig) -> str:
                 "chosen in-fold) is reported as a descriptive number, also for the two "
                 "models' prediction increments over L.")
     onset = " with a word-onset impulse" if comp.onset_in_shared else ""
-    hyper = ("each refit choosing its penalties by the same inner cross-validation"
-             if comp.refit_search else
-             "each refit with the penalties the inner cross-validation chose on the observed "
-             "data, per electrode, model and fold")
     return f"""
 Model comparisons. {words} {low} The primary test of shared information was, for a speech
 layer and a language layer fixed in advance, R²(L+A) + R²(L+B) - R²(L+A+B) - R²(L) of
 cross-validated models on the same folds, tested on every speech-responsive electrode against
-{stats.n_refits} refits of all four models on the electrode's high-gamma rotated in time
-({hyper}; normal approximation of that null, FDR across the tested electrodes); an
-electrode counted as sharing information beyond L when this statistic and both models' gains
-over L were significant (intersection-union test).{twins} {predcorr}
-A shared space of a speech and a language layer was found by canonical correlation analysis of
-word vectors (each set standardised and reduced by PCA to {comp.pca_variance:.0%} of its
-variance, fitted {comp.cca_fit.replace("_", " ")}; {components}). {level} Its sets were the
-word-level shared variates of both models{onset}, and each model's PCA space with its canonical
-variates projected out (at most {comp.rest_components} axes). Variance partitioning fitted
-every union of the sets on the same folds and derived each region's R² by inclusion-exclusion;
-shares are of the positive explained variance of the electrodes whose union model predicts
-significantly, with a positive R², and negative region estimates are reported separately.
+{stats.n_refits} refits of all four models on the electrode's high-gamma rotated in time (normal
+approximation of that null, FDR across the tested electrodes); an electrode counted as sharing
+information beyond L when this statistic and both models' gains over L were significant
+(intersection-union test).{twins} {predcorr} A shared space of a speech and a language layer
+was found by canonical correlation analysis of word vectors (each set standardised and reduced
+by PCA to {comp.pca_variance:.0%} of its variance, fitted {comp.cca_fit.replace("_", " ")};
+{components}). {level} Its sets were the word-level shared variates of both models{onset}, and
+each model's PCA space with its canonical variates projected out (at most
+{comp.rest_components} axes). Variance partitioning fitted every union of the sets on the same
+folds and derived each region's R² by inclusion-exclusion; shares are of the positive explained
+variance of the electrodes whose union model predicts significantly, with a positive R², and
+negative region estimates are reported separately.
 """
