@@ -51,9 +51,9 @@ def run(seed: int, n_refits: int, n_noise: int) -> tuple[pd.DataFrame, pd.DataFr
                               planted.spaces, results, planted.Y, planted.segments, lags,
                               planted.channels, planted.words, SFREQ)
     start = time.perf_counter()
-    out = compare_models(inputs, config=ComparisonConfig(prediction_correlation=[]),
-                         encoding=encoding,
-                         statistics=StatisticsConfig(seed=seed, n_refits=n_refits))
+    out = compare_models(inputs, config=ComparisonConfig(prediction_correlation=[],
+                                                         n_refits=n_refits),
+                         encoding=encoding, statistics=StatisticsConfig(seed=seed))
     return out.tables["beyond"], out.tables["varpart"], time.perf_counter() - start
 
 

@@ -61,9 +61,8 @@ def demo_config(models: dict[str, Path], weights: str = "random", n_refits: int 
              "weights": weights},
         ],
         "encoding": {"lag_step": 0.02, "n_folds": 5},
-        "statistics": {"n_refits": n_refits},
-        "comparison": {"cca_speech_layer": 1, "cca_language_layer": 1, "n_components": 8,
-                       "rest_components": 8, "banded": False},
+        "comparison": {"n_refits": n_refits, "cca_speech_layer": 1, "cca_language_layer": 1,
+                       "n_components": 8, "rest_components": 8, "banded": False},
     }
 
 

@@ -129,12 +129,13 @@ def _results(rec: Recording) -> dict:
 
 
 def _compare(rec: Recording, results: dict, n_refits: int = 10, **options) -> object:
-    config = ComparisonConfig(**{"cca_speech_layer": 1, "n_components": 1, **options})
+    config = ComparisonConfig(**{"cca_speech_layer": 1, "n_components": 1,
+                                 "n_refits": n_refits, **options})
     inputs = ComparisonInputs(lambda space, layer: rec.designs[(space, layer)], rec.spaces,
                               results, rec.Y, rec.segments, LAGS,
                               [f"ch{i}" for i in range(rec.Y.shape[1])], rec.words)
     return compare_models(inputs, config=config, encoding=ENCODING,
-                          statistics=StatisticsConfig(n_permutations=200, n_refits=n_refits))
+                          statistics=StatisticsConfig(n_permutations=200))
 
 
 @pytest.fixture(scope="module")

@@ -107,16 +107,28 @@ def test_refit_null_rotates_the_modelled_samples_in_batches():
         np.testing.assert_array_equal(shifted[2:, 2 * refit + 1], np.roll(Y[2:, 1], -shift))
 
 
-def test_refit_p_values_use_the_normal_approximation():
+def test_refit_p_values_use_the_prediction_interval_of_a_normal_null():
     draws = np.random.default_rng(0).standard_normal((400, 3))
     draws = (draws - draws.mean(0)) / draws.std(0, ddof=1)  # mean 0.1 and sd 0.02 exactly
     p = refit_p_values(np.array([0.1, 0.16, np.nan]), 0.1 + 0.02 * draws)
     assert p[0] == pytest.approx(0.5)
-    assert p[1] == pytest.approx(scipy.stats.norm.sf(3))
+    assert p[1] == pytest.approx(scipy.stats.t.sf(3 / np.sqrt(1 + 1 / 400), 399))
+    assert p[1] == pytest.approx(scipy.stats.norm.sf(3), rel=0.1)  # many refits: about normal
     assert np.isnan(p[2])
     assert np.isnan(refit_p_values(np.array([0.2]), np.zeros((10, 1))))[0]
     with pytest.raises(UsageError, match="at least 2 refits"):
         refit_p_values(np.array([0.2]), np.zeros((1, 1)))
+
+
+def test_refit_p_values_are_uniform_with_few_refits():
+    """A draw from the null's own distribution gets a uniform p, even with 10 refits."""
+    rng = np.random.default_rng(1)
+    null, observed = rng.standard_normal((10, 20000)), rng.standard_normal(20000)
+    p = refit_p_values(observed, null)
+    for alpha in (0.01, 0.05, 0.2):
+        assert abs((p <= alpha).mean() - alpha) < 4 * np.sqrt(alpha * (1 - alpha) / 20000)
+    z_only = scipy.stats.norm.sf((observed - null.mean(0)) / null.std(0, ddof=1))
+    assert (z_only <= 0.01).mean() > 0.015, "the plain normal approximation is not"
 
 
 def test_refit_test_keeps_the_cross_fitting_dependence():

@@ -12,9 +12,9 @@ whether each model adds anything beyond L, and ``R²(onset+B) - R²(onset)`` wha
 model adds beyond word timing alone.
 
 Null. Every model, alpha and band weighting is refitted on the electrode's data rotated
-along the modelled samples (``statistics.n_refits`` rotations, the same for every electrode
+along the modelled samples (``comparison.n_refits`` rotations, the same for every electrode
 and statistic; :func:`bids_app.encoding.refit_null`), and ``p`` is the upper tail of the
-normal approximation of that null (:func:`bids_app.encoding.refit_p_values`). A rotation
+normal prediction interval of that null (:func:`bids_app.encoding.refit_p_values`). A rotation
 breaks the data's relation to every feature, L included, so the null is that of data
 unrelated to the stimulus; data that follow L only give a statistic at most as spread
 (``docs/statistics.md`` measures the false-positive rate of the envelope- and onset-driven

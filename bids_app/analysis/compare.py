@@ -158,6 +158,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     config : ComparisonConfig
     encoding : EncodingConfig
     statistics : StatisticsConfig
+        Its seed, permutations and FDR level (the refit nulls take ``config.n_refits``).
     backend, device, n_jobs, verbose
         As in ``cross_validate``.
 
@@ -173,6 +174,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     inputs = dataclasses.replace(inputs, Y=np.asarray(inputs.Y), lags=np.asarray(inputs.lags),
                                  channels=list(inputs.channels))
     engine = dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose)
+    statistics = dataclasses.replace(statistics, n_refits=config.n_refits)
     if config.preset == "reference":
         out.warnings.append(REFERENCE_WARNING)
     low = _low_level(inputs, config, out.warnings)

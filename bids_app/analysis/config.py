@@ -53,6 +53,13 @@ class ComparisonConfig:
         twin: same architecture and input, ``weights: random``, seed 0) as feature spaces of
         their own, named ``<name>untrained``, and repeat the shared-beyond-L test with them.
         A finding the twins reproduce is not evidence about learned representations.
+    n_refits : int
+        Rotations of the comparisons' refit nulls (the shared-beyond-L test and its twins,
+        the partition increments, ``predcorr_null``). Each is a nested-CV refit of every
+        model on every tested electrode, so the comparisons' cost grows with it; p comes
+        from the normal prediction interval of the refits (Student's t, valid with few
+        refits; :func:`bids_app.encoding.refit_p_values`), which ``docs/statistics.md``
+        calibrates at this default.
     predcorr_null : bool
         Test the prediction correlation with refits of both models (on the electrodes both
         predict; the reference pipeline). By default the prediction correlation is
@@ -129,6 +136,7 @@ class ComparisonConfig:
     conditioning: list[str] | str = "auto"
     phrase_pause: float = 0.5
     untrained_control: bool = True
+    n_refits: int = 20
     predcorr_null: bool = False
     onset_in_shared: bool = False
     prediction_correlation: list[list[str]] | str = "auto"
@@ -156,6 +164,10 @@ class ComparisonConfig:
                 isinstance(n, str) for n in self.conditioning))):
             raise UsageError(f"comparison.conditioning must be 'auto' or a list of feature "
                              f"spaces, kinds and word regressors, got {self.conditioning!r}")
+        if isinstance(self.n_refits, bool) or not isinstance(self.n_refits, int) \
+                or self.n_refits < 2:
+            raise UsageError(f"comparison.n_refits must be an integer >= 2, got "
+                             f"{self.n_refits!r}")
         if not self.phrase_pause > 0:
             raise UsageError(f"comparison.phrase_pause must be > 0 seconds, got "
                              f"{self.phrase_pause}")

@@ -16,7 +16,7 @@ COLUMNS: dict[str, str] = {
     "r_pred": "Pearson correlation of the two models' cross-validated predictions, mean over "
               "outer test folds.",
     "p": "predcorr: (count+1)/(n+1) p-value of r_pred against both models refitted on the "
-         "channel's data circularly shifted (statistics.n_refits shifts), only where both "
+         "channel's data circularly shifted (comparison.n_refits shifts), only where both "
          "models predict the channel and comparison.predcorr_null is true (else empty: "
          "r_pred is descriptive). cca: Bartlett's chi-squared test.",
     "p_fdr": "Benjamini-Hochberg adjusted p across the tested channels.",

@@ -128,8 +128,8 @@ class SetDesigns:
         """p-values of ``R²(L + all sets) - R²(L)`` on the tested channels (NaN elsewhere).
 
         Both models are refitted on the data rotated along the modelled samples
-        (``statistics.n_refits`` rotations, as the shared-beyond-L test), and p is the upper
-        tail of the normal approximation of that null. Call after :meth:`fit` of both.
+        (``comparison.n_refits`` rotations, as the shared-beyond-L test), and p is the upper
+        tail of the normal prediction interval of that null. Call after :meth:`fit` of both.
         """
         inputs = self.inputs
         columns = (np.arange(len(inputs.channels)) if inputs.tested is None

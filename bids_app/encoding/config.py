@@ -196,16 +196,15 @@ class StatisticsConfig:
         Number of circular shifts of the held-out predictions per electrode
         (``method: circular_shift``).
     n_refits : int
-        Number of refits on circularly shifted data: of the encoding model where ``method``
-        is ``refit``, and of both models behind the prediction-correlation test (on the
-        electrodes both predict; see :mod:`bids_app.analysis.predcorr`).
+        Number of refits of the encoding model on circularly shifted data where ``method``
+        is ``refit`` (the comparisons' refit nulls take ``comparison.n_refits``).
     method : str
         Null of the encoding test. ``"circular_shift"``: each outer test fold's predictions
         are rotated against the data and the null fold mean is scaled by the cross-fitting
         factor √2 (no refit; calibrated in TRF mode with 5 or more folds).
         ``"refit"``: the whole nested CV (alpha choice included) is refitted on the data
         rotated along the recording, ``n_refits`` times, and p comes from the normal
-        approximation of that null (valid by construction; costs about ``n_refits`` fits
+        prediction interval of that null (valid by construction; costs about ``n_refits`` fits
         per electrode, batched). ``"auto"`` (default): ``refit`` in word mode when a test
         fold holds fewer than 400 words, where the circular shift is anti-conservative
         (``docs/statistics.md``) and refits are affordable; ``circular_shift`` otherwise.

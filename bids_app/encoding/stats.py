@@ -189,11 +189,15 @@ def refit_null(statistic: Callable[[np.ndarray], np.ndarray], Y: np.ndarray, *,
 def refit_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     """One-sided p-values of ``observed`` against a refit null, by its normal approximation.
 
-    The null is summarised by its mean and standard deviation per test, and ``p`` is the
-    upper tail of that normal at ``observed``. A cross-validated r is a mean of many
-    products, close to normal under the null; the approximation gives p-values small enough
-    for FDR across hundreds of tests from ~100 refits, where counting refits cannot go below
-    ``1 / (n_refits + 1)``. ``docs/statistics.md`` shows it calibrated on noise.
+    The null is summarised by its mean ``m`` and standard deviation ``s`` per test, and
+    ``p`` is the upper tail at ``observed`` of the distribution of one more draw from that
+    normal: ``t = (observed - m) / (s √(1 + 1/n))`` with Student's t at ``n - 1`` degrees of
+    freedom, ``n`` the number of refits (the prediction interval of a normal sample), so the
+    p-values stay valid with few refits, where estimating ``s`` is uncertain. A
+    cross-validated r or R² is a mean of many products, close to normal under the null; the
+    approximation gives p-values small enough for FDR across hundreds of tests from tens of
+    refits, where counting refits cannot go below ``1 / (n_refits + 1)``.
+    ``docs/statistics.md`` shows it calibrated on noise.
 
     Parameters
     ----------
@@ -208,9 +212,11 @@ def refit_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     observed = np.asarray(observed, dtype=float)
     if len(null) < 2:
         raise UsageError(f"a refit null needs at least 2 refits, got {len(null)}")
+    n = np.sum(np.isfinite(null), 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = (observed - np.nanmean(null, 0)) / np.nanstd(null, 0, ddof=1)
-    return np.where(np.isfinite(z), stats.norm.sf(z), np.nan)
+        t = ((observed - np.nanmean(null, 0))
+             / (np.nanstd(null, 0, ddof=1) * np.sqrt(1 + 1 / n)))
+    return np.where(np.isfinite(t), stats.t.sf(t, np.maximum(n - 1, 1)), np.nan)
 
 
 def significance(result: EncodingResult, targets: np.ndarray,

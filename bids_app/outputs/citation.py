@@ -115,7 +115,7 @@ def _null_text(config: AppConfig) -> str:
              f"{stats.n_refits} times on the electrode's high-gamma circularly shifted in time "
              f"(at least 10 % of its length), which keeps its autocorrelation and the features "
              f"and removes their alignment, and p is the upper tail of the normal "
-             f"distribution fitted to the refitted r (on simulated noise: "
+             f"prediction interval of the refitted r (Student's t; on simulated noise: "
              f"{CALIBRATION['refit', mode]})")
     shift = (f"Significance was assessed with {stats.n_permutations} circular shifts of the "
              f"held-out predictions within each test fold (p = (count + 1)/(n + 1)). Every "
@@ -133,7 +133,7 @@ def _null_text(config: AppConfig) -> str:
 
 def _comparisons_text(config: AppConfig) -> str:
     """The methods paragraph of the model comparisons, from the comparison settings."""
-    comp, stats = config.comparison, config.statistics
+    comp = config.comparison
     level = ("The speech side was standardised, reduced and residualised on the training "
              "frames, so that its rest space keeps what varies within a word; its canonical "
              "variates were those of the word means." if comp.cca_level == "frame" else
@@ -167,7 +167,7 @@ def _comparisons_text(config: AppConfig) -> str:
              if comp.untrained_control else "")
     predcorr = (f"For each electrode predicted significantly by both models, the Pearson "
                 f"correlation of the two models' cross-validated predictions (best layer "
-                f"chosen in-fold) was tested against {stats.n_refits} refits of both models on "
+                f"chosen in-fold) was tested against {comp.n_refits} refits of both models on "
                 f"the electrode's high-gamma circularly shifted in time (p = (count + 1)/(n + "
                 f"1), FDR across the tested electrodes)." if comp.predcorr_null else
                 "The correlation of the two models' cross-validated predictions (best layer "
@@ -175,12 +175,12 @@ def _comparisons_text(config: AppConfig) -> str:
                 "models' prediction increments over L.")
     onset = " with a word-onset impulse" if comp.onset_in_shared else ""
     return f"""
-Model comparisons. {words} {low} The primary test of shared information was, for a speech
-layer and a language layer fixed in advance, R²(L+A) + R²(L+B) - R²(L+A+B) - R²(L) of
-cross-validated models on the same folds, tested on every speech-responsive electrode against
-{stats.n_refits} refits of all four models on the electrode's high-gamma rotated in time (normal
-approximation of that null, FDR across the tested electrodes); an electrode counted as sharing
-information beyond L when this statistic and both models' gains over L were significant
+Model comparisons. {words} {low} The primary test of shared information was, for a speech layer
+and a language layer fixed in advance, R²(L+A) + R²(L+B) - R²(L+A+B) - R²(L) of cross-validated
+models on the same folds, tested on every speech-responsive electrode against {comp.n_refits}
+refits of all four models on the electrode's high-gamma rotated in time (normal prediction
+interval of that null, Student's t; FDR across the tested electrodes); an electrode counted as
+sharing information beyond L when this statistic and both models' gains over L were significant
 (intersection-union test).{twins} {predcorr} A shared space of a speech and a language layer
 was found by canonical correlation analysis of word vectors (each set standardised and reduced
 by PCA to {comp.pca_variance:.0%} of its variance, fitted {comp.cca_fit.replace("_", " ")};

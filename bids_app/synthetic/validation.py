@@ -130,9 +130,7 @@ def validate(seed: int = 0, *, seconds: float = 300.0, n_noise: int = 24,
     snr : float
         Drive variance over noise variance of the driven electrodes.
     n_refits : int
-        Rotations of the comparisons' refit tests (``statistics.n_refits``; the default
-        configuration's 100 costs five times as long, the normal approximation of the null
-        being what makes 20 enough for p-values below 0.05 / n).
+        Rotations of the comparisons' refit tests (``comparison.n_refits``).
 
     Returns
     -------
@@ -150,7 +148,7 @@ def validate(seed: int = 0, *, seconds: float = 300.0, n_noise: int = 24,
     from bids_app.encoding.cv import lag_profile
 
     planted = planted_comparison(seconds, n_noise=n_noise, snr=snr, seed=seed)
-    encoding, statistics = EncodingConfig(), StatisticsConfig(seed=seed, n_refits=n_refits)
+    encoding, statistics = EncodingConfig(), StatisticsConfig(seed=seed)
     lags = encoding.lags_samples(SFREQ)
     classes = np.asarray(planted.classes)
     results, detection, peaks = {}, [], []
@@ -183,7 +181,8 @@ def validate(seed: int = 0, *, seconds: float = 300.0, n_noise: int = 24,
     inputs = ComparisonInputs(lambda space, layer: planted.designs[(space, layer)],
                               planted.spaces, results, planted.Y, planted.segments, lags,
                               planted.channels, planted.words, SFREQ)
-    comparison = compare_models(inputs, config=ComparisonConfig(prediction_correlation=[]),
+    comparison = compare_models(inputs, config=ComparisonConfig(prediction_correlation=[],
+                                                                n_refits=n_refits),
                                 encoding=encoding, statistics=statistics)
     beyond_table = comparison.tables["beyond"]
     beyond = [{"class": name, "electrodes": int(rows["tested"].sum()),
