@@ -11,10 +11,15 @@ built from the configs in ../shared/data. Then, each in a fresh process:
 1. the one-time stimulus feature extraction (all layers of both models, static embeddings and
    the acoustic baselines): wall time, rate and peak memory;
 2. the participant run with the default configuration (features cached): wall time, CPU time
-   and peak memory per stage, from the run's own ``stage ... done`` lines;
-3. the same at ``--previous-duration`` (default 120 s), with the default and with the previous
-   default (unreduced design: ``layer_pca: null``, ``lag_basis: null``), side by side, since
-   the previous default does not fit at full length (its cost estimate is printed instead).
+   and peak memory per stage, from the run's own ``stage ... done`` lines, and of every
+   comparison (``stage comparisons/<test>``), the cost estimates (at start-up and
+   given the responsive electrodes), and the encoding stage's floor (Gram, cross-products
+   and one ``eigh`` per fold per layer) measured in the same process;
+3. a comparison-only rerun (``comparison.phrase_pause`` changed) in the same output folder;
+4. the same at ``--previous-duration`` (default 120 s; 0 skips it), with the default and
+   with the previous default (unreduced design: ``layer_pca: null``, ``lag_basis: null``),
+   side by side, since the previous default does not fit at full length (its cost estimate
+   is printed instead).
 
 Usage::
 
@@ -112,8 +117,12 @@ def word_drive(words: np.ndarray, onsets: np.ndarray, n_times: int) -> np.ndarra
     return timeline
 
 
-def write_config(path: Path, models: Path, previous: bool) -> Path:
-    """The default configuration with local random-weight models (and the podcast stimulus)."""
+def write_config(path: Path, models: Path, variant: str) -> Path:
+    """The default configuration with local random-weight models (and the podcast stimulus).
+
+    ``variant``: ``"default"``; ``"previous"``, the previous default (unreduced design);
+    ``"rerun"``, one comparison option changed (``comparison.phrase_pause``).
+    """
     speech, language = str(models / "wav2vec2-base"), str(models / "gpt2")
     config = {
         "stimulus": {"mode": "onset", "file": "podcast.wav", "transcript": "podcast.tsv",
@@ -121,12 +130,19 @@ def write_config(path: Path, models: Path, previous: bool) -> Path:
         "features": [
             {"name": "wav2vec2", "kind": "speech", "model": speech, "weights": "random"},
             {"name": "gpt2", "kind": "language", "model": language, "weights": "random"},
+            # the untrained-twin control (the models here are random already: other seeds)
+            {"name": "wav2vec2untrained", "kind": "speech", "model": speech,
+             "weights": "random", "seed": 1},
+            {"name": "gpt2untrained", "kind": "language", "model": language,
+             "weights": "random", "seed": 1},
             {"name": "static", "kind": "static", "model": language, "weights": "random"},
             {"name": "mel", "kind": "mel"}, {"name": "envelope", "kind": "envelope"},
             {"name": "peakrate", "kind": "peak_rate"}],
     }
-    if previous:
+    if variant == "previous":
         config["encoding"] = {"layer_pca": None, "lag_basis": None}
+    if variant == "rerun":
+        config["comparison"] = {"phrase_pause": 0.6}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -165,6 +181,24 @@ def _child(command: list[str]) -> tuple[float, float, subprocess.CompletedProces
 
 
 _STAGE = re.compile(r"stage (\S+) done: wall (.+?), CPU (.+?), peak memory ([\d.]+) GB")
+_LAYERS = re.compile(r"encoding \d+/(\d+):")
+_RESPONSIVE = re.compile(r"(\d+) of (\d+) electrodes responsive")
+
+
+def encoding_floor(n_rows: int, n_channels: int, n_layers: int, width: int = 450,
+                   folds: int = 5) -> float:
+    """Seconds of the encoding stage's floor, measured here: per layer, the Gram and the
+    cross-products of a ``width``-column design (50 components x 9 lag bumps) over every
+    modelled sample, and one ``eigh`` per outer fold."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_rows, width), dtype=np.float32)
+    Y = rng.standard_normal((n_rows, n_channels), dtype=np.float32)
+    start = time.perf_counter()
+    gram = (X.T @ X).astype(np.float64)
+    X.T @ Y
+    for _ in range(folds):
+        np.linalg.eigh(gram.astype(np.float32))
+    return (time.perf_counter() - start) * n_layers
 
 
 def _seconds(text: str) -> float:
@@ -173,7 +207,7 @@ def _seconds(text: str) -> float:
 
 
 def participant_run(root: Path, out: Path, config: Path, subject: str, nprocs: int,
-                    label: str) -> list[dict]:
+                    label: str, duration: float) -> list[dict]:
     """The CLI participant run; one row per stage and one for the whole run."""
     command = [sys.executable, "-m", "bids_app", str(root), str(out), "participant",
                "--participant-label", subject, "--config", str(config), "--nprocs",
@@ -187,6 +221,18 @@ def participant_run(root: Path, out: Path, config: Path, subject: str, nprocs: i
                  "cpu_s": np.nan, "peak_gb": np.nan}]
     rows = [{"run": label, "stage": name, "wall_s": _seconds(w), "cpu_s": _seconds(c),
              "peak_gb": float(p)} for name, w, c, p in _STAGE.findall(log)]
+    layers, responsive = _LAYERS.findall(log), _RESPONSIVE.findall(log)
+    if layers and responsive and any(r["stage"] == "encoding" for r in rows):
+        print(f"[{label}] {responsive[0][0]} of {responsive[0][1]} electrodes responsive")
+        floor = encoding_floor(round(duration * 100), int(responsive[0][1]), int(layers[0]))
+        encoding = next(r["wall_s"] for r in rows if r["stage"] == "encoding")
+        rows.append({"run": label, "stage": f"encoding floor (x{encoding / floor:.1f})",
+                     "wall_s": floor, "cpu_s": np.nan, "peak_gb": np.nan})
+    estimates = [line.strip() for line in log.splitlines()
+                 if line.strip().startswith(("high-gamma", "encoding ", "comparisons ",
+                                             "total "))]
+    print(f"[{label}] estimates (start-up, then given the responsive electrodes):\n  "
+          + "\n  ".join(estimates))
     peak = max((r["peak_gb"] for r in rows), default=np.nan)
     rows.append({"run": label, "stage": "whole run", "wall_s": wall, "cpu_s": cpu,
                  "peak_gb": peak})
@@ -197,8 +243,12 @@ def participant_run(root: Path, out: Path, config: Path, subject: str, nprocs: i
 
 
 def run_scale(work: Path, duration: float, subject: str, nprocs: int,
-              configs: dict[str, bool]) -> tuple[list[dict], dict]:
-    """Build a dataset of ``duration`` s, extract its features once, run each config."""
+              variants: list[str]) -> tuple[list[dict], dict]:
+    """Build a dataset of ``duration`` s, extract its features once, run each variant.
+
+    ``"rerun"`` runs in the output folder of the ``"default"`` run before it, so only what
+    its changed option affects is recomputed.
+    """
     root, out = work / f"bids-{duration:.0f}", work / f"out-{duration:.0f}"
     done_file = out / "extraction.json"  # a --work folder of an earlier run is reused
     if not done_file.is_file():
@@ -207,19 +257,20 @@ def run_scale(work: Path, duration: float, subject: str, nprocs: int,
         write_dataset(root, subject, duration)
         print(f"dataset of {duration:.0f} s written in {time.perf_counter() - t0:.0f} s",
               flush=True)
-        first = write_config(work / "default.yaml", work, previous=False)
+        first = write_config(work / "default.yaml", work, "default")
         _, _, done = _child([sys.executable, __file__, "--child-features", str(root),
                              str(out), str(first), str(nprocs)])
         done_file.write_text(done.stdout.strip().splitlines()[-1])
     extraction = json.loads(done_file.read_text())
     rows = []
-    for label, previous in configs.items():
-        config = write_config(work / f"{label}.yaml", work, previous)
-        run_out = work / f"out-{duration:.0f}-{label}"
-        shutil.rmtree(run_out, ignore_errors=True)
-        shutil.copytree(out / "stimuli", run_out / "stimuli")
+    for label in variants:
+        config = write_config(work / f"{label}.yaml", work, label)
+        run_out = work / f"out-{duration:.0f}-{'default' if label == 'rerun' else label}"
+        if label != "rerun":
+            shutil.rmtree(run_out, ignore_errors=True)
+            shutil.copytree(out / "stimuli", run_out / "stimuli")
         rows += participant_run(root, run_out, config, subject, nprocs,
-                                f"{label} @ {duration:.0f} s")
+                                f"{label} @ {duration:.0f} s", duration)
     return rows, extraction
 
 
@@ -243,10 +294,11 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         write_models(work)
         rows, extraction = run_scale(work, args.duration, args.subject, args.nprocs,
-                                     {"default": False, "previous": True})
-        small, _ = run_scale(work, args.previous_duration, args.subject, args.nprocs,
-                             {"default": False, "previous": True})
-        rows += small
+                                     ["default", "rerun", "previous"])
+        if args.previous_duration:
+            small, _ = run_scale(work, args.previous_duration, args.subject, args.nprocs,
+                                 ["default", "previous"])
+            rows += small
     speech = extraction["seconds"]["wav2vec2"]
     language = extraction["seconds"]["gpt2"]
     print(f"\nOne-time feature extraction, {extraction['audio_s']:.0f} s story: "
@@ -257,6 +309,10 @@ def main() -> None:
     table = pd.DataFrame(rows)
     print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     whole = table[table.stage == "whole run"].set_index("run")
+    full, rerun = f"default @ {args.duration:.0f} s", f"rerun @ {args.duration:.0f} s"
+    if full in whole.index and rerun in whole.index:
+        print(f"\na comparison-only rerun (comparison.phrase_pause changed) took "
+              f"{whole.loc[rerun, 'wall_s'] / whole.loc[full, 'wall_s']:.0%} of the full run")
     small_default = f"default @ {args.previous_duration:.0f} s"
     small_previous = f"previous @ {args.previous_duration:.0f} s"
     if small_default in whole.index and small_previous in whole.index:

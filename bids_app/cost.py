@@ -42,6 +42,9 @@ EIGH_SECONDS_PER_P3 = 1.2e-10
 HIGHGAMMA_BLOCK_BYTES = 400
 #: Bytes of the Python process before any data (interpreter, numpy, scipy, mne, torch).
 BASE_BYTES = 0.6e9
+#: Share of the channels assumed speech-responsive (and tested by the comparisons) until
+#: responsiveness is known: :meth:`CostEstimate.given_tested` then re-estimates.
+ASSUMED_RESPONSIVE = 0.3
 _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
           "T": 1e12, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 #: Neural channel types that are modelled.
@@ -103,12 +106,49 @@ class StageCost:
 
 
 @dataclass
+class ComparisonSize:
+    """What the comparisons' cost depends on, besides the number of tested electrodes.
+
+    Attributes
+    ----------
+    config : AppConfig
+    n_rows : int
+        Modelled samples.
+    n_channels : int
+        Modelled channels.
+    widths : dict of str to int
+        Base width (before the lag basis) of every feature space's design block, reduced.
+    kinds : dict of str to str
+        The kind of every feature space.
+    n_jobs : int
+    """
+
+    config: AppConfig
+    n_rows: int
+    n_channels: int
+    widths: dict[str, int]
+    kinds: dict[str, str]
+    n_jobs: int
+
+
+@dataclass
 class CostEstimate:
     """The cost of one recording's analysis, stage by stage."""
 
     stages: list[StageCost]
     #: Channels per block of the high-gamma step (:func:`highgamma_block`).
     highgamma_block: int
+    #: The comparisons' sizes (None: no comparisons), to re-estimate them once the number
+    #: of speech-responsive electrodes is known (:meth:`given_tested`).
+    comparisons: ComparisonSize | None = None
+
+    def given_tested(self, n_tested: int) -> CostEstimate:
+        """The estimate with the comparisons priced for ``n_tested`` tested electrodes."""
+        if self.comparisons is None:
+            return self
+        stages = [comparison_cost(self.comparisons, n_tested) if s.name == "comparisons"
+                  else s for s in self.stages]
+        return CostEstimate(stages, self.highgamma_block, self.comparisons)
 
     @property
     def peak_bytes(self) -> float:
@@ -225,7 +265,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     n_times, n_model, n_ch = recording_size(recording, stimuli, sfreq)
     flops = FLOPS_PER_CORE * max(1, n_jobs)
     n_lags = len(enc.lags_samples(sfreq))
-    per_lag = n_lags if enc.lag_basis is None or enc.lag_basis >= n_lags else enc.lag_basis
+    per_lag = _lag_columns(config)
     engine_lags = n_lags if per_lag == n_lags else 1
     folds, alphas = enc.n_folds, len(enc.alphas)
     inner = (enc.inner_folds or folds - 1) if enc.inner_cv == "kfold" else 1
@@ -273,8 +313,11 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     batches = (-(-config.statistics.n_refits // per_batch)
                if config.statistics.null(enc.mode, n_rows / folds) == "refit" else 0)
     weights_bytes = 0  # TRF mode: each layer's weights, float32, saved with its stage
+    widths, kinds = {}, {}  # reduced base widths, for the comparisons
     for spec in config.features:
         n_layers, width = feature_layers(spec, (model_paths or {}).get(spec.name))
+        widths[spec.name] = min(width, enc.layer_pca or width)
+        kinds[spec.name] = spec.kind
         n_layers_total += n_layers
         memory, data, fit, p = layer_cost(width)
         if enc.mode == "trf":
@@ -293,37 +336,123 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
                             f"Gram {widest} x {widest} per fold, {n_layers_total} layers "
                             f"({format_bytes(saved)} of predictions and "
                             f"{format_bytes(weights_bytes)} of weights on disk)"))
-    if enc.mode == "trf":
-        partitions = _union_widths(config)  # the models of a partition share one design
-        memory, time_ = 0.0, 0.0
-        for widths in partitions:
-            m, data, _, _ = layer_cost(max(widths), union=True)  # one design, Gram per fold
-            memory = max(memory, m)
-            time_ += data + sum(layer_cost(w, union=True)[2] for w in widths)
-        widest = max((max(w) for w in partitions), default=0)
-        stages.append(StageCost("comparisons", memory + 4 * n_times * n_ch * 4, time_,
-                                f"{sum(map(len, partitions))} union models, widest "
-                                f"{widest * per_lag} columns"))
-    return CostEstimate(stages, block)
+    if enc.mode != "trf":
+        return CostEstimate(stages, block)
+    size = ComparisonSize(config, n_rows, n_ch, widths, kinds, n_jobs)
+    stages.append(comparison_cost(size, round(ASSUMED_RESPONSIVE * n_ch)))
+    return CostEstimate(stages, block, size)
 
 
-def _union_widths(config: AppConfig) -> list[list[int]]:
-    """Base widths (before the lag basis) of the union models of each partition."""
-    cap = config.encoding.layer_pca or 768
-    comp = config.comparison
+def comparison_cost(size: ComparisonSize, n_tested: int) -> StageCost:
+    """Peak memory and rough time of the comparisons with ``n_tested`` tested electrodes.
+
+    They cost their union fits (:func:`_union_fit`): the shared-beyond-L test of each pair
+    (the trained models and their untrained twins) on the tested electrodes, once on the
+    data and once per batch of rotated copies (``comparison.n_refits``), and the variance
+    partition's unions given L on every channel.
+    """
+    from bids_app.analysis.beyond import NULL_COLUMNS
+    from bids_app.analysis.config import untrained_name
+
+    comp = size.config.comparison
+    low = _low_width(size)
+    names = [comp.cca_speech or _first_of_kind(size, "speech"),
+             comp.cca_language or _first_of_kind(size, "language")]
+    fits: list[tuple[str, list[tuple[int, int]], int]] = []  # (test, models, targets)
+    if all(name in size.widths for name in names):
+        a, b = (size.widths[name] for name in names)
+        models = [(w, bands) for w, bands in ((low, 1), (low + a, 2), (low + b, 2),
+                                              (low + a + b, 3)) if w]
+        twins = all(untrained_name(name) in size.widths for name in names)
+        per_batch = max(1, NULL_COLUMNS // max(1, n_tested))
+        batches = [min(per_batch, comp.n_refits - start)
+                   for start in range(0, comp.n_refits, per_batch)]
+        for _ in range(2 if twins else 1):
+            fits.append(("beyond", [*models, (1, 1), (1 + b, 2)], n_tested))
+            fits += [("beyond", models, refits * n_tested) for refits in batches]
+    for sets in _partition_widths(size):
+        models = [(low + sum(w for i, w in enumerate(sets) if mask >> i & 1),
+                   1 + bin(mask).count("1")) for mask in range(2 ** len(sets))]
+        fits.append(("varpart", [(w, bands) for w, bands in models if w], size.n_channels))
+    seconds, memory, widest = {}, 0.0, 0
+    for test, models, targets in fits:
+        t, m = _union_fit(size, models, targets)
+        seconds[test] = seconds.get(test, 0.0) + t
+        memory, widest = max(memory, m), max(widest, max(w for w, _ in models))
+    per_lag = _lag_columns(size.config)
+    detail = ", ".join(f"{test} ~{format_seconds(t)}" for test, t in seconds.items())
+    return StageCost("comparisons", memory, sum(seconds.values()),
+                     f"{detail}; widest union {widest * per_lag} columns, {n_tested} "
+                     f"tested electrodes")
+
+
+def _union_fit(size: ComparisonSize, models: list[tuple[int, int]],
+               targets: int) -> tuple[float, float]:
+    """Seconds and bytes of one :func:`~bids_app.encoding.cross_validate_subsets` call.
+
+    ``models`` are the (base width, number of bands) of its models; they share the fold
+    designs and Grams of the widest. Each model searches ``3 ** (bands - 1)`` band scalings
+    (banded), each an ``eigh`` per inner fit and the alphas' validation errors.
+    """
+    enc, comp = size.config.encoding, size.config.comparison
+    per_lag = _lag_columns(size.config)
+    n, folds, alphas = size.n_rows, enc.n_folds, len(enc.alphas)
+    inner = (enc.inner_folds or folds - 1) if comp.inner_cv == "kfold" else 1
+    P = max(w for w, _ in models) * per_lag
+    flops = 2 * (folds - 1) * n * P * (P + targets) + 2 * n * P * targets * len(models)
+    eigh = 0.0
+    for width, bands in models:
+        p = width * per_lag
+        scalings = 3 ** (bands - 1) if comp.banded else 1
+        eigh += folds * inner * scalings * EIGH_SECONDS_PER_P3 * p**3
+        flops += folds * (inner * scalings * alphas * 4 * p * p * targets
+                          + min(scalings * alphas, targets) * p**3 / 3)
+    seconds = flops / (FLOPS_PER_CORE * max(1, size.n_jobs)) + eigh / max(1, size.n_jobs)
+    memory = 4 * n * (P + 3 * targets) + (folds + 3) * 8 * P * P
+    return seconds, memory
+
+
+def _lag_columns(config: AppConfig) -> int:
+    """Design columns per base feature: the lag basis, or one per lag."""
+    n_lags = len(config.encoding.lags_samples(config.preprocessing.sfreq_out))
+    basis = config.encoding.lag_basis
+    return n_lags if basis is None or basis >= n_lags else basis
+
+
+def _low_width(size: ComparisonSize) -> int:
+    """Base width of the low-level set L."""
+    from bids_app.analysis.config import ACOUSTIC_KINDS
+    from bids_app.analysis.lowlevel import WORD_REGRESSORS
+
+    wanted = size.config.comparison.conditioning
+    if wanted == "auto":
+        wanted = [name for name, kind in size.kinds.items() if kind in ACOUSTIC_KINDS]
+        wanted += list(WORD_REGRESSORS)
+    return sum(1 if name in WORD_REGRESSORS else
+               sum(w for space, w in size.widths.items()
+                   if name in (space, size.kinds[space]))
+               for name in wanted)
+
+
+def _first_of_kind(size: ComparisonSize, kind: str) -> str | None:
+    """The first feature space of ``kind`` (None: none)."""
+    return next((space for space, k in size.kinds.items() if k == kind), None)
+
+
+def _partition_widths(size: ComparisonSize) -> list[list[int]]:
+    """Base widths of the sets of each variance partition (the CCA sets by default)."""
+    comp = size.config.comparison
+    cap = size.config.encoding.layer_pca or 768
     rest = min(comp.rest_components or cap, cap)
-    # shared: both views of the k variates and the word onsets, each block at most the cap
-    sets = {"shared": 2 * min(comp.n_components, cap) + 1, "speech_rest": rest,
-            "language_rest": rest, "static": cap, "acoustic": cap}
-    if comp.variance_partitioning == "auto":
-        partitions = [["shared", "speech_rest", "language_rest"], ["shared", "static", "acoustic"]]
-    else:
-        partitions = [list(comp.variance_partitioning)]
-    widths = []
-    for names in partitions:
-        widths.append([sum(sets.get(n, cap) for i, n in enumerate(names)
-                           if mask >> i & 1) for mask in range(1, 2 ** len(names))])
-    return widths
+    widths = {"shared": 2 * min(comp.n_components, cap), "speech_rest": rest,
+              "language_rest": rest}
+    if comp.variance_partitioning != "auto":
+        return [[widths.get(name, cap) for name in comp.variance_partitioning]] \
+            if comp.variance_partitioning else []
+    partitions = [list(widths.values())]
+    if not comp.conditioning:  # without L: (shared, static, acoustic) as well
+        partitions.append([widths["shared"], cap, cap])
+    return partitions
 
 
 def check_memory(estimate: CostEstimate, limit: int, where: str) -> None:

@@ -34,7 +34,7 @@ from bids_app.analysis import (
 )
 from bids_app.bids.recording import Recording
 from bids_app.config import AppConfig
-from bids_app.cost import check_memory, estimate_cost
+from bids_app.cost import CostEstimate, check_memory, estimate_cost
 from bids_app.encoding import (
     EncodingResult,
     cross_validate,
@@ -238,8 +238,7 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
                       recording.data_path)
         estimate = estimate_cost(recording, stimuli, config, model_paths, options.n_jobs,
                                  options.mem_bytes)
-        plans.append((recording, stimuli, _read_transcripts(stimuli, required),
-                      estimate.highgamma_block))
+        plans.append((recording, stimuli, _read_transcripts(stimuli, required), estimate))
         logger.info("%s: estimated cost (%d core(s)):\n%s", recording.data_path.name,
                     options.n_jobs, estimate.describe())
         if options.mem_bytes is not None:
@@ -247,8 +246,9 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     previous = read_run_record(run_record_path(options.output_dir, recordings[0].subject))
     known = {facts.recording: facts for facts in (previous.recordings if previous else [])}
     facts, computed = [], False
-    for recording, stimuli, words, block in plans:
-        neural = analyse_recording(recording, stimuli, words, config, options, models, block)
+    for recording, stimuli, words, estimate in plans:
+        neural = analyse_recording(recording, stimuli, words, config, options, models,
+                                   estimate)
         stem = entity_stem(recording.entities)
         if neural is not None:
             facts.append(_recording_facts(recording, stimuli, words, neural, options.bids_dir))
@@ -297,14 +297,16 @@ def _read_transcripts(stimuli: Sequence[Stimulus],
 def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                       words: dict[str, WordTimings | None], config: AppConfig,
                       options: RunOptions, models: dict[str, ModelSource],
-                      highgamma_block: int | None = None) -> NeuralData | None:
+                      estimate: CostEstimate | None = None) -> NeuralData | None:
     """Preprocess one recording, extract features, fit and compare encoding models.
 
     Returns the recording's high-gamma, or None when its outputs were already up to date.
 
     ``models`` are the resolved models of the feature spaces that have one, by space name;
-    ``highgamma_block`` the channels per block of the high-gamma step (default
-    ``preprocessing.block_size``; :func:`bids_app.cost.highgamma_block` sizes it to ``--mem``).
+    ``estimate`` the recording's cost estimate: it sizes the high-gamma step's channel blocks
+    to ``--mem`` (default ``preprocessing.block_size``), and is re-estimated, logged and
+    checked against ``--mem`` once the number of speech-responsive electrodes (which the
+    comparisons test) is known.
 
     Every stage's result is saved as it finishes, keyed by what it depends on
     (:mod:`bids_app.outputs.stages`): a rerun reuses the high-gamma when the preprocessing
@@ -322,7 +324,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         return None
     store = StageStore(options.output_dir / "stages" / entity_stem(recording.entities))
     with stage("high-gamma"):
-        neural, neural_key = _highgamma(recording, config, options, store, highgamma_block)
+        neural, neural_key = _highgamma(recording, config, options, store,
+                                        estimate.highgamma_block if estimate else None)
     write_highgamma(neural, out_dir / bids_name(recording.entities, "ieeg", ".vhdr",
                                                 desc="highgamma"), recording.sidecar)
     if neural.electrodes is not None and neural.coordinate_space:
@@ -351,6 +354,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                      onsets=(onsets, onset_kind, config.electrodes.pause))
     if config.electrodes.mask == "responsive":
         neural = keep_responsive(neural, responsive, recording)
+    if estimate is not None and responsive is not None:
+        _recheck_cost(estimate, int(responsive["responsive"].sum()), recording, options)
     segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
     designs = Designs(feature_sets, stimuli, neural.data.shape[1], neural.sfreq)
     encoder = _Encoder(stimuli, stimulus_words, neural, segments, designs, config, options,
@@ -396,6 +401,16 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         write_tsv(path, tables[spec.name])
         logger.info("wrote %s", path)
     return neural
+
+
+def _recheck_cost(estimate: CostEstimate, n_responsive: int, recording: Recording,
+                  options: RunOptions) -> None:
+    """Log the estimate given the responsive electrodes; refuse it (exit 64) beyond --mem."""
+    estimate = estimate.given_tested(n_responsive)
+    logger.info("%s: estimated cost with %d speech-responsive electrode(s):\n%s",
+                recording.data_path.name, n_responsive, estimate.describe())
+    if options.mem_bytes is not None:
+        check_memory(estimate, options.mem_bytes, str(recording.data_path))
 
 
 def _highgamma(recording: Recording, config: AppConfig, options: RunOptions,

@@ -85,6 +85,31 @@ def test_refit_null_is_priced_by_its_batches(podcast_sized):
     assert estimate_cost(recording, stimuli, fewer, paths).stages[1].seconds < priced.seconds / 4
 
 
+def test_comparisons_are_priced_by_the_tested_electrodes_and_the_refits(podcast_sized):
+    recording, stimuli, config, paths = podcast_sized
+    config = AppConfig(features=[dataclasses.replace(spec, weights="pretrained")
+                                 for spec in config.features])  # which adds the twins
+    paths = {**paths, "wav2vec2untrained": paths["wav2vec2"], "gpt2untrained": paths["gpt2"]}
+    estimate = estimate_cost(recording, stimuli, config, paths)
+    assert "wav2vec2untrained" in [spec.name for spec in config.features]
+    comparisons = estimate.stages[-1]
+    assert "beyond" in comparisons.largest and "varpart" in comparisons.largest
+    assert "70 tested electrodes" in comparisons.largest  # 30 % of 235 before it is known
+    few, many = (estimate.given_tested(n).stages[-1] for n in (10, 200))
+    assert few.seconds < comparisons.seconds < many.seconds
+    assert "200 tested electrodes" in many.largest
+    assert estimate.given_tested(200).stages[:-1] == estimate.stages[:-1]
+    more = dataclasses.replace(config, comparison=dataclasses.replace(config.comparison,
+                                                                      n_refits=100))
+    assert (estimate_cost(recording, stimuli, more, paths).stages[-1].seconds
+            > 2 * comparisons.seconds)
+    no_twins = AppConfig(features=config.features[:5],
+                         comparison=dataclasses.replace(config.comparison,
+                                                        untrained_control=False))
+    alone = estimate_cost(recording, stimuli, no_twins, paths).stages[-1]
+    assert alone.seconds < comparisons.seconds
+
+
 def test_memory_sizes_parse():
     assert parse_memory("16GB") == 16e9
     assert parse_memory("16G") == parse_memory("16000M") == 16e9  # SLURM's spellings

@@ -159,6 +159,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     encoding : EncodingConfig
     statistics : StatisticsConfig
         Its seed, permutations and FDR level (the refit nulls take ``config.n_refits``).
+        ``encoding`` gives every fitting option but ``inner_cv`` (``config.inner_cv``).
     backend, device, n_jobs, verbose
         As in ``cross_validate``.
 
@@ -175,6 +176,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
                                  channels=list(inputs.channels))
     engine = dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose)
     statistics = dataclasses.replace(statistics, n_refits=config.n_refits)
+    encoding = dataclasses.replace(encoding, inner_cv=config.inner_cv)
     if config.preset == "reference":
         out.warnings.append(REFERENCE_WARNING)
     low = _low_level(inputs, config, out.warnings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bids_app.encoding.config import INNER_CVS
 from bids_app.errors import UsageError
 
 #: Variance-partitioning sets derived from the CCA shared space.
@@ -53,6 +54,13 @@ class ComparisonConfig:
         twin: same architecture and input, ``weights: random``, seed 0) as feature spaces of
         their own, named ``<name>untrained``, and repeat the shared-beyond-L test with them.
         A finding the twins reproduce is not evidence about learned representations.
+    inner_cv : str
+        Inner cross-validation of the comparisons' models (``encoding.inner_cv`` applies to
+        the single-space encodings). ``"holdout"`` (default): the penalties (and band
+        scalings) are chosen on the last training fold; ``"kfold"``: on every training
+        fold in turn, which costs four times as much with five folds. A comparison searches
+        up to 27 band scalings per model and repeats every fit on each rotation of its null,
+        so this is most of its cost; the null repeats the same choice either way.
     n_refits : int
         Rotations of the comparisons' refit nulls (the shared-beyond-L test and its twins,
         the partition increments, ``predcorr_null``). Each is a nested-CV refit of every
@@ -136,6 +144,7 @@ class ComparisonConfig:
     conditioning: list[str] | str = "auto"
     phrase_pause: float = 0.5
     untrained_control: bool = True
+    inner_cv: str = "holdout"
     n_refits: int = 20
     predcorr_null: bool = False
     onset_in_shared: bool = False
@@ -164,6 +173,9 @@ class ComparisonConfig:
                 isinstance(n, str) for n in self.conditioning))):
             raise UsageError(f"comparison.conditioning must be 'auto' or a list of feature "
                              f"spaces, kinds and word regressors, got {self.conditioning!r}")
+        if self.inner_cv not in INNER_CVS:
+            raise UsageError(f"comparison.inner_cv must be one of {list(INNER_CVS)}, got "
+                             f"{self.inner_cv!r}")
         if isinstance(self.n_refits, bool) or not isinstance(self.n_refits, int) \
                 or self.n_refits < 2:
             raise UsageError(f"comparison.n_refits must be an integer >= 2, got "

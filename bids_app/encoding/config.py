@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 
 from bids_app.errors import UsageError
 
+#: Inner cross-validation schemes: every training fold in turn, or the last one.
+INNER_CVS = ("kfold", "holdout")
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -122,7 +125,7 @@ class EncodingConfig:
         if self.inner_folds is None and self.n_folds < 3:
             raise UsageError("encoding.inner_folds must be set (>= 2) when encoding.n_folds is 2: "
                              "null reuses the other outer folds, which leaves no training data")
-        if self.inner_cv not in ("kfold", "holdout"):
+        if self.inner_cv not in INNER_CVS:
             raise UsageError(f"encoding.inner_cv must be 'kfold' or 'holdout', "
                              f"got {self.inner_cv!r}")
         for key in ("layer_pca", "lag_basis"):
