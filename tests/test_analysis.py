@@ -486,3 +486,25 @@ def test_frame_level_speech_sets(recording):
     assert (best == "speech_rest_only").all()
     shared = table[table["channel"].isin([f"ch{i}" for i in GROUPS["shared"]])]
     assert (shared.loc[shared.groupby("channel")["r2"].idxmax(), "region"] == "shared_only").all()
+
+
+def test_low_level_set_carries_centred_word_frequencies_or_says_why_not():
+    from bids_app.analysis.lowlevel import low_level_set
+
+    rng = np.random.default_rng(0)
+    vocabulary = ["the", "of", "podcast", "serendipity", "and", "zygote"]
+    texts = tuple(vocabulary[i] for i in rng.integers(0, len(vocabulary), 60))
+    onsets = np.arange(60) * 40 + 10
+    words = WordSamples(onsets, onsets + 20, texts)
+    segments = np.zeros(2500, dtype=int)
+    low = low_level_set(["word_onset", "word_frequency"], None, {}, words, segments, 0.5, 100.0)
+    assert low.names == ["word_onset", "word_frequency"] and not low.left_out
+    frequency = low.blocks[1][onsets, 0]
+    assert frequency[np.array(texts) == "the"].min() > 7  # Zipf scale
+    assert frequency[np.array(texts) == "zygote"].max() < 3
+    assert 1 in low.word_rows and np.array_equal(low.word_rows[1], onsets)  # centred in-fold
+    untitled = low_level_set(["word_frequency"], None, {}, WordSamples(onsets, onsets + 20),
+                             segments, 0.5, 100.0)
+    assert not untitled.names and untitled.left_out == ["word_frequency (no word texts)"]
+    with pytest.raises(UsageError, match="word_language.*'xx'"):
+        low_level_set(["word_frequency"], None, {}, words, segments, 0.5, 100.0, "xx")

@@ -1,6 +1,6 @@
 """The paper's model comparisons, run on one recording, given the low-level set L.
 
-0. The low-level set L (acoustics, word onsets, phrase onsets, word durations;
+0. The low-level set L (acoustics, word onsets, phrase onsets, word durations and frequencies;
    ``lowlevel``) that every model of every comparison contains.
 1. The primary test of shared information: shared variance of a speech and a language
    layer beyond L, with a refit null, for the trained models and their untrained twins
@@ -31,6 +31,7 @@ from bids_app.analysis.config import ComparisonConfig, untrained_name
 from bids_app.analysis.lowlevel import (
     MIN_EVENTS,
     ONSETS_ONLY_WARNING,
+    WORD_REGRESSORS,
     LowLevelSet,
     conditioning_names,
     low_level_set,
@@ -264,15 +265,16 @@ def _low_level(inputs: ComparisonInputs, config: ComparisonConfig,
     """The recording's low-level set L, with a warning when it lacks acoustics or is empty."""
     names = conditioning_names(config, inputs.spaces, inputs.words is not None)
     low = low_level_set(names, inputs.design, inputs.spaces, inputs.words, inputs.segments,
-                        config.phrase_pause, inputs.sfreq)
+                        config.phrase_pause, inputs.sfreq, config.word_language)
     if low.left_out:
-        warnings.append(f"Left out of the low-level set L, with fewer than {MIN_EVENTS} events "
-                        f"in the recording: {', '.join(low.left_out)}.")
+        warnings.append(f"Left out of the low-level set L: {', '.join(low.left_out)} (a word "
+                        f"regressor needs {MIN_EVENTS} events in the recording, and word "
+                        "frequency the words' texts).")
     if not names and config.conditioning:
         warnings.append("The comparisons are not conditioned on low-level features: no "
                         f"component of comparison.conditioning ({config.conditioning}) is "
                         "available.")
-    elif names and not set(names) - {"word_onset", "phrase_onset", "word_duration"}:
+    elif names and not set(names) - set(WORD_REGRESSORS):
         warnings.append(ONSETS_ONLY_WARNING)
     return low
 

@@ -44,11 +44,14 @@ class ComparisonConfig:
     conditioning : list of str | "auto"
         The low-level set L that every model of every comparison contains
         (:mod:`bids_app.analysis.lowlevel`): feature-space names, acoustic kinds, and
-        ``word_onset``, ``phrase_onset``, ``word_duration``. ``"auto"``: every acoustic
-        space (envelope, mel, peak rate, phonetic) and the three word regressors. An empty
-        list fits the comparisons without L.
+        ``word_onset``, ``phrase_onset``, ``word_duration``, ``word_frequency``. ``"auto"``:
+        every acoustic space (envelope, mel, peak rate, phonetic) and the four word
+        regressors. An empty list fits the comparisons without L.
     phrase_pause : float
         Silence (s) before a word that makes it a phrase onset in L.
+    word_language : str
+        Language of the transcripts, for the word frequencies in L (a code of the offline
+        ``wordfreq`` lists: ``en``, ``nl``, ``de``, ``fr``, ...).
     untrained_control : bool
         Also analyse every speech and language model with random weights (the untrained
         twin: same architecture and input, ``weights: random``, seed 0) as feature spaces of
@@ -143,6 +146,7 @@ class ComparisonConfig:
     preset: str = "default"
     conditioning: list[str] | str = "auto"
     phrase_pause: float = 0.5
+    word_language: str = "en"
     untrained_control: bool = True
     inner_cv: str = "holdout"
     n_refits: int = 20
@@ -180,6 +184,9 @@ class ComparisonConfig:
                 or self.n_refits < 2:
             raise UsageError(f"comparison.n_refits must be an integer >= 2, got "
                              f"{self.n_refits!r}")
+        if not isinstance(self.word_language, str) or not self.word_language:
+            raise UsageError(f"comparison.word_language must be a language code such as "
+                             f"'en', got {self.word_language!r}")
         if not self.phrase_pause > 0:
             raise UsageError(f"comparison.phrase_pause must be > 0 seconds, got "
                              f"{self.phrase_pause}")

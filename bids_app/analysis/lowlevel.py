@@ -14,10 +14,13 @@ L is made of design blocks on the neural timeline:
   ``comparison.phrase_pause`` seconds (and the first word of each stimulus), whose evoked
   response is larger;
 - ``word_duration``: an impulse carrying each word's duration, centred across the training
-  words (so it adds how long a word is, not that it starts).
+  words (so it adds how long a word is, not that it starts);
+- ``word_frequency``: an impulse carrying each word's log frequency (Zipf scale, from the
+  ``wordfreq`` lists of ``comparison.word_language``, offline), centred likewise: frequent
+  words evoke smaller responses, and every language model encodes frequency.
 
-Word frequency and the number of tokens per word are not in L yet (no offline frequency
-list; the token counts are not kept with the features).
+The number of tokens per word is not in L yet (the token counts are not kept with the
+features).
 """
 
 from __future__ import annotations
@@ -29,10 +32,13 @@ import numpy as np
 
 from bids_app.analysis.config import ACOUSTIC_KINDS, ComparisonConfig
 from bids_app.analysis.plan import FeatureSpaceInfo
-from bids_app.analysis.words import WordSamples, modelled_words
+from bids_app.analysis.words import WordSamples, modelled_index, modelled_words
+from bids_app.errors import UsageError
 
 #: The word regressors of L, built from the word timings.
-WORD_REGRESSORS = ("word_onset", "phrase_onset", "word_duration")
+WORD_REGRESSORS = ("word_onset", "phrase_onset", "word_duration", "word_frequency")
+#: The word regressors that are centred across training words (through ``word_rows``).
+CENTRED_REGRESSORS = ("word_duration", "word_frequency")
 #: Fewest events of a word regressor: a rarer impulse train cannot be estimated in every
 #: outer fold (a fold without one in training gets no weight, one with a single event an
 #: unstable one), so it is left out of L with a warning.
@@ -54,7 +60,8 @@ class LowLevelSet:
         One name per block: a feature-space name or one of :data:`WORD_REGRESSORS`.
     blocks : list of ndarray, shape (n_samples, n_features_b), float32
     word_rows : dict of int to ndarray
-        Blocks to centre across training words (``word_duration``), with their samples.
+        Blocks to centre across training words (:data:`CENTRED_REGRESSORS`), with their
+        samples.
     left_out : list of str
         Components of L with fewer than :data:`MIN_EVENTS` events, with their counts.
     """
@@ -98,7 +105,7 @@ def conditioning_names(config: ComparisonConfig, spaces: Mapping[str, FeatureSpa
 
 def low_level_set(names: list[str], design, spaces: Mapping[str, FeatureSpaceInfo],
                   words: WordSamples | None, segments: np.ndarray,
-                  phrase_pause: float, sfreq: float) -> LowLevelSet:
+                  phrase_pause: float, sfreq: float, language: str = "en") -> LowLevelSet:
     """Build the blocks of L.
 
     Parameters
@@ -116,6 +123,8 @@ def low_level_set(names: list[str], design, spaces: Mapping[str, FeatureSpaceInf
         Silence (s) before a word that makes it a phrase onset.
     sfreq : float
         Sampling rate of the timeline.
+    language : str
+        Language of the words, for their frequencies (a ``wordfreq`` code).
 
     Returns
     -------
@@ -133,17 +142,39 @@ def low_level_set(names: list[str], design, spaces: Mapping[str, FeatureSpaceInf
             events = onsets
             if name == "phrase_onset":
                 events = onsets[phrase_starts(onsets, offsets, segments, phrase_pause * sfreq)]
+            if name == "word_frequency" and words.texts is None:
+                low.left_out.append(f"{name} (no word texts)")
+                continue
             if len(events) < MIN_EVENTS:
                 low.left_out.append(f"{name} ({len(events)} events)")
                 continue
             if name in ("word_onset", "phrase_onset"):
                 np.add.at(block[:, 0], events, 1.0)
-            else:  # word_duration, centred in-fold through word_rows
-                np.add.at(block[:, 0], onsets, np.maximum(offsets - onsets, 1) / sfreq)
+            else:  # centred in-fold through word_rows
+                values = (np.maximum(offsets - onsets, 1) / sfreq if name == "word_duration"
+                          else word_frequencies(words, segments, language))
+                np.add.at(block[:, 0], onsets, values)
                 low.word_rows[len(low.blocks)] = np.unique(onsets)
         low.names.append(name)
         low.blocks.append(block)
     return low
+
+
+def word_frequencies(words: WordSamples, segments: np.ndarray, language: str) -> np.ndarray:
+    """Zipf frequencies (log10 per billion words) of the modelled words (0: not listed).
+
+    Raises
+    ------
+    UsageError
+        When ``wordfreq`` has no list for ``language``.
+    """
+    from wordfreq import available_languages, zipf_frequency
+
+    if language not in available_languages():
+        raise UsageError(f"comparison.word_language: wordfreq has no word list for "
+                         f"{language!r}; use one of {sorted(available_languages())}")
+    return np.array([zipf_frequency(words.texts[i], language)
+                     for i in modelled_index(words, segments)])
 
 
 def phrase_starts(onsets: np.ndarray, offsets: np.ndarray, segments: np.ndarray,

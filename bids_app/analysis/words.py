@@ -18,10 +18,13 @@ class WordSamples:
     ----------
     onsets, offsets : ndarray of int, shape (n_words,)
         Word onset and offset samples (the impulse of a word-level design sits at its onset).
+    texts : tuple of str | None
+        The words as written in the transcripts (None: unknown).
     """
 
     onsets: np.ndarray
     offsets: np.ndarray
+    texts: tuple[str, ...] | None = None
 
 
 def word_samples(stimuli: Sequence[Stimulus], words: Sequence[WordTimings | None],
@@ -46,15 +49,23 @@ def word_samples(stimuli: Sequence[Stimulus], words: Sequence[WordTimings | None
         return None
     onsets = np.concatenate([s.onset + w.onsets for s, w in zip(stimuli, words, strict=True)])
     offsets = np.concatenate([s.onset + w.offsets for s, w in zip(stimuli, words, strict=True)])
+    texts = [text for w in words for text in w.words]
     order = np.argsort(onsets, kind="stable")
     return WordSamples(np.round(onsets[order] * sfreq).astype(int),
-                       np.round(offsets[order] * sfreq).astype(int))
+                       np.round(offsets[order] * sfreq).astype(int),
+                       tuple(texts[i] for i in order))
+
+
+def modelled_index(words: WordSamples, segments: np.ndarray) -> np.ndarray:
+    """Indices of the words whose onset lies in a stimulus segment."""
+    onsets = np.asarray(words.onsets, dtype=int)
+    inside = (onsets >= 0) & (onsets < len(segments))
+    inside[inside] = segments[onsets[inside]] >= 0
+    return np.flatnonzero(inside)
 
 
 def modelled_words(words: WordSamples, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Onsets and offsets (samples) of the words whose onset lies in a stimulus segment."""
-    onsets = np.asarray(words.onsets, dtype=int)
-    offsets = np.minimum(np.asarray(words.offsets, dtype=int), len(segments))
-    inside = (onsets >= 0) & (onsets < len(segments))
-    inside[inside] = segments[onsets[inside]] >= 0
-    return onsets[inside], offsets[inside]
+    index = modelled_index(words, segments)
+    return (np.asarray(words.onsets, dtype=int)[index],
+            np.minimum(np.asarray(words.offsets, dtype=int)[index], len(segments)))

@@ -142,7 +142,8 @@ def _comparisons_text(config: AppConfig) -> str:
                   f"(p < 0.05), at most {comp.n_components}" if comp.significant_only
                   else f"{comp.n_components} canonical components")
     conditioning = ("every acoustic feature space, word onsets, phrase onsets (words after "
-                    f"at least {comp.phrase_pause:g} s of silence) and word durations (centred)"
+                    f"at least {comp.phrase_pause:g} s of silence), word durations and log word "
+                    f"frequencies (wordfreq, {comp.word_language}; both centred)"
                     if comp.conditioning == "auto" else ", ".join(comp.conditioning))
     if comp.conditioning:
         low = (f"Every model of every comparison contained a low-level set L ({conditioning}; "
