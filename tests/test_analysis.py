@@ -506,5 +506,5 @@ def test_low_level_set_carries_centred_word_frequencies_or_says_why_not():
     untitled = low_level_set(["word_frequency"], None, {}, WordSamples(onsets, onsets + 20),
                              segments, 0.5, 100.0)
     assert not untitled.names and untitled.left_out == ["word_frequency (no word texts)"]
-    with pytest.raises(UsageError, match="word_language.*'xx'"):
+    with pytest.raises(UsageError, match=r"word_language.*'xx'"):
         low_level_set(["word_frequency"], None, {}, words, segments, 0.5, 100.0, "xx")
