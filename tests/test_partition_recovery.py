@@ -24,6 +24,7 @@ from bids_app.analysis import ComparisonConfig, ComparisonInputs
 from bids_app.analysis.partition import region_shares
 from bids_app.analysis.unions import SetDesigns
 from bids_app.encoding import EncodingConfig
+from bids_app.errors import UsageError
 from bids_app.synthetic.partition import CLASS_REGIONS, SFREQ, planted_comparison
 
 ENCODING = EncodingConfig()
@@ -121,3 +122,24 @@ def test_reference_preset_reproduces_the_study_pipeline():
     config = ComparisonConfig(preset="reference", conditioning="auto", untrained_control=True)
     assert config.conditioning == [] and config.onset_in_shared and not config.banded
     assert not config.untrained_control and config.predcorr_null
+
+
+def test_trained_beyond_untrained_puts_the_twins_in_l(planted):
+    from bids_app.analysis import compare_models
+    from bids_app.encoding import StatisticsConfig
+
+    inputs = ComparisonInputs(lambda space, layer: planted.designs[(space, layer)],
+                              planted.spaces, {}, planted.Y, planted.segments, LAGS,
+                              planted.channels, planted.words, SFREQ)
+    config = ComparisonConfig(beyond_untrained=True, n_refits=4, prediction_correlation=[],
+                              variance_partitioning=[])
+    table = compare_models(inputs, config=config, encoding=ENCODING,
+                           statistics=StatisticsConfig()).tables["beyond"]
+    assert table["conditioning"].iloc[0].endswith("+ wav2vec2untrained + gpt2untrained")
+    assert not any(column.endswith("_untrained") for column in table.columns)
+    # the untrained filter's electrodes: the speech model adds nothing beyond its twin
+    untrained = table[_class_of(table) == "untrained"]
+    assert not untrained["significant_gain_a"].any()
+    assert table.loc[_class_of(table) == "speech", "significant_gain_a"].mean() >= 0.5
+    with pytest.raises(UsageError, match="untrained_control"):
+        ComparisonConfig(beyond_untrained=True, untrained_control=False)

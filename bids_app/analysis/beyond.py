@@ -128,12 +128,12 @@ def shared_beyond_low(a: Side, b: Side, low: LowLevelSet, Y: np.ndarray,
     -------
     test : BeyondTest
         Its table has ``channel``, ``space_a``, ``layer_a``, ``space_b``, ``layer_b``,
-        ``tested``, ``r2_low``, ``r2_low_a``, ``r2_low_b``, ``r2_low_ab``, and for each of
-        ``shared_beyond_low``, ``gain_a``, ``gain_b`` its value, ``p_<name>``,
-        ``p_fdr_<name>`` and ``significant_<name>`` (FDR over the tested channels);
-        ``r_pred_beyond`` (correlation of the two models' prediction increments over L,
-        where both gains are significant), and ``b_beyond_onsets``
-        (``R²(onset+B) - R²(onset)``; NaN without word onsets in L).
+        ``tested``, ``conditioning`` (L's components), ``r2_low``, ``r2_low_a``,
+        ``r2_low_b``, ``r2_low_ab``, and for each of ``shared_beyond_low``, ``gain_a``,
+        ``gain_b`` its value, ``p_<name>``, ``p_fdr_<name>`` and ``significant_<name>`` (FDR
+        over the tested channels); ``r_pred_beyond`` (correlation of the two models'
+        prediction increments over L, where both gains are significant), and
+        ``b_beyond_onsets`` (``R²(onset+B) - R²(onset)``; NaN without word onsets in L).
     """
     Y = np.asarray(Y, dtype=np.float32)
     fit = _Fits(a, b, low, segments, lags, encoding, banded, engine)
@@ -147,7 +147,8 @@ def shared_beyond_low(a: Side, b: Side, low: LowLevelSet, Y: np.ndarray,
                       max_columns=NULL_COLUMNS)
     n = len(channels)
     table = pd.DataFrame({"channel": list(channels), "space_a": a.space, "layer_a": a.layer,
-                          "space_b": b.space, "layer_b": b.layer, "tested": tested})
+                          "space_b": b.space, "layer_b": b.layer, "tested": tested,
+                          "conditioning": low.describe()})
     for name, values in named.items():
         table[name] = _spread(values, columns, n)
     for i, name in enumerate(STATISTICS):

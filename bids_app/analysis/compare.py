@@ -312,25 +312,32 @@ def _beyond(inputs: ComparisonInputs, low: LowLevelSet, config: ComparisonConfig
                             "cca_language_layer"))
     tested = np.asarray(inputs.tested, bool)
 
-    def test(a: str, b: str):
-        sides = [Side(space, layer, inputs.design(space, layer),
-                      inputs.impulse_rows(space) if encoding.centre_words else None)
-                 for space, layer in zip((a, b), layers, strict=True)]
+    def side(space: str, layer: str) -> Side:
+        return Side(space, layer, inputs.design(space, layer),
+                    inputs.impulse_rows(space) if encoding.centre_words else None)
+
+    def test(a: str, b: str, low: LowLevelSet):
+        sides = [side(space, layer) for space, layer in zip((a, b), layers, strict=True)]
         return shared_beyond_low(*sides, low, inputs.Y, inputs.channels, tested,
                                  segments=inputs.segments, lags=inputs.lags,
                                  encoding=encoding, statistics=statistics,
                                  banded=config.banded, engine=engine)
 
-    with stage("comparisons/beyond"):
-        trained = test(*names)
     twins = tuple(untrained_name(name) for name in names)
-    if not all(twin in inputs.spaces for twin in twins):
-        if config.untrained_control:
-            warnings.append("The untrained-twin control of the shared-beyond-L test did "
-                            f"not run: {' and '.join(twins)} are not analysed.")
+    present = all(twin in inputs.spaces for twin in twins)
+    if not present and config.untrained_control:
+        warnings.append("The untrained-twin control of the shared-beyond-L test did not "
+                        f"run: {' and '.join(twins)} are not analysed.")
+    if present and config.beyond_untrained:  # trained beyond untrained: the twins join L
+        for twin, layer in zip(twins, layers, strict=True):
+            twin_side = side(twin, layer)
+            low = low.plus(twin, twin_side.design, twin_side.word_rows)
+    with stage("comparisons/beyond"):
+        trained = test(*names, low)
+    if not present or config.beyond_untrained:
         return trained.table
     with stage("comparisons/beyond-untrained"):
-        untrained = test(*twins)
+        untrained = test(*twins, low)
     return untrained_contrast(trained, untrained, statistics.fdr_alpha)
 
 

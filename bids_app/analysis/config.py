@@ -57,6 +57,12 @@ class ComparisonConfig:
         twin: same architecture and input, ``weights: random``, seed 0) as feature spaces of
         their own, named ``<name>untrained``, and repeat the shared-beyond-L test with them.
         A finding the twins reproduce is not evidence about learned representations.
+    beyond_untrained : bool
+        Test "trained beyond untrained": the untrained twins' layers of the tested pair join
+        L in the shared-beyond-L test (one band with L), so that what it finds is shared
+        beyond whatever the architectures carry untrained; the twins' own test then does
+        not run. Needs ``untrained_control``. Off by default: it widens every model of the
+        test by the twins' columns (about 5 times the cost).
     inner_cv : str
         Inner cross-validation of the comparisons' models (``encoding.inner_cv`` applies to
         the single-space encodings). ``"holdout"`` (default): the penalties (and band
@@ -148,6 +154,7 @@ class ComparisonConfig:
     phrase_pause: float = 0.5
     word_language: str = "en"
     untrained_control: bool = True
+    beyond_untrained: bool = False
     inner_cv: str = "holdout"
     n_refits: int = 20
     predcorr_null: bool = False
@@ -177,6 +184,9 @@ class ComparisonConfig:
                 isinstance(n, str) for n in self.conditioning))):
             raise UsageError(f"comparison.conditioning must be 'auto' or a list of feature "
                              f"spaces, kinds and word regressors, got {self.conditioning!r}")
+        if self.beyond_untrained and not self.untrained_control:
+            raise UsageError("comparison.beyond_untrained needs comparison.untrained_control: "
+                             "true (the twins it conditions on)")
         if self.inner_cv not in INNER_CVS:
             raise UsageError(f"comparison.inner_cv must be one of {list(INNER_CVS)}, got "
                              f"{self.inner_cv!r}")

@@ -79,6 +79,14 @@ class LowLevelSet:
         """``"envelope + mel + word_onset"``, or ``"nothing"``."""
         return " + ".join(self.names) or "nothing"
 
+    def plus(self, name: str, block: np.ndarray, word_rows: np.ndarray | None) -> LowLevelSet:
+        """A new set with one more block (``word_rows``: centre it across training words)."""
+        rows = dict(self.word_rows)
+        if word_rows is not None:
+            rows[len(self.blocks)] = word_rows
+        return LowLevelSet([*self.names, name], [*self.blocks, block], rows,
+                           list(self.left_out))
+
 
 def conditioning_names(config: ComparisonConfig, spaces: Mapping[str, FeatureSpaceInfo],
                        has_words: bool) -> list[str]:

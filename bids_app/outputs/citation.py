@@ -166,6 +166,10 @@ def _comparisons_text(config: AppConfig) -> str:
              "trained-minus-untrained difference was tested against the paired difference of "
              "the two nulls, and a finding the twins reproduce was flagged as such."
              if comp.untrained_control else "")
+    if comp.beyond_untrained:
+        twins = (" The untrained twins' layers (the same architectures with random weights, "
+                 "seed 0) joined L in this test, so that it tests information shared beyond "
+                 "what the architectures carry untrained.")
     predcorr = (f"For each electrode predicted significantly by both models, the Pearson "
                 f"correlation of the two models' cross-validated predictions (best layer "
                 f"chosen in-fold) was tested against {comp.n_refits} refits of both models on "
