@@ -110,6 +110,16 @@ def test_comparisons_are_priced_by_the_tested_electrodes_and_the_refits(podcast_
     assert alone.seconds < comparisons.seconds
 
 
+@pytest.mark.parametrize("options", [{"variance_partitioning": []}, {"conditioning": []},
+                                     {"preset": "reference"}, {"cca_speech": "mel"}])
+def test_every_comparison_setting_is_priced(podcast_sized, options):
+    recording, stimuli, config, paths = podcast_sized
+    comparison = dataclasses.replace(config.comparison, **options)
+    stage = estimate_cost(recording, stimuli, dataclasses.replace(config, comparison=comparison),
+                          paths).stages[-1]
+    assert stage.name == "comparisons" and stage.seconds >= 0 and stage.peak_bytes >= 0
+
+
 def test_memory_sizes_parse():
     assert parse_memory("16GB") == 16e9
     assert parse_memory("16G") == parse_memory("16000M") == 16e9  # SLURM's spellings
