@@ -367,9 +367,10 @@ def comparison_cost(size: ComparisonSize, n_tested: int) -> StageCost:
         per_batch = max(1, NULL_COLUMNS // max(1, n_tested))
         batches = [min(per_batch, comp.n_refits - start)
                    for start in range(0, comp.n_refits, per_batch)]
-        for _ in range(2 if twins else 1):
-            fits.append(("beyond", [*models, (1, 1), (1 + b, 2)], n_tested))
-            fits += [("beyond", models, refits * n_tested) for refits in batches]
+        for _ in range(2 if twins else 1):  # the data ride along the first batch
+            fits.append(("beyond", [*models, (1, 1), (1 + b, 2)],
+                         (1 + batches[0]) * n_tested))
+            fits += [("beyond", models, refits * n_tested) for refits in batches[1:]]
     for sets in _partition_widths(size):
         models = [(low + sum(w for i, w in enumerate(sets) if mask >> i & 1),
                    1 + bin(mask).count("1")) for mask in range(2 ** len(sets))]

@@ -13,7 +13,7 @@ model adds beyond word timing alone.
 
 Null. Every model, alpha and band weighting is refitted on the electrode's data rotated
 along the modelled samples (``comparison.n_refits`` rotations, the same for every electrode
-and statistic; :func:`bids_app.encoding.refit_null`), and ``p`` is the upper tail of the
+and statistic; :func:`bids_app.encoding.rotations`), and ``p`` is the upper tail of the
 normal prediction interval of that null (:func:`bids_app.encoding.refit_p_values`). A rotation
 breaks the data's relation to every feature, L included, so the null is that of data
 unrelated to the stimulus; data that follow L only give a statistic at most as spread
@@ -45,8 +45,8 @@ from bids_app.encoding import (
     StatisticsConfig,
     cross_validate_subsets,
     fdr_bh,
-    refit_null,
     refit_p_values,
+    rotations,
 )
 
 logger = logging.getLogger("ssl_ieeg")
@@ -56,7 +56,7 @@ STATISTICS = ("shared_beyond_low", "gain_a", "gain_b")
 #: Rotated columns per refit of the four models. Each refit builds every fold's design,
 #: Gram matrices and eigendecompositions once for all its columns, so one large batch (20
 #: rotations of 100 electrodes are 1.4 GB of float32 at 30 minutes) costs far less than
-#: several small ones.
+#: several small ones; the observed data are fitted beside the first batch.
 NULL_COLUMNS = 2048
 
 
@@ -141,10 +141,18 @@ def shared_beyond_low(a: Side, b: Side, low: LowLevelSet, Y: np.ndarray,
     logger.info("shared beyond L (%s): %s %s x %s %s on %d electrode(s), %d refits",
                 low.describe(), a.space, a.layer, b.space, b.layer, len(columns),
                 statistics.n_refits)
-    observed, named, increments = fit(Y[:, columns], keep=True)
-    null = refit_null(lambda shifted: fit(shifted)[0], Y[:, columns], segments=segments,
-                      n_refits=statistics.n_refits, seed=statistics.seed,
-                      max_columns=NULL_COLUMNS)
+    data, k = Y[:, columns], len(columns)
+    parts = []
+    for shifted in rotations(data, segments=segments, n_refits=statistics.n_refits,
+                             seed=statistics.seed, max_columns=NULL_COLUMNS):
+        if not parts:  # the data ride along the first batch: one design, Gram and search
+            both, named, increments = fit(np.concatenate([data, shifted], axis=1), keep=k)
+            observed, shifted_stats = both[:, :k], both[:, k:]
+            named = {name: values[:k] for name, values in named.items()}
+        else:
+            shifted_stats = fit(shifted)[0]
+        parts.append(np.moveaxis(shifted_stats.reshape(len(STATISTICS), -1, k), 1, 0))
+    null = np.concatenate(parts)
     n = len(channels)
     table = pd.DataFrame({"channel": list(channels), "space_a": a.space, "layer_a": a.layer,
                           "space_b": b.space, "layer_b": b.layer, "tested": tested,
@@ -231,9 +239,14 @@ class _Fits:
     banded: bool
     engine: dict
 
-    def __call__(self, Y: np.ndarray, keep: bool = False
+    def __call__(self, Y: np.ndarray, keep: int = 0
                  ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
-        """``(statistics (3, n), R² of each model, prediction-increment correlation)``."""
+        """``(statistics (3, n), R² of each model, prediction-increment correlation)``.
+
+        ``keep``: the leading columns of ``Y`` that are the observed data, whose
+        predictions are kept (for the increment correlation, of those columns) and for
+        which the onset models are fitted.
+        """
         low = list(range(len(self.low.blocks)))
         i_a, i_b = len(low), len(low) + 1
         models = {"low": low, "low_a": [*low, i_a], "low_b": [*low, i_b],
@@ -250,8 +263,9 @@ class _Fits:
             [*self.low.blocks, self.a.design, self.b.design], Y, subsets, lags=self.lags,
             segments=self.segments, config=self.encoding, banded=self.banded,
             bands=[0] * len(low) + [1, 2], word_rows=word_rows,
-            keep_predictions=[keep and name in ("low", "low_a", "low_b") and bool(m)
-                              for name, m in models.items() if m], **self.engine)
+            keep_predictions=[keep > 0 and name in ("low", "low_a", "low_b") and bool(m)
+                              for name, m in models.items() if m], keep_targets=keep,
+            **self.engine)
         results = dict(zip([name for name, m in models.items() if m], fitted, strict=True))
         r2 = {name: results[name].r2 if name in results else np.zeros(Y.shape[1])
               for name in models}

@@ -15,6 +15,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "cv": ("EncodingResult",),
     "estimator": ("TRFEncoder",),
     "perfold": ("cross_validate", "cross_validate_folds", "cross_validate_subsets"),
-    "stats": ("fdr_bh", "permutation_test", "refit_null", "refit_p_values", "significance"),
+    "stats": ("fdr_bh", "permutation_test", "refit_null", "refit_p_values", "rotations",
+              "significance"),
     "word": ("cross_validate_word_lags", "word_targets"),
 })

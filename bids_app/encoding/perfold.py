@@ -159,8 +159,8 @@ def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequ
                            lags: Sequence[int], segments: np.ndarray | None = None,
                            config: EncodingConfig | None = None, banded: bool = False,
                            keep_predictions: Sequence[bool] | None = None,
-                           backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
-                           verbose: bool = False,
+                           keep_targets: int | None = None, backend: str = "numpy",
+                           device: str = "cpu", n_jobs: int = 1, verbose: bool = False,
                            word_rows: dict[int, np.ndarray] | None = None,
                            bands: Sequence[int] | None = None) -> list[EncodingResult]:
     """One model per subset of the design's blocks, from one design and Gram per fold.
@@ -180,6 +180,9 @@ def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequ
     keep_predictions : sequence of bool | None
         Per subset, whether its result keeps the cross-validated predictions (n_samples ×
         n_targets each; None keeps all). The scores are computed either way.
+    keep_targets : int | None
+        Keep the predictions of the first ``keep_targets`` targets only (None: all), e.g.
+        the observed data fitted beside their rotated copies.
     lags, segments, config, banded, backend, device, n_jobs, verbose, word_rows
         As in :func:`cross_validate_folds`.
     bands : sequence of int | None
@@ -197,7 +200,7 @@ def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequ
     if len(keep) != len(subsets):
         raise ValueError(f"keep_predictions has {len(keep)} entries for {len(subsets)} subsets")
     return _per_fold(reduced, Y, folds, pieces, [list(s) for s in subsets], config, banded,
-                     backend, device, n_jobs, False, verbose, keep, bands)
+                     backend, device, n_jobs, False, verbose, keep, bands, keep_targets)
 
 
 def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.ndarray | None,
@@ -220,18 +223,20 @@ def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.nd
 def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
               pieces: list[Piece], subsets: list[list[int] | None], config: EncodingConfig,
               banded: bool, backend: str, device: str, n_jobs: int, return_weights: bool,
-              verbose: bool, keep: list[bool], bands: Sequence[int] | None = None
-              ) -> list[EncodingResult]:
+              verbose: bool, keep: list[bool], bands: Sequence[int] | None = None,
+              keep_targets: int | None = None) -> list[EncodingResult]:
     """The per-fold engine: each fold's design and Gram once, one fit per block subset.
 
     A subset's model is fitted on the slices of the union's statistics, and predicts with
     the union's design and zero weights on the other blocks, so no subset copies the design.
     Each test fold is scored as it is predicted; ``keep[m]`` says whether subset ``m``'s
-    predictions are kept.
+    predictions are kept (of the first ``keep_targets`` targets).
     """
     lags = reduced.engine_lags
     engine = Backend(backend, device)
-    predictions = [np.full(Y.shape, np.nan, dtype=config.dtype) if k else None for k in keep]
+    kept = Y.shape[1] if keep_targets is None else keep_targets
+    predictions = [np.full((Y.shape[0], kept), np.nan, dtype=config.dtype) if k else None
+                   for k in keep]
     scores = [[] for _ in subsets]  # (r, r2) of every test fold
     chosen = [[] for _ in subsets]
     inner = [[] for _ in subsets]
@@ -268,7 +273,7 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                                          engine) + y_offset
                 scores[m].append(fold_scores(Y[index], predicted))
                 if keep[m]:
-                    predictions[m][index] = predicted
+                    predictions[m][index] = predicted[:, :kept]
                 chosen[m].append(alphas)
                 inner[m].append(error)
                 if return_weights:

@@ -13,7 +13,7 @@ both on noise):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from scipy import stats
@@ -168,22 +168,45 @@ def refit_null(statistic: Callable[[np.ndarray], np.ndarray], Y: np.ndarray, *,
     null : ndarray, shape (n_refits, ..., n_targets)
     """
     Y = np.asarray(Y, dtype=np.float32)
+    n_targets = 1 if Y.ndim == 1 else Y.shape[1]
+    batches = []
+    for shifted in rotations(Y, segments=segments, n_refits=n_refits, seed=seed,
+                             max_columns=max_columns):
+        values = np.asarray(statistic(shifted))
+        values = values.reshape(*values.shape[:-1], -1, n_targets)
+        batches.append(np.moveaxis(values, -2, 0))
+    return np.concatenate(batches)
+
+
+def rotations(Y: np.ndarray, *, segments: np.ndarray | None = None, n_refits: int = 100,
+              seed: int = 0, max_columns: int = REFIT_COLUMNS) -> Iterator[np.ndarray]:
+    """The rotated copies of :func:`refit_null`, a batch of columns at a time.
+
+    Parameters
+    ----------
+    Y : ndarray, shape (n_samples, n_targets)
+    segments, n_refits, seed, max_columns
+        As in :func:`refit_null`.
+
+    Yields
+    ------
+    shifted : ndarray, shape (n_samples, n_batch * n_targets), float32
+        Rotation ``i`` of the batch in columns ``i * n_targets`` to ``(i + 1) * n_targets``;
+        the batches hold the ``n_refits`` rotations in order.
+    """
+    Y = np.asarray(Y, dtype=np.float32)
     Y = Y[:, None] if Y.ndim == 1 else Y
     modelled = np.flatnonzero(np.ones(len(Y), bool) if segments is None else segments >= 0)
     shifts = circular_shifts(len(modelled), n_refits, np.random.default_rng(seed))
     n_targets = Y.shape[1]
     per_call = max(1, max_columns // n_targets)
-    batches = []
     for start in range(0, n_refits, per_call):
         batch = shifts[start:start + per_call]
         shifted = np.zeros((len(Y), len(batch) * n_targets), dtype=np.float32)
         for i, shift in enumerate(batch):
             shifted[modelled, i * n_targets:(i + 1) * n_targets] = np.roll(Y[modelled], shift,
                                                                            axis=0)
-        values = np.asarray(statistic(shifted))
-        values = values.reshape(*values.shape[:-1], len(batch), n_targets)
-        batches.append(np.moveaxis(values, -2, 0))
-    return np.concatenate(batches)
+        yield shifted
 
 
 def refit_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
