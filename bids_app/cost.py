@@ -361,9 +361,12 @@ def comparison_cost(size: ComparisonSize, n_tested: int) -> StageCost:
     fits: list[tuple[str, list[tuple[int, int]], int]] = []  # (test, models, targets)
     if all(name in size.widths for name in names):
         a, b = (size.widths[name] for name in names)
-        models = [(w, bands) for w, bands in ((low, 1), (low + a, 2), (low + b, 2),
-                                              (low + a + b, 3)) if w]
         twins = all(untrained_name(name) in size.widths for name in names)
+        given = low
+        if twins and comp.beyond_untrained:  # the twins join L; their own test does not run
+            given, twins = low + a + b, False
+        models = [(w, bands) for w, bands in ((given, 1), (given + a, 2), (given + b, 2),
+                                              (given + a + b, 3)) if w]
         per_batch = max(1, NULL_COLUMNS // max(1, n_tested))
         batches = [min(per_batch, comp.n_refits - start)
                    for start in range(0, comp.n_refits, per_batch)]
