@@ -370,6 +370,7 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         for spec in config.features:
             tables[spec.name], results[spec.name] = encoder.feature_space(
                 feature_sets[spec.name])
+            _check_finite(tables[spec.name], spec.name, recording)
             tables[spec.name] = electrode_significance(tables[spec.name], results[spec.name],
                                                        neural.data.T, config)
             if responsive is not None:
@@ -401,6 +402,18 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
         write_tsv(path, tables[spec.name])
         logger.info("wrote %s", path)
     return neural
+
+
+def _check_finite(table: pd.DataFrame, space: str, recording: Recording) -> None:
+    """Refuse (exit 65) non-finite encoding scores: a failed participant, not a NaN result."""
+    bad = table.loc[~np.isfinite(table["r"].to_numpy(float)), "channel"].unique()
+    if len(bad):
+        named = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+        raise BadDataError(
+            f"{recording.data_path}: the encoding of {space} gave non-finite scores for "
+            f"{len(bad)} channel(s) ({named}): "
+            "their high gamma is constant or not finite over the modelled samples. Check "
+            "these channels in the recording, or mark them bad in channels.tsv.")
 
 
 def _recheck_cost(estimate: CostEstimate, n_responsive: int, recording: Recording,

@@ -270,3 +270,19 @@ def test_validation_errors_of_unselected_participants_do_not_stop_a_selected_one
     assert main([str(root), str(tmp_path / "out"), "participant", "--participant-label", "01",
                  "--config", str(config)]) == 0
     assert "error(s) in participants not selected, ignored" in capsys.readouterr().err
+
+
+def test_non_finite_encoding_scores_fail_the_participant_naming_the_channel(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from bids_app.bids.recording import Recording
+    from bids_app.errors import BadDataError
+    from bids_app.workflow import _check_finite
+
+    recording = Recording(subject="01", task="t", data_path=tmp_path / "sub-01_ieeg.edf")
+    table = pd.DataFrame({"channel": ["G1", "G2", "G2"], "r": [0.1, np.nan, np.nan]})
+    with pytest.raises(BadDataError, match=r"gpt2 gave non-finite scores for 1 channel\(s\) "
+                                           r"\(G2\).*channels.tsv"):
+        _check_finite(table, "gpt2", recording)
+    _check_finite(table.iloc[:1], "gpt2", recording)  # finite: no error

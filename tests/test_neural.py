@@ -148,16 +148,55 @@ def test_auto_flag_records_flat_and_noisy_channels(tmp_path, caplog):
     pybv.write_brainvision(data=data, sfreq=512.0, ch_names=names,
                            fname_base="sub-01_task-t_ieeg", folder_out=tmp_path,
                            fmt="binary_float32", overwrite=True)
-    assert preprocess(rec, PreprocessingConfig()).ch_names == names  # off by default
+    # flagging is off by default, but a dead channel is always excluded
+    default = preprocess(rec, PreprocessingConfig())
+    assert default.ch_names == [name for name in names if name != "G4"]
     with caplog.at_level(logging.WARNING, logger="ssl_ieeg"):
         neural = preprocess(rec, PreprocessingConfig(auto_flag=True))
     assert "G4" not in neural.ch_names and "G8" not in neural.ch_names
     assert len(neural.ch_names) == 10
     table = neural.channels.set_index("name")
     assert table.loc["G4", "status"] == "bad"
-    assert "auto-flagged: flat" in table.loc["G4", "status_description"]
+    assert "dead: constant signal" in table.loc["G4", "status_description"]
     assert "auto-flagged: noisy" in table.loc["G8", "status_description"]
     assert "G8" in caplog.text
+
+
+def test_defective_channels_are_excluded_before_referencing_and_poison_no_other(tmp_path,
+                                                                               caplog):
+    names = [f"G{i}" for i in range(1, 13)]
+    rec = _noise_recording(tmp_path, names)
+    raw = mne.io.read_raw_brainvision(rec.data_path, preload=True, verbose="error")
+    data = raw.get_data()
+    data[1, 1024:1536] = np.nan  # a 1-s dropout, written as NaN
+    data[4] = np.clip(data[4], -5e-6, 5e-6)  # clipped at the rails
+    data[8] *= 1e-4  # a dead contact: noise far below the others
+    pybv.write_brainvision(data=data, sfreq=512.0, ch_names=names,
+                           fname_base="sub-01_task-t_ieeg", folder_out=tmp_path,
+                           fmt="binary_float32", overwrite=True)
+    with caplog.at_level(logging.WARNING, logger="ssl_ieeg"):
+        neural = preprocess(rec, PreprocessingConfig())  # auto_flag off
+    assert neural.ch_names == [n for n in names if n not in ("G2", "G5", "G9")]
+    assert np.isfinite(neural.data).all()
+    table = neural.channels.set_index("name")
+    assert "non-finite samples: 512 of 5120, from 2.00 s to 3.00 s" in \
+        table.loc["G2", "status_description"]
+    assert table.loc["G5", "status_description"].startswith("clipped")
+    assert table.loc["G9", "status_description"].startswith("dead: standard deviation")
+    assert "G2 excluded before referencing: non-finite samples" in caplog.text
+    # the common average of the others equals a run without those channels at all
+    kept = [n for n in names if n not in ("G2", "G5", "G9")]
+    pybv.write_brainvision(data=data[[names.index(n) for n in kept]], sfreq=512.0,
+                           ch_names=kept, fname_base="sub-01_task-t_ieeg",
+                           folder_out=tmp_path / "kept", fmt="binary_float32", overwrite=True)
+    alone = preprocess(_recording_of(tmp_path / "kept", kept), PreprocessingConfig())
+    np.testing.assert_allclose(alone.data, neural.data, atol=1e-4)
+
+
+def _recording_of(folder: Path, names: list[str]) -> Recording:
+    return Recording(subject="01", task="t", data_path=folder / "sub-01_task-t_ieeg.vhdr",
+                     channels=pd.DataFrame({"name": names, "type": "ECOG", "status": "good"}),
+                     sidecar={"PowerLineFrequency": 60})
 
 
 # --- real-world quirks ----------------------------------------------------------------------

@@ -1,4 +1,11 @@
-"""Which channels are modelled, and automatic flagging of flat or noisy channels."""
+"""Which channels are modelled: defects that always exclude one, and automatic flagging.
+
+Defects (:func:`sample_defect`, :func:`dead_channels`) are excluded before referencing
+whatever ``preprocessing.auto_flag`` says, since one such channel would reach every other
+through the common average: non-finite samples (a dropout written as NaN), digital zeros or
+a dead contact (a standard deviation :data:`DEAD_RATIO` times below the median channel's),
+and clipping (more than :data:`CLIPPED_SHARE` of the samples at the channel's extremes).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,64 @@ NEURAL_TYPES = ("ECOG", "SEEG", "DBS")
 MAD_TO_STD = 1.4826
 #: Most 1-s segments averaged in a QC power spectrum (5 minutes of data).
 MAX_PSD_SEGMENTS = 300
+#: Share of a channel's samples at its largest or smallest value above which it is clipped
+#: (a signal that fits the amplifier's range reaches each extreme a handful of times).
+CLIPPED_SHARE = 0.01
+#: A channel whose standard deviation is this many times below the median channel's is dead.
+DEAD_RATIO = 1e-3
+
+
+def sample_defect(signal: np.ndarray, sfreq: float) -> str | None:
+    """Why one channel's samples can never be modelled (non-finite, clipped), or None.
+
+    Parameters
+    ----------
+    signal : ndarray, shape (n_times,)
+    sfreq : float
+        Sampling rate in Hz (to give the times of non-finite samples).
+
+    Returns
+    -------
+    reason : str | None
+        As written to the derivative ``_channels.tsv``.
+    """
+    bad = ~np.isfinite(signal)
+    if bad.any():
+        where = np.flatnonzero(bad)
+        return (f"non-finite samples: {where.size} of {signal.size}, from "
+                f"{where[0] / sfreq:.2f} s to {where[-1] / sfreq:.2f} s")
+    low, high = signal.min(), signal.max()
+    share = (np.count_nonzero(signal == low) + np.count_nonzero(signal == high)) / signal.size
+    if high > low and share > CLIPPED_SHARE:
+        return f"clipped: {share:.1%} of the samples at the channel's extremes"
+    return None
+
+
+def dead_channels(names: list[str], log_var: np.ndarray) -> dict[str, str]:
+    """Channels with zero variance, or a standard deviation :data:`DEAD_RATIO` times below
+    the median channel's.
+
+    Parameters
+    ----------
+    names : list of str
+    log_var : ndarray, shape (n_channels,)
+        Natural log of each channel's variance (``-inf`` when it is constant).
+
+    Returns
+    -------
+    dead : dict
+        ``{name: reason}``.
+    """
+    finite = log_var[np.isfinite(log_var)]
+    floor = np.median(finite) + 2 * np.log(DEAD_RATIO) if finite.size else np.inf
+    dead = {}
+    for name, value in zip(names, log_var, strict=True):
+        if not np.isfinite(value):
+            dead[name] = "dead: constant signal (zero variance, e.g. digital zeros)"
+        elif value < floor:
+            ratio = np.exp((np.median(finite) - value) / 2)
+            dead[name] = f"dead: standard deviation {ratio:.0f} times below the median channel's"
+    return dead
 
 
 def exclusion_reason(row: pd.Series) -> str | None:

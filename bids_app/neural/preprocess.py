@@ -22,7 +22,14 @@ import pandas as pd
 
 from bids_app.bids import Recording
 from bids_app.errors import BadDataError
-from bids_app.neural.channels import channel_stats, exclusion_reason, flag_channels, welch_psd
+from bids_app.neural.channels import (
+    channel_stats,
+    dead_channels,
+    exclusion_reason,
+    flag_channels,
+    sample_defect,
+    welch_psd,
+)
 from bids_app.neural.config import PreprocessingConfig
 from bids_app.neural.data import NeuralData
 from bids_app.neural.derivative import load_derivative
@@ -44,6 +51,7 @@ class _Scan:
     log_var: np.ndarray
     line_ratio: np.ndarray
     group_sums: dict[str, np.ndarray]
+    defects: dict[str, str]  # channels whose samples are unusable (not in the sums)
 
 
 def preprocess(recording: Recording, config: PreprocessingConfig, *, n_jobs: int = 1,
@@ -92,18 +100,16 @@ def preprocess(recording: Recording, config: PreprocessingConfig, *, n_jobs: int
     group_of = _group_of(table, candidates)
     line_freq = resolve_line_freq(config.line_freq, recording)
     scan = _scan(raw, candidates, group_of, line_freq, config, verbose)
-    flags = {}
-    if config.auto_flag:
-        flags = flag_channels(candidates, scan.log_var, scan.line_ratio,
-                              config.auto_flag_threshold)
-        _remove_from_sums(raw, scan.group_sums, flags, group_of)
-        for name, reason in flags.items():
-            logger.warning("%s: %s %s", path.name, name, reason)
+    flags = _exclusions(raw, candidates, scan, group_of, config)
+    for name, reason in flags.items():
+        logger.warning("%s: %s excluded before referencing: %s", path.name, name, reason)
     table.loc[table["name"].isin(list(flags)), "reason"] = table["name"].map(flags)
     good = [c for c in candidates if c not in flags]
     if not good:
-        raise BadDataError(f"{path}: every neural channel was auto-flagged; disable "
-                           "preprocessing.auto_flag or raise auto_flag_threshold.")
+        raise BadDataError(f"{path}: every neural channel is defective or was auto-flagged "
+                           f"({'; '.join(f'{n}: {r}' for n, r in list(flags.items())[:3])}"
+                           f"{'; ...' if len(flags) > 3 else ''}); check the recording, or "
+                           "disable preprocessing.auto_flag or raise auto_flag_threshold.")
     derivations = _derivations(config.reference, good, [group_of[name] for name in good])
     if not derivations:
         raise BadDataError(f"{path}: no bipolar pair of adjacent contacts; use "
@@ -130,6 +136,24 @@ def preprocess(recording: Recording, config: PreprocessingConfig, *, n_jobs: int
     )
 
 
+def _exclusions(raw: mne.io.BaseRaw, candidates: list[str], scan: _Scan,
+                group_of: dict[str, str], config: PreprocessingConfig) -> dict[str, str]:
+    """The candidates excluded before referencing, with why: defects, then auto-flags.
+
+    Defective channels (:mod:`bids_app.neural.channels`) are excluded whatever
+    ``auto_flag`` says; the excluded channels leave the common-average sums.
+    """
+    flags = dict(scan.defects)
+    rest = [i for i, name in enumerate(candidates) if name not in flags]
+    dead = dead_channels([candidates[i] for i in rest], scan.log_var[rest])
+    if config.auto_flag:
+        rest = [i for i in rest if candidates[i] not in dead]
+        dead |= flag_channels([candidates[i] for i in rest], scan.log_var[rest],
+                              scan.line_ratio[rest], config.auto_flag_threshold)
+    _remove_from_sums(raw, scan.group_sums, dead, group_of)
+    return flags | dead
+
+
 def _group_of(table: pd.DataFrame, names: list[str]) -> dict[str, str]:
     """Common-average group of each channel: its type, and its ``group`` when that exists.
 
@@ -150,12 +174,22 @@ def _blocks(items: list, size: int) -> list[list]:
 
 def _scan(raw: mne.io.BaseRaw, names: list[str], group_of: dict[str, str], line_freq: float,
           config: PreprocessingConfig, verbose: bool) -> _Scan:
-    """First pass: QC spectra, flagging statistics and per-group sums of the raw signals."""
+    """First pass: QC spectra, flagging statistics, sample defects and per-group sums.
+
+    A channel with a sample defect (:func:`~bids_app.neural.channels.sample_defect`) enters
+    neither the sums nor, with its non-finite samples zeroed, the statistics as they are.
+    """
     sums: dict[str, np.ndarray] = {}
     psds, log_vars, ratios = [], [], []
+    defects: dict[str, str] = {}
     freqs = np.array([])
     for i, block in enumerate(_blocks(list(range(len(names))), config.block_size)):
         data = raw.get_data(picks=[names[j] for j in block])
+        for row, j in enumerate(block):
+            reason = sample_defect(data[row], raw.info["sfreq"])
+            if reason is not None:
+                defects[names[j]] = reason
+                data[row] = np.nan_to_num(data[row], nan=0.0, posinf=0.0, neginf=0.0)
         freqs, psd, log_var, ratio = channel_stats(data, raw.info["sfreq"], line_freq)
         psds.append(psd)
         log_vars.append(log_var)
@@ -163,11 +197,12 @@ def _scan(raw: mne.io.BaseRaw, names: list[str], group_of: dict[str, str], line_
         if config.reference == "car":
             for row, j in enumerate(block):
                 total = sums.setdefault(group_of[names[j]], np.zeros(raw.n_times))
-                total += data[row]
+                if names[j] not in defects:
+                    total += data[row]
         if verbose:
             logger.info("scan: block %d, %d/%d channels", i + 1, block[-1] + 1, len(names))
     return _Scan(freqs, np.concatenate(psds), np.concatenate(log_vars), np.concatenate(ratios),
-                 sums)
+                 sums, defects)
 
 
 def _remove_from_sums(raw: mne.io.BaseRaw, sums: dict[str, np.ndarray], flags: dict[str, str],
