@@ -296,7 +296,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         data = ((passes * (gram_flops + 2 * n_rows * p * targets) + pca_flops) / flops
                 + permutations * PERMUTATION_SECONDS * n_rows * targets / max(1, n_jobs))
         fit = fits * (EIGH_SECONDS_PER_P3 * p**3 / max(1, n_jobs)
-                      + alphas * 4 * p * p * targets / flops)
+                      + alphas * 2 * p * p * targets / flops)
         return design_bytes + grams + arrays, data, fit, p
 
     rate = recording.sidecar.get("SamplingFrequency")
@@ -396,7 +396,9 @@ def _union_fit(size: ComparisonSize, models: list[tuple[int, int]],
 
     ``models`` are the (base width, number of bands) of its models; they share the fold
     designs and Grams of the widest. Each model searches ``3 ** (bands - 1)`` band scalings
-    (banded), each an ``eigh`` per inner fit and the alphas' validation errors.
+    (banded), each an ``eigh`` per inner fit and the alphas' validation errors (``2 p² k``
+    flops per alpha in the eigenbasis), then solves once per distinct chosen penalty.
+    Calibrated on the 1,800 s participant benchmark (``benchmarks/README.md``).
     """
     enc, comp = size.config.encoding, size.config.comparison
     per_lag = _lag_columns(size.config)
@@ -409,8 +411,8 @@ def _union_fit(size: ComparisonSize, models: list[tuple[int, int]],
         p = width * per_lag
         scalings = 3 ** (bands - 1) if comp.banded else 1
         eigh += folds * inner * scalings * EIGH_SECONDS_PER_P3 * p**3
-        flops += folds * (inner * scalings * alphas * 4 * p * p * targets
-                          + min(scalings * alphas, targets) * p**3 / 3)
+        flops += folds * (inner * scalings * alphas * 2 * p * p * targets
+                          + min(alphas, targets) * p**3 / 3)
     seconds = flops / (FLOPS_PER_CORE * max(1, size.n_jobs)) + eigh / max(1, size.n_jobs)
     memory = 4 * n * (P + 3 * targets) + (folds + 3) * 8 * P * P
     return seconds, memory
