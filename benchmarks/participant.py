@@ -254,7 +254,9 @@ def run_scale(work: Path, duration: float, subject: str, nprocs: int,
     if not done_file.is_file():
         shutil.rmtree(root, ignore_errors=True)
         t0 = time.perf_counter()
-        write_dataset(root, subject, duration)
+        # in a child, so that the runs' ru_maxrss does not start from this process's peak
+        _child([sys.executable, __file__, "--child-dataset", str(root), subject,
+                str(duration)])
         print(f"dataset of {duration:.0f} s written in {time.perf_counter() - t0:.0f} s",
               flush=True)
         first = write_config(work / "default.yaml", work, "default")
@@ -284,7 +286,12 @@ def main() -> None:
                         help="keep the files here and reuse them on the next run (default: a "
                              "temporary folder)")
     parser.add_argument("--child-features", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child-dataset", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_dataset:
+        root, subject, duration = args.child_dataset
+        write_dataset(Path(root), subject, float(duration))
+        return
     if args.child_features:
         root, out, config, nprocs = args.child_features
         print(json.dumps(_extract_features(Path(root), Path(out), Path(config), int(nprocs))))
