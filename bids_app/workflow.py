@@ -405,8 +405,12 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
 
 
 def _check_finite(table: pd.DataFrame, space: str, recording: Recording) -> None:
-    """Refuse (exit 65) non-finite encoding scores: a failed participant, not a NaN result."""
-    bad = table.loc[~np.isfinite(table["r"].to_numpy(float)), "channel"].unique()
+    """Refuse (exit 65) a non-finite R²: a failed participant, not a NaN result.
+
+    R² is undefined only where the data are (constant or non-finite high gamma); r is also
+    undefined where a model's predictions are constant (a huge penalty), which is a result.
+    """
+    bad = table.loc[~np.isfinite(table["r2"].to_numpy(float)), "channel"].unique()
     if len(bad):
         named = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
         raise BadDataError(

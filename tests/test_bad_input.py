@@ -281,7 +281,8 @@ def test_non_finite_encoding_scores_fail_the_participant_naming_the_channel(tmp_
     from bids_app.workflow import _check_finite
 
     recording = Recording(subject="01", task="t", data_path=tmp_path / "sub-01_ieeg.edf")
-    table = pd.DataFrame({"channel": ["G1", "G2", "G2"], "r": [0.1, np.nan, np.nan]})
+    table = pd.DataFrame({"channel": ["G1", "G2", "G2"], "r": [0.1, np.nan, np.nan],
+                          "r2": [0.01, np.nan, -np.inf]})
     with pytest.raises(BadDataError, match=r"gpt2 gave non-finite scores for 1 channel\(s\) "
                                            r"\(G2\).*channels.tsv"):
         _check_finite(table, "gpt2", recording)
