@@ -15,8 +15,9 @@ from bids_app.encoding import (
     permutation_test,
     refit_null,
     refit_p_values,
+    significance,
 )
-from bids_app.encoding.stats import _circular_correlations
+from bids_app.encoding.stats import _circular_correlations, max_t_p_values
 from bids_app.errors import UsageError
 
 
@@ -144,3 +145,19 @@ def test_refit_test_keeps_the_cross_fitting_dependence():
     assert (p <= 0.05).mean() <= scipy.stats.binom.interval(0.99, 300, 0.05)[1] / 300
     spread = null.std(0, ddof=1).mean()
     assert spread == pytest.approx(result.r.std(), rel=0.25)
+
+
+def test_max_t_reuses_the_null_each_layers_test_kept():
+    rng = np.random.default_rng(4)
+    Y = smooth_noise(rng, (3000, 40)).astype(np.float32)
+    X = smooth_noise(rng, (3000, 6))
+    layers = [cross_validate(X + 0.5 * smooth_noise(rng, (3000, 6)), Y, lags=[0, 1, 2],
+                             config=EncodingConfig(n_folds=5)) for _ in range(3)]
+    recomputed = max_t_p_values(layers, Y, n_permutations=200, seed=0)
+    statistics = StatisticsConfig(n_permutations=200, seed=0)
+    layer_p = [significance(result, Y, None, Y, statistics, "trf") for result in layers]
+    assert all(result.shift_null.shape == (200, 40) for result in layers)
+    kept = max_t_p_values(layers, Y, n_permutations=200, seed=0)
+    np.testing.assert_allclose(kept, recomputed, atol=1 / 201)  # float32 ties at most
+    # one test per electrode: never below the smallest of its layers' p
+    assert (kept >= np.min(layer_p, axis=0) - 1e-12).all()

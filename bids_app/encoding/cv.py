@@ -53,6 +53,9 @@ class EncodingResult:
     lag_profile : ndarray, shape (n_lags, n_targets) | None
         When the TRF is summarised: the standard deviation of each lag's term of the
         prediction, i.e. how strongly each lag contributes (see :func:`lag_profile`).
+    shift_null : ndarray, shape (n_permutations, n_targets) | None
+        The circular-shift null of ``r`` that the encoding test used (TRF mode, float32),
+        kept so that the max-T test over layers need not recompute it.
     """
 
     r: np.ndarray
@@ -66,6 +69,7 @@ class EncodingResult:
     weights: np.ndarray | None = None
     inner_error: np.ndarray | None = None
     lag_profile: np.ndarray | None = None
+    shift_null: np.ndarray | None = None
 
 
 def cross_validate_fixed(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],

@@ -60,10 +60,25 @@ def permutation_test(result: EncodingResult, Y: np.ndarray, n_permutations: int 
         ``(count(null >= r) + 1) / (n_permutations + 1)``; NaN where r is NaN.
     """
     null = shift_null(result, Y, n_permutations, seed, cross_fit_correction)
-    observed = np.asarray(result.r).ravel()
-    count = (null >= observed[None, :]).sum(0)
-    p = (count + 1) / (n_permutations + 1)
-    return np.where(np.isnan(observed), np.nan, p).reshape(np.shape(result.r))
+    return shift_p_values(result.r, null)
+
+
+def shift_p_values(r: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """``(count(null >= r) + 1) / (n_permutations + 1)``, NaN where ``r`` is NaN.
+
+    Parameters
+    ----------
+    r : ndarray
+        Observed scores (any shape, ``size`` targets).
+    null : ndarray, shape (n_permutations, size)
+
+    Returns
+    -------
+    p : ndarray, shape of ``r``
+    """
+    observed = np.asarray(r, dtype=float).ravel()
+    p = ((null >= observed[None, :]).sum(0) + 1) / (len(null) + 1)
+    return np.where(np.isnan(observed), np.nan, p).reshape(np.shape(r))
 
 
 def shift_null(result: EncodingResult, Y: np.ndarray, n_permutations: int = 1000,
@@ -102,7 +117,8 @@ def max_t_p_values(results: Sequence[EncodingResult], Y: np.ndarray,
     Parameters
     ----------
     results : sequence of EncodingResult
-        The layers of one feature space, on the same folds and data.
+        The layers of one feature space, on the same folds and data; the null a layer's
+        test kept (``shift_null``, with the same ``n_permutations``) is reused.
     Y : ndarray, shape (n_samples, n_targets)
     n_permutations, seed : int
 
@@ -116,7 +132,10 @@ def max_t_p_values(results: Sequence[EncodingResult], Y: np.ndarray,
     for result in results:
         r = np.asarray(result.r, dtype=float).ravel()
         observed = np.fmax(observed, np.where(np.isnan(r), -np.inf, r))
-        null = np.fmax(null, shift_null(result, Y, n_permutations, seed))
+        kept = result.shift_null
+        if kept is None or kept.shape != null.shape:
+            kept = shift_null(result, Y, n_permutations, seed)
+        null = np.fmax(null, kept)
     p = ((null >= observed[None, :]).sum(0) + 1) / (n_permutations + 1)
     return np.where(np.isfinite(observed), p, np.nan)
 
@@ -270,11 +289,15 @@ def significance(result: EncodingResult, targets: np.ndarray,
     Returns
     -------
     p : ndarray, shape of ``result.r``
+        With the circular-shift null in TRF mode, the null is also kept on
+        ``result.shift_null`` (for :func:`max_t_p_values`).
     """
     smallest_fold = min(len(fold) for fold in result.test_folds)
     if statistics.null(mode, smallest_fold) == "circular_shift":
-        return permutation_test(result, targets, n_permutations=statistics.n_permutations,
-                                seed=statistics.seed)
+        null = shift_null(result, targets, statistics.n_permutations, statistics.seed)
+        if mode == "trf":  # kept for the max-T test over layers
+            result.shift_null = null.astype(np.float32)
+        return shift_p_values(result.r, null)
     null = refit_null(lambda shifted: refit(shifted).r, data, segments=segments,
                       n_refits=statistics.n_refits, seed=statistics.seed,
                       max_columns=max_columns)
