@@ -182,7 +182,8 @@ def feature_layers(spec, model_path: Path | None) -> tuple[int, int]:
         if spec.kind == "static":
             return 1, int(width)
         layers = len(spec.layers) if isinstance(spec.layers, list) else int(depth) + 1
-        return layers + (2 if spec.kind == "language" else 0), int(width)
+        scalars = 3 if spec.kind == "language" else 0  # surprisal, entropy, tokens
+        return layers + scalars, int(width)
     if spec.kind == "static":
         return 1, 300  # a GloVe file
     if spec.kind == "mel":

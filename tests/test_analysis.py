@@ -252,6 +252,55 @@ def test_cca_recovers_planted_latent():
     assert np.linalg.matrix_rank(both, tol=1e-6) == scores.shape[1]
 
 
+def test_heldout_selection_keeps_planted_components_and_rarely_any_of_noise():
+    from bids_app.analysis.cca import HELDOUT_ALPHA
+
+    def pair(rng, n_shared, n=1200):
+        z = rng.standard_normal((n, n_shared))
+        mix = lambda d: np.c_[z, rng.standard_normal((n, 6))] @ rng.standard_normal(  # noqa: E731
+            (n_shared + 6, d))
+        return mix(10), mix(12)
+
+    rng = np.random.default_rng(3)
+    kept = [fit_shared_space(*pair(rng, 0), variance=1.0, n_components=5,
+                             significant_only=True).n_kept for _ in range(100)]
+    # a component of unrelated sets is kept at about HELDOUT_ALPHA (99 % binomial bound: 11)
+    assert sum(k > 0 for k in kept) <= 11 and HELDOUT_ALPHA == 0.05
+    assert max(kept) <= 2
+    planted = [fit_shared_space(*pair(rng, 2), variance=1.0, n_components=5,
+                                significant_only=True).n_kept for _ in range(10)]
+    assert all(k >= 2 for k in planted) and np.mean(planted) < 2.5
+    # with nothing kept, shared is empty and the rest spaces are the whole PCA spaces
+    while (empty := fit_shared_space(*pair(rng, 0), variance=1.0, n_components=5,
+                                     significant_only=True)).n_kept:
+        pass
+    parts = empty.transform(*pair(rng, 0))
+    assert parts["shared_speech"].shape[1] == 0
+    assert parts["speech_rest"].shape[1] == empty.speech.components.shape[1] == 6
+
+
+def test_partial_cca_finds_no_shared_direction_in_a_covariate_both_models_carry():
+    """Word frequency in both models is a shared direction of plain CCA, not of partial."""
+    rng = np.random.default_rng(4)
+    n = 1500
+    frequency = rng.normal(4.5, 1.2, n)
+    speech = np.c_[frequency, rng.standard_normal((n, 7))] @ rng.standard_normal((8, 10))
+    language = np.c_[frequency, rng.standard_normal((n, 9))] @ rng.standard_normal((10, 12))
+    train, test = slice(0, 1000), slice(1000, None)
+    plain = fit_shared_space(speech[train], language[train], variance=1.0, n_components=5,
+                             significant_only=True)
+    partial = fit_shared_space(speech[train], language[train], variance=1.0, n_components=5,
+                               significant_only=True, covariates=frequency[train])
+    u, v = plain.variates(speech[test], language[test])
+    assert plain.n_kept >= 1 and np.corrcoef(u[:, 0], v[:, 0])[0, 1] > 0.9
+    assert partial.n_kept == 0
+    u, v = partial.variates(speech[test], language[test], frequency[test], candidates=True)
+    assert abs(np.corrcoef(u[:, 0], v[:, 0])[0, 1]) < 0.15
+    assert abs(np.corrcoef(u[:, 0], frequency[test])[0, 1]) < 0.15
+    with pytest.raises(ValueError, match="covariates"):
+        partial.variates(speech[test], language[test], candidates=True)
+
+
 def test_in_fold_cca_is_not_optimistic_on_noise_but_all_data_is():
     rec = make_recording(seed=5, n_samples=8000)
     rng = np.random.default_rng(7)
@@ -432,8 +481,11 @@ def test_cca_problems_become_warnings():
                       significant_only=False, variance_partitioning=["shared", "speech_rest"])
     assert any("CCA kept 8 component(s)" in w and "smaller PCA dimension of the two sets is 8"
                in w for w in result.warnings)
-    assert any("has no dimensions left" in w for w in result.warnings)
-    assert "cca" in result.tables and "varpart" not in result.tables
+    assert any("['speech_rest'] has no dimension in some outer fold" in w
+               for w in result.warnings)
+    varpart = result.tables["varpart"]  # the empty set explains nothing, by construction
+    assert (varpart.loc[varpart["region"] != "shared_only", "r2"] == 0).all()
+    assert (varpart.loc[varpart["region"] == "shared_only", "r2"] != 0).any()
     few = make_recording(seed=6, n_samples=600)
     result = _compare(few, {}, prediction_correlation=[], variance_partitioning=[],
                       pca_variance=1.0)
@@ -508,3 +560,27 @@ def test_low_level_set_carries_centred_word_frequencies_or_says_why_not():
     assert not untitled.names and untitled.left_out == ["word_frequency (no word texts)"]
     with pytest.raises(UsageError, match=r"word_language.*'xx'"):
         low_level_set(["word_frequency"], None, {}, words, segments, 0.5, 100.0, "xx")
+
+
+def test_low_level_set_takes_tokens_per_word_from_a_language_model():
+    from bids_app.analysis.lowlevel import low_level_set
+
+    onsets = np.arange(60) * 40 + 10
+    words = WordSamples(onsets, onsets + 20)
+    segments = np.zeros(2500, dtype=int)
+    tokens = np.zeros((2500, 1), dtype=np.float32)
+    tokens[onsets, 0] = np.arange(60) % 3 + 1
+
+    def design(space, layer):
+        assert (space, layer) == ("gpt2", "tokens")
+        return tokens
+
+    spaces = {"gpt2": FeatureSpaceInfo(kind="language", layers=["layer00", "tokens"],
+                                       word_level=True)}
+    low = low_level_set(["word_onset", "word_tokens"], design, spaces, words, segments, 0.5,
+                        100.0)
+    assert low.names == ["word_onset", "word_tokens"]
+    assert np.array_equal(low.blocks[1], tokens) and np.array_equal(low.word_rows[1], onsets)
+    assert np.array_equal(low.word_covariates(onsets)[:, 0], tokens[onsets, 0])
+    without = low_level_set(["word_tokens"], design, {}, words, segments, 0.5, 100.0)
+    assert without.left_out == ["word_tokens (no language model's token counts)"]

@@ -224,13 +224,17 @@ def test_word_pooling_averages_frames_in_words(tiny, stimulus, tmp_path):
 def test_language_and_static_feature_sets(tiny, stimulus, tmp_path):
     lang = load_or_compute_features(FeatureSpec("gpt", "language", model=str(tiny["language"])),
                                     stimulus, tmp_path)
-    assert lang.layer_names == ["layer00", "layer01", "layer02", "surprisal", "entropy"]
+    assert lang.layer_names == ["layer00", "layer01", "layer02", "surprisal", "entropy",
+                                "tokens"]
     assert lang.is_word_level and len(lang.times) == len(WORDS)
     assert np.all(np.asarray(lang.layers["surprisal"]) > 0)
+    tokenizer = GPT2TokenizerFast.from_pretrained(tiny["language"])
+    counts = [len(tokenizer.encode(" " + word)) for word in WORDS]
+    np.testing.assert_array_equal(np.asarray(lang.layers["tokens"])[:, 0], counts)
+    assert lang.meta["NumTokens"] == sum(counts)
     static = load_or_compute_features(FeatureSpec("emb", "static", model=str(tiny["language"])),
                                       stimulus, tmp_path)
     model = AutoModelForCausalLM.from_pretrained(tiny["language"])
-    tokenizer = GPT2TokenizerFast.from_pretrained(tiny["language"])
     ids = tokenizer.encode(" " + WORDS[1])
     table = model.get_input_embeddings().weight.detach().numpy()
     np.testing.assert_allclose(static.layers["embedding"][1], table[ids].mean(0), atol=1e-6)

@@ -16,6 +16,21 @@ training words only, when fitted in-fold) come:
 
 Together the four parts span both models' PCA spaces (up to ``rest_components``). All maps
 are affine, so a fit is applied unchanged to held-out words and frames.
+
+Partial CCA. Word covariates that both models carry (e.g. duration, frequency: the word
+regressors of the low-level set L) would make a trivial shared direction. Given
+``covariates``, both sets of PCA scores are regressed on them (with an intercept) on the
+fitting words, the CCA pairs the residuals, and the canonical variates of any words are
+their residual projections (the covariates' part removed with the fitting words'
+coefficients).
+
+Component selection (``significant_only``). The canonical correlations of the fitting words
+are biased upwards; which components are shared is judged on words the CCA did not see: the
+CCA is refitted on the first ``1 - HELDOUT_SHARE`` of the fitting words (time order) and the
+leading components are kept while their canonical correlation on the rest exceeds the
+one-sided :data:`HELDOUT_ALPHA` critical value of a correlation (Fisher z). Testing the
+components in order, stopping at the first that fails, keeps the chance of keeping any
+component of two unrelated models at ``HELDOUT_ALPHA``.
 """
 
 from __future__ import annotations
@@ -29,6 +44,10 @@ from bids_app.errors import BadDataError
 
 #: Level of the Bartlett test that counts a canonical component as significant.
 BARTLETT_ALPHA = 0.05
+#: One-sided level of the held-out test that keeps a canonical component in ``shared``.
+HELDOUT_ALPHA = 0.05
+#: Share of the fitting words (the last ones) on which the components are selected.
+HELDOUT_SHARE = 0.25
 
 
 @dataclass
@@ -139,7 +158,11 @@ def _moments(X: np.ndarray, rows: np.ndarray | None,
 
 def canonical_correlations(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                   np.ndarray]:
-    """All canonical correlations and weights of two sets (QR + SVD).
+    """All canonical correlations and weights of two sets (SVD whitening + SVD).
+
+    Directions of a set with no variance (below ``1e-8`` of its largest singular value, as
+    after regressing out a covariate the set carries exactly) are dropped rather than
+    whitened: their rounding noise would otherwise become unit-variance variates.
 
     Parameters
     ----------
@@ -149,10 +172,10 @@ def canonical_correlations(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np
 
     Returns
     -------
-    r : ndarray, shape (min(p, q),)
+    r : ndarray, shape (min(rank A, rank B),)
         Canonical correlations, decreasing.
-    wa : ndarray, shape (p, min(p, q))
-    wb : ndarray, shape (q, min(p, q))
+    wa : ndarray, shape (p, min(rank A, rank B))
+    wb : ndarray, shape (q, min(rank A, rank B))
         Weights of the centred sets giving unit-variance (ddof 1) canonical variates.
     """
     n = A.shape[0]
@@ -160,11 +183,17 @@ def canonical_correlations(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np
         raise BadDataError(f"CCA needs more words ({n}) than PCA dimensions of the two sets "
                            f"together ({A.shape[1]} + {B.shape[1]}); lower "
                            "comparison.pca_variance or use longer recordings")
-    qa, ra = np.linalg.qr(A - A.mean(0))
-    qb, rb = np.linalg.qr(B - B.mean(0))
+    (qa, ta), (qb, tb) = _whiten(A), _whiten(B)
     u, r, vt = np.linalg.svd(qa.T @ qb, full_matrices=False)
     scale = np.sqrt(n - 1)
-    return np.clip(r, 0, 1), np.linalg.solve(ra, u) * scale, np.linalg.solve(rb, vt.T) * scale
+    return np.clip(r, 0, 1), ta @ u * scale, tb @ vt.T * scale
+
+
+def _whiten(X: np.ndarray, tol: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal basis ``Q`` of the centred ``X``'s variance and the map ``T``: ``XcT = Q``."""
+    u, s, vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
+    keep = s > tol * max(s[0], 1e-300) if s.size else s > 0
+    return u[:, keep], vt[keep].T / s[keep]
 
 
 def bartlett_test(r: np.ndarray, n: int, p: int, q: int) -> dict[str, np.ndarray]:
@@ -205,14 +234,20 @@ class SharedSpace:
     Attributes
     ----------
     speech, language : Reducer
-    speech_weights, language_weights : ndarray, shape (d, k)
-        Canonical weights on the PCA scores.
-    speech_rest, language_rest : ndarray, shape (d, d - k) (or fewer columns)
+    speech_weights, language_weights : ndarray, shape (d, n_candidates)
+        Canonical weights on the (partial) PCA scores of the candidate components; the first
+        ``n_kept`` make the shared space.
+    speech_rest, language_rest : ndarray, shape (d, d - n_kept) (or fewer columns)
         Maps from PCA scores to the rest spaces.
     canonical_r : ndarray, shape (min(d_speech, d_language),)
         All canonical correlations on the fitting words.
     n_words : int
         Number of fitting words.
+    n_kept : int
+        Number of shared components (may be 0: no component cleared the held-out test).
+    speech_partial, language_partial : ndarray, shape (1 + n_covariates, n_candidates) | None
+        The part of each candidate variate explained by ``[1, covariates]`` on the fitting
+        words (subtracted from the variates); None: not partial.
     """
 
     speech: Reducer
@@ -223,25 +258,49 @@ class SharedSpace:
     language_rest: np.ndarray
     canonical_r: np.ndarray
     n_words: int
+    n_kept: int
+    speech_partial: np.ndarray | None = None
+    language_partial: np.ndarray | None = None
 
     @property
     def n_components(self) -> int:
         """Number of shared components ``k``."""
-        return self.speech_weights.shape[1]
+        return self.n_kept
 
-    def variates(self, speech: np.ndarray, language: np.ndarray) -> tuple[np.ndarray,
-                                                                          np.ndarray]:
-        """Canonical variates ``u`` (speech) and ``v`` (language) of word vectors."""
-        return (self.speech.transform(speech, then=self.speech_weights),
-                self.language.transform(language, then=self.language_weights))
+    def variates(self, speech: np.ndarray, language: np.ndarray,
+                 covariates: np.ndarray | None = None, *,
+                 candidates: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Canonical variates ``u`` (speech) and ``v`` (language) of word vectors.
 
-    def transform(self, speech: np.ndarray, language: np.ndarray) -> dict[str, np.ndarray]:
+        Parameters
+        ----------
+        speech, language : ndarray, shape (n_words, n_features)
+        covariates : ndarray, shape (n_words, n_covariates) | None
+            The words' covariates; required when the space is partial.
+        candidates : bool
+            Every candidate component, not only the kept ones.
+        """
+        k = self.speech_weights.shape[1] if candidates else self.n_kept
+        u = self.speech.transform(speech, then=self.speech_weights[:, :k])
+        v = self.language.transform(language, then=self.language_weights[:, :k])
+        if self.speech_partial is not None:
+            if covariates is None:
+                raise ValueError("this shared space is partial to word covariates: pass them")
+            design = covariate_design(covariates)
+            u -= design @ self.speech_partial[:, :k]
+            v -= design @ self.language_partial[:, :k]
+        return u, v
+
+    def transform(self, speech: np.ndarray, language: np.ndarray,
+                  covariates: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The shared and rest features of word vectors (or of speech frames).
 
         Parameters
         ----------
         speech : ndarray, shape (n_rows, n_speech_features)
         language : ndarray, shape (n_rows, n_language_features)
+        covariates : ndarray, shape (n_rows, n_covariates) | None
+            The words' covariates (when the space is partial).
 
         Returns
         -------
@@ -250,7 +309,7 @@ class SharedSpace:
             halves of the ``shared`` set; ``speech_rest`` and ``language_rest``
             (n_rows × d - k).
         """
-        u, v = self.variates(speech, language)
+        u, v = self.variates(speech, language, covariates)
         return {"shared_speech": u.astype(np.float32),
                 "shared_language": v.astype(np.float32),
                 "speech_rest": self.speech.transform(speech, then=self.speech_rest
@@ -259,12 +318,19 @@ class SharedSpace:
                                                          ).astype(np.float32)}
 
 
+def covariate_design(covariates: np.ndarray) -> np.ndarray:
+    """``[1, covariates]``: the design the partial CCA regresses the scores on."""
+    covariates = np.asarray(covariates, dtype=float).reshape(len(covariates), -1)
+    return np.c_[np.ones(len(covariates)), covariates]
+
+
 def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: float = 0.95,
                      n_components: int = 50, rest_components: int | None = None,
                      significant_only: bool = False, min_components: int = 1,
+                     covariates: np.ndarray | None = None,
                      speech_frames: np.ndarray | None = None,
                      frame_rows: np.ndarray | None = None) -> SharedSpace:
-    """Fit standardisation, PCA, CCA and the rest projections on paired word vectors.
+    """Fit standardisation, PCA, (partial) CCA and the rest projections on paired words.
 
     Parameters
     ----------
@@ -275,18 +341,20 @@ def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: floa
     variance : float
         PCA variance fraction kept in each set.
     n_components : int
-        Number of canonical components (at most the smaller PCA dimension).
+        Largest number of canonical components (at most the smaller PCA dimension).
     significant_only : bool
-        Keep only the leading components that Bartlett's test finds significant on the
-        fitting words (at :data:`BARTLETT_ALPHA`; at least one, at most ``n_components``):
-        a component the two models do not share is left to the rest spaces instead of
-        taking its dimensions (and their encoding weight) from them.
+        Keep only the leading components that clear the held-out test (module docstring;
+        possibly none), at most ``n_components``: a component the two models do not share is
+        left to the rest spaces instead of taking its dimensions (and their encoding weight)
+        from them.
     rest_components : int | None
         Keep only this many leading principal axes of each rest space; None keeps all
         ``d - k``.
     min_components : int
         Each PCA keeps at least this many axes, whatever ``variance`` (the workflow passes
         ``encoding.layer_pca``, so that the sets span what a single-model encoding uses).
+    covariates : ndarray, shape (n_words, n_covariates) | None
+        Word covariates regressed out of both sets before the CCA (partial CCA).
     speech_frames : ndarray, shape (n_samples, n_speech_features) | None
         The frame-level speech design. When given, the speech standardisation, PCA and rest
         space are fitted on its frames (``frame_rows``) instead of the word vectors, so that
@@ -303,17 +371,55 @@ def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: floa
                             None if speech_frames is None else frame_rows,
                             min_components=min_components),
                 fit_reducer(language, variance, min_components=min_components))
-    r, wa, wb = canonical_correlations(reducers[0].transform(speech),
-                                       reducers[1].transform(language))
-    k = min(n_components, len(r))
+    scores = reducers[0].transform(speech), reducers[1].transform(language)
+    design = None if covariates is None else covariate_design(covariates)
+    betas = [None if design is None else np.linalg.lstsq(design, s, rcond=None)[0]
+             for s in scores]
+    residuals = [s if b is None else s - design @ b for s, b in zip(scores, betas, strict=True)]
+    r, wa, wb = canonical_correlations(*residuals)
+    n_candidates = min(n_components, len(r))
+    k = n_candidates
     if significant_only:
-        test = bartlett_test(r, speech.shape[0], wa.shape[0], wb.shape[0])
-        k = min(k, max(int(np.argmax(np.append(test["p"], 1.0) >= BARTLETT_ALPHA)), 1))
-    weights = wa[:, :k], wb[:, :k]
-    rests = [_rest_map(reducer.power, w, rest_components)
+        k = min(k, heldout_components(*scores, design))
+    weights = wa[:, :n_candidates], wb[:, :n_candidates]
+    rests = [_rest_map(reducer.power, w[:, :k], rest_components)
              for reducer, w in zip(reducers, weights, strict=True)]
+    partial = [None if b is None else b @ w for b, w in zip(betas, weights, strict=True)]
     return SharedSpace(reducers[0], reducers[1], weights[0], weights[1], rests[0], rests[1],
-                       r, speech.shape[0])
+                       r, speech.shape[0], k, partial[0], partial[1])
+
+
+def heldout_components(speech: np.ndarray, language: np.ndarray,
+                       design: np.ndarray | None) -> int:
+    """How many leading canonical components hold on held-out words (module docstring).
+
+    Parameters
+    ----------
+    speech, language : ndarray, shape (n_words, d)
+        PCA scores of the fitting words, in time order.
+    design : ndarray, shape (n_words, 1 + n_covariates) | None
+        ``[1, covariates]`` of a partial CCA.
+
+    Returns
+    -------
+    k : int
+        The number of leading components whose held-out canonical correlation exceeds the
+        one-sided :data:`HELDOUT_ALPHA` critical value (0 when the first does not).
+    """
+    cut = round(len(speech) * (1 - HELDOUT_SHARE))
+    fit, held = slice(0, cut), slice(cut, None)
+    sides = []
+    for scores in (speech, language):
+        if design is not None:
+            scores = scores - design @ np.linalg.lstsq(design[fit], scores[fit], rcond=None)[0]
+        sides.append(scores - scores[fit].mean(0))
+    _, wa, wb = canonical_correlations(sides[0][fit], sides[1][fit])
+    u, v = sides[0][held] @ wa, sides[1][held] @ wb
+    u, v = u - u.mean(0), v - v.mean(0)
+    r = (u * v).sum(0) / np.sqrt((u * u).sum(0) * (v * v).sum(0)).clip(1e-300)
+    n_held = len(u)
+    critical = np.tanh(stats.norm.isf(HELDOUT_ALPHA) / np.sqrt(max(n_held - 3, 1)))
+    return int(np.argmin(np.append(r > critical, False)))
 
 
 def _rest_map(power: np.ndarray, weights: np.ndarray, n_kept: int | None) -> np.ndarray:
@@ -324,6 +430,8 @@ def _rest_map(power: np.ndarray, weights: np.ndarray, n_kept: int | None) -> np.
     ``γ = (WᵀCW)⁻¹WᵀC`` and the residual map is ``I - Wγ``; its principal axes come from
     the residual covariance ``(I - Wγ)ᵀ C (I - Wγ)``.
     """
+    if weights.shape[1] == 0:
+        return np.eye(len(power))[:, :len(power) if n_kept is None else n_kept]
     cov = np.diag(power)
     gamma = np.linalg.lstsq(weights.T @ cov @ weights, weights.T @ cov, rcond=None)[0]
     residual_map = np.eye(len(power)) - weights @ gamma

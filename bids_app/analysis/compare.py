@@ -192,7 +192,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     if beyond is not None:
         out.tables["beyond"] = beyond
     with stage("comparisons/cca"):
-        shared = fit_recording_shared_space(inputs, config, encoding, out.warnings)
+        shared = fit_recording_shared_space(inputs, config, encoding, out.warnings, low)
     if shared is not None:
         out.tables["cca"] = shared.table
     sets = SetDesigns(inputs, shared, config, encoding, engine, low)

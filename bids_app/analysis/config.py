@@ -44,9 +44,10 @@ class ComparisonConfig:
     conditioning : list of str | "auto"
         The low-level set L that every model of every comparison contains
         (:mod:`bids_app.analysis.lowlevel`): feature-space names, acoustic kinds, and
-        ``word_onset``, ``phrase_onset``, ``word_duration``, ``word_frequency``. ``"auto"``:
-        every acoustic space (envelope, mel, peak rate, phonetic) and the four word
-        regressors. An empty list fits the comparisons without L.
+        ``word_onset``, ``phrase_onset``, ``word_duration``, ``word_frequency``,
+        ``word_tokens`` (tokens per word, from the first language model). ``"auto"``: every
+        acoustic space (envelope, mel, peak rate, phonetic) and the five word regressors. An
+        empty list fits the comparisons without L.
     phrase_pause : float
         Silence (s) before a word that makes it a phrase onset in L.
     word_language : str
@@ -104,11 +105,13 @@ class ComparisonConfig:
         Largest number of canonical components (reduced to the smaller PCA dimension if
         needed).
     significant_only : bool
-        Keep only the leading canonical components that Bartlett's test finds significant
-        (p < 0.05) on the fitting words, up to ``n_components`` (default). A component the
-        two models do not share then stays in the rest spaces instead of taking its
-        dimensions from them, which would credit model-specific variance to ``shared``.
-        False keeps ``n_components``, as the reference study did.
+        Keep only the leading canonical components whose canonical correlation on held-out
+        fitting words (the last quarter; the CCA refitted on the rest) exceeds the one-sided
+        5 % critical value, tested in order, up to ``n_components`` (default; possibly
+        none). A component the two models do not share then stays in the rest spaces
+        instead of taking its dimensions from them, which would credit model-specific
+        variance to ``shared``. False keeps ``n_components``, as the reference study did.
+        With L, the CCA is partial to L's word regressors either way.
     rest_components : int | None
         Keep only this many leading principal axes of each rest space (None: all ``d - k``).
         The defaults (25 components, whose two views and the word onsets make the 51

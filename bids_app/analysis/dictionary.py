@@ -18,12 +18,13 @@ COLUMNS: dict[str, str] = {
     "p": "predcorr: (count+1)/(n+1) p-value of r_pred against both models refitted on the "
          "channel's data circularly shifted (comparison.n_refits shifts), only where both "
          "models predict the channel and comparison.predcorr_null is true (else empty: "
-         "r_pred is descriptive). cca: Bartlett's chi-squared test.",
+         "r_pred is descriptive). cca: Bartlett's chi-squared test on all words (descriptive; "
+         "the components kept are chosen on held-out words, n_folds_kept).",
     "p_fdr": "Benjamini-Hochberg adjusted p across the tested channels.",
-    "significant": "predcorr: p_fdr below statistics.fdr_alpha. cca: p below 0.05. varpart: "
-                   "the union model of all sets predicts the channel beyond L (its prediction "
-                   "increment over L correlates with what L leaves; permutation p_fdr below "
-                   "statistics.fdr_alpha).",
+    "significant": "predcorr: p_fdr below statistics.fdr_alpha. cca: Bartlett p below 0.05. "
+                   "varpart: the union model of all sets predicts the channel beyond L (its "
+                   "prediction increment over L correlates with what L leaves; permutation "
+                   "p_fdr below statistics.fdr_alpha).",
     "r_a": "Cross-validated r of model a's prediction with the high-gamma (in-fold best "
            "layer), mean over folds: the reference for r_pred.",
     "r_b": "Cross-validated r of model b, as r_a.",
@@ -45,6 +46,11 @@ COLUMNS: dict[str, str] = {
     "r_test": "Canonical correlation on held-out words, mean over outer folds (each fold's "
               "variates fitted without its words unless cca_fit is all_data).",
     "r_train": "Canonical correlation on the fitting words, mean over folds.",
+    "n_folds_kept": "Outer folds whose shared space kept this component (its canonical "
+                    "correlation on held-out fitting words cleared the one-sided 5 % critical "
+                    "value; comparison.significant_only).",
+    "partial_to": "The word regressors of L regressed out of both word-vector sets before "
+                  "the CCA (empty: plain CCA).",
     "wilks_lambda": "Wilks' lambda of this and all later components (fit on all words).",
     "chi2": "Bartlett's chi-squared statistic of wilks_lambda.",
     "df": "Degrees of freedom of chi2, (p - i)(q - i) for PCA dimensions p, q.",

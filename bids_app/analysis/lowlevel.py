@@ -17,10 +17,10 @@ L is made of design blocks on the neural timeline:
   words (so it adds how long a word is, not that it starts);
 - ``word_frequency``: an impulse carrying each word's log frequency (Zipf scale, from the
   ``wordfreq`` lists of ``comparison.word_language``, offline), centred likewise: frequent
-  words evoke smaller responses, and every language model encodes frequency.
-
-The number of tokens per word is not in L yet (the token counts are not kept with the
-features).
+  words evoke smaller responses, and every language model encodes frequency;
+- ``word_tokens``: an impulse carrying each word's number of tokens (the ``tokens`` scalar
+  feature of the first language model), centred likewise: a model that sees more tokens
+  of a word has more to encode about it.
 """
 
 from __future__ import annotations
@@ -36,9 +36,12 @@ from bids_app.analysis.words import WordSamples, modelled_index, modelled_words
 from bids_app.errors import UsageError
 
 #: The word regressors of L, built from the word timings.
-WORD_REGRESSORS = ("word_onset", "phrase_onset", "word_duration", "word_frequency")
+WORD_REGRESSORS = ("word_onset", "phrase_onset", "word_duration", "word_frequency",
+                   "word_tokens")
 #: The word regressors that are centred across training words (through ``word_rows``).
-CENTRED_REGRESSORS = ("word_duration", "word_frequency")
+CENTRED_REGRESSORS = ("word_duration", "word_frequency", "word_tokens")
+#: The scalar feature of a language model that ``word_tokens`` comes from.
+TOKENS = "tokens"
 #: Fewest events of a word regressor: a rarer impulse train cannot be estimated in every
 #: outer fold (a fold without one in training gets no weight, one with a single event an
 #: unstable one), so it is left out of L with a warning.
@@ -74,6 +77,16 @@ class LowLevelSet:
     def index(self, name: str) -> int | None:
         """The block index of ``name``, or None."""
         return self.names.index(name) if name in self.names else None
+
+    def word_covariate_names(self) -> list[str]:
+        """The word regressors of L that vary across words (all but the word onset)."""
+        return [name for name in self.names if name in WORD_REGRESSORS and name != "word_onset"]
+
+    def word_covariates(self, onsets: np.ndarray) -> np.ndarray | None:
+        """Those regressors' values at the given word onsets (n_words, n), or None."""
+        columns = [self.blocks[self.names.index(name)][onsets, 0]
+                   for name in self.word_covariate_names()]
+        return np.stack(columns, axis=1).astype(float) if columns else None
 
     def describe(self) -> str:
         """``"envelope + mel + word_onset"``, or ``"nothing"``."""
@@ -139,33 +152,48 @@ def low_level_set(names: list[str], design, spaces: Mapping[str, FeatureSpaceInf
     low : LowLevelSet
     """
     low = LowLevelSet()
-    n = len(segments)
-    if words is not None:
-        onsets, offsets = modelled_words(words, segments)
     for name in names:
         if name in spaces:
             block = np.asarray(design(name, spaces[name].layers[0]), dtype=np.float32)
         else:
-            block = np.zeros((n, 1), dtype=np.float32)
-            events = onsets
-            if name == "phrase_onset":
-                events = onsets[phrase_starts(onsets, offsets, segments, phrase_pause * sfreq)]
-            if name == "word_frequency" and words.texts is None:
-                low.left_out.append(f"{name} (no word texts)")
+            block, why = _word_regressor(name, design, spaces, words, segments,
+                                         phrase_pause * sfreq, sfreq, language)
+            if block is None:
+                low.left_out.append(f"{name} ({why})")
                 continue
-            if len(events) < MIN_EVENTS:
-                low.left_out.append(f"{name} ({len(events)} events)")
-                continue
-            if name in ("word_onset", "phrase_onset"):
-                np.add.at(block[:, 0], events, 1.0)
-            else:  # centred in-fold through word_rows
-                values = (np.maximum(offsets - onsets, 1) / sfreq if name == "word_duration"
-                          else word_frequencies(words, segments, language))
-                np.add.at(block[:, 0], onsets, values)
-                low.word_rows[len(low.blocks)] = np.unique(onsets)
+            if name in CENTRED_REGRESSORS:
+                low.word_rows[len(low.blocks)] = np.unique(modelled_words(words, segments)[0])
         low.names.append(name)
         low.blocks.append(block)
     return low
+
+
+def _word_regressor(name: str, design, spaces: Mapping[str, FeatureSpaceInfo],
+                    words: WordSamples, segments: np.ndarray, pause: float, sfreq: float,
+                    language: str) -> tuple[np.ndarray | None, str]:
+    """The impulse block of one word regressor, or None and why it is left out of L."""
+    onsets, offsets = modelled_words(words, segments)
+    counted = [space for space, info in spaces.items()
+               if info.kind == "language" and TOKENS in info.layers]
+    if name == "word_frequency" and words.texts is None:
+        return None, "no word texts"
+    if name == "word_tokens" and not counted:
+        return None, "no language model's token counts"
+    events = onsets[phrase_starts(onsets, offsets, segments, pause)] if (
+        name == "phrase_onset") else onsets
+    if len(events) < MIN_EVENTS:
+        return None, f"{len(events)} events"
+    if name == "word_tokens":  # the language model's impulses at the word onsets
+        return np.asarray(design(counted[0], TOKENS), dtype=np.float32), ""
+    block = np.zeros((len(segments), 1), dtype=np.float32)
+    if name == "word_duration":
+        values = np.maximum(offsets - onsets, 1) / sfreq
+    elif name == "word_frequency":
+        values = word_frequencies(words, segments, language)
+    else:  # an onset
+        values = 1.0
+    np.add.at(block[:, 0], events, values)
+    return block, ""
 
 
 def word_frequencies(words: WordSamples, segments: np.ndarray, language: str) -> np.ndarray:

@@ -3,7 +3,9 @@
 The speech and language layers named by the configuration are reduced to one vector per
 modelled word (the onset row of a word-level space, the mean of its frames otherwise). The
 shared space is fitted on the training words of every outer fold (``cca_fit: in_fold``), or
-once on all words as in the reference code (``cca_fit: all_data``).
+once on all words as in the reference code (``cca_fit: all_data``). It is partial to the word
+regressors of the low-level set L (phrase onset, duration, frequency): what both models
+carry of those is not a shared direction.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 
 from bids_app.analysis.cca import BARTLETT_ALPHA, SharedSpace, bartlett_test, fit_shared_space
 from bids_app.analysis.config import ComparisonConfig
+from bids_app.analysis.lowlevel import LowLevelSet
 from bids_app.analysis.plan import first_of_kind, resolve_layer
 from bids_app.analysis.words import modelled_words
 from bids_app.encoding import EncodingConfig
@@ -53,6 +56,8 @@ class RecordingSharedSpace:
     frame_level : bool
         Whether the speech side is fitted on, and applied to, the speech frames
         (``comparison.cca_level: frame`` with a frame-level speech space).
+    covariates : ndarray, shape (n_words, n_covariates) | None
+        The word covariates the fits are partial to (None: plain CCA).
     """
 
     fits: list[SharedSpace]
@@ -63,11 +68,16 @@ class RecordingSharedSpace:
     word_vectors: tuple[np.ndarray, np.ndarray]
     table: pd.DataFrame
     frame_level: bool = False
+    covariates: np.ndarray | None = None
+
+    def transform(self, k: int) -> dict[str, np.ndarray]:
+        """The shared and rest parts of every modelled word by the fit of outer fold ``k``."""
+        return self.fits[k].transform(*self.word_vectors, self.covariates)
 
 
 def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfig,
-                               encoding: EncodingConfig, warnings: list[str]
-                               ) -> RecordingSharedSpace | None:
+                               encoding: EncodingConfig, warnings: list[str],
+                               low: LowLevelSet | None = None) -> RecordingSharedSpace | None:
     """Fit the shared space of a recording on the words of each outer fold.
 
     Parameters
@@ -82,6 +92,8 @@ def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfi
         components a single-model encoding uses).
     warnings : list of str
         What the report must flag is appended here.
+    low : LowLevelSet | None
+        The low-level set: the CCA is partial to its word regressors (none: plain CCA).
 
     Returns
     -------
@@ -105,6 +117,7 @@ def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfi
                                       inputs.spaces[language].layers, "cca_language_layer")))
     onsets, offsets = modelled_words(inputs.words, inputs.segments)
     vectors = tuple(word_matrix(inputs, *side, onsets, offsets) for side in sides)
+    covariates = None if low is None else low.word_covariates(onsets)
     fold_of = sample_folds(inputs, encoding.n_folds)
     folds = [fold_of[onsets] == k for k in range(fold_of.max() + 1)]
     frame_level = config.cca_level == "frame" and not inputs.spaces[speech].word_level
@@ -114,9 +127,11 @@ def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfi
                    significant_only=config.significant_only,
                    min_components=encoding.layer_pca or 1)
     try:
-        everything = fit_shared_space(*vectors, frame_rows=fold_of >= 0, **options)
+        everything = fit_shared_space(*vectors, frame_rows=fold_of >= 0, covariates=covariates,
+                                      **options)
         fits = ([everything] * len(folds) if config.cca_fit == "all_data" else
-                [fit_shared_space(*(m[~test] for m in vectors),
+                [fit_shared_space(*(m[~test] for m in vectors), covariates=(
+                    None if covariates is None else covariates[~test]),
                                   frame_rows=(fold_of >= 0) & (fold_of != k), **options)
                  for k, test in enumerate(folds)])
     except BadDataError as err:
@@ -128,18 +143,19 @@ def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfi
     if everything.n_components < config.n_components:
         why = (f"the smaller PCA dimension of the two sets is {dims}"
                if everything.n_components == dims else
-               "only those are significant (Bartlett p < 0.05; comparison.significant_only)")
+               "only those hold on held-out words (comparison.significant_only)")
         warnings.append(f"CCA kept {everything.n_components} component(s) on all words, not "
                         f"comparison.n_components = {config.n_components}: {why}.")
-    table = components_table(fits, everything, vectors, folds)
+    table = components_table(fits, everything, vectors, folds, covariates)
     table.insert(1, "speech", " ".join(sides[0]))
     table.insert(2, "language", " ".join(sides[1]))
     table["pca_variance"] = config.pca_variance
     table["pca_dims_speech"] = everything.speech.components.shape[1]
     table["pca_dims_language"] = everything.language.components.shape[1]
     table["fit"] = config.cca_fit
+    table["partial_to"] = " + ".join(low.word_covariate_names()) if low else ""
     return RecordingSharedSpace(fits, sides[0], sides[1], onsets, offsets, vectors, table,
-                                frame_level)
+                                frame_level, covariates)
 
 
 def word_matrix(inputs: ComparisonInputs, space: str, layer: str, onsets: np.ndarray,
@@ -163,8 +179,9 @@ def sample_folds(inputs: ComparisonInputs, n_folds: int) -> np.ndarray:
 
 def components_table(fits: Sequence[SharedSpace], everything: SharedSpace,
                      word_vectors: tuple[np.ndarray, np.ndarray],
-                     word_folds: Sequence[np.ndarray]) -> pd.DataFrame:
-    """One row per canonical component: held-out and training r, Bartlett test on all words.
+                     word_folds: Sequence[np.ndarray],
+                     covariates: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per candidate component: held-out and training r, folds that kept it.
 
     Parameters
     ----------
@@ -176,29 +193,37 @@ def components_table(fits: Sequence[SharedSpace], everything: SharedSpace,
         Speech and language word vectors (all kept words).
     word_folds : sequence of ndarray of bool
         Test words of every outer fold.
+    covariates : ndarray | None
+        The words' covariates of a partial CCA.
 
     Returns
     -------
     table : DataFrame
         ``component`` (1-based), ``r_test_fold<k>`` (canonical correlation of the fold's
         variates on its test words), ``r_test`` (their mean), ``r_train`` (mean over folds of
-        the fitting words' r), ``wilks_lambda``, ``chi2``, ``df``, ``p``, ``significant``.
+        the fitting words' r), ``n_folds_kept`` (the folds whose fit kept the component in
+        ``shared``), ``wilks_lambda``, ``chi2``, ``df``, ``p``, ``significant`` (Bartlett's
+        test on all words, descriptive).
     """
-    n = max(fit.n_components for fit in fits)
+    n = max(fit.speech_weights.shape[1] for fit in fits)
     table = pd.DataFrame({"component": np.arange(1, n + 1)})
     tests, trains = [], []
     for k, (fit, test) in enumerate(zip(fits, word_folds, strict=True)):
-        u, v = fit.variates(*(m[test] for m in word_vectors))
-        r = np.full(n, np.nan)
-        r[:fit.n_components] = fold_scores(u, v)[0]
-        train = np.full(n, np.nan)
-        train[:fit.n_components] = fit.canonical_r[:fit.n_components]
+        u, v = fit.variates(*(m[test] for m in word_vectors),
+                            None if covariates is None else covariates[test], candidates=True)
+        m = u.shape[1]
+        r, train = np.full(n, np.nan), np.full(n, np.nan)
+        r[:m] = fold_scores(u, v)[0]
+        train[:m] = fit.canonical_r[:m]
         table[f"r_test_fold{k + 1}"] = r
         tests.append(r)
         trains.append(train)
     table["r_test"] = np.nanmean(tests, axis=0)
     table["r_train"] = np.nanmean(trains, axis=0)
-    test = bartlett_test(everything.canonical_r, everything.n_words,
+    table["n_folds_kept"] = [sum(fit.n_kept > i for fit in fits) for i in range(n)]
+    n_covariates = 0 if covariates is None else np.reshape(covariates, (len(covariates), -1)
+                                                           ).shape[1]
+    test = bartlett_test(everything.canonical_r, everything.n_words - n_covariates,
                          everything.speech.components.shape[1],
                          everything.language.components.shape[1])
     for key, values in test.items():

@@ -124,11 +124,14 @@ def cca_summary(table: pd.DataFrame) -> str:
     n_fits = len(first)
     row = first.iloc[0]
     who = "" if n_fits == 1 else f" (means over {n_fits} participants)"
+    folds = table.filter(like="r_test_fold").shape[1]
+    kept = int((table["n_folds_kept"] == folds).sum())
     return (f"CCA of {row['speech']} and {row['language']} word vectors{who} (PCA to "
             f"{row['pca_variance']:.0%} of variance: {first['pca_dims_speech'].mean():.0f} and "
             f"{first['pca_dims_language'].mean():.0f} dimensions, fitted "
-            f"{row['fit'].replace('_', ' ')}): {table['significant'].sum() / n_fits:.0f} of "
-            f"{table['component'].max()} components significant (Bartlett p < 0.05); the "
+            f"{row['fit'].replace('_', ' ')}): {kept / n_fits:.1f} of "
+            f"{table['component'].max()} components kept by the held-out test (in every "
+            f"outer fold); the "
             f"first canonical correlation is {first['r_test'].mean():.2f} on held-out words "
             f"({first['r_train'].mean():.2f} on fitting words).")
 

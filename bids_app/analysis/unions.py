@@ -86,9 +86,12 @@ class SetDesigns:
         cca = [name for name in names if name in CCA_SETS]
         if not cca:
             return []
-        first_word = [m[:1] for m in self.shared.word_vectors]
-        widths = [{part: values.shape[1] for part, values in fit.transform(*first_word).items()}
-                  for fit in self.shared.fits]  # one transform per fold, not per part
+        shared = self.shared
+        first = [m[:1] for m in shared.word_vectors]
+        covariates = None if shared.covariates is None else shared.covariates[:1]
+        widths = [{part: values.shape[1]
+                   for part, values in fit.transform(*first, covariates).items()}
+                  for fit in shared.fits]  # one transform per fold, not per part
         return [name for name in cca if any(
             fold[part] == 0 for fold in widths for part in self.parts(name) if part != "onset")]
 
@@ -220,7 +223,7 @@ class SetDesigns:
         if shared.frame_level and part == "speech_rest":
             return self._speech_frames(k)
         if k not in self.word_sets:
-            self.word_sets[k] = shared.fits[k].transform(*shared.word_vectors)
+            self.word_sets[k] = shared.transform(k)
         values = self.word_sets[k][part]
         X = np.zeros((n_samples, values.shape[1]), dtype=np.float32)
         np.add.at(X, shared.onsets, values)
@@ -256,28 +259,36 @@ def variance_partition(names: list[str], sets: SetDesigns, statistics: Statistic
     predicts significantly beyond L: ``adds`` when given (for sets of the CCA shared space,
     which decompose the layers of the shared-beyond-L test: where either layer's gain over L
     is significant), else by :meth:`SetDesigns.increment_p`; without L, those the union
-    predicts significantly by permutation test (FDR over channels). None (with a
-    warning) when a shared-space set has no dimension
-    left.
+    predicts significantly by permutation test (FDR over channels).
+
+    A shared-space set with no dimension in some outer fold (no canonical component held on
+    held-out words, or none left after projecting out the shared space) explains nothing:
+    its regions are 0 by construction, and the unions are fitted without it (with a
+    warning). None when every set is empty.
     """
     empty = sets.empty_sets(names)
+    present = [name for name in names if name not in empty]
     if empty:
         warnings.append(
-            f"Variance partitioning {names} skipped: {empty} has no dimensions left after "
-            "projecting out the shared space (lower comparison.n_components or raise "
-            "comparison.pca_variance).")
+            f"Variance partitioning {names}: {empty} has no dimension in some outer fold (no "
+            "canonical component held on held-out words, or none left after projecting out "
+            "the shared space); its regions are 0 by construction and the union models are "
+            "fitted without it.")
+    if not present:
         return None
-    unions = [[n for n in names if n in subset] for subset in subsets(names)]
+    unions = [[n for n in present if n in subset] for subset in subsets(present)]
     models = sets.fit(unions + ([[]] if sets.low.blocks else []))
     union, base = models[len(unions) - 1], models[-1] if sets.low.blocks else None
-    r2 = {subset: model.r2 - (0.0 if base is None else base.r2)
-          for subset, model in zip(subsets(names), models, strict=False)}
+    fitted = dict(zip(subsets(present), models, strict=False))
+    r2 = {subset: (fitted[subset & set(present)].r2 - (0.0 if base is None else base.r2)
+                   if subset & set(present) else np.zeros(len(sets.inputs.channels)))
+          for subset in subsets(names)}
     if base is None:
         p = permutation_test(union, sets.inputs.Y, n_permutations=statistics.n_permutations,
                              seed=statistics.seed)
         adds = fdr_bh(p, statistics.fdr_alpha)[1]
     elif adds is None or not set(names) <= set(CCA_SETS):
-        adds = fdr_bh(sets.increment_p(names, statistics), statistics.fdr_alpha)[1]
+        adds = fdr_bh(sets.increment_p(present, statistics), statistics.fdr_alpha)[1]
     table = partition_table(r2, names, sets.inputs.channels, np.asarray(adds, bool))
     n_channels = len(sets.inputs.channels)
     table["r2_low"] = np.tile(np.zeros(n_channels) if base is None else base.r2,

@@ -16,6 +16,8 @@ Outputs per word (word onset/offset as times/offsets):
   layer norm applied, as Hugging Face returns it) of the word's last token (``aggregation:
   last``) or the mean over its tokens (``mean``);
 - ``surprisal``: ``-log p(word | context)`` in nats, the sum over the word's tokens;
+- ``tokens``: the number of tokens of the word (a low-level covariate: longer and rarer words
+  take more tokens; :mod:`bids_app.analysis.lowlevel` puts it in L);
 - ``entropy``: entropy (nats) of the next-token distribution from which the word's first token
   is drawn.
 
@@ -109,7 +111,8 @@ def causal_lm_features(model: torch.nn.Module, tokenizer: Any, words: Sequence[s
     Returns
     -------
     values : dict of str to ndarray
-        ``layerNN`` (n_words, n_dims), ``surprisal`` and ``entropy`` (n_words, 1); float32.
+        ``layerNN`` (n_words, n_dims), ``surprisal``, ``entropy`` and ``tokens``
+        (n_words, 1); float32.
     meta : dict
         Tokenizer and context settings, token counts.
     """
@@ -129,12 +132,12 @@ def causal_lm_features(model: torch.nn.Module, tokenizer: Any, words: Sequence[s
     out = {i: np.zeros((len(words), dim), dtype=np.float32) for i in indices}
     surprisal = np.full(len(words), np.nan)
     entropy = np.full(len(words), np.nan)
-    n_tokens = 0
+    tokens = np.zeros(len(words))
     for segment in tqdm(segments, desc="language segments", disable=not verbose or
                         len(segments) == 1):
         ids, owner = tokenize_words(tokenizer, words[segment])
         owner = owner + segment.start
-        n_tokens += ids.size
+        np.add.at(tokens, owner, 1.0)
         hidden, token_surprisal, token_entropy = _run_strided(
             model, ids, bos, indices, context, stride, device, verbose)
         _aggregate(out, hidden, owner, options["aggregation"])
@@ -145,7 +148,8 @@ def causal_lm_features(model: torch.nn.Module, tokenizer: Any, words: Sequence[s
     values = {f"layer{i:02d}": out[i] for i in indices}
     values["surprisal"] = surprisal.astype(np.float32)[:, None]
     values["entropy"] = entropy.astype(np.float32)[:, None]
-    meta = {"Tokenizer": type(tokenizer).__name__, "NumTokens": n_tokens,
+    values["tokens"] = tokens.astype(np.float32)[:, None]
+    meta = {"Tokenizer": type(tokenizer).__name__, "NumTokens": int(tokens.sum()),
             "ContextTokens": context, "Stride": stride, "BOSToken": tokenizer.bos_token,
             "Aggregation": options["aggregation"], "ContextScope": options["context_scope"],
             "SurprisalUnit": "nats"}

@@ -138,12 +138,18 @@ def _comparisons_text(config: AppConfig) -> str:
              "frames, so that its rest space keeps what varies within a word; its canonical "
              "variates were those of the word means." if comp.cca_level == "frame" else
              "The speech side was the mean of each word's frames, as a word-onset impulse.")
-    components = (f"the leading canonical components significant by Bartlett's test "
-                  f"(p < 0.05), at most {comp.n_components}" if comp.significant_only
+    components = (f"the leading canonical components, at most {comp.n_components}, whose "
+                  f"canonical correlation on held-out words (the last quarter of the fitting "
+                  f"words, the CCA refitted on the rest) exceeded the one-sided 5 % critical "
+                  f"value, tested in order" if comp.significant_only
                   else f"{comp.n_components} canonical components")
+    if comp.conditioning:
+        components += ("; the CCA was partial to L's word regressors (regressed out of both "
+                       "sets of PCA scores on the fitting words)")
     conditioning = ("every acoustic feature space, word onsets, phrase onsets (words after "
-                    f"at least {comp.phrase_pause:g} s of silence), word durations and log word "
-                    f"frequencies (wordfreq, {comp.word_language}; both centred)"
+                    f"at least {comp.phrase_pause:g} s of silence), word durations, log word "
+                    f"frequencies (wordfreq, {comp.word_language}) and tokens per word (the "
+                    f"language model's; all three centred)"
                     if comp.conditioning == "auto" else ", ".join(comp.conditioning))
     if comp.conditioning:
         low = (f"Every model of every comparison contained a low-level set L ({conditioning}; "

@@ -105,9 +105,9 @@ def cca_figure(table: pd.DataFrame) -> Figure:
     ax = fig.subplots()
     ax.plot(table["component"], table["r_train"], color=OTHER, label="fitting words")
     ax.plot(table["component"], table["r_test"], color="k", label="held-out words")
-    significant = table[table["significant"]]
-    ax.scatter(significant["component"], significant["r_test"], color=SIGNIFICANT, s=14,
-               zorder=3, label="Bartlett p < 0.05")
+    kept = table[table["n_folds_kept"] > 0]
+    ax.scatter(kept["component"], kept["r_test"], color=SIGNIFICANT, s=14,
+               zorder=3, label="kept in shared (held-out test)")
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xlabel("canonical component")
     ax.set_ylabel("canonical correlation")
