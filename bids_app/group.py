@@ -33,8 +33,8 @@ from bids_app.report.comparisons import comparison_section, find_comparison_tabl
 from bids_app.report.figures import glass_brain_figure, to_report_figure
 from bids_app.report.group_figures import (
     group_layer_profile_figure,
+    paired_figure,
     share_summary_figure,
-    speech_language_figure,
 )
 from bids_app.report.render import render
 from bids_app.workflow import RunOptions, read_crash_message
@@ -174,6 +174,9 @@ def _task_section(output_dir: Path, task: str, groups: list[GroupTable], union: 
     pairs = [(a, b) for a in by_space for b in by_space  # trained with trained, twin with twin
              if kinds.get(a) == "speech" and kinds.get(b) == "language"
              and best[a] and best[b] and (a in twins) == (b in twins)]
+    untrained = [(space, untrained_name(space)) for space in by_space
+                 if untrained_name(space) in twins and best[space]
+                 and best[untrained_name(space)]]
     counts = pd.concat([stats.electrode_counts(g.table, g.space) for g in groups],
                        ignore_index=True)
     _write(output_dir, bids_name({"task": task}, "counts", ".tsv"), counts)
@@ -186,8 +189,10 @@ def _task_section(output_dir: Path, task: str, groups: list[GroupTable], union: 
     return {
         "task": task, "spaces": spaces, "counts": counts.to_dict("records"),
         "counts_path": bids_name({"task": task}, "counts", ".tsv"),
-        "speech_language": [_speech_language(output_dir, task, by_space[a], by_space[b],
-                                             best[a], best[b], fdr_alpha) for a, b in pairs],
+        "speech_language": [_paired(output_dir, task, by_space[a], by_space[b], best[a],
+                                    best[b], fdr_alpha) for a, b in pairs],
+        "untrained": [_paired(output_dir, task, by_space[a], by_space[b], best[a], best[b],
+                              fdr_alpha, ("trained", "untrained")) for a, b in untrained],
         "speech_language_missing": None if pairs else (
             "No speech-language comparison: it needs the scores of a speech and a language "
             "feature space (features of kind speech and language) with layerNN layers; "
@@ -241,12 +246,13 @@ def _space_section(output_dir: Path, group: GroupTable, vmax: float) -> dict:
     }
 
 
-def _speech_language(output_dir: Path, task: str, speech: GroupTable, language: GroupTable,
-                     speech_layer: str, language_layer: str, fdr_alpha: float) -> dict:
-    """Δr per electrode, per participant and the group tests, for one model pair."""
-    desc, entities = f"{speech.space}X{language.space}", {"task": task}
-    electrodes = stats.electrode_differences(speech.table, language.table, speech_layer,
-                                             language_layer, fdr_alpha)
+def _paired(output_dir: Path, task: str, a: GroupTable, b: GroupTable, layer_a: str,
+            layer_b: str, fdr_alpha: float,
+            roles: tuple[str, str] = ("speech", "language")) -> dict:
+    """Δr per electrode, per participant and the group tests of two models (``roles``)."""
+    desc, entities = f"{a.space}X{b.space}", {"task": task}
+    electrodes = stats.electrode_differences(a.table, b.table, layer_a, layer_b, fdr_alpha,
+                                             roles)
     participants = pd.concat([stats.participant_differences(electrodes, s)
                               for s in stats.ELECTRODE_SETS], ignore_index=True)
     tests = stats.speech_language_tests(electrodes)
@@ -256,15 +262,14 @@ def _speech_language(output_dir: Path, task: str, speech: GroupTable, language: 
         _write(output_dir, names[suffix], table)
     tested = tests[tests["n_participants"] > 0]
     figure = None if tested.empty else to_report_figure(  # empty: no electrode in common
-        speech_language_figure(electrodes, participants[participants["electrode_set"]
-                                                        == tested.iloc[0]["electrode_set"]],
-                               tested.iloc[0], f"{speech.space} ({speech_layer}) vs. "
-                                               f"{language.space} ({language_layer})"),
-        f"Speech ({speech.space}) vs. language ({language.space}) model")
-    return {"speech": speech.space, "language": language.space,
-            "speech_layer": speech_layer, "language_layer": language_layer,
-            "tests": tests.to_dict("records"), "figure": figure, "paths": names,
-            "preference": electrodes["preference"].value_counts().to_dict(),
+        paired_figure(electrodes, participants[participants["electrode_set"]
+                                               == tested.iloc[0]["electrode_set"]],
+                      tested.iloc[0], f"{a.space} ({layer_a}) vs. {b.space} ({layer_b})",
+                      roles),
+        f"{roles[0].capitalize()} ({a.space}) vs. {roles[1]} ({b.space}) model")
+    return {"a": a.space, "b": b.space, "layer_a": layer_a, "layer_b": layer_b,
+            "roles": roles, "tests": tests.to_dict("records"), "figure": figure,
+            "paths": names, "preference": electrodes["preference"].value_counts().to_dict(),
             "n_electrodes": len(electrodes), "fdr_alpha": fdr_alpha}
 
 

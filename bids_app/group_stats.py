@@ -243,56 +243,60 @@ def best_layer(profile: pd.DataFrame) -> str | None:
     return None
 
 
-def electrode_differences(speech: pd.DataFrame, language: pd.DataFrame, speech_layer: str,
-                          language_layer: str, fdr_alpha: float = 0.05) -> pd.DataFrame:
-    """Per electrode: the speech and the language model's r at their best layers, and Δr.
+def electrode_differences(a: pd.DataFrame, b: pd.DataFrame, layer_a: str, layer_b: str,
+                          fdr_alpha: float = 0.05,
+                          roles: tuple[str, str] = ("speech", "language")) -> pd.DataFrame:
+    """Per electrode: two models' r at their best layers, and Δr (paired on the electrode).
 
     The per-electrode test is each model's own encoding test at its best layer (the
     participant's permutation p), Benjamini–Hochberg adjusted across all electrodes of all
     participants, one family per model. Δr itself has no per-electrode test (the derivatives
-    hold no time series to build its null); it is tested across participants.
+    hold no time series to build its null); it is tested across electrodes and participants.
 
     Parameters
     ----------
-    speech, language : DataFrame
-        The two feature spaces' stacked scores.
-    speech_layer, language_layer : str
+    a, b : DataFrame
+        The two feature spaces' stacked scores (e.g. a speech and a language model, or a
+        model and its untrained twin).
+    layer_a, layer_b : str
         Their :func:`best_layer`.
     fdr_alpha : float
+    roles : tuple of str
+        The two models' roles, which name the columns: ``("speech", "language")`` or
+        ``("trained", "untrained")``.
 
     Returns
     -------
     table : DataFrame
-        ``subject``, ``session``, ``acq``, ``run``, ``channel``, ``r_speech``, ``r_language``,
-        ``delta_r``, ``delta_z`` (difference of Fisher z), ``p_speech``, ``p_language``,
-        ``p_fdr_speech``, ``p_fdr_language``, ``preference`` (``speech``, ``language``,
-        ``both`` or ``neither`` by the group-level FDR), ``significant`` (participant-level
-        FDR significant for either model), ``responsive``.
+        ``subject``, ``session``, ``acq``, ``run``, ``channel``, ``layer_<a>``,
+        ``layer_<b>``, ``r_<a>``, ``r_<b>``, ``delta_r`` (``r_<a> - r_<b>``), ``delta_z``
+        (difference of Fisher z), ``p_<a>``, ``p_<b>``, ``p_fdr_<a>``, ``p_fdr_<b>``,
+        ``preference`` (``<a>``, ``<b>``, ``both`` or ``neither`` by the group-level FDR),
+        ``significant`` (participant-level FDR significant for either model),
+        ``responsive``, for the roles ``<a>``, ``<b>``.
     """
     columns = [*ELECTRODE, "r", "p", "significant", "responsive"]
     sides = []
-    for rows, layer, name in ((speech, speech_layer, "speech"),
-                              (language, language_layer, "language")):
+    for rows, layer, name in ((a, layer_a, roles[0]), (b, layer_b, roles[1])):
         rows = one_row_per_electrode(rows)
         rows = rows.loc[rows["layer"] == layer, [c for c in columns if c in rows]]
         sides.append(rows.rename(columns={c: f"{c}_{name}" for c in columns[len(ELECTRODE):]}))
     table = sides[0].merge(sides[1], on=ELECTRODE, how="inner")
-    r_speech, r_language = table["r_speech"].to_numpy(float), table["r_language"].to_numpy(float)
-    p_fdr_speech, hit_speech = fdr_bh(table["p_speech"].to_numpy(float), fdr_alpha)
-    p_fdr_language, hit_language = fdr_bh(table["p_language"].to_numpy(float), fdr_alpha)
-    preference = np.select([hit_speech & hit_language, hit_speech, hit_language],
-                           ["both", "speech", "language"], "neither")
-    responsive = (table["responsive_speech"].eq(True) if "responsive_speech" in table
-                  else pd.Series(False, index=table.index))
+    r = [table[f"r_{name}"].to_numpy(float) for name in roles]
+    tests = [fdr_bh(table[f"p_{name}"].to_numpy(float), fdr_alpha) for name in roles]
+    hits = [hit for _, hit in tests]
+    preference = np.select([hits[0] & hits[1], hits[0], hits[1]], ["both", *roles], "neither")
+    responsive = (table[f"responsive_{roles[0]}"].eq(True)
+                  if f"responsive_{roles[0]}" in table else pd.Series(False, index=table.index))
     return pd.DataFrame({
-        **{c: table[c] for c in ELECTRODE}, "layer_speech": speech_layer,
-        "layer_language": language_layer, "r_speech": r_speech, "r_language": r_language,
-        "delta_r": r_speech - r_language, "delta_z": fisher_z(r_speech) - fisher_z(r_language),
-        "p_speech": table["p_speech"], "p_language": table["p_language"],
-        "p_fdr_speech": p_fdr_speech, "p_fdr_language": p_fdr_language,
+        **{c: table[c] for c in ELECTRODE}, f"layer_{roles[0]}": layer_a,
+        f"layer_{roles[1]}": layer_b, f"r_{roles[0]}": r[0], f"r_{roles[1]}": r[1],
+        "delta_r": r[0] - r[1], "delta_z": fisher_z(r[0]) - fisher_z(r[1]),
+        **{f"p_{name}": table[f"p_{name}"] for name in roles},
+        **{f"p_fdr_{name}": p_fdr for name, (p_fdr, _) in zip(roles, tests, strict=True)},
         "preference": preference,
-        "significant": (table["significant_speech"].astype(bool)
-                        | table["significant_language"].astype(bool)),
+        "significant": (table[f"significant_{roles[0]}"].astype(bool)
+                        | table[f"significant_{roles[1]}"].astype(bool)),
         "responsive": responsive})
 
 
@@ -614,10 +618,20 @@ COLUMNS: dict[str, str] = {
             "layer index; the same layer for every electrode set.",
     "layer_speech": "The speech model's best layer (as 'best' in the layer profile).",
     "layer_language": "The language model's best layer.",
+    "layer_trained": "The trained model's best layer (as 'best' in the layer profile).",
+    "layer_untrained": "Its untrained twin's best layer (chosen the same way, on its own).",
+    "r_trained": "Cross-validated r of the trained model at its best layer.",
+    "r_untrained": "Cross-validated r of the untrained twin (same architecture, random "
+                   "weights, seed 0) at its best layer, on the same electrode and folds.",
+    "p_trained": "The participant's permutation p of r_trained.",
+    "p_untrained": "The participant's permutation p of r_untrained.",
+    "p_fdr_trained": "Benjamini-Hochberg adjusted p_trained across all electrodes of all "
+                     "participants in the table.",
+    "p_fdr_untrained": "p_untrained adjusted as p_fdr_trained.",
     "r_speech": "Cross-validated r of the speech model at its best layer.",
     "r_language": "Cross-validated r of the language model at its best layer.",
-    "delta_r": "r_speech - r_language.",
-    "delta_z": "arctanh(r_speech) - arctanh(r_language) (Fisher z).",
+    "delta_r": "r_speech - r_language (trained-untrained tables: r_trained - r_untrained).",
+    "delta_z": "Fisher z difference of the two r of delta_r (arctanh(r_a) - arctanh(r_b)).",
     "p_speech": "The participant's permutation p of r_speech.",
     "p_language": "The participant's permutation p of r_language.",
     "p_fdr_speech": "Benjamini-Hochberg adjusted p_speech across all electrodes of all "
@@ -625,8 +639,8 @@ COLUMNS: dict[str, str] = {
                     "predicted by the speech model at its best layer).",
     "p_fdr_language": "p_language adjusted as p_fdr_speech.",
     "preference": "Which models predict the electrode at group-level FDR "
-                  "(statistics.fdr_alpha): speech, language, both or neither. Not a test of "
-                  "r_speech > r_language.",
+                  "(statistics.fdr_alpha): speech, language (or trained, untrained), both or "
+                  "neither. Not a test of delta_r.",
     "significant": "FDR significant at the participant level (for either model in the "
                    "speech-language tables).",
     "responsive": "Speech-responsive electrode (the participant's scores tables).",

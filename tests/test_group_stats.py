@@ -237,3 +237,25 @@ def test_mixed_model_leaves_out_undefined_differences():
     table.loc[[0, 11], "delta_z"] = np.nan
     result = gs.mixed_model_test(table)
     assert np.isfinite(result.estimate)
+
+
+def test_trained_vs_untrained_is_paired_per_electrode_and_tested_at_the_electrode_level():
+    """Three participants: the sign flip cannot reach 0.05 (2/2**3), the paired LMM can."""
+    channels = [f"E{i:02d}" for i in range(30)]
+    twin = pd.concat([_scores(s, channels, ["layer00", "layer01"], seed)
+                      for seed, s in enumerate(("01", "02", "03"))])
+    rng = np.random.default_rng(0)
+    trained = twin.assign(r=twin["r"] + 0.08 + 0.02 * rng.standard_normal(len(twin)))
+    table = gs.electrode_differences(trained, twin, "layer01", "layer01", 0.05,
+                                     ("trained", "untrained"))
+    assert {"r_trained", "r_untrained", "layer_trained", "p_fdr_untrained"} <= set(table)
+    assert set(table["preference"]) <= {"trained", "untrained", "both", "neither"}
+    merged = table.merge(twin[twin["layer"] == "layer01"], on=["subject", "channel"])
+    np.testing.assert_allclose(merged["r_untrained"], merged["r"])  # paired on the electrode
+    tests = gs.speech_language_tests(table, n_resamples=500).set_index("electrode_set")
+    assert tests.loc["all", "signflip_p"] >= 0.25 and tests.loc["all", "signflip_exact"]
+    assert tests.loc["all", "lmm_p"] < 1e-3 and tests.loc["all", "lmm_delta_z"] > 0
+    assert set(table.columns) <= set(gs.COLUMNS)
+    null = gs.electrode_differences(twin, twin, "layer00", "layer00", 0.05,
+                                    ("trained", "untrained"))
+    assert (null["delta_r"] == 0).all()

@@ -77,9 +77,9 @@ def group_layer_profile_figure(means: pd.DataFrame, profile: pd.DataFrame,
     return fig
 
 
-def speech_language_figure(electrodes: pd.DataFrame, participants: pd.DataFrame,
-                           tests: pd.Series, title: str) -> Figure:
-    """Speech vs. language model: per electrode, and per participant.
+def paired_figure(electrodes: pd.DataFrame, participants: pd.DataFrame, tests: pd.Series,
+                  title: str, roles: tuple[str, str] = ("speech", "language")) -> Figure:
+    """Two models on the same electrodes (speech vs. language, trained vs. untrained).
 
     Parameters
     ----------
@@ -90,6 +90,8 @@ def speech_language_figure(electrodes: pd.DataFrame, participants: pd.DataFrame,
     tests : Series
         The ``speech_language_tests`` row of that set.
     title : str
+    roles : tuple of str
+        The roles of ``electrode_differences``.
 
     Returns
     -------
@@ -97,18 +99,19 @@ def speech_language_figure(electrodes: pd.DataFrame, participants: pd.DataFrame,
         Left: each electrode's r under both models, coloured by which model predicts it at
         group-level FDR. Right: each participant's mean Δr, the group mean and its CI.
     """
+    a, b = roles
     fig = Figure(figsize=(8, 3.3), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[3, 2])
-    for preference, colour in PREFERENCE_COLOURS.items():
+    colours = dict(zip((a, b, "both", "neither"), PREFERENCE_COLOURS.values(), strict=True))
+    for preference, colour in colours.items():
         rows = electrodes[electrodes["preference"] == preference]
-        left.scatter(rows["r_language"], rows["r_speech"], s=12, color=colour,
+        left.scatter(rows[f"r_{b}"], rows[f"r_{a}"], s=12, color=colour,
                      label=f"{preference} ({len(rows)})")
-    values = electrodes[["r_speech", "r_language"]].to_numpy(float)
+    values = electrodes[[f"r_{a}", f"r_{b}"]].to_numpy(float)
     low, high = min(np.nanmin(values, initial=0), 0), max(np.nanmax(values, initial=0), 0.05)
     left.plot([low, high], [low, high], color="k", lw=0.5)
-    speech, language = electrodes["layer_speech"].iloc[0], electrodes["layer_language"].iloc[0]
-    left.set_xlabel(f"language model r ({language})")
-    left.set_ylabel(f"speech model r ({speech})")
+    left.set_xlabel(f"{b} model r ({electrodes[f'layer_{b}'].iloc[0]})")
+    left.set_ylabel(f"{a} model r ({electrodes[f'layer_{a}'].iloc[0]})")
     left.legend(title="predicted by (group FDR)", fontsize=7, title_fontsize=7)
     x = np.zeros(len(participants))
     right.scatter(x, participants["mean_delta_r"], color=PARTICIPANT, label="participants")
@@ -119,9 +122,10 @@ def speech_language_figure(electrodes: pd.DataFrame, participants: pd.DataFrame,
     right.axhline(0, color="k", lw=0.5)
     right.set_xlim(-0.5, 0.8)
     right.set_xticks([])
-    right.set_ylabel("mean Δr (speech − language)")
-    right.set_title(f"{tests['electrode_set']} electrodes; sign-flip p = "
-                    f"{tests['signflip_p']:.3g}", fontsize=8)
+    right.set_ylabel(f"mean Δr ({a} − {b})")
+    right.set_title(f"{tests['electrode_set']} electrodes; mixed-model p = "
+                    f"{tests['lmm_p']:.3g}, sign-flip p = {tests['signflip_p']:.3g}",
+                    fontsize=8)
     right.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     return fig
