@@ -22,12 +22,15 @@ def validation(planted_validation):
 def test_every_recovery_check_passes(validation):
     assert check(validation) == []
     carried = validation.detection[validation.detection["carries_source"] == "yes"]
-    assert set(carried["class"]) == {"shared", "speech", "language", "acoustic", "untrained"}
+    assert set(carried["class"]) == {"shared", "shared_weak", "speech", "language",
+                                     "acoustic", "outside", "untrained"}
     negatives = validation.detection[validation.detection["carries_source"] == "no"]
-    assert {"onset", "acoustic"} <= set(negatives[negatives["space"] == "gpt2"]["class"])
-    assert len(validation.lags) == 16 and len(validation.shares) == 6 * 7
-    assert set(validation.beyond["class"]) == {"shared", "speech", "language", "acoustic",
-                                               "onset", "untrained", "noise"}
+    assert {"onset", "acoustic", "outside"} <= set(
+        negatives[negatives["space"] == "gpt2"]["class"])
+    assert len(validation.lags) == 16 and len(validation.shares) == 8 * 7
+    assert set(validation.beyond["class"]) == {"shared", "shared_weak", "speech", "language",
+                                               "acoustic", "onset", "outside", "untrained",
+                                               "noise"}
 
 
 def test_checks_fail_when_recovery_fails(validation):
@@ -46,9 +49,14 @@ def test_checks_fail_when_recovery_fails(validation):
     onset_shared.loc[onset_shared["class"] == "onset", "shared"] = onset_shared["electrodes"]
     lost = validation.beyond.copy()
     lost.loc[lost["class"] == "shared", "shared"] = 0
+    weak_lost = validation.beyond.copy()
+    weak_lost.loc[weak_lost["class"] == "shared_weak", "shared"] = 2
+    outside_shared = validation.beyond.copy()
+    outside_shared.loc[outside_shared["class"] == "outside", "shared"] = 3
     for field, table in (("lags", wrong_lag), ("detection", missed),
                          ("detection", false_alarm), ("shares", swapped), ("shares", leaked),
-                         ("beyond", onset_shared), ("beyond", lost)):
+                         ("beyond", onset_shared), ("beyond", lost), ("beyond", weak_lost),
+                         ("beyond", outside_shared)):
         broken = validation.__class__(**{**validation.__dict__, field: table})
         assert check(broken), f"a broken {field} table passed"
 

@@ -5,23 +5,28 @@ A word-by-word story on a 100 Hz timeline, with feature spaces built from latent
 - ``wav2vec2`` (speech, frame level): the shared word latent ``z`` held over each word's
   frames, a speech-only frame-level latent ``b`` (fast, not locked to words, like sub-word
   phonetic detail), a word-presence offset (the features differ during words), the
-  envelope, and nuisance dimensions;
+  envelope, its rectified derivative (sound onsets, which L's linear envelope cannot make),
+  and nuisance dimensions;
 - ``gpt2`` (language, word level): impulses at word onsets carrying a large mean vector (as
   GPT-2's hidden states do), ``z`` (zero mean across words), a language-only word latent
   ``l`` and nuisance dimensions;
 - ``envelope`` (acoustic): a smooth positive envelope ``e``, louder during words (so it is
   correlated with word timing, as real speech is);
 - the untrained twins ``wav2vec2untrained`` and ``gpt2untrained``: random mixtures of what an
-  untrained network keeps (the envelope and word presence; a random vector per word on top
-  of a mean vector), none of ``z``, ``b`` or ``l``.
+  untrained network keeps (the envelope, its rectified derivative and word presence; a
+  random vector per word on top of a mean vector), none of ``z``, ``b`` or ``l``.
 
-Electrodes of seven classes follow one source through a lagged kernel, plus white noise:
+Electrodes of nine classes follow one source through a lagged kernel, plus white noise:
 ``shared`` (the word onsets and ``z``: content both models carry on top of an onset
-response), ``speech`` (``b``), ``language`` (``l``), ``acoustic`` (``e``), ``onset`` (an
-impulse of constant gain at every word), ``untrained`` (a random filter of the untrained
-speech twin, which no trained space carries) and ``noise`` (none). Given the low-level set L
-(envelope, word onsets), the truth is set by the generator: ``shared`` is the only class with
-shared information beyond L (``z``), ``speech`` and ``language`` belong to their rest sets,
+response), ``shared_weak`` (the same content at a realistic level: ``z`` with its own r of
+about 0.15, on top of a stronger onset and envelope response), ``speech`` (``b``),
+``language`` (``l``), ``acoustic`` (``e``), ``onset`` (an impulse of constant gain at every
+word), ``outside`` (the rectified envelope derivative: a low-level drive outside L's span,
+carried by the speech model and its twin only), ``untrained`` (a random filter of the
+untrained speech twin, which no trained space carries) and ``noise`` (none). Given the
+low-level set L (envelope, word onsets), the truth is set by the generator: ``shared`` and
+``shared_weak`` are the only classes with shared information beyond L (``z``), ``speech``,
+``language`` and ``outside`` belong to the rest set of the model that carries them,
 ``acoustic`` and ``onset`` lie inside L, and ``untrained`` in no set of the trained models
 (:data:`CLASS_REGIONS`: None).
 """
@@ -38,9 +43,13 @@ from bids_app.analysis.words import WordSamples
 
 #: Planted electrode classes, and the variance-partition region (beyond L) each belongs in;
 #: None for the classes that L explains (no shared information: negative classes).
-CLASS_REGIONS = {"shared": "shared_only", "speech": "speech_rest_only",
-                 "language": "language_rest_only", "acoustic": None, "onset": None,
+CLASS_REGIONS = {"shared": "shared_only", "shared_weak": "shared_only",
+                 "speech": "speech_rest_only", "language": "language_rest_only",
+                 "acoustic": None, "onset": None, "outside": "speech_rest_only",
                  "untrained": None}
+#: Gain of the shared content ``z`` in ``shared_weak``, next to its unit-variance onset and
+#: envelope drives: its own r is about 0.15 at ``snr = 1`` (``content_r``).
+WEAK_CONTENT = 0.28
 SFREQ = 100.0
 #: Nuisance word latents of each model (variance the electrodes do not follow).
 N_NUISANCE = 12
@@ -68,6 +77,9 @@ class PlantedComparison:
     drive_r2 : ndarray, shape (n_channels,)
         Fraction of each channel's variance (inside the story) that its drive explains: the
         R² of a perfect model.
+    content_r : ndarray, shape (n_channels,)
+        Correlation of each channel with the shared-content part of its drive (NaN where it
+        has none).
     """
 
     designs: dict[tuple[str, str], np.ndarray]
@@ -77,6 +89,7 @@ class PlantedComparison:
     words: WordSamples
     classes: list[str]
     drive_r2: np.ndarray
+    content_r: np.ndarray
 
     @property
     def channels(self) -> list[str]:
@@ -121,10 +134,12 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
     # acoustic envelope, positive, louder during words
     e = np.exp(_smooth(rng, n, ENVELOPE_SMOOTHING) + gaussian_filter1d(present, 3.0))
     b[~inside], e[~inside] = 0, 0
+    rise = np.maximum(np.gradient(e), 0)  # sound onsets: not a linear function of e
+    rise /= rise[inside].std()
 
     nuisance = rng.standard_normal((n_words, N_NUISANCE))
-    speech = (np.c_[_held(n, words, z), b, present, e, _held(n, words, nuisance)]
-              @ rng.standard_normal((4 + N_NUISANCE, n_dims)))
+    speech = (np.c_[_held(n, words, z), b, present, e, rise, _held(n, words, nuisance)]
+              @ rng.standard_normal((5 + N_NUISANCE, n_dims)))
     speech += 0.3 * rng.standard_normal(speech.shape) * inside[:, None]
     language_words = (3.0 * rng.standard_normal(n_dims)  # the mean vector of every word
                       + np.c_[z, latent_l, rng.standard_normal((n_words, N_NUISANCE))]
@@ -134,25 +149,34 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
     language[words.onsets] = language_words
 
     random_filters = rng.standard_normal((n, 4)) * inside[:, None]  # an untrained filter bank
-    untrained_speech = np.c_[present, e, random_filters] @ rng.standard_normal((6, n_dims))
+    untrained_speech = (np.c_[present, e, rise, random_filters]
+                        @ rng.standard_normal((7, n_dims)))
     untrained_language = np.zeros((n, n_dims))
     untrained_language[words.onsets] = (3.0 * rng.standard_normal(n_dims)
                                         + rng.standard_normal((n_words, n_dims)))
 
-    sources = {"shared": _impulses(n, words.onsets, 1.0 + z), "speech": b,
-               "language": _impulses(n, words.onsets, latent_l), "acoustic": e,
-               "onset": _impulses(n, words.onsets, np.ones(n_words)),
-               "untrained": random_filters[:, 0]}
+    def unit(source: np.ndarray) -> np.ndarray:  # the source's response, unit variance
+        drive = np.convolve(source, KERNEL)[:n]
+        return (drive - drive[inside].mean()) / drive[inside].std()
+
+    onset, content = unit(_impulses(n, words.onsets, np.ones(n_words))), unit(
+        _impulses(n, words.onsets, z))
+    drives = {"shared": unit(_impulses(n, words.onsets, 1.0 + z)), "speech": unit(b),
+              "language": unit(_impulses(n, words.onsets, latent_l)), "acoustic": unit(e),
+              "onset": onset, "outside": unit(rise), "untrained": unit(random_filters[:, 0]),
+              "shared_weak": onset + unit(e) + WEAK_CONTENT * content}
     classes = [c for c in CLASS_REGIONS for _ in range(n_per_class)] + ["noise"] * n_noise
     Y = rng.standard_normal((n, len(classes)))
-    drive_r2 = np.zeros(len(classes))
+    drive_r2, content_r = np.zeros(len(classes)), np.full(len(classes), np.nan)
     for j, name in enumerate(classes):
         if name == "noise":
             continue
-        drive = np.convolve(sources[name], KERNEL)[:n]
-        drive = (drive - drive[inside].mean()) / drive[inside].std() * np.sqrt(snr)
-        Y[:, j] += drive * inside
+        scale = np.sqrt(snr) / drives[name][inside].std()
+        Y[:, j] += drives[name] * scale * inside
         drive_r2[j] = snr / (1 + snr)
+        if name.startswith("shared"):
+            part = content * (WEAK_CONTENT if name == "shared_weak" else 1.0) * scale
+            content_r[j] = np.corrcoef(Y[inside, j], part[inside])[0, 1]
     designs = {("wav2vec2", "layer07"): speech.astype(np.float32),
                ("gpt2", "layer06"): language.astype(np.float32),
                ("envelope", "envelope"): e[:, None].astype(np.float32),
@@ -164,7 +188,7 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
               "wav2vec2untrained": FeatureSpaceInfo("speech", ["layer07"]),
               "gpt2untrained": FeatureSpaceInfo("language", ["layer06"], word_level=True)}
     return PlantedComparison(designs, spaces, Y.astype(np.float32), segments, words, classes,
-                             drive_r2)
+                             drive_r2, content_r)
 
 
 def _words(rng: np.random.Generator, start: int, stop: int) -> WordSamples:
