@@ -20,7 +20,8 @@ from bids_app.bids.tsv import read_tsv
 from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError, NothingSelectedError
 from bids_app.layers import layer_order
-from bids_app.outputs.atomic import write_json, write_tsv
+from bids_app.outputs.atomic import write_json, write_text, write_tsv
+from bids_app.outputs.citation import group_methods_text
 from bids_app.outputs.derivatives import (
     COMPARISON_SUFFIXES,
     bids_name,
@@ -36,6 +37,7 @@ from bids_app.report.group_figures import (
     paired_figure,
     share_summary_figure,
 )
+from bids_app.report.participant import markdown_paragraphs
 from bids_app.report.render import render
 from bids_app.workflow import RunOptions, read_crash_message
 
@@ -138,7 +140,10 @@ def run_group(options: RunOptions, config: AppConfig, filters: Filters) -> Path:
                                                     filters))
     failed = {subject: message for subject, message in _failed_participants(
         output_dir, set(included)).items() if _selected({"sub": subject}, filters)}
+    methods = group_methods_text(config)
+    write_text(output_dir / "logs" / "CITATION-group.md", methods)
     return render("group.html.j2", output_dir / "group.html", tasks=tasks, included=included,
+                  methods=markdown_paragraphs(methods),
                   failed=failed, union_path=bids_name({}, "electrodes", ".tsv", desc="union"),
                   missing=[s for s in in_dataset if s not in included and s not in failed],
                   config_yaml=config.to_yaml(), command=options.command)

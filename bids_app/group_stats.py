@@ -272,10 +272,11 @@ def electrode_differences(a: pd.DataFrame, b: pd.DataFrame, layer_a: str, layer_
         ``layer_<b>``, ``r_<a>``, ``r_<b>``, ``delta_r`` (``r_<a> - r_<b>``), ``delta_z``
         (difference of Fisher z), ``p_<a>``, ``p_<b>``, ``p_fdr_<a>``, ``p_fdr_<b>``,
         ``preference`` (``<a>``, ``<b>``, ``both`` or ``neither`` by the group-level FDR),
-        ``significant`` (participant-level FDR significant for either model),
+        ``significant`` (predicted by either model in the participant's one test per
+        electrode, ``significant_electrode``; at the compared layer in tables without it),
         ``responsive``, for the roles ``<a>``, ``<b>``.
     """
-    columns = [*ELECTRODE, "r", "p", "significant", "responsive"]
+    columns = [*ELECTRODE, "r", "p", "significant", "responsive", "significant_electrode"]
     sides = []
     for rows, layer, name in ((a, layer_a, roles[0]), (b, layer_b, roles[1])):
         rows = one_row_per_electrode(rows)
@@ -295,9 +296,15 @@ def electrode_differences(a: pd.DataFrame, b: pd.DataFrame, layer_a: str, layer_
         **{f"p_{name}": table[f"p_{name}"] for name in roles},
         **{f"p_fdr_{name}": p_fdr for name, (p_fdr, _) in zip(roles, tests, strict=True)},
         "preference": preference,
-        "significant": (table[f"significant_{roles[0]}"].astype(bool)
-                        | table[f"significant_{roles[1]}"].astype(bool)),
+        "significant": _predicted(table, roles[0]) | _predicted(table, roles[1]),
         "responsive": responsive})
+
+
+def _predicted(table: pd.DataFrame, role: str) -> pd.Series:
+    """Whether the model of ``role`` predicts each electrode: its one test per electrode
+    (``significant_electrode``), or, in tables without it, at the layer compared."""
+    column = f"significant_electrode_{role}"
+    return (table[column] if column in table else table[f"significant_{role}"]).eq(True)
 
 
 def fisher_z(r: np.ndarray) -> np.ndarray:
@@ -641,8 +648,9 @@ COLUMNS: dict[str, str] = {
     "preference": "Which models predict the electrode at group-level FDR "
                   "(statistics.fdr_alpha): speech, language (or trained, untrained), both or "
                   "neither. Not a test of delta_r.",
-    "significant": "FDR significant at the participant level (for either model in the "
-                   "speech-language tables).",
+    "significant": "FDR significant at the participant level (in the paired tables: "
+                   "predicted by either model in the participant's one test per electrode, "
+                   "max-T over layers).",
     "responsive": "Speech-responsive electrode (the participant's scores tables).",
     "mean_delta_r": "Mean Δr over the participant's electrodes in the set (participant rows) "
                     "or mean of participant means (test rows).",

@@ -105,6 +105,10 @@ def test_derivatives_layout_and_metadata(run, synthetic):
     assert list((run / "logs").glob("config-*.yaml"))
     citation = (run / "logs" / "CITATION.md").read_text()
     assert "wav2vec2" in citation and "random weights" in citation
+    assert "tested once per electrode" in citation and "max-T" in citation
+    group = (run / "logs" / "CITATION-group.md").read_text()
+    assert "electrode-level and paired" in group and "2/2^n" in group
+    assert "Group methods" in (run / "group.html").read_text()
 
 
 def test_features_cached_once_per_stimulus(run, synthetic, demo_config, hashed_models):

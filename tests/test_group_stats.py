@@ -195,6 +195,10 @@ def test_group_report_builds_without_comparison_tables_and_says_what_is_missing(
     assert "No variance-partitioning tables" in html
     assert "No prediction-correlation or CCA tables" in html
     assert "MissingInputError: no events.tsv for sub-03" in html
+    assert "Group methods" in html and "untrained twin" in html  # AppConfig(): twins on
+    assert "No untrained twins among the participants" in html  # ... but none were analysed
+    methods = (output_dir / "logs" / "CITATION-group.md").read_text()
+    assert "cannot reach 0.05 below 6 participants" in methods
     assert "No participant&#39;s electrodes.tsv has an anatomical-label column" in html
     group = output_dir / "group"
     assert (group / "task-listen_desc-wav2vec2Xgpt2_difftest.tsv").is_file()
