@@ -333,6 +333,22 @@ def test_prediction_correlation_high_for_shared_low_for_private(comparison):
     assert (shared["layer_a"] == "layer01").all() and (shared["layer_b"] == "layer01").all()
     assert (private["r_a"] > 0.4).all() and (private["r_b"] < 0.2).all()
     assert any("correlate at mean r" in s for s in comparison.summaries)
+    assert (table["delta_r"] == table["r_a"] - table["r_b"]).all()  # paired, same folds
+    assert (private["folds_a_better"] == 4).all()  # the speech-only electrodes, every fold
+    assert any("Paired on the same folds" in s for s in comparison.summaries)
+
+
+def test_auto_pairs_add_each_model_against_its_untrained_twin():
+    from bids_app.analysis.plan import comparison_pairs
+
+    spaces = {name: FeatureSpaceInfo(kind, ["layer00"]) for name, kind in (
+        ("wav2vec2", "speech"), ("gpt2", "language"), ("wav2vec2untrained", "speech"),
+        ("gpt2untrained", "language"))}
+    assert comparison_pairs(ComparisonConfig(), spaces, []) == [
+        ("wav2vec2", "gpt2"), ("wav2vec2", "wav2vec2untrained"), ("gpt2", "gpt2untrained")]
+    del spaces["gpt2untrained"]
+    assert comparison_pairs(ComparisonConfig(), spaces, [])[1:] == [
+        ("wav2vec2", "wav2vec2untrained")]
 
 
 def test_prediction_correlation_is_tested_where_both_models_predict(recording, comparison):

@@ -32,6 +32,10 @@ COLUMNS: dict[str, str] = {
     "significant_a": "r_a significant after FDR across channels.",
     "significant_b": "r_b significant after FDR across channels.",
     "both_significant": "Both models predict the channel significantly; read r_pred here.",
+    "delta_r": "r_a - r_b on the same channel and folds (each model with its own in-fold "
+               "layer choice); with a model and its untrained twin, what training added. "
+               "Descriptive: the group level tests it across electrodes.",
+    "folds_a_better": "Outer test folds in which model a's r exceeds model b's.",
     # CCA components (desc-cca_components.tsv)
     "component": "Canonical component, 1 = most correlated.",
     "speech": "Speech feature space and layer paired by CCA (word vectors: mean over each "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bids_app.analysis.config import ACOUSTIC_KINDS, CCA_SETS, ComparisonConfig
+from bids_app.analysis.config import ACOUSTIC_KINDS, CCA_SETS, ComparisonConfig, untrained_name
 from bids_app.encoding.cv import EncodingResult
 from bids_app.errors import UsageError
 
@@ -44,9 +44,12 @@ def first_of_kind(spaces: Mapping[str, FeatureSpaceInfo], kind: str) -> str | No
 
 def comparison_pairs(config: ComparisonConfig, spaces: Mapping[str, FeatureSpaceInfo],
                      warnings: list[str]) -> list[tuple[str, str]]:
-    """The prediction-correlation pairs to run (``auto``: first speech vs first language).
+    """The prediction-correlation pairs to run.
 
-    Why an analysis is skipped is appended to ``warnings``.
+    ``auto``: the first speech against the first language space, then each of them against
+    its untrained twin where the twin is analysed (the per-electrode trained-vs-untrained
+    contrast, each model with its own in-fold layer choice, on the same folds). Why an
+    analysis is skipped is appended to ``warnings``.
     """
     if config.prediction_correlation != "auto":
         pairs = [tuple(p) for p in config.prediction_correlation]
@@ -60,7 +63,8 @@ def comparison_pairs(config: ComparisonConfig, spaces: Mapping[str, FeatureSpace
         warnings.append("Prediction correlation skipped: it needs a speech and a language "
                         "feature space (comparison.prediction_correlation: auto).")
         return []
-    return [(a, b)]
+    twins = [(name, untrained_name(name)) for name in (a, b) if untrained_name(name) in spaces]
+    return [(a, b), *twins]
 
 
 def resolve_layer(spec: int | str, layers: Sequence[str], key: str) -> str:

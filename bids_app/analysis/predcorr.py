@@ -107,7 +107,9 @@ def prediction_correlation(result_a: EncodingResult, result_b: EncodingResult, Y
         ``channel``, ``r_pred`` (fold mean of the correlation of the two predictions), ``p``,
         ``p_fdr``, ``significant`` (NaN / False outside ``both_significant``); for each model
         (``a``, ``b``): ``r_a`` (its prediction's r with the data, the reference for
-        ``r_pred``), ``p_a``, ``significant_a``; and ``both_significant``.
+        ``r_pred``), ``p_a``, ``significant_a``; ``both_significant``; ``delta_r``
+        (``r_a - r_b``, paired: the same electrode and folds) and ``folds_a_better`` (the
+        test folds where model a's r is higher), both descriptive.
     """
     Y = np.asarray(Y, dtype=float)
     folds = result_a.test_folds
@@ -122,6 +124,8 @@ def prediction_correlation(result_a: EncodingResult, result_b: EncodingResult, Y
         table[f"significant_{label}"] = fdr_bh(p_model, fdr_alpha)[1]
     tested = (table["significant_a"] & table["significant_b"]).to_numpy()
     table["both_significant"] = tested
+    table["delta_r"] = result_a.r - result_b.r
+    table["folds_a_better"] = (result_a.r_folds > result_b.r_folds).sum(0)
     p = np.full(len(table), np.nan)
     if null is not None and tested.any():
         samples = null(tested)

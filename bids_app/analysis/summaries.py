@@ -99,6 +99,12 @@ def predcorr_summary(table: pd.DataFrame, fdr_alpha: float = 0.05) -> str:
     both = table[table["both_significant"]]
     head = (f"Across all {len(table)} electrodes, the prediction accuracies of {a} and {b} "
             f"correlate at r = {across:.2f}.")
+    either = table[table["significant_a"] | table["significant_b"]]
+    if "delta_r" in table and len(either):
+        head += (f" Paired on the same folds, r({a}) - r({b}) averages "
+                 f"{either['delta_r'].mean():+.3f} over the {len(either)} electrodes either "
+                 f"predicts significantly ({int((either['delta_r'] > 0).sum())} with {a} "
+                 "higher).")
     if both.empty:
         return f"{head} No electrode is predicted significantly by both models."
     return (f"{head} In the {len(both)} electrodes both predict significantly, their "
