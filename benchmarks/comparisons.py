@@ -4,11 +4,11 @@ Each seed is a :func:`bids_app.synthetic.partition.planted_comparison` recording
 the default comparison settings (given L, untrained twins on). Its negative electrodes, whose
 drive carries no information shared by the two models beyond L (envelope louder during
 words, constant-gain onsets, sound onsets outside L's span, the untrained twin's random
-filter, speech-only, language-only, noise), are pooled, and for each test the rate of
-p <= 0.05 and of FDR significance is printed with the 99 % binomial quantile of a calibrated
-test; then the detection of the shared-content classes (strong, and weak: r about 0.15 on
-top of stronger low-level responses), and the summed ``shared_only`` R² of the negative
-classes as a fraction of their planted variance::
+filter, speech-only, language-only, both of these at one electrode, noise), are pooled, and
+for each test the rate of p <= 0.05 and of FDR significance is printed with the 99 %
+binomial quantile of a calibrated test; then the detection of the shared-content classes
+(strong, and weak: r about 0.15 on top of stronger low-level responses), and the summed
+``shared_only`` R² of the negative classes as a fraction of their planted variance::
 
     python benchmarks/comparisons.py                      # 5 seeds, 20 rotations: ~15 min
     python benchmarks/comparisons.py --seeds 2 --refits 10
@@ -30,7 +30,8 @@ from bids_app.analysis import ComparisonConfig, ComparisonInputs, compare_models
 from bids_app.encoding import EncodingConfig, StatisticsConfig, cross_validate
 from bids_app.synthetic.partition import SFREQ, planted_comparison
 
-NEGATIVE = ("acoustic", "onset", "outside", "untrained", "speech", "language", "noise")
+NEGATIVE = ("acoustic", "onset", "outside", "untrained", "speech", "language", "both",
+            "noise")
 #: The classes under the null of each test: no shared information beyond L, or nothing that
 #: model (a: speech, b: language) adds beyond L (the onset class is left out of gain_a: the
 #: speech features' word-presence steps refine L's smooth onset response).

@@ -22,15 +22,15 @@ def validation(planted_validation):
 def test_every_recovery_check_passes(validation):
     assert check(validation) == []
     carried = validation.detection[validation.detection["carries_source"] == "yes"]
-    assert set(carried["class"]) == {"shared", "shared_weak", "speech", "language",
+    assert set(carried["class"]) == {"shared", "shared_weak", "speech", "language", "both",
                                      "acoustic", "outside", "untrained"}
     negatives = validation.detection[validation.detection["carries_source"] == "no"]
     assert {"onset", "acoustic", "outside"} <= set(
         negatives[negatives["space"] == "gpt2"]["class"])
-    assert len(validation.lags) == 16 and len(validation.shares) == 8 * 7
+    assert len(validation.lags) == 16 and len(validation.shares) == 9 * 7
     assert set(validation.beyond["class"]) == {"shared", "shared_weak", "speech", "language",
-                                               "acoustic", "onset", "outside", "untrained",
-                                               "noise"}
+                                               "both", "acoustic", "onset", "outside",
+                                               "untrained", "noise"}
 
 
 def test_checks_fail_when_recovery_fails(validation):
@@ -52,7 +52,7 @@ def test_checks_fail_when_recovery_fails(validation):
     weak_lost = validation.beyond.copy()
     weak_lost.loc[weak_lost["class"] == "shared_weak", "shared"] = 2
     outside_shared = validation.beyond.copy()
-    outside_shared.loc[outside_shared["class"] == "outside", "shared"] = 3
+    outside_shared.loc[outside_shared["class"].isin(["outside", "both"]), "shared"] = 3
     for field, table in (("lags", wrong_lag), ("detection", missed),
                          ("detection", false_alarm), ("shares", swapped), ("shares", leaked),
                          ("beyond", onset_shared), ("beyond", lost), ("beyond", weak_lost),

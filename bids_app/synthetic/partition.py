@@ -16,19 +16,20 @@ A word-by-word story on a 100 Hz timeline, with feature spaces built from latent
   untrained network keeps (the envelope, its rectified derivative and word presence; a
   random vector per word on top of a mean vector), none of ``z``, ``b`` or ``l``.
 
-Electrodes of nine classes follow one source through a lagged kernel, plus white noise:
+Electrodes of ten classes follow one source through a lagged kernel, plus white noise:
 ``shared`` (the word onsets and ``z``: content both models carry on top of an onset
 response), ``shared_weak`` (the same content at a realistic level: ``z`` with its own r of
 about 0.15, on top of a stronger onset and envelope response), ``speech`` (``b``),
-``language`` (``l``), ``acoustic`` (``e``), ``onset`` (an impulse of constant gain at every
-word), ``outside`` (the rectified envelope derivative: a low-level drive outside L's span,
+``language`` (``l``), ``both`` (``b`` and ``l`` at the same electrode: both models predict
+it, each for its own reason), ``acoustic`` (``e``), ``onset`` (an impulse of constant gain
+at every word), ``outside`` (the rectified envelope derivative: a low-level drive outside L's span,
 carried by the speech model and its twin only), ``untrained`` (a random filter of the
 untrained speech twin, which no trained space carries) and ``noise`` (none). Given the
 low-level set L (envelope, word onsets), the truth is set by the generator: ``shared`` and
 ``shared_weak`` are the only classes with shared information beyond L (``z``), ``speech``,
-``language`` and ``outside`` belong to the rest set of the model that carries them,
+``language``, ``both`` and ``outside`` belong to the rest sets of the models that carry them,
 ``acoustic`` and ``onset`` lie inside L, and ``untrained`` in no set of the trained models
-(:data:`CLASS_REGIONS`: None).
+(:data:`CLASS_REGIONS`: none).
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ from scipy.ndimage import gaussian_filter1d
 from bids_app.analysis.plan import FeatureSpaceInfo
 from bids_app.analysis.words import WordSamples
 
-#: Planted electrode classes, and the variance-partition region (beyond L) each belongs in;
-#: None for the classes that L explains (no shared information: negative classes).
-CLASS_REGIONS = {"shared": "shared_only", "shared_weak": "shared_only",
-                 "speech": "speech_rest_only", "language": "language_rest_only",
-                 "acoustic": None, "onset": None, "outside": "speech_rest_only",
-                 "untrained": None}
+#: Planted electrode classes, and the variance-partition regions (beyond L) each belongs in;
+#: none for the classes that L explains.
+CLASS_REGIONS = {"shared": ("shared_only",), "shared_weak": ("shared_only",),
+                 "speech": ("speech_rest_only",), "language": ("language_rest_only",),
+                 "both": ("speech_rest_only", "language_rest_only"), "acoustic": (),
+                 "onset": (), "outside": ("speech_rest_only",), "untrained": ()}
 #: Gain of the shared content ``z`` in ``shared_weak``, next to its unit-variance onset and
 #: envelope drives: its own r is about 0.15 at ``snr = 1`` (``content_r``).
 WEAK_CONTENT = 0.28
@@ -163,6 +164,7 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
         _impulses(n, words.onsets, z))
     drives = {"shared": unit(_impulses(n, words.onsets, 1.0 + z)), "speech": unit(b),
               "language": unit(_impulses(n, words.onsets, latent_l)), "acoustic": unit(e),
+              "both": unit(b) + unit(_impulses(n, words.onsets, latent_l)),
               "onset": onset, "outside": unit(rise), "untrained": unit(random_filters[:, 0]),
               "shared_weak": onset + unit(e) + WEAK_CONTENT * content}
     classes = [c for c in CLASS_REGIONS for _ in range(n_per_class)] + ["noise"] * n_noise
