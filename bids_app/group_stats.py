@@ -17,6 +17,7 @@ from itertools import product
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from bids_app.analysis.partition import region_shares
 from bids_app.encoding.stats import fdr_bh
@@ -387,7 +388,10 @@ def mixed_model_test(table: pd.DataFrame) -> MixedModelResult:
     population. An electrode recorded in several recordings (sessions, runs, acquisitions)
     counts once, with the mean of its Δz: its recordings are not independent observations.
     It assumes normal residuals and participant effects, and needs several participants to
-    estimate their variance.
+    estimate their variance. The intercept is tested against Student's t with
+    ``n_participants - 1`` degrees of freedom, not statsmodels' Wald z: with participants
+    that differ (a participant SD half the electrode SD) the z test rejected a true null
+    15 % of the time with 3 or 5 participants and 11 % with 9 (``docs/statistics.md``).
 
     Parameters
     ----------
@@ -417,8 +421,9 @@ def mixed_model_test(table: pd.DataFrame) -> MixedModelResult:
         except (ValueError, np.linalg.LinAlgError) as err:
             return MixedModelResult(np.nan, np.nan, np.nan, False, f"not fitted: {err}")
     note = "; ".join(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))
-    return MixedModelResult(float(fit.params["Intercept"]), float(fit.bse["Intercept"]),
-                            float(fit.pvalues["Intercept"]), bool(fit.converged), note)
+    estimate, se = float(fit.params["Intercept"]), float(fit.bse["Intercept"])
+    p = 2 * stats.t.sf(abs(estimate / se), n_participants - 1)  # not the Wald z: see above
+    return MixedModelResult(estimate, se, float(p), bool(fit.converged), note)
 
 
 def speech_language_tests(table: pd.DataFrame, electrode_sets: Sequence[str] = ELECTRODE_SETS,
