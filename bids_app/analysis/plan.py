@@ -137,8 +137,10 @@ def partitions(config: ComparisonConfig, spaces: Mapping[str, FeatureSpaceInfo],
         return [names]
     names = available_sets(spaces, has_cca, low)
     if len(names) < 2:
-        warnings.append(f"Variance partitioning skipped: only {names or 'no sets'} "
-                        "available (comparison.variance_partitioning: auto).")
+        available = f"only {names} is" if names else "no set is"
+        why = "" if has_cca else " (the CCA shared space, whose sets it partitions, is missing)"
+        warnings.append(f"Variance partitioning skipped: {available} available{why} "
+                        "(comparison.variance_partitioning: auto).")
         return []
     if len(names) <= 4:
         return [names]
