@@ -133,6 +133,7 @@ def test_reference_preset_reproduces_the_study_pipeline():
     config = ComparisonConfig(preset="reference", conditioning="auto", untrained_control=True)
     assert config.conditioning == [] and config.onset_in_shared and not config.banded
     assert not config.untrained_control and config.predcorr_null
+    assert not config.significant_only
 
 
 def test_trained_beyond_untrained_puts_the_twins_in_l(planted):
@@ -154,3 +155,31 @@ def test_trained_beyond_untrained_puts_the_twins_in_l(planted):
     assert table.loc[_class_of(table) == "speech", "significant_gain_a"].mean() >= 0.5
     with pytest.raises(UsageError, match="untrained_control"):
         ComparisonConfig(beyond_untrained=True, untrained_control=False)
+
+
+def test_reference_preset_reproduces_the_confound_the_defaults_remove(planted, comparison):
+    """``preset: reference`` (no L, uncentred words, the onset in shared) credits word timing
+    to shared information, as the study's pipeline did; the defaults give it nothing."""
+    import dataclasses
+
+    from bids_app.analysis import compare_models
+    from bids_app.analysis.compare import REFERENCE_WARNING
+    from bids_app.encoding import StatisticsConfig
+
+    inputs = ComparisonInputs(lambda space, layer: planted.designs[(space, layer)],
+                              planted.spaces, {}, planted.Y, planted.segments, LAGS,
+                              planted.channels, planted.words, SFREQ)
+    out = compare_models(inputs, config=ComparisonConfig(preset="reference", n_refits=4,
+                                                         prediction_correlation=[]),
+                         encoding=dataclasses.replace(ENCODING, centre_words=False),
+                         statistics=StatisticsConfig(n_permutations=200))
+    assert REFERENCE_WARNING in out.warnings
+    varpart = out.tables["varpart"]
+    assert (varpart["conditioning"] == "nothing").all()
+    assert (varpart["partition"] == "shared+speech_rest+language_rest+acoustic").all()
+    shares = region_shares(varpart[_class_of(varpart) == "onset"])
+    assert shares[[r for r in shares.index if "shared" in r]].clip(lower=0).sum() > 0.5
+    assert not any("hold on held-out words" in w for w in out.warnings)  # all components
+    default = comparison.tables["varpart"]
+    onset = default[_class_of(default) == "onset"]
+    assert onset.loc[onset["region"].str.contains("shared"), "r2"].clip(lower=0).max() < 0.02

@@ -19,7 +19,8 @@ CCA_LEVELS = ("word", "frame")
 PRESETS = ("default", "reference")
 #: What ``preset: reference`` sets (``comparison`` keys; ``encoding.centre_words`` too).
 REFERENCE_SETTINGS = {"conditioning": [], "onset_in_shared": True, "banded": False,
-                      "untrained_control": False, "predcorr_null": True}
+                      "untrained_control": False, "predcorr_null": True,
+                      "significant_only": False}
 
 
 def untrained_name(space: str) -> str:
@@ -37,7 +38,8 @@ class ComparisonConfig:
         ``"default"``: every comparison is fitted given the low-level set L, word vectors are
         centred, and the untrained twins run. ``"reference"``: the reference study's pipeline
         (no L, uncentred word vectors, the word onset in ``shared``, no twins, the refit null
-        of the prediction correlation), to reproduce its numbers next to the corrected
+        of the prediction correlation, ``n_components`` canonical components), to reproduce
+        its numbers next to the corrected
         defaults; the report says it does not control these confounds. The preset sets the
         keys of :data:`REFERENCE_SETTINGS` and ``encoding.centre_words: false``, overriding
         them.
