@@ -3,13 +3,19 @@ real public data of ../shared/data (skipped, with the reason, where a clone does
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from bids_app.bids.recording import Recording
+from bids_app.config import AppConfig
 from bids_app.demo import write_demo_config
+from bids_app.features.spec import FeatureSpec
+from bids_app.stimuli.stimulus import Stimulus
 from bids_app.synthetic import make_synthetic_dataset
 
 TEST_DATA_ENV = "SSL_IEEG_TEST_DATA"
@@ -60,3 +66,28 @@ def demo_config(synthetic, tmp_path_factory) -> Path:
 def dataset_copy(synthetic, tmp_path) -> Path:
     """A private copy of the synthetic dataset that a test may damage."""
     return Path(shutil.copytree(synthetic.root, tmp_path / "bids"))
+
+
+def _model(tmp_path: Path, name: str, **config) -> str:
+    path = tmp_path / name
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(config))
+    return str(path)
+
+
+@pytest.fixture
+def podcast_sized(tmp_path):
+    """A ds005574-sized recording (235 ECoG channels, one 1,800 s story) and its models."""
+    channels = pd.DataFrame({"name": [f"G{i}" for i in range(235)], "type": "ECOG",
+                             "status": "good"})
+    recording = Recording(subject="03", task="podcast", data_path=tmp_path / "x_ieeg.edf",
+                          sidecar={"RecordingDuration": 1830.0}, channels=channels)
+    stimulus = Stimulus("podcast", tmp_path / "podcast.wav", None, 10.0, 1800.0)
+    w2v = _model(tmp_path, "w2v", hidden_size=768, num_hidden_layers=12)
+    gpt = _model(tmp_path, "gpt", n_embd=768, n_layer=12)
+    features = [FeatureSpec("wav2vec2", "speech", model=w2v, weights="random"),
+                FeatureSpec("gpt2", "language", model=gpt, weights="random"),
+                FeatureSpec("static", "static", model=gpt, weights="random"),
+                FeatureSpec("mel", "mel"), FeatureSpec("envelope", "envelope")]
+    paths = {"wav2vec2": Path(w2v), "gpt2": Path(gpt), "static": Path(gpt)}
+    return recording, [stimulus], AppConfig(features=features), paths

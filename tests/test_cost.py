@@ -3,45 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from bids_app.bids.recording import Recording
 from bids_app.cli import main
 from bids_app.config import AppConfig
 from bids_app.cost import BASE_BYTES, check_memory, estimate_cost, parse_memory
 from bids_app.encoding import EncodingConfig, StatisticsConfig
 from bids_app.errors import UsageError
-from bids_app.features.spec import FeatureSpec
-from bids_app.stimuli.stimulus import Stimulus
-
-
-def _model(tmp_path: Path, name: str, **config) -> str:
-    path = tmp_path / name
-    path.mkdir()
-    (path / "config.json").write_text(json.dumps(config))
-    return str(path)
-
-
-@pytest.fixture
-def podcast_sized(tmp_path):
-    """A ds005574-sized recording (235 ECoG channels, one 1,800 s story) and its models."""
-    channels = pd.DataFrame({"name": [f"G{i}" for i in range(235)], "type": "ECOG",
-                             "status": "good"})
-    recording = Recording(subject="03", task="podcast", data_path=tmp_path / "x_ieeg.edf",
-                          sidecar={"RecordingDuration": 1830.0}, channels=channels)
-    stimulus = Stimulus("podcast", tmp_path / "podcast.wav", None, 10.0, 1800.0)
-    w2v = _model(tmp_path, "w2v", hidden_size=768, num_hidden_layers=12)
-    gpt = _model(tmp_path, "gpt", n_embd=768, n_layer=12)
-    features = [FeatureSpec("wav2vec2", "speech", model=w2v, weights="random"),
-                FeatureSpec("gpt2", "language", model=gpt, weights="random"),
-                FeatureSpec("static", "static", model=gpt, weights="random"),
-                FeatureSpec("mel", "mel"), FeatureSpec("envelope", "envelope")]
-    paths = {"wav2vec2": Path(w2v), "gpt2": Path(gpt), "static": Path(gpt)}
-    return recording, [stimulus], AppConfig(features=features), paths
 
 
 def test_default_design_fits_a_podcast_participant_and_the_unreduced_one_does_not(
