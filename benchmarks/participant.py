@@ -15,7 +15,8 @@ built from the configs in ../shared/data. Then, each in a fresh process:
    comparison (``stage comparisons/<test>``), the cost estimates (at start-up and
    given the responsive electrodes), and the encoding stage's floor (Gram, cross-products
    and one ``eigh`` per fold per layer) measured in the same process;
-3. a comparison-only rerun (``comparison.phrase_pause`` changed) in the same output folder;
+3. a comparison-only rerun (``comparison.rest_components`` changed: the CCA and the
+   partitions rerun, the other comparisons are reused) in the same output folder;
 4. the same at ``--previous-duration`` (default 120 s; 0 skips it), with the default and
    with the previous default (unreduced design: ``layer_pca: null``, ``lag_basis: null``),
    side by side, since the previous default does not fit at full length (its cost estimate
@@ -121,7 +122,7 @@ def write_config(path: Path, models: Path, variant: str) -> Path:
     """The default configuration with local random-weight models (and the podcast stimulus).
 
     ``variant``: ``"default"``; ``"previous"``, the previous default (unreduced design);
-    ``"rerun"``, one comparison option changed (``comparison.phrase_pause``).
+    ``"rerun"``, one comparison option changed (``comparison.rest_components``).
     """
     speech, language = str(models / "wav2vec2-base"), str(models / "gpt2")
     config = {
@@ -142,7 +143,7 @@ def write_config(path: Path, models: Path, variant: str) -> Path:
     if variant == "previous":
         config["encoding"] = {"layer_pca": None, "lag_basis": None}
     if variant == "rerun":
-        config["comparison"] = {"phrase_pause": 0.6}
+        config["comparison"] = {"rest_components": 40}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -318,7 +319,7 @@ def main() -> None:
     whole = table[table.stage == "whole run"].set_index("run")
     full, rerun = f"default @ {args.duration:.0f} s", f"rerun @ {args.duration:.0f} s"
     if full in whole.index and rerun in whole.index:
-        print(f"\na comparison-only rerun (comparison.phrase_pause changed) took "
+        print(f"\na comparison-only rerun (comparison.rest_components changed) took "
               f"{whole.loc[rerun, 'wall_s'] / whole.loc[full, 'wall_s']:.0%} of the full run")
     small_default = f"default @ {args.previous_duration:.0f} s"
     small_previous = f"previous @ {args.previous_duration:.0f} s"

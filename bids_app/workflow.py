@@ -32,6 +32,7 @@ from bids_app.analysis import (
     table_dictionary,
     word_samples,
 )
+from bids_app.analysis.compare import Cache
 from bids_app.bids.recording import Recording
 from bids_app.config import AppConfig
 from bids_app.cost import CostEstimate, check_memory, estimate_cost
@@ -380,16 +381,22 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                   "Source": str(recording.data_path.relative_to(options.bids_dir)),
                   "Stimuli": [s.audio_path.name for s in stimuli], "Command": options.command}
     if config.encoding.mode == "trf":
-        key = stage_key(sorted(encoder.keys), config.comparison)
-        comparison = store.load("comparison", key)
-        if comparison is None:
-            with stage("comparisons"):
-                comparison = compare_recording(feature_sets, designs, results, stimuli,
-                                               stimulus_words, neural, segments, config,
-                                               options, responsive)
-            store.save("comparison", key, comparison)
-        else:
-            logger.info("comparisons: reused (their settings and inputs are unchanged)")
+        def cache(name: str, settings: dict, compute: Callable[[], Any]) -> Any:
+            """Each comparison keyed by its settings and every encoding's key."""
+            key = stage_key(sorted(encoder.keys), config.statistics, settings)
+            value = store.load(f"comparison-{name}", key)
+            if value is None:
+                value = compute()
+                store.save(f"comparison-{name}", key, value)
+            else:
+                logger.info("comparisons/%s: reused (its settings and inputs are unchanged)",
+                            name)
+            return value
+
+        with stage("comparisons"):
+            comparison = compare_recording(feature_sets, designs, results, stimuli,
+                                           stimulus_words, neural, segments, config, options,
+                                           responsive, cache)
         write_comparison(comparison, out_dir, recording.entities, provenance)
         for spec in config.features:
             write_trf_outputs(out_dir, recording.entities, spec.name, results[spec.name],
@@ -470,12 +477,13 @@ def compare_recording(feature_sets: dict[str, list[FeatureSet]], designs: Design
                       results: dict[str, dict[str, EncodingResult]],
                       stimuli: Sequence[Stimulus], words: Sequence[WordTimings | None],
                       neural: NeuralData, segments: np.ndarray, config: AppConfig,
-                      options: RunOptions, responsive: pd.DataFrame | None
-                      ) -> ComparisonResult:
+                      options: RunOptions, responsive: pd.DataFrame | None,
+                      cache: Cache | None = None) -> ComparisonResult:
     """The model comparisons of one recording (:func:`compare_models`).
 
     The shared-beyond-L test runs on the speech-responsive electrodes (every electrode when
-    responsiveness could not be tested).
+    responsiveness could not be tested). ``cache`` keeps each comparison (see
+    :data:`~bids_app.analysis.compare.Cache`).
     """
     spaces = {name: FeatureSpaceInfo(kind=sets[0].kind, layers=sets[0].layer_names,
                                      word_level=sets[0].is_word_level)
@@ -490,7 +498,7 @@ def compare_recording(feature_sets: dict[str, list[FeatureSet]], designs: Design
                               word_samples(stimuli, words, neural.sfreq), neural.sfreq, tested,
                               designs.word_rows)
     return compare_models(inputs, config=config.comparison, encoding=config.encoding,
-                          statistics=config.statistics,
+                          statistics=config.statistics, cache=cache,
                           verbose=logger.isEnabledFor(logging.DEBUG), **_engine(options))
 
 

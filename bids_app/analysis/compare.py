@@ -22,6 +22,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,10 @@ from bids_app.progress import stage
 logger = logging.getLogger("ssl_ieeg")
 
 Design = Callable[[str, str], np.ndarray]
+#: ``cache(name, settings, compute)``: ``compute()``'s value, or the one saved for the same
+#: comparison ``name`` and ``settings`` (what it depends on; the workflow's stage store adds
+#: the inputs' keys), so that changing one option reruns only what it affects.
+Cache = Callable[[str, dict, Callable[[], Any]], Any]
 
 REFERENCE_WARNING = (
     "comparison.preset: reference reproduces the reference study's pipeline: no low-level "
@@ -149,7 +154,7 @@ class ComparisonInputs:
 def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
                    encoding: EncodingConfig, statistics: StatisticsConfig,
                    backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
-                   verbose: bool = False) -> ComparisonResult:
+                   verbose: bool = False, cache: Cache | None = None) -> ComparisonResult:
     """Run the prediction-correlation, CCA and variance-partitioning comparisons.
 
     Parameters
@@ -163,6 +168,10 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
         ``encoding`` gives every fitting option but ``inner_cv`` (``config.inner_cv``).
     backend, device, n_jobs, verbose
         As in ``cross_validate``.
+    cache : Cache | None
+        Where each comparison (a prediction-correlation pair, the shared-beyond-L test, the
+        CCA, each partition) is saved and found again, keyed by the settings it depends on
+        (:meth:`ComparisonConfig.depends`); None computes everything.
 
     Returns
     -------
@@ -182,17 +191,31 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
         out.warnings.append(REFERENCE_WARNING)
     low = _low_level(inputs, config, out.warnings)
     inputs = dataclasses.replace(inputs, tested=_tested(inputs, out.warnings))
+
+    def cached(name: str, settings: dict, compute: Callable[[list[str]], Any]) -> Any:
+        """``compute(warnings)`` under ``stage comparisons/<name>``, or its saved value."""
+        def run() -> tuple[Any, list[str]]:
+            warnings: list[str] = []
+            with stage(f"comparisons/{name}"):
+                return compute(warnings), warnings
+
+        value, warnings = (cache or _compute)(name, settings, run)
+        out.warnings.extend(warnings)
+        return value
+
     for a, b in comparison_pairs(config, inputs.spaces, out.warnings):
-        with stage(f"comparisons/predcorr-{a}X{b}"):
-            table, across = _prediction_correlation(inputs, a, b, statistics, encoding,
-                                                    engine, config.predcorr_null)
+        table, across = cached(
+            f"predcorr-{a}X{b}", {**config.depends("predcorr"), "pair": [a, b]},
+            lambda _, a=a, b=b: _prediction_correlation(inputs, a, b, statistics, encoding,
+                                                        engine, config.predcorr_null))
         out.tables[f"{a}X{b}"] = table
         out.metrics[f"{a}X{b}_accuracy_correlation"] = across
-    beyond = _beyond(inputs, low, config, encoding, statistics, engine, out.warnings)
+    beyond = cached("beyond", config.depends("beyond"), lambda warnings: _beyond(
+        inputs, low, config, encoding, statistics, engine, warnings))
     if beyond is not None:
         out.tables["beyond"] = beyond
-    with stage("comparisons/cca"):
-        shared = fit_recording_shared_space(inputs, config, encoding, out.warnings, low)
+    shared = cached("cca", config.depends("cca"), lambda warnings: fit_recording_shared_space(
+        inputs, config, encoding, warnings, low))
     if shared is not None:
         out.tables["cca"] = shared.table
     sets = SetDesigns(inputs, shared, config, encoding, engine, low)
@@ -202,14 +225,20 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     partition_tables = []
     for names in partitions(config, inputs.spaces, shared is not None, out.warnings,
                             low.names):
-        with stage(f"comparisons/varpart-{'+'.join(names)}"):
-            partition_tables.append(variance_partition(names, sets, statistics, out.warnings,
-                                                       adds))
+        partition_tables.append(cached(
+            f"varpart-{'+'.join(names)}", {**config.depends("varpart"), "sets": names},
+            lambda warnings, names=names: variance_partition(names, sets, statistics,
+                                                             warnings, adds)))
     partition_tables = [table for table in partition_tables if table is not None]
     if partition_tables:
         out.tables["varpart"] = pd.concat(partition_tables, ignore_index=True)
     out.summaries = summarize(out.tables, statistics.fdr_alpha)
     return out
+
+
+def _compute(name: str, settings: dict, compute: Callable[[], Any]) -> Any:
+    """The cache of :func:`compare_models` that keeps nothing."""
+    return compute()
 
 
 def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
@@ -332,7 +361,7 @@ def _beyond(inputs: ComparisonInputs, low: LowLevelSet, config: ComparisonConfig
         for twin, layer in zip(twins, layers, strict=True):
             twin_side = side(twin, layer)
             low = low.plus(twin, twin_side.design, twin_side.word_rows)
-    with stage("comparisons/beyond"):
+    with stage("comparisons/beyond-trained"):
         trained = test(*names, low)
     if not present or config.beyond_untrained:
         return trained.table

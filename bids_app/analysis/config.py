@@ -23,6 +23,23 @@ REFERENCE_SETTINGS = {"conditioning": [], "onset_in_shared": True, "banded": Fal
                       "significant_only": False}
 
 
+#: The ``comparison`` keys each comparison depends on (its stage key; what the preset sets is
+#: in these fields already). L's keys are in all but the prediction correlation.
+LOW_KEYS = ("conditioning", "phrase_pause", "word_language")
+PAIR_KEYS = ("cca_speech", "cca_language", "cca_speech_layer", "cca_language_layer")
+DEPENDS_ON = {
+    "predcorr": ("predcorr_null", "n_refits", "inner_cv"),
+    "beyond": (*LOW_KEYS, *PAIR_KEYS, "untrained_control", "beyond_untrained", "inner_cv",
+               "n_refits", "banded"),
+    "cca": (*LOW_KEYS, *PAIR_KEYS, "pca_variance", "n_components", "significant_only",
+            "rest_components", "cca_fit", "cca_level"),
+}
+#: A partition uses the shared space's sets and the beyond test's gains (which electrodes it
+#: summarises).
+DEPENDS_ON["varpart"] = tuple(dict.fromkeys((*DEPENDS_ON["beyond"], *DEPENDS_ON["cca"],
+                                             "onset_in_shared", "variance_partitioning")))
+
+
 def untrained_name(space: str) -> str:
     """The feature-space name of the untrained twin of ``space``."""
     return f"{space}untrained"
@@ -177,6 +194,10 @@ class ComparisonConfig:
     cca_level: str = "frame"
     variance_partitioning: list[str] | str = "auto"
     banded: bool = True
+
+    def depends(self, comparison: str) -> dict:
+        """The settings a comparison depends on (:data:`DEPENDS_ON`), for its stage key."""
+        return {key: getattr(self, key) for key in DEPENDS_ON[comparison]}
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
