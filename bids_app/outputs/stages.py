@@ -5,8 +5,8 @@ model comparisons) saves its result atomically as soon as it finishes, under
 ``OUTPUT_DIR/stages/<recording>/<stage>-<key>.*``. The key hashes exactly what the stage
 depends on (its config sections, its inputs' keys, the app version), the MNE-BIDS-Pipeline
 way: a rerun loads every stage whose key matches and recomputes the others, so a run killed in
-layer 9 resumes at layer 9, and changing only the ``comparison`` section reruns only the
-comparisons. Saving a stage removes its files of other keys. The folder is a cache: deleting
+layer 9 resumes at layer 9, and changing one ``comparison`` option reruns only the
+comparisons that depend on it (each comparison is a stage of its own). Saving a stage removes its files of other keys. The folder is a cache: deleting
 it only costs recomputation, and the derivatives never read from it.
 """
 
