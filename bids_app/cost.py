@@ -27,11 +27,13 @@ from bids_app.stimuli.stimulus import Stimulus
 
 #: Effective float32 rate of one core over a whole layer fit: matrix products run at ~65-100
 #: GFLOP/s here, the copies, filters and scores between them bring it to about this
-#: (calibrated on the 1,800 s participant benchmark, benchmarks/README.md).
-FLOPS_PER_CORE = 3e10
-#: Seconds per input sample and channel of the high-gamma step (one core; measured 49 s for
-#: 235 channels x 30 min at 512 Hz).
-HIGHGAMMA_SECONDS = 2.5e-7
+#: (calibrated on the 1,800 s participant benchmark, benchmarks/README.md: 3e10 made the
+#: encoding estimate 94 % and the comparisons' 62 % too high once the max-T test stopped
+#: recomputing its null, 6 Dec 2026).
+FLOPS_PER_CORE = 6e10
+#: Seconds per input sample and channel of the high-gamma step, per core (measured 19 s for
+#: 235 channels x 30 min at 512 Hz with 2 cores in the participant benchmark, 6 Dec 2026).
+HIGHGAMMA_SECONDS = 1.8e-7
 #: Seconds per sample and target of the circular-shift permutation test (one core).
 PERMUTATION_SECONDS = 2.5e-8
 #: Seconds per p³ of a symmetric float32 eigendecomposition on one core (calibrated with
@@ -169,26 +171,26 @@ class CostEstimate:
         return "\n".join(lines)
 
 
-def feature_layers(spec, model_path: Path | None) -> tuple[int, int]:
-    """Number of layers and width of a feature space, from its kind and model config.
+def feature_layers(spec, model_path: Path | None) -> tuple[int, int, int]:
+    """Number of layers, their width, and number of scalar features of a feature space.
 
     ``model_path`` is the resolved model directory (with ``config.json``), None for spaces
-    without a model.
+    without a model. A language model's scalar features (surprisal, entropy, tokens) are one
+    column each.
     """
     if model_path is not None:
         model = json.loads((Path(model_path) / "config.json").read_text())
         width = model.get("hidden_size") or model.get("n_embd") or model.get("d_model") or 768
         depth = model.get("num_hidden_layers") or model.get("n_layer") or 12
         if spec.kind == "static":
-            return 1, int(width)
+            return 1, int(width), 0
         layers = len(spec.layers) if isinstance(spec.layers, list) else int(depth) + 1
-        scalars = 3 if spec.kind == "language" else 0  # surprisal, entropy, tokens
-        return layers + scalars, int(width)
+        return layers, int(width), 3 if spec.kind == "language" else 0
     if spec.kind == "static":
-        return 1, 300  # a GloVe file
+        return 1, 300, 0  # a GloVe file
     if spec.kind == "mel":
-        return 1, int(spec.resolved_options()["n_mels"])
-    return 1, 30 if spec.kind == "phonetic" else 1
+        return 1, int(spec.resolved_options()["n_mels"]), 0
+    return 1, 30 if spec.kind == "phonetic" else 1, 0
 
 
 def recording_size(recording: Recording, stimuli: Sequence[Stimulus],
@@ -305,7 +307,8 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     n_input = n_times * rate / sfreq
     block = highgamma_block(config.preprocessing.block_size, n_times, n_ch, mem_bytes)
     stages = [StageCost("high-gamma", HIGHGAMMA_BLOCK_BYTES * block * n_times
-                        + 4 * n_ch * n_times * 2, HIGHGAMMA_SECONDS * n_ch * n_input,
+                        + 4 * n_ch * n_times * 2,
+                        HIGHGAMMA_SECONDS * n_ch * n_input / max(1, n_jobs),
                         f"{n_ch} x {n_times} high-gamma, blocks of {block} channels")]
     peak, seconds, widest = 0.0, 0.0, 0
     n_layers_total = 0
@@ -316,16 +319,18 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     weights_bytes = 0  # TRF mode: each layer's weights, float32, saved with its stage
     widths, kinds = {}, {}  # reduced base widths, for the comparisons
     for spec in config.features:
-        n_layers, width = feature_layers(spec, (model_paths or {}).get(spec.name))
+        n_layers, width, n_scalars = feature_layers(spec, (model_paths or {}).get(spec.name))
         widths[spec.name] = min(width, enc.layer_pca or width)
         kinds[spec.name] = spec.kind
-        n_layers_total += n_layers
+        n_layers_total += n_layers + n_scalars
         memory, data, fit, p = layer_cost(width)
         if enc.mode == "trf":
-            weights_bytes += 4 * n_lags * width * n_ch * n_layers
+            weights_bytes += 4 * n_lags * n_ch * (width * n_layers + n_scalars)
             memory += 16 * n_lags * width * n_ch  # the fold sum and one fold, float64
         peak, widest = max(peak, memory), max(widest, p)
         seconds += n_layers * (data + fit)
+        if n_scalars:
+            seconds += n_scalars * sum(layer_cost(1)[1:3])
         if batches:
             memory, data, fit, _ = layer_cost(width, targets=targets * per_batch,
                                               permutations=False)

@@ -1,13 +1,14 @@
 """Resumable stage outputs, each keyed by the configuration it depends on.
 
-Every stage of a recording (high-gamma, the encoding of each feature space × layer, the
-model comparisons) saves its result atomically as soon as it finishes, under
-``OUTPUT_DIR/stages/<recording>/<stage>-<key>.*``. The key hashes exactly what the stage
-depends on (its config sections, its inputs' keys, the app version), the MNE-BIDS-Pipeline
-way: a rerun loads every stage whose key matches and recomputes the others, so a run killed in
-layer 9 resumes at layer 9, and changing one ``comparison`` option reruns only the
-comparisons that depend on it (each comparison is a stage of its own). Saving a stage removes its files of other keys. The folder is a cache: deleting
-it only costs recomputation, and the derivatives never read from it.
+Every stage of a recording (high-gamma, the encoding of each feature space × layer, the model
+comparisons) saves its result atomically as soon as it finishes, under
+``OUTPUT_DIR/stages/<recording>/<stage>-<key>.*``. The key hashes exactly what the stage depends
+on (its config sections, its inputs' keys, the app version), the MNE-BIDS-Pipeline way: a rerun
+loads every stage whose key matches and recomputes the others, so a run killed in layer 9
+resumes at layer 9, and changing one ``comparison`` option reruns only the comparisons that
+depend on it (each comparison is a stage of its own). Saving a stage removes its files of other
+keys. The folder is a cache: deleting it only costs recomputation, and the derivatives never
+read from it.
 """
 
 from __future__ import annotations
