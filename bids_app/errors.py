@@ -6,6 +6,9 @@ the message, which names the offending file and says what to fix.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 EXIT_SUCCESS = 0
 EXIT_FAILURE = 1
 EXIT_VALIDATION = 16
@@ -58,3 +61,20 @@ class OutputError(SslIeegError):
     """The output directory or a file in it cannot be created."""
 
     exit_code = EXIT_CANNOT_CREATE_OUTPUT
+
+
+def require_readable(path: str | Path) -> None:
+    """Refuse, before any work, an input file this user cannot read (exit 65).
+
+    Raises
+    ------
+    BadDataError
+        When ``path`` exists but is not readable by this process's user; the message names
+        the file and the fix.
+    """
+    path = Path(path)
+    if path.exists() and not os.access(path, os.R_OK):
+        raise BadDataError(
+            f"Cannot read {path}: permission denied for this user (uid {os.getuid()}). Make "
+            f"it readable (e.g. chmod a+r '{path}') or run as a user who can read it; in a "
+            "container, check the user it runs as and how the folder is mounted.")

@@ -287,3 +287,37 @@ def test_non_finite_encoding_scores_fail_the_participant_naming_the_channel(tmp_
                                            r"\(G2\).*channels.tsv"):
         _check_finite(table, "gpt2", recording)
     _check_finite(table.iloc[:1], "gpt2", recording)  # finite: no error
+
+
+#: file -> how to find it in the dataset (sub-01's own, or the shared stimuli)
+UNREADABLE = {
+    "channels.tsv": lambda root: next((root / "sub-01" / "ieeg").glob("*_channels.tsv")),
+    "sidecar": _sidecar,
+    "recording header": lambda root: next((root / "sub-01" / "ieeg").glob("*_ieeg.vhdr")),
+    "recording data": lambda root: next((root / "sub-01" / "ieeg").glob("*_ieeg.eeg")),
+    "stimulus audio": lambda root: root / "stimuli" / "story1.wav",
+    "transcript": lambda root: root / "stimuli" / "story1.tsv",
+}
+
+
+@pytest.mark.parametrize("what", list(UNREADABLE))
+def test_unreadable_inputs_are_65_naming_the_file_and_the_fix(what, datasets, tmp_path,
+                                                               capsys, monkeypatch):
+    """A file this user cannot read (as a run under another UID meets it) is refused before
+    any work. Root reads everything, so the test denies it through ``os.access``."""
+    import os
+
+    root = datasets["BrainVision"].root
+    denied = UNREADABLE[what](root)
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        Path(path) != denied and access(path, mode, **kw)))
+    config = tmp_path / "config.yaml"
+    config.write_text("features:\n- {name: envelope, kind: envelope}\n"
+                      "- {name: onset, kind: word_onset}\n")
+    out = tmp_path / "out"
+    assert main([str(root), str(out), "participant", "--participant-label", "01",
+                 "--config", str(config), "--skip-bids-validation"]) == 65
+    err = capsys.readouterr().err
+    assert f"Cannot read {denied}: permission denied" in err and "chmod a+r" in err
+    assert not (out / "sub-01").exists()

@@ -16,7 +16,12 @@ from bids_app.bids.config import BidsConfig
 from bids_app.bids.recording import Recording
 from bids_app.bids.tsv import read_tsv
 from bids_app.bids.validator import describe, official_errors
-from bids_app.errors import BadDataError, BidsValidationError, NothingSelectedError
+from bids_app.errors import (
+    BadDataError,
+    BidsValidationError,
+    NothingSelectedError,
+    require_readable,
+)
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -203,6 +208,8 @@ def read_recording(layout: BIDSLayout, data_path: str | Path, config: BidsConfig
     applies to every subject.
     """
     data_path = Path(data_path)
+    require_readable(data_path)
+    require_readable(data_path.with_suffix(".json"))  # the recording's own sidecar
     entities = layout.parse_file_entities(str(data_path))
     channels_path = _nearest(layout, data_path, "channels")
     if channels_path is None:
@@ -262,4 +269,5 @@ def _coordsystem(electrodes_path: Path) -> dict:
         electrodes_path.name.replace("_electrodes.tsv", "_coordsystem.json"))
     if not sidecar.is_file():
         return {}
+    require_readable(sidecar)
     return json.loads(sidecar.read_text(encoding="utf-8-sig"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bids_app.errors import BadDataError
+from bids_app.errors import BadDataError, require_readable
 
 #: Columns holding labels, read as text so that ``01`` stays ``01``.
 LABEL_COLUMNS = ("name", "channel", "subject", "session", "run", "layer")
@@ -33,9 +33,10 @@ def read_tsv(path: str | Path, required: tuple[str, ...] = ()) -> pd.DataFrame:
     Raises
     ------
     BadDataError
-        When the file cannot be parsed or lacks a required column.
+        When the file cannot be read (permissions) or parsed, or lacks a required column.
     """
     path = Path(path)
+    require_readable(path)
     try:
         table = pd.read_csv(path, sep="\t", encoding="utf-8-sig", na_values=["n/a", ""],
                             keep_default_na=False, dtype=dict.fromkeys(LABEL_COLUMNS, str))

@@ -10,7 +10,7 @@ import mne
 import pandas as pd
 
 from bids_app.bids import Recording
-from bids_app.errors import BadDataError, MissingInputError
+from bids_app.errors import BadDataError, MissingInputError, require_readable
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -75,9 +75,11 @@ def _open(recording: Recording, verbose: bool) -> mne.io.BaseRaw:
     """Open the signal file, refusing placeholders, truncation and contradicting sidecars."""
     path = Path(recording.data_path)
     _check_not_placeholder(path)
+    require_readable(path)
     companion = path.with_suffix(BINARY_COMPANIONS.get(path.suffix.lower(), path.suffix))
     if companion != path:
         _check_not_placeholder(companion)
+        require_readable(companion)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

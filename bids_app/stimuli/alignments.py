@@ -18,7 +18,7 @@ import pandas as pd
 from praatio import textgrid
 from praatio.data_classes.interval_tier import IntervalTier
 
-from bids_app.errors import BadDataError, MissingInputError
+from bids_app.errors import BadDataError, MissingInputError, require_readable
 from bids_app.stimuli.stimulus import WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
@@ -148,6 +148,7 @@ def _check_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise MissingInputError(f"{path}: timing file not found")
+    require_readable(path)
     text = path.read_bytes()[:200].decode("utf-8", errors="replace")
     if not text.strip():
         raise BadDataError(f"{path}: the timing file is empty; provide real word/phone timings")

@@ -12,7 +12,7 @@ import pandas as pd
 import soundfile
 
 from bids_app.bids.recording import Recording
-from bids_app.errors import BadDataError, MissingInputError
+from bids_app.errors import BadDataError, MissingInputError, require_readable
 from bids_app.stimuli.config import StimulusConfig
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
@@ -166,6 +166,7 @@ def check_audio(path: Path) -> float:
     if not path.is_file():
         raise MissingInputError(f"Stimulus file {path} does not exist. Put the audio in "
                                 "BIDS_DIR/stimuli/ (e.g. `datalad get stimuli/`).")
+    require_readable(path)
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as err:
