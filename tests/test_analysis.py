@@ -261,11 +261,21 @@ def test_heldout_selection_keeps_planted_components_and_rarely_any_of_noise():
             (n_shared + 6, d))
         return mix(10), mix(12)
 
+    def serial(rng, n=1200, phi=0.8):  # unrelated sets whose words are serially correlated
+        def one(d):
+            x, e = np.zeros((n, d)), rng.standard_normal((n, d))
+            for t in range(1, n):
+                x[t] = phi * x[t - 1] + e[t]
+            return x @ rng.standard_normal((d, d + 2))
+        return one(8), one(9)
+
     rng = np.random.default_rng(3)
-    kept = [fit_shared_space(*pair(rng, 0), variance=1.0, n_components=5,
-                             significant_only=True).n_kept for _ in range(100)]
-    # a component of unrelated sets is kept at about HELDOUT_ALPHA (99 % binomial bound: 11)
-    assert sum(k > 0 for k in kept) <= 11 and HELDOUT_ALPHA == 0.05
+    for unrelated in (pair, serial):  # a Fisher critical value kept 23 % of the serial ones
+        kept = [fit_shared_space(*unrelated(rng, 0) if unrelated is pair else unrelated(rng),
+                                 variance=1.0, n_components=5, significant_only=True).n_kept
+                for _ in range(100)]
+        # a component of unrelated sets is kept at about HELDOUT_ALPHA (99 % bound: 11)
+        assert sum(k > 0 for k in kept) <= 11 and HELDOUT_ALPHA == 0.05
     assert max(kept) <= 2
     planted = [fit_shared_space(*pair(rng, 2), variance=1.0, n_components=5,
                                 significant_only=True).n_kept for _ in range(10)]
@@ -299,6 +309,20 @@ def test_partial_cca_finds_no_shared_direction_in_a_covariate_both_models_carry(
     assert abs(np.corrcoef(u[:, 0], frequency[test])[0, 1]) < 0.15
     with pytest.raises(ValueError, match="covariates"):
         partial.variates(speech[test], language[test], candidates=True)
+    # with a shared latent besides, the rest spaces and the covariates together carry none of
+    # the (partial) shared variates on the fitting words
+    z = rng.standard_normal(n)
+    both = [np.c_[z, frequency, rng.standard_normal((n, 6))] @ rng.standard_normal((8, d))
+            for d in (10, 12)]
+    space = fit_shared_space(*both, variance=1.0, n_components=3, significant_only=True,
+                             covariates=frequency)
+    parts = space.transform(*both, frequency)
+    assert space.n_kept >= 1
+    for side in ("speech", "language"):
+        design = np.c_[np.ones(n), parts[f"{side}_rest"], frequency]
+        shared = parts[f"shared_{side}"][:, 0]
+        fitted = design @ np.linalg.lstsq(design, shared, rcond=None)[0]
+        assert np.var(shared - fitted) / np.var(shared) > 0.99
 
 
 def test_in_fold_cca_is_not_optimistic_on_noise_but_all_data_is():
@@ -497,7 +521,7 @@ def test_cca_problems_become_warnings():
                       significant_only=False, variance_partitioning=["shared", "speech_rest"])
     assert any("CCA kept 8 component(s)" in w and "smaller PCA dimension of the two sets is 8"
                in w for w in result.warnings)
-    assert any("['speech_rest'] has no dimension in some outer fold" in w
+    assert any("['speech_rest'] has no dimension in any outer fold" in w
                for w in result.warnings)
     varpart = result.tables["varpart"]  # the empty set explains nothing, by construction
     assert (varpart.loc[varpart["region"] != "shared_only", "r2"] == 0).all()

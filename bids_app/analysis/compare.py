@@ -191,6 +191,9 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
         out.warnings.append(REFERENCE_WARNING)
     low = _low_level(inputs, config, out.warnings)
     inputs = dataclasses.replace(inputs, tested=_tested(inputs, out.warnings))
+    # the spaces in order: they resolve the pair (first speech, first language) and L's
+    # sources, so a reordered feature list is a new key
+    order = {"spaces": list(inputs.spaces)}
 
     def cached(name: str, settings: dict, compute: Callable[[list[str]], Any]) -> Any:
         """``compute(warnings)`` under ``stage comparisons/<name>``, or its saved value."""
@@ -210,12 +213,13 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
                                                         engine, config.predcorr_null))
         out.tables[f"{a}X{b}"] = table
         out.metrics[f"{a}X{b}_accuracy_correlation"] = across
-    beyond = cached("beyond", config.depends("beyond"), lambda warnings: _beyond(
+    beyond = cached("beyond", {**config.depends("beyond"), **order}, lambda warnings: _beyond(
         inputs, low, config, encoding, statistics, engine, warnings))
     if beyond is not None:
         out.tables["beyond"] = beyond
-    shared = cached("cca", config.depends("cca"), lambda warnings: fit_recording_shared_space(
-        inputs, config, encoding, warnings, low))
+    shared = cached("cca", {**config.depends("cca"), **order},
+                    lambda warnings: fit_recording_shared_space(inputs, config, encoding,
+                                                                warnings, low))
     if shared is not None:
         out.tables["cca"] = shared.table
     sets = SetDesigns(inputs, shared, config, encoding, engine, low)
@@ -226,7 +230,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     for names in partitions(config, inputs.spaces, shared is not None, out.warnings,
                             low.names):
         partition_tables.append(cached(
-            f"varpart-{'+'.join(names)}", {**config.depends("varpart"), "sets": names},
+            f"varpart-{'+'.join(names)}", {**config.depends("varpart"), **order, "sets": names},
             lambda warnings, names=names: variance_partition(names, sets, statistics,
                                                              warnings, adds)))
     partition_tables = [table for table in partition_tables if table is not None]

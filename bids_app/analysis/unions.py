@@ -82,7 +82,12 @@ class SetDesigns:
     fitted: dict[frozenset[str], EncodingResult] = field(default_factory=dict)
 
     def empty_sets(self, names: list[str]) -> list[str]:
-        """The shared-space sets of ``names`` left with no dimension in some fold."""
+        """The shared-space sets of ``names`` left with no dimension in every fold.
+
+        (A set empty in some folds only enters those folds as one zero column, which the
+        ridge weights at 0: dropping it everywhere would leave the variance its other folds
+        took from the rest spaces in no set.)
+        """
         cca = [name for name in names if name in CCA_SETS]
         if not cca:
             return []
@@ -92,7 +97,7 @@ class SetDesigns:
         widths = [{part: values.shape[1]
                    for part, values in fit.transform(*first, covariates).items()}
                   for fit in shared.fits]  # one transform per fold, not per part
-        return [name for name in cca if any(
+        return [name for name in cca if all(
             fold[part] == 0 for fold in widths for part in self.parts(name) if part != "onset")]
 
     def parts(self, name: str) -> tuple[str | None, ...]:
@@ -221,13 +226,15 @@ class SetDesigns:
                 np.add.at(self.onsets, shared.onsets, 1.0)
             return self.onsets
         if shared.frame_level and part == "speech_rest":
-            return self._speech_frames(k)
-        if k not in self.word_sets:
-            self.word_sets[k] = shared.transform(k)
-        values = self.word_sets[k][part]
-        X = np.zeros((n_samples, values.shape[1]), dtype=np.float32)
-        np.add.at(X, shared.onsets, values)
-        return X
+            X = self._speech_frames(k)
+        else:
+            if k not in self.word_sets:
+                self.word_sets[k] = shared.transform(k)
+            values = self.word_sets[k][part]
+            X = np.zeros((n_samples, values.shape[1]), dtype=np.float32)
+            np.add.at(X, shared.onsets, values)
+        # a part with no dimension in this fold (but some in others): one zero column
+        return X if X.shape[1] else np.zeros((n_samples, 1), dtype=np.float32)
 
     def _speech_frames(self, k: int) -> np.ndarray:
         """The frame-level speech rest (``speech_rest``) of fold k.
@@ -261,7 +268,7 @@ def variance_partition(names: list[str], sets: SetDesigns, statistics: Statistic
     is significant), else by :meth:`SetDesigns.increment_p`; without L, those the union
     predicts significantly by permutation test (FDR over channels).
 
-    A shared-space set with no dimension in some outer fold (no canonical component held on
+    A shared-space set with no dimension in any outer fold (no canonical component held on
     held-out words, or none left after projecting out the shared space) explains nothing:
     its regions are 0 by construction, and the unions are fitted without it (with a
     warning). None when every set is empty.
@@ -270,7 +277,7 @@ def variance_partition(names: list[str], sets: SetDesigns, statistics: Statistic
     present = [name for name in names if name not in empty]
     if empty:
         warnings.append(
-            f"Variance partitioning {names}: {empty} has no dimension in some outer fold (no "
+            f"Variance partitioning {names}: {empty} has no dimension in any outer fold (no "
             "canonical component held on held-out words, or none left after projecting out "
             "the shared space); its regions are 0 by construction and the union models are "
             "fitted without it.")

@@ -59,8 +59,11 @@ NOT_CARRIED = {"speech": ("gpt2", "envelope", "wav2vec2untrained", "gpt2untraine
                "both": ("envelope", "wav2vec2untrained", "gpt2untrained"),
                "untrained": ("wav2vec2", "gpt2", "envelope", "gpt2untrained"), "shared": (),
                "shared_weak": ()}
-#: The classes with shared information beyond L (the shared-beyond-L test's positives).
-SHARED_CLASSES = ("shared", "shared_weak")
+#: The classes with shared information beyond L (the shared-beyond-L test's positives), and
+#: the least share of their variance beyond L in the regions with ``shared``: the weak
+#: class's onset and envelope responses are much stronger than its content, and beyond L the
+#: speech model's frames refine them (about 10 % in ``speech_rest_only`` on seed 0).
+SHARED_CLASSES = {"shared": 0.9, "shared_weak": 0.8}
 #: Largest summed ``shared_only`` R² of the classes without shared information beyond L, as
 #: a fraction of their planted drive variance.
 SHARED_LEAK = 0.05
@@ -246,7 +249,8 @@ def check(validation: Validation) -> list[str]:
       positives (at most the 99 % binomial quantile of ``fdr_alpha``, pooled and in every
       class);
     - beyond L, each class with information beyond L has its largest share in its planted
-      region (for the shared classes, over 90 % in the regions that contain shared), and no
+      region (for the shared classes, at least :data:`SHARED_CLASSES` of it in the regions
+      that contain shared; for a class planted in two regions, over a quarter in each), and no
       share leaves ``[-tolerance, 1]`` (:func:`share_tolerance` of the class's R² beyond
       L); the classes without shared information beyond L have a summed ``shared_only`` R²
       of at most :data:`SHARED_LEAK` of their planted variance.
@@ -295,10 +299,15 @@ def check(validation: Validation) -> list[str]:
         best = rows.loc[rows["share"].idxmax(), "region"]
         if best not in regions:
             failures.append(f"{name}: largest share in {best}, planted in {regions}")
+        planted = rows.set_index("region")["share"].reindex(list(regions))
+        if len(regions) > 1 and not (planted > 0.5 / len(regions)).all():
+            failures.append(f"{name}: shares {planted.round(3).to_dict()}, planted in each "
+                            "of these regions")
         if name in SHARED_CLASSES:
             mine = rows[rows["region"].str.contains("shared")]["share"].clip(lower=0).sum()
-            if mine < 0.9:
-                failures.append(f"{name}: {mine:.0%} of its shares in regions with shared")
+            if mine < SHARED_CLASSES[name]:
+                failures.append(f"{name}: {mine:.0%} of its shares in regions with shared "
+                                f"(< {SHARED_CLASSES[name]:.0%})")
         tolerance = rows["tolerance"].iloc[0]
         if rows["share"].min() < -tolerance or rows["share"].max() > 1 + 1e-9:
             failures.append(f"{name}: a share outside [-{tolerance:.3f}, 1]")
