@@ -125,8 +125,9 @@ class ComparisonConfig:
         needed).
     significant_only : bool
         Keep only the leading canonical components whose canonical correlation on held-out
-        fitting words (the last quarter; the CCA refitted on the rest) exceeds the one-sided
-        5 % critical value, tested in order, up to ``n_components`` (default; possibly
+        fitting words (the last quarter; the CCA refitted on the rest) exceeds the 95th
+        percentile of its circular-shift null on those words (which keeps their serial
+        correlation), tested in order, up to ``n_components`` (default; possibly
         none). A component the two models do not share then stays in the rest spaces
         instead of taking its dimensions from them, which would credit model-specific
         variance to ``shared``. False keeps ``n_components``, as the reference study did.

@@ -51,8 +51,8 @@ COLUMNS: dict[str, str] = {
               "variates fitted without its words unless cca_fit is all_data).",
     "r_train": "Canonical correlation on the fitting words, mean over folds.",
     "n_folds_kept": "Outer folds whose shared space kept this component (its canonical "
-                    "correlation on held-out fitting words cleared the one-sided 5 % critical "
-                    "value; comparison.significant_only).",
+                    "correlation on held-out fitting words cleared the 95th percentile of its "
+                    "circular-shift null; comparison.significant_only).",
     "partial_to": "The word regressors of L regressed out of both word-vector sets before "
                   "the CCA (empty: plain CCA).",
     "wilks_lambda": "Wilks' lambda of this and all later components (fit on all words).",

@@ -204,8 +204,9 @@ def _comparisons_text(config: AppConfig) -> str:
              "The speech side was the mean of each word's frames, as a word-onset impulse.")
     components = (f"the leading canonical components, at most {comp.n_components}, whose "
                   f"canonical correlation on held-out words (the last quarter of the fitting "
-                  f"words, the CCA refitted on the rest) exceeded the one-sided 5 % critical "
-                  f"value, tested in order" if comp.significant_only
+                  f"words, the CCA refitted on the rest) exceeded the 95th percentile of its "
+                  f"correlation under 199 circular shifts of one side along those words, "
+                  f"tested in order" if comp.significant_only
                   else f"{comp.n_components} canonical components")
     if comp.conditioning:
         components += ("; the CCA was partial to L's word regressors (regressed out of both "
