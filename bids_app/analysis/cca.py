@@ -376,22 +376,30 @@ def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: floa
                 fit_reducer(language, variance, min_components=min_components))
     scores = reducers[0].transform(speech), reducers[1].transform(language)
     design = None if covariates is None else covariate_design(covariates)
-    betas = [None if design is None else np.linalg.lstsq(design, s, rcond=None)[0]
-             for s in scores]
-    residuals = [s if b is None else s - design @ b for s, b in zip(scores, betas, strict=True)]
+    residuals, betas = zip(*(_partialled(s, design) for s in scores), strict=True)
     r, wa, wb = canonical_correlations(*residuals)
     n_candidates = min(n_components, len(r))
     k = n_candidates
     if significant_only:
         k = min(k, heldout_components(*scores, design))
     weights = wa[:, :n_candidates], wb[:, :n_candidates]
-    covariances = [np.diag(reducer.power) if design is None else np.cov(r.T, bias=True)
-                   for reducer, r in zip(reducers, residuals, strict=True)]
+    covariances = [np.diag(reducer.power) if design is None else np.cov(res.T, bias=True)
+                   for reducer, res in zip(reducers, residuals, strict=True)]
     rests = [_rest_map(cov, w[:, :k], rest_components)
              for cov, w in zip(covariances, weights, strict=True)]
     partial = [None if b is None else b @ w for b, w in zip(betas, weights, strict=True)]
     return SharedSpace(reducers[0], reducers[1], weights[0], weights[1], rests[0], rests[1],
                        r, speech.shape[0], k, partial[0], partial[1])
+
+
+def _partialled(scores: np.ndarray, design: np.ndarray | None,
+                rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray | None]:
+    """``scores`` minus their least-squares fit on ``design`` (fitted on ``rows``), and its
+    coefficients; the scores unchanged and None without a design."""
+    if design is None:
+        return scores, None
+    beta = np.linalg.lstsq(design[rows], scores[rows], rcond=None)[0]
+    return scores - design @ beta, beta
 
 
 def heldout_components(speech: np.ndarray, language: np.ndarray,
@@ -423,8 +431,7 @@ def heldout_components(speech: np.ndarray, language: np.ndarray,
         return 0
     sides = []
     for scores in (speech, language):
-        if design is not None:
-            scores = scores - design @ np.linalg.lstsq(design[fit], scores[fit], rcond=None)[0]
+        scores = _partialled(scores, design, fit)[0]
         sides.append(scores - scores[fit].mean(0))
     _, wa, wb = canonical_correlations(sides[0][fit], sides[1][fit])
     u, v = sides[0][held] @ wa, sides[1][held] @ wb

@@ -152,27 +152,32 @@ def low_level_set(names: list[str], design, spaces: Mapping[str, FeatureSpaceInf
     low : LowLevelSet
     """
     low = LowLevelSet()
+    modelled = None if words is None else modelled_words(words, segments)
     for name in names:
         if name in spaces:
             block = np.asarray(design(name, spaces[name].layers[0]), dtype=np.float32)
         else:
-            block, why = _word_regressor(name, design, spaces, words, segments,
+            block, why = _word_regressor(name, design, spaces, words, modelled, segments,
                                          phrase_pause * sfreq, sfreq, language)
             if block is None:
                 low.left_out.append(f"{name} ({why})")
                 continue
             if name in CENTRED_REGRESSORS:
-                low.word_rows[len(low.blocks)] = np.unique(modelled_words(words, segments)[0])
+                low.word_rows[len(low.blocks)] = np.unique(modelled[0])
         low.names.append(name)
         low.blocks.append(block)
     return low
 
 
 def _word_regressor(name: str, design, spaces: Mapping[str, FeatureSpaceInfo],
-                    words: WordSamples, segments: np.ndarray, pause: float, sfreq: float,
+                    words: WordSamples, modelled: tuple[np.ndarray, np.ndarray],
+                    segments: np.ndarray, pause: float, sfreq: float,
                     language: str) -> tuple[np.ndarray | None, str]:
-    """The impulse block of one word regressor, or None and why it is left out of L."""
-    onsets, offsets = modelled_words(words, segments)
+    """The impulse block of one word regressor, or None and why it is left out of L.
+
+    ``modelled`` is :func:`modelled_words` of ``words``: the onsets and offsets in samples.
+    """
+    onsets, offsets = modelled
     counted = [space for space, info in spaces.items()
                if info.kind == "language" and TOKENS in info.layers]
     if name == "word_frequency" and words.texts is None:

@@ -4,7 +4,7 @@ The speech and language layers named by the configuration are reduced to one vec
 modelled word (the onset row of a word-level space, the mean of its frames otherwise). The
 shared space is fitted on the training words of every outer fold (``cca_fit: in_fold``), or
 once on all words as in the reference code (``cca_fit: all_data``). It is partial to the word
-regressors of the low-level set L (phrase onset, duration, frequency): what both models
+regressors of the low-level set L (phrase onset, duration, frequency, tokens): what both models
 carry of those is not a shared direction.
 """
 

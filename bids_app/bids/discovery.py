@@ -208,7 +208,6 @@ def read_recording(layout: BIDSLayout, data_path: str | Path, config: BidsConfig
     applies to every subject.
     """
     data_path = Path(data_path)
-    require_readable(data_path)
     require_readable(data_path.with_suffix(".json"))  # the recording's own sidecar
     entities = layout.parse_file_entities(str(data_path))
     channels_path = _nearest(layout, data_path, "channels")
