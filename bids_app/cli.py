@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
     # Imported here so that --help, --version and usage errors answer instantly.
     from bids_app.config import load_config
     from bids_app.group import run_group
-    from bids_app.resources import limit_threads
+    from bids_app.resources import keep_freed_memory, limit_threads
     from bids_app.workflow import RunOptions
 
     if args.analysis_level not in ANALYSIS_LEVELS:
@@ -147,6 +147,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
     options = RunOptions(bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir,
                          n_jobs=args.nprocs, device=args.device, model_dir=args.model_dir,
                          mem_bytes=mem_bytes, reports_only=args.reports_only, command=command)
+    keep_freed_memory()
     with _temporary_files_in(work_dir, remove=per_run), limit_threads(args.nprocs):
         if args.analysis_level == "group":
             run_group(options, config, filters)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,7 +213,15 @@ def _outer_fits(X: Any, Y: np.ndarray, y_offset: np.ndarray, center: Any,
 
 def predict_fold(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weights: Any,
                  intercept: Any, config: EncodingConfig, engine: Backend) -> np.ndarray:
-    """Predictions on the samples of ``fold``, a chunk of rows at a time.
+    """Predictions on the samples of ``fold`` (float64), in the order of ``piece_indices``."""
+    return np.concatenate([pred for _, pred in fold_predictions(
+        X, fold, lags, center, weights, intercept, config, engine)])
+
+
+def fold_predictions(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weights: Any,
+                     intercept: Any, config: EncodingConfig, engine: Backend
+                     ) -> Iterator[tuple[slice, np.ndarray]]:
+    """``(rows, predictions)`` on the samples of ``fold``, ``config.chunk_size`` rows at a time.
 
     ``Z @ w`` is computed as ``(Z - center) @ w`` plus, for each lag that reads inside the
     segment, ``center @ w_lag`` in float64, so large feature offsets cost no precision.
@@ -222,14 +230,12 @@ def predict_fold(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weigh
     offset = (engine.asarray(center, "float64")[None, :, None]
               * weights.reshape(len(lags), n_base, -1)).sum(1)  # (n_lags, n_targets)
     weights = engine.asarray(weights, config.dtype)
-    out = []
     for piece in fold:
         for start in range(piece.start, piece.stop, config.chunk_size):
             rows = piece._replace(start=start, stop=min(start + config.chunk_size, piece.stop))
             Z, valid = lagged_design(X, rows, lags, engine, config.dtype, center)
             pred = engine.asarray(Z @ weights, "float64") + valid @ offset + intercept
-            out.append(engine.to_numpy(pred))
-    return np.concatenate(out)
+            yield slice(rows.start, rows.stop), engine.to_numpy(pred)
 
 
 def lag_profile(weights: np.ndarray, X: np.ndarray, segments: np.ndarray | None = None,
@@ -296,10 +302,36 @@ def fold_scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray
     -------
     r, r2 : ndarray, shape (n_targets,)
     """
-    y, pred = y.astype(float), pred.astype(float)
-    yc, pc = y - y.mean(0), pred - pred.mean(0)
-    sst = (yc * yc).sum(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (yc * pc).sum(0) / np.sqrt(sst * (pc * pc).sum(0))
-        r2 = 1 - ((y - pred) ** 2).sum(0) / sst
-    return r, r2
+    return ScoreSums().add(y, pred).scores()
+
+
+class ScoreSums:
+    """Running sums of targets and predictions: r and R² of a test fold, a chunk at a time.
+
+    Both are shifted by the first chunk's target means (which changes neither r nor R²), so
+    the float64 sums keep their precision whatever the data's offset.
+    """
+
+    def __init__(self) -> None:
+        self.n, self.shift, self.sums = 0, None, 0.0
+
+    def add(self, y: np.ndarray, pred: np.ndarray) -> ScoreSums:
+        """Add rows ``y`` and their predictions ``pred``, each (n_rows, n_targets)."""
+        if self.shift is None:
+            self.shift = np.asarray(y, dtype=float).mean(0)
+        yc = np.subtract(y, self.shift, dtype=float)
+        pc = np.subtract(pred, self.shift, dtype=float)
+        self.n += len(yc)
+        self.sums = self.sums + np.stack([
+            yc.sum(0), pc.sum(0), np.einsum("ij,ij->j", yc, yc),
+            np.einsum("ij,ij->j", pc, pc), np.einsum("ij,ij->j", yc, pc)])
+        return self
+
+    def scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(r, r2)`` of the rows added so far."""
+        sy, sp, syy, spp, syp = self.sums
+        sst, spp_c = syy - sy * sy / self.n, spp - sp * sp / self.n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (syp - sy * sp / self.n) / np.sqrt(sst * spp_c)
+            r2 = 1 - (syy + spp - 2 * syp) / sst
+        return r, r2

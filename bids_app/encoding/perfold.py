@@ -28,11 +28,11 @@ from bids_app.encoding.backend import Backend
 from bids_app.encoding.config import EncodingConfig
 from bids_app.encoding.cv import (
     EncodingResult,
+    ScoreSums,
     check_arrays,
     cross_validate_fixed,
-    fold_scores,
+    fold_predictions,
     mean_over,
-    predict_fold,
 )
 from bids_app.encoding.folds import Piece, outer_folds, piece_indices, segment_pieces, split_pieces
 from bids_app.encoding.gram import GramStats, lag_array, lagged_stats
@@ -244,7 +244,8 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     # as in cross_validate, offsets only serve float32 precision: X - center, Y - y_offset
     y_offset = mean_over(Y, pieces)
     with engine.threads(n_jobs):
-        Yb = engine.asarray((Y - y_offset).astype(config.dtype), config.dtype)
+        Yb = engine.asarray(np.subtract(Y, y_offset, dtype=np.result_type(Y, config.dtype)),
+                            config.dtype)
         for k, fold in enumerate(folds):
             X, widths = reduced(k)
             Xb = engine.asarray(X, config.dtype)
@@ -268,12 +269,13 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                 if cols is not None:  # zero weights on the blocks outside the subset
                     weights = engine.zeros((n_columns, Y.shape[1]), "float64")
                     weights[cols] = sub_weights
-                index = piece_indices(fold)
-                predicted = predict_fold(Xb, fold, lags, center, weights, intercept, config,
-                                         engine) + y_offset
-                scores[m].append(fold_scores(Y[index], predicted))
-                if keep[m]:
-                    predictions[m][index] = predicted[:, :kept]
+                sums = ScoreSums()  # scored a chunk of rows at a time: no (fold x targets) copy
+                for rows, predicted in fold_predictions(Xb, fold, lags, center, weights,
+                                                        intercept, config, engine):
+                    sums.add(Y[rows] - y_offset, predicted)
+                    if keep[m]:
+                        predictions[m][rows] = predicted[:, :kept] + y_offset[:kept]
+                scores[m].append(sums.scores())
                 chosen[m].append(alphas)
                 inner[m].append(error)
                 if return_weights:
