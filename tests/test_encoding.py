@@ -279,3 +279,24 @@ def test_solve_spd_survives_rank_deficiency_in_float32():
         explained = 1 - ((y - X @ w) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
         best = 1 - ((y - reference) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
         assert np.all(explained > 0.98 * best), (name, explained, best)
+
+
+def test_score_sums_match_two_pass_scores_in_chunks_and_for_near_constant_predictions():
+    """r and R² from running sums equal the two-pass formulas, chunk by chunk, even for
+    targets with a large offset and a prediction that barely leaves its intercept (where
+    one shift for both lost every digit of r)."""
+    from bids_app.encoding.cv import ScoreSums
+
+    rng = np.random.default_rng(0)
+    y = (rng.standard_normal((600, 4)) + 1000).astype(np.float32)
+    for pred in (0.3 * y + rng.standard_normal((600, 4)) + 700,
+                 0.3 + 1e-7 * rng.standard_normal((600, 4))):
+        sums = ScoreSums()
+        for rows in np.array_split(np.arange(600), 5):
+            sums.add(y[rows], pred[rows])
+        r, r2 = sums.scores()
+        yy = y.astype(float)
+        expected_r = [np.corrcoef(yy[:, j], pred[:, j])[0, 1] for j in range(4)]
+        expected_r2 = 1 - ((yy - pred) ** 2).sum(0) / ((yy - yy.mean(0)) ** 2).sum(0)
+        np.testing.assert_allclose(r, expected_r, atol=1e-12)
+        np.testing.assert_allclose(r2, expected_r2, rtol=1e-10)

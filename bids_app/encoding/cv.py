@@ -308,19 +308,21 @@ def fold_scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray
 class ScoreSums:
     """Running sums of targets and predictions: r and R² of a test fold, a chunk at a time.
 
-    Both are shifted by the first chunk's target means (which changes neither r nor R²), so
-    the float64 sums keep their precision whatever the data's offset.
+    Targets and predictions are each shifted by their first chunk's means, so the float64
+    sums keep their precision whatever their offsets (e.g. a prediction that is nearly its
+    intercept).
     """
 
     def __init__(self) -> None:
-        self.n, self.shift, self.sums = 0, None, 0.0
+        self.n, self.shifts, self.sums = 0, None, 0.0
 
     def add(self, y: np.ndarray, pred: np.ndarray) -> ScoreSums:
         """Add rows ``y`` and their predictions ``pred``, each (n_rows, n_targets)."""
-        if self.shift is None:
-            self.shift = np.asarray(y, dtype=float).mean(0)
-        yc = np.subtract(y, self.shift, dtype=float)
-        pc = np.subtract(pred, self.shift, dtype=float)
+        if self.shifts is None:
+            self.shifts = (np.asarray(y, dtype=float).mean(0),
+                           np.asarray(pred, dtype=float).mean(0))
+        yc = np.subtract(y, self.shifts[0], dtype=float)
+        pc = np.subtract(pred, self.shifts[1], dtype=float)
         self.n += len(yc)
         self.sums = self.sums + np.stack([
             yc.sum(0), pc.sum(0), np.einsum("ij,ij->j", yc, yc),
@@ -329,9 +331,11 @@ class ScoreSums:
 
     def scores(self) -> tuple[np.ndarray, np.ndarray]:
         """``(r, r2)`` of the rows added so far."""
-        sy, sp, syy, spp, syp = self.sums
-        sst, spp_c = syy - sy * sy / self.n, spp - sp * sp / self.n
+        n, (sy, sp, syy, spp, syp) = self.n, self.sums
+        sst = syy - sy * sy / n
+        offset = self.shifts[0] - self.shifts[1]  # y - pred = (yc - pc) + offset
+        sse = syy + spp - 2 * syp + 2 * offset * (sy - sp) + n * offset * offset
         with np.errstate(invalid="ignore", divide="ignore"):
-            r = (syp - sy * sp / self.n) / np.sqrt(sst * spp_c)
-            r2 = 1 - (syy + spp - 2 * syp) / sst
+            r = (syp - sy * sp / n) / np.sqrt(sst * (spp - sp * sp / n))
+            r2 = 1 - sse / sst
         return r, r2
