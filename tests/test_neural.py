@@ -162,6 +162,41 @@ def test_auto_flag_records_flat_and_noisy_channels(tmp_path, caplog):
     assert "G8" in caplog.text
 
 
+def test_spiky_and_line_noise_channels_are_flagged_by_qc_and_modelled_unless_auto_flag(
+        tmp_path, caplog):
+    """A channel with epileptiform-like spikes (30 a minute) and one with strong 60 Hz are
+    flagged, kept and described in the derivative channels.tsv by default; ``auto_flag``
+    excludes them. The quiet channels are flagged in neither case."""
+    names = [f"G{i}" for i in range(1, 13)]
+    rec = _noise_recording(tmp_path, names, seconds=60.0)
+    raw = mne.io.read_raw_brainvision(rec.data_path, preload=True, verbose="error")
+    data = raw.get_data()
+    rng = np.random.default_rng(1)
+    lag = np.arange(-20, 21)
+    spike = 400e-6 * np.exp(-(lag / 6.0) ** 2) * np.sign(lag + 0.5)  # a sharp biphasic wave
+    for start in rng.choice(np.arange(0, data.shape[1] - 41, 300), 30, replace=False):
+        data[2, start:start + 41] += spike
+    data[9] += 60e-6 * np.sin(2 * np.pi * 60 * raw.times)
+    pybv.write_brainvision(data=data, sfreq=512.0, ch_names=names,
+                           fname_base="sub-01_task-t_ieeg", folder_out=tmp_path,
+                           fmt="binary_float32", overwrite=True)
+    with caplog.at_level(logging.WARNING, logger="ssl_ieeg"):
+        kept = preprocess(rec, PreprocessingConfig())
+    assert kept.ch_names == names
+    table = kept.channels.set_index("name")
+    assert (table["status"] == "good").all()
+    assert table.loc["G3", "status_description"].startswith(
+        "QC flag (modelled): epileptiform-like spikes (30.0 per minute")
+    assert table.loc["G10", "status_description"].startswith("QC flag (modelled): line noise")
+    assert table.drop(["G3", "G10"])["status_description"].isna().all()
+    assert "G3: QC flag (modelled): epileptiform-like spikes" in caplog.text
+    excluded = preprocess(rec, PreprocessingConfig(auto_flag=True))
+    assert excluded.ch_names == [n for n in names if n not in ("G3", "G10")]
+    table = excluded.channels.set_index("name")
+    assert table.loc["G3", "status_description"].startswith(
+        "auto-flagged: epileptiform-like spikes")
+
+
 def test_defective_channels_are_excluded_before_referencing_and_poison_no_other(tmp_path,
                                                                                caplog):
     names = [f"G{i}" for i in range(1, 13)]

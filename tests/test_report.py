@@ -119,3 +119,23 @@ def test_electrode_table_keeps_the_recordings_of_a_participant_apart():
     assert table["columns"] == ["electrode", *[f"task-x_run-{run} env {what}"
                                                for run in "1234" for what in ("r", "sig.")]]
     assert len(table["rows"]) == 5
+
+
+def test_report_lists_excluded_channels_and_modelled_channels_flagged_by_qc(tmp_path):
+    ieeg = tmp_path / "sub-01" / "ieeg"
+    ieeg.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    table = _scores({"layer00": rng.normal(0, 0.1, 20)}, rng.random(20) < 0.3).assign(
+        p=0.5, alpha=1.0, r2=0.0)
+    table.to_csv(ieeg / bids_name({"sub": "01", "task": "x"}, "scores", ".tsv", desc="w2v"),
+                 sep="\t", index=False)
+    pd.DataFrame({"name": ["E1", "E2", "E3"], "status": ["good", "good", "bad"],
+                  "status_description": ["n/a", "QC flag (modelled): line noise (z = 9.0)",
+                                         "dead: constant signal"]}).to_csv(
+        ieeg / bids_name({"sub": "01", "task": "x"}, "channels", ".tsv"), sep="\t",
+        index=False)
+    (tmp_path / "logs").mkdir()
+    html = write_participant_report(tmp_path, "01", AppConfig(), "cmd").read_text()
+    assert "1 excluded channel(s)" in html and "dead: constant signal" in html
+    assert "1 modelled channel(s) flagged by QC" in html
+    assert "QC flag (modelled): line noise (z = 9.0)" in html

@@ -5,6 +5,12 @@ whatever ``preprocessing.auto_flag`` says, since one such channel would reach ev
 through the common average: non-finite samples (a dropout written as NaN), digital zeros or
 a dead contact (a standard deviation :data:`DEAD_RATIO` times below the median channel's),
 and clipping (more than :data:`CLIPPED_SHARE` of the samples at the channel's extremes).
+
+Flags (:func:`flag_channels`) mark channels whose statistics are extreme among the recording's
+channels: flat or noisy (log-variance), line noise (power at the line frequency over its
+flanks) and epileptiform-like spikes (:func:`spike_rate`). They are reported in the
+derivative ``_channels.tsv`` and the report's QC section, and excluded only with
+``preprocessing.auto_flag``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,18 @@ MAX_PSD_SEGMENTS = 300
 CLIPPED_SHARE = 0.01
 #: A channel whose standard deviation is this many times below the median channel's is dead.
 DEAD_RATIO = 1e-3
+#: A spike is a slope (first difference) this many robust standard deviations from the
+#: channel's median slope: the steep, large transient of an interictal epileptiform
+#: discharge, not the background activity or high gamma.
+SPIKE_Z = 10.0
+#: Slope excursions closer than this (s) belong to one spike.
+SPIKE_REFRACTORY = 0.25
+#: Fewest spikes per minute for a spike flag (a robust outlier among quiet channels may
+#: still spike rarely).
+MIN_SPIKE_RATE = 1.0
+#: Smallest spread of log(1 + spikes per minute) across channels in the spike z-score: where
+#: most channels never spike (a spread of 0), a channel spiking once a minute stands out.
+SPIKE_LOG_SPREAD = 0.1
 
 
 def sample_defect(signal: np.ndarray, sfreq: float) -> str | None:
@@ -104,9 +122,40 @@ def exclusion_reason(row: pd.Series) -> str | None:
     return None
 
 
+def spike_rate(data: np.ndarray, sfreq: float) -> np.ndarray:
+    """Epileptiform-like spikes per minute of each channel.
+
+    A spike is a run of slopes (first differences) more than :data:`SPIKE_Z` robust
+    standard deviations (median absolute deviation) from the channel's median slope, runs
+    closer than :data:`SPIKE_REFRACTORY` s counting once. A QC heuristic in the spirit of
+    amplitude–slope detectors, not a validated discharge detector.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_times)
+    sfreq : float
+
+    Returns
+    -------
+    rate : ndarray, shape (n_channels,)
+        Spikes per minute (0 for a constant channel).
+    """
+    slope = np.diff(data, axis=-1)
+    centre = np.median(slope, axis=-1, keepdims=True)
+    spread = MAD_TO_STD * np.median(np.abs(slope - centre), axis=-1, keepdims=True)
+    rates = np.zeros(len(data))
+    minutes = data.shape[-1] / sfreq / 60
+    for i, row in enumerate(np.abs(slope - centre) > SPIKE_Z * np.where(spread > 0, spread,
+                                                                          np.inf)):
+        times = np.flatnonzero(row)
+        if times.size:
+            rates[i] = (1 + np.count_nonzero(np.diff(times) > SPIKE_REFRACTORY * sfreq)) / minutes
+    return rates
+
+
 def channel_stats(data: np.ndarray, sfreq: float, line_freq: float
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Welch PSD, log-variance and line-noise ratio of each channel.
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Welch PSD, log-variance, line-noise ratio and spike rate of each channel.
 
     Parameters
     ----------
@@ -127,6 +176,8 @@ def channel_stats(data: np.ndarray, sfreq: float, line_freq: float
         Natural log of the variance (``-inf`` for a flat channel).
     line_ratio : ndarray, shape (n_channels,)
         log10 of the power within 1 Hz of ``line_freq`` over the power 2–5 Hz away from it.
+    spikes : ndarray, shape (n_channels,)
+        Epileptiform-like spikes per minute (:func:`spike_rate`).
     """
     freqs, psd = welch_psd(data, sfreq)
     with np.errstate(divide="ignore"):
@@ -136,7 +187,7 @@ def channel_stats(data: np.ndarray, sfreq: float, line_freq: float
     flank = psd[:, (distance >= 2.0) & (distance <= 5.0)].mean(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         line_ratio = np.log10(peak / flank)
-    return freqs, psd, log_var, line_ratio
+    return freqs, psd, log_var, line_ratio, spike_rate(data, sfreq)
 
 
 def welch_psd(data: np.ndarray, sfreq: float, max_segments: int = MAX_PSD_SEGMENTS
@@ -199,14 +250,14 @@ def robust_z(values: np.ndarray) -> np.ndarray:
 
 
 def flag_channels(names: list[str], log_var: np.ndarray, line_ratio: np.ndarray,
-                  threshold: float) -> dict[str, str]:
-    """Channels whose log-variance or line-noise ratio is an extreme robust outlier.
+                  spikes: np.ndarray, threshold: float) -> dict[str, str]:
+    """Channels whose log-variance, line-noise ratio or spike rate is an extreme robust outlier.
 
     Parameters
     ----------
     names : list of str
         Candidate channels.
-    log_var, line_ratio : ndarray, shape (n_channels,)
+    log_var, line_ratio, spikes : ndarray, shape (n_channels,)
         From :func:`channel_stats`.
     threshold : float
         Robust z above which a channel is flagged.
@@ -217,14 +268,21 @@ def flag_channels(names: list[str], log_var: np.ndarray, line_ratio: np.ndarray,
         ``{name: reason}`` for each flagged channel, the reason naming the statistic and value.
     """
     z_var, z_line = robust_z(log_var), robust_z(line_ratio)
+    log_rate = np.log1p(spikes)
+    z_spikes = (log_rate - np.median(log_rate)) / max(
+        MAD_TO_STD * np.median(np.abs(log_rate - np.median(log_rate))), SPIKE_LOG_SPREAD)
     flags = {}
-    for name, lv, zv, zl in zip(names, log_var, z_var, z_line, strict=True):
+    for name, lv, zv, zl, rate, zs in zip(names, log_var, z_var, z_line, spikes, z_spikes,
+                                          strict=True):
         if not np.isfinite(lv):
-            flags[name] = "auto-flagged: flat (zero variance)"
+            flags[name] = "flat (zero variance)"
         elif zv < -threshold:
-            flags[name] = f"auto-flagged: flat (log-variance robust z = {zv:.1f})"
+            flags[name] = f"flat (log-variance robust z = {zv:.1f})"
+        elif rate >= MIN_SPIKE_RATE and zs > threshold:  # spikes add variance too
+            flags[name] = (f"epileptiform-like spikes ({rate:.1f} per minute, robust z = "
+                           f"{zs:.1f})")
+        elif np.isfinite(zl) and zl > threshold:  # before "noisy": line noise adds variance
+            flags[name] = f"line noise (line-noise ratio robust z = {zl:.1f})"
         elif zv > threshold:
-            flags[name] = f"auto-flagged: noisy (log-variance robust z = {zv:.1f})"
-        elif np.isfinite(zl) and zl > threshold:
-            flags[name] = f"auto-flagged: line noise (line-noise ratio robust z = {zl:.1f})"
+            flags[name] = f"noisy (log-variance robust z = {zv:.1f})"
     return flags

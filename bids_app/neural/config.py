@@ -47,8 +47,12 @@ class PreprocessingConfig:
     baseline : list of float | None
         ``[start, stop]`` in seconds of recording time, used when ``zscore="baseline"``.
     auto_flag : bool
-        Flag flat or extremely noisy channels by a robust z-score of the log-variance and of the
-        line-noise ratio. Flagged channels are excluded and listed in ``_channels.tsv``.
+        Exclude the channels that QC flags: flat or extremely noisy (robust z-score of the
+        log-variance), line noise (of the line-noise ratio), epileptiform-like spikes (of
+        the rate of steep transients, at least one a minute). Off (default): flagged
+        channels are modelled, and their flags are written to the ``status_description``
+        of the derivative ``_channels.tsv``, to the log and to the report's QC section.
+        Defective channels (non-finite, clipped, dead) are excluded either way.
     auto_flag_threshold : float
         Robust z-score (median/MAD) above which a channel is flagged.
     derivative : str | None

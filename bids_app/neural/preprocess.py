@@ -50,6 +50,7 @@ class _Scan:
     psd: np.ndarray
     log_var: np.ndarray
     line_ratio: np.ndarray
+    spikes: np.ndarray
     group_sums: dict[str, np.ndarray]
     defects: dict[str, str]  # channels whose samples are unusable (not in the sums)
 
@@ -100,10 +101,14 @@ def preprocess(recording: Recording, config: PreprocessingConfig, *, n_jobs: int
     group_of = _group_of(table, candidates)
     line_freq = resolve_line_freq(config.line_freq, recording)
     scan = _scan(raw, candidates, group_of, line_freq, config, verbose)
-    flags = _exclusions(raw, candidates, scan, group_of, config)
+    flags, kept = _exclusions(raw, candidates, scan, group_of, config)
     for name, reason in flags.items():
         logger.warning("%s: %s excluded before referencing: %s", path.name, name, reason)
+    for name, reason in kept.items():
+        logger.warning("%s: %s: %s; preprocessing.auto_flag: true excludes flagged channels",
+                       path.name, name, reason)
     table.loc[table["name"].isin(list(flags)), "reason"] = table["name"].map(flags)
+    table["qc_flag"] = table["name"].map(kept)
     good = [c for c in candidates if c not in flags]
     if not good:
         raise BadDataError(f"{path}: every neural channel is defective or was auto-flagged "
@@ -137,21 +142,28 @@ def preprocess(recording: Recording, config: PreprocessingConfig, *, n_jobs: int
 
 
 def _exclusions(raw: mne.io.BaseRaw, candidates: list[str], scan: _Scan,
-                group_of: dict[str, str], config: PreprocessingConfig) -> dict[str, str]:
-    """The candidates excluded before referencing, with why: defects, then auto-flags.
+                group_of: dict[str, str], config: PreprocessingConfig
+                ) -> tuple[dict[str, str], dict[str, str]]:
+    """``(excluded, kept)``: the candidates excluded before referencing, with why (defects,
+    then QC flags with ``auto_flag``), and the QC-flagged candidates that stay modelled.
 
     Defective channels (:mod:`bids_app.neural.channels`) are excluded whatever
     ``auto_flag`` says; the excluded channels leave the common-average sums.
     """
-    flags = dict(scan.defects)
-    rest = [i for i, name in enumerate(candidates) if name not in flags]
-    dead = dead_channels([candidates[i] for i in rest], scan.log_var[rest])
+    excluded = dict(scan.defects)
+    rest = [i for i, name in enumerate(candidates) if name not in excluded]
+    excluded |= dead_channels([candidates[i] for i in rest], scan.log_var[rest])
+    rest = [i for i in rest if candidates[i] not in excluded]
+    flags = flag_channels([candidates[i] for i in rest], scan.log_var[rest],
+                          scan.line_ratio[rest], scan.spikes[rest], config.auto_flag_threshold)
+    kept = {}
     if config.auto_flag:
-        rest = [i for i in rest if candidates[i] not in dead]
-        dead |= flag_channels([candidates[i] for i in rest], scan.log_var[rest],
-                              scan.line_ratio[rest], config.auto_flag_threshold)
-    _remove_from_sums(raw, scan.group_sums, dead, group_of)
-    return flags | dead
+        excluded |= {name: f"auto-flagged: {reason}" for name, reason in flags.items()}
+    else:
+        kept = {name: f"QC flag (modelled): {reason}" for name, reason in flags.items()}
+    _remove_from_sums(raw, scan.group_sums, {n: r for n, r in excluded.items()
+                                              if n not in scan.defects}, group_of)
+    return excluded, kept
 
 
 def _group_of(table: pd.DataFrame, names: list[str]) -> dict[str, str]:
@@ -180,7 +192,7 @@ def _scan(raw: mne.io.BaseRaw, names: list[str], group_of: dict[str, str], line_
     neither the sums nor, with its non-finite samples zeroed, the statistics as they are.
     """
     sums: dict[str, np.ndarray] = {}
-    psds, log_vars, ratios = [], [], []
+    psds, log_vars, ratios, spikes = [], [], [], []
     defects: dict[str, str] = {}
     freqs = np.array([])
     for i, block in enumerate(_blocks(list(range(len(names))), config.block_size)):
@@ -190,10 +202,11 @@ def _scan(raw: mne.io.BaseRaw, names: list[str], group_of: dict[str, str], line_
             if reason is not None:
                 defects[names[j]] = reason
                 data[row] = np.nan_to_num(data[row], nan=0.0, posinf=0.0, neginf=0.0)
-        freqs, psd, log_var, ratio = channel_stats(data, raw.info["sfreq"], line_freq)
+        freqs, psd, log_var, ratio, spike = channel_stats(data, raw.info["sfreq"], line_freq)
         psds.append(psd)
         log_vars.append(log_var)
         ratios.append(ratio)
+        spikes.append(spike)
         if config.reference == "car":
             for row, j in enumerate(block):
                 total = sums.setdefault(group_of[names[j]], np.zeros(raw.n_times))
@@ -202,7 +215,7 @@ def _scan(raw: mne.io.BaseRaw, names: list[str], group_of: dict[str, str], line_
         if verbose:
             logger.info("scan: block %d, %d/%d channels", i + 1, block[-1] + 1, len(names))
     return _Scan(freqs, np.concatenate(psds), np.concatenate(log_vars), np.concatenate(ratios),
-                 sums, defects)
+                 np.concatenate(spikes), sums, defects)
 
 
 def _remove_from_sums(raw: mne.io.BaseRaw, sums: dict[str, np.ndarray], flags: dict[str, str],

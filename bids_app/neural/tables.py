@@ -20,7 +20,8 @@ def derivative_channels(table: pd.DataFrame, derivations: list[tuple[str, ...]],
     Parameters
     ----------
     table : DataFrame
-        Reconciled source channel table with a ``reason`` column (None for candidates).
+        Reconciled source channel table with a ``reason`` column (None for candidates) and,
+        optionally, a ``qc_flag`` column (the QC flags of modelled channels).
     derivations : list of tuple of str
         ``(name,)`` per modelled channel, or ``(anode, cathode)`` for bipolar channels.
     sfreq_out : float
@@ -31,7 +32,8 @@ def derivative_channels(table: pd.DataFrame, derivations: list[tuple[str, ...]],
     channels : DataFrame
         ``name, type, units, low_cutoff, high_cutoff, sampling_frequency, status,
         status_description, source_status`` (plus ``group`` when the source has it). Modelled
-        rows are good; the others are bad with the reason in ``status_description``.
+        rows are good (their QC flags, if any, in ``status_description``); the others are
+        bad with the reason in ``status_description``.
         ``high_cutoff`` is the Nyquist frequency of the resampled envelope (its anti-aliasing
         low-pass); no high-pass acts on the envelope itself (``low_cutoff`` n/a).
     """
@@ -43,7 +45,8 @@ def derivative_channels(table: pd.DataFrame, derivations: list[tuple[str, ...]],
         rows.append({"name": "-".join(derivation), "type": first["type"], "units": "z",
                      "low_cutoff": np.nan, "high_cutoff": sfreq_out / 2,
                      "sampling_frequency": sfreq_out, "status": "good",
-                     "status_description": np.nan, "source_status": first["status"],
+                     "status_description": _qc_flags(source, derivation),
+                     "source_status": first["status"],
                      "group": first.get("group", np.nan)})
     modelled = {"-".join(d) for d in derivations}
     for name, row in source.iterrows():
@@ -146,3 +149,12 @@ def _pre_event_window(events: pd.DataFrame | None, path: Path) -> list[float]:
         raise UsageError("preprocessing.zscore='baseline' needs preprocessing.baseline: the "
                          f"first event of {path.name} starts at {first} s.")
     return [0.0, first]
+
+
+def _qc_flags(source: pd.DataFrame, derivation: tuple[str, ...]) -> str | float:
+    """The QC flags of a modelled channel's contacts (NaN when none)."""
+    if "qc_flag" not in source.columns:
+        return np.nan
+    flags = [f"{name}: {flag}" if len(derivation) > 1 else flag
+             for name in derivation if isinstance(flag := source.loc[name, "qc_flag"], str)]
+    return "; ".join(flags) if flags else np.nan

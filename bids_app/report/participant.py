@@ -92,8 +92,11 @@ def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
                 for name, table, path in scores]
     record = read_run_record(run_record_path(output_dir, subject))
     channels = [read_tsv(p) for p in sorted(subject_dir.glob("**/ieeg/*_channels.tsv"))]
-    bad = (pd.concat(channels)[lambda t: t["status"] != "good"].drop_duplicates("name")
-           if channels else pd.DataFrame(columns=["name", "status", "status_description"]))
+    channels = (pd.concat(channels) if channels
+                else pd.DataFrame(columns=["name", "status", "status_description"]))
+    good = channels["status"] == "good"
+    bad = channels[~good].drop_duplicates("name")
+    flagged = channels[good & channels["status_description"].notna()].drop_duplicates("name")
     qc_figures = [png_figure(p, QC_CAPTIONS.get(p.stem.rsplit("_desc-", 1)[-1], p.stem))
                   for p in sorted(subject_dir.glob("**/figures/*_qc.png"))]
     comparisons = [comparison_section(recording, tables, config.statistics.fdr_alpha)
@@ -104,7 +107,8 @@ def write_participant_report(output_dir: Path, subject: str, config: AppConfig,
     return render("participant.html.j2", output_dir / f"sub-{subject}.html",
                   subject=subject, sections=sections, coordinate_space=space,
                   record=record, electrode_table=electrode_table(scores, electrodes),
-                  bad_channels=bad.to_dict("records"), qc_figures=qc_figures,
+                  bad_channels=bad.to_dict("records"),
+                  flagged_channels=flagged.to_dict("records"), qc_figures=qc_figures,
                   comparisons=comparisons, methods=markdown_paragraphs(methods_text(config)),
                   config_yaml=config.to_yaml(), command=run_command,
                   rerendered=None if command == run_command else (command, now()),
