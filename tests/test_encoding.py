@@ -9,7 +9,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bids_app.encoding import EncodingConfig, cross_validate
+from bids_app.encoding import EncodingConfig, cross_validate, cross_validate_folds
 from bids_app.encoding.backend import Backend
 from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
 from bids_app.encoding.gram import lagged_stats
@@ -152,6 +152,22 @@ def test_float32_keeps_precision_with_large_feature_offsets():
                          config=EncodingConfig(alphas=ALPHAS))
     np.testing.assert_allclose(r32.r, r64.r, atol=1e-4)
     np.testing.assert_allclose(r32.predictions, r64.predictions, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("engine", ["fixed", "per-fold"])
+def test_float32_keeps_precision_with_large_target_offsets(engine):
+    """Targets far from zero (shifted a chunk of rows at a time inside the engine, with no
+    shifted copy of Y): float32 gives the float64 r, and the predictions move with the
+    targets' offset, in both engines."""
+    X, Y, _ = planted(noise=3.0)
+    fit = cross_validate if engine == "fixed" else (
+        lambda X, Y, **kw: cross_validate_folds(lambda k: [X], Y, **kw))
+    options = dict(lags=[0, 1, 2], config=EncodingConfig(alphas=ALPHAS, chunk_size=64))
+    r32 = fit(X.astype(np.float32), (Y + 3000.0).astype(np.float32), **options)
+    r64 = fit(X.astype(np.float64), Y.astype(np.float64),
+              **{**options, "config": EncodingConfig(alphas=ALPHAS, dtype="float64")})
+    np.testing.assert_allclose(r32.r, r64.r, atol=2e-4)
+    np.testing.assert_allclose(r32.predictions - 3000.0, r64.predictions, atol=2e-3)
 
 
 def test_pca_matches_sklearn_pipeline():

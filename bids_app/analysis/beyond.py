@@ -144,9 +144,9 @@ def shared_beyond_low(a: Side, b: Side, low: LowLevelSet, Y: np.ndarray,
     data, k = Y[:, columns], len(columns)
     parts = []
     for shifted in rotations(data, segments=segments, n_refits=statistics.n_refits,
-                             seed=statistics.seed, max_columns=NULL_COLUMNS):
+                             seed=statistics.seed, max_columns=NULL_COLUMNS, lead=True):
         if not parts:  # the data ride along the first batch: one design, Gram and search
-            both, named, increments = fit(np.concatenate([data, shifted], axis=1), keep=k)
+            both, named, increments = fit(shifted, keep=k)
             observed, shifted_stats = both[:, :k], both[:, k:]
             named = {name: values[:k] for name, values in named.items()}
         else:

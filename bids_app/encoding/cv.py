@@ -91,20 +91,19 @@ def cross_validate_fixed(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
     engine = Backend(backend, device)
     pieces = segment_pieces(segments, X.shape[0])
     folds = outer_folds(pieces, config.n_folds)
-    # Offsets only serve precision: products use X - center and Y - y_offset (both exact)
-    center, y_offset = mean_over(X, pieces), mean_over(Y, pieces)
+    # Offsets only serve precision: products use X - center and Y - y_center (both exact)
     with engine.threads(n_jobs):
-        Xb = engine.asarray(X, config.dtype)
-        Yb = engine.asarray(np.subtract(Y, y_offset, dtype=np.result_type(Y, config.dtype)),
-                            config.dtype)
-        center = engine.asarray(center, config.dtype)
-        fold_stats = [lagged_stats(Xb, Yb, fold, lags, engine, config.chunk_size, center)
-                      for fold in folds]
+        Xb, Yb = engine.asarray(X, config.dtype), engine.asarray(Y, config.dtype)
+        center = engine.asarray(mean_over(X, pieces), config.dtype)
+        y_center = engine.asarray(mean_over(Y, pieces), config.dtype)
+        y_offset = engine.to_numpy(y_center).astype(np.float64)
+        fold_stats = [lagged_stats(Xb, Yb, fold, lags, engine, config.chunk_size, center,
+                                   y_center) for fold in folds]
         _log(verbose, "Gram statistics of %d folds computed (p = %d)", len(folds),
              fold_stats[0].xx.shape[0])
         total = sum(fold_stats[1:], fold_stats[0])
-        errors = _inner_errors(Xb, Yb, folds, fold_stats, total, lags, center, config, engine,
-                               verbose)
+        errors = _inner_errors(Xb, Yb, folds, fold_stats, total, lags, (center, y_center),
+                               config, engine, verbose)
         return _outer_fits(Xb, Y, y_offset, center, folds, fold_stats, total, errors, lags,
                            config, engine, return_weights, verbose)
 
@@ -135,13 +134,16 @@ def check_arrays(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _inner_errors(X: Any, Y: Any, folds: list[list[Piece]], fold_stats: list[GramStats],
-                  total: GramStats, lags: np.ndarray, center: Any, config: EncodingConfig,
-                  engine: Backend, verbose: bool) -> list[Any]:
-    """Summed inner validation errors, shape (n_alphas, n_targets), of every outer fold."""
+                  total: GramStats, lags: np.ndarray, centers: tuple[Any, Any],
+                  config: EncodingConfig, engine: Backend, verbose: bool) -> list[Any]:
+    """Summed inner validation errors, shape (n_alphas, n_targets), of every outer fold.
+
+    ``centers``: the offsets of the features and the targets (:func:`lagged_stats`).
+    """
     n_folds = len(folds)
     if config.inner_folds is not None:
-        return [_chunked_inner_errors(X, Y, folds, total.minus(fold_stats[k]), k, lags, center,
-                                      config, engine) for k in range(n_folds)]
+        return [_chunked_inner_errors(X, Y, folds, total.minus(fold_stats[k]), k, lags,
+                                      centers, config, engine) for k in range(n_folds)]
     # The other outer folds are the inner folds: training on all but folds {j, k} serves
     # validation on j (for outer fold k) and on k (for outer fold j), from one eigh.
     wanted: dict[tuple[int, int], list[int]] = {}  # fold pair -> the validated outer folds
@@ -161,7 +163,7 @@ def _inner_errors(X: Any, Y: Any, folds: list[list[Piece]], fold_stats: list[Gra
 
 
 def _chunked_inner_errors(X: Any, Y: Any, folds: list[list[Piece]], train: GramStats, k: int,
-                          lags: np.ndarray, center: Any, config: EncodingConfig,
+                          lags: np.ndarray, centers: tuple[Any, Any], config: EncodingConfig,
                           engine: Backend) -> Any:
     """Inner errors of outer fold ``k`` with its training samples cut into equal chunks."""
     training = [piece for j, fold in enumerate(folds) if j != k for piece in fold]
@@ -170,7 +172,7 @@ def _chunked_inner_errors(X: Any, Y: Any, folds: list[list[Piece]], train: GramS
         chunks = chunks[-1:]
     errors = 0.0
     for chunk in chunks:
-        val = lagged_stats(X, Y, chunk, lags, engine, config.chunk_size, center)
+        val = lagged_stats(X, Y, chunk, lags, engine, config.chunk_size, *centers)
         system = standardize(train.minus(val), config.standardize, engine)
         errors = errors + validation_errors(system, [val], config.alphas, engine,
                                             config.dtype, config.pca)[0]

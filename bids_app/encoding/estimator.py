@@ -106,17 +106,16 @@ class TRFEncoder:
         design = self._reduced(X, pieces, config)
         Z = design(0)[0]
         backend = Backend(self.backend, self.device)
-        y_offset = mean_over(Y, pieces)
         with backend.threads(self.n_jobs):
-            Zb = backend.asarray(Z, config.dtype)
-            Yb = backend.asarray((Y - y_offset).astype(config.dtype), config.dtype)
+            Zb, Yb = backend.asarray(Z, config.dtype), backend.asarray(Y, config.dtype)
             self._center = backend.asarray(mean_over(Z, pieces), config.dtype)
+            y_center = backend.asarray(mean_over(Y, pieces), config.dtype)
             stats = lagged_stats(Zb, Yb, pieces, design.engine_lags, backend, config.chunk_size,
-                                 self._center)
+                                 self._center, y_center)
             system = standardize(stats, config.standardize, backend)
             weights, intercept = fit(system, self.alpha_, backend, config.dtype, config.pca)
         self._weights = weights
-        self._intercept = intercept + backend.asarray(y_offset, "float64")
+        self._intercept = intercept + backend.asarray(y_center, "float64")
         self.coef_ = design.raw_weights(0, backend.to_numpy(weights))
         self.lags_ = lags / self.sfreq
         return self

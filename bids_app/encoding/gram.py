@@ -79,8 +79,8 @@ class GramStats:
 
 
 def _cross(a: Any, b: Any, backend: Backend, chunk_size: int, like: Any = None,
-           shift: Any = None) -> Any:
-    """``(a - shift)ᵀ b``, e.g. shifted features against targets.
+           shift: Any = None, b_shift: Any = None) -> Any:
+    """``(a - shift)ᵀ (b - b_shift)``, e.g. shifted features against shifted targets.
 
     Products run in the working dtype chunk by chunk of rows and are accumulated in float64.
     With no rows, returns zeros shaped like ``like``.
@@ -90,6 +90,8 @@ def _cross(a: Any, b: Any, backend: Backend, chunk_size: int, like: Any = None,
         a_part, b_part = a[start:start + chunk_size], b[start:start + chunk_size]
         if shift is not None:
             a_part = a_part - shift
+        if b_shift is not None:
+            b_part = b_part - b_shift
         part = backend.asarray(a_part.T @ b_part, "float64")
         total = part if total is None else total + part
     return total
@@ -116,19 +118,21 @@ def _shifted_sum(rows: Any, center: Any, backend: Backend) -> Any:
 
 
 def lagged_stats(X: Any, Y: Any, pieces: Sequence[Piece], lags: Sequence[int],
-                 backend: Backend, chunk_size: int = 8192, center: Any = None) -> GramStats:
-    """Statistics of the lagged design over ``pieces``.
+                 backend: Backend, chunk_size: int = 8192, center: Any = None,
+                 y_center: Any = None) -> GramStats:
+    """Statistics of the lagged design over ``pieces``, against ``Y - y_center``.
 
     Products are computed on ``X - center`` in the working dtype and the offset is added back
     exactly in float64, so features with large means (e.g. outlier dimensions of language
-    models) keep their precision in float32.
+    models) keep their precision in float32. The targets are shifted a chunk of rows at a
+    time, so no shifted copy of ``Y`` is made.
 
     Parameters
     ----------
     X : array, shape (n_samples, n_features)
         Base features (backend array in the working dtype).
     Y : array, shape (n_samples, n_targets)
-        Targets (backend array in the working dtype), best centred.
+        Targets (backend array in the working dtype).
     pieces : sequence of Piece
         The samples to include.
     lags : sequence of int
@@ -138,6 +142,9 @@ def lagged_stats(X: Any, Y: Any, pieces: Sequence[Piece], lags: Sequence[int],
         Rows per matrix product.
     center : array, shape (n_features,) | None
         Working-dtype offset of the features, e.g. their mean; None means zero.
+    y_center : array, shape (n_targets,) | None
+        Working-dtype offset of the targets, e.g. their mean (the statistics are those of
+        ``Y - y_center``); None means zero.
 
     Returns
     -------
@@ -149,21 +156,23 @@ def lagged_stats(X: Any, Y: Any, pieces: Sequence[Piece], lags: Sequence[int],
                       backend.zeros((p, p), "float64"), backend.zeros((p, n_targets), "float64"),
                       backend.zeros((n_targets,), "float64"))
     shift = 0 * X[0] if center is None else center
+    y_shift = 0 * Y[0] if y_center is None else y_center
     for piece in pieces:
-        _add_piece(stats, X, Y, piece, lags, backend, chunk_size, shift)
+        _add_piece(stats, X, Y, piece, lags, backend, chunk_size, shift, y_shift)
     return stats
 
 
 def _add_piece(stats: GramStats, X: Any, Y: Any, piece: Piece, lags: Sequence[int],
-               backend: Backend, chunk_size: int, shift: Any) -> None:
+               backend: Backend, chunk_size: int, shift: Any, y_shift: Any) -> None:
     """Add the statistics of one piece to ``stats`` in place."""
     s, e, seg_s, seg_e = piece
     n_base, f64 = X.shape[1], backend.dtype("float64")
-    c = backend.asarray(shift, "float64")
-    y = Y[s:e]
+    c, y_offset = backend.asarray(shift, "float64"), backend.asarray(y_shift, "float64")
     stats.n += e - s
-    stats.sy += y.sum(0, dtype=f64)
-    stats.yy += (y * y).sum(0, dtype=f64)
+    for start in range(s, e, chunk_size):
+        y = Y[start:min(start + chunk_size, e)] - y_shift
+        stats.sy += y.sum(0, dtype=f64)
+        stats.yy += (y * y).sum(0, dtype=f64)
     # target rows [lo, hi) of the piece where lag i reads inside the segment
     valid = [(max(s, seg_s + lag), min(e, seg_e + lag)) for lag in lags]
     sums = []  # sums of the shifted source rows of each lag over its valid rows
@@ -172,9 +181,10 @@ def _add_piece(stats: GramStats, X: Any, Y: Any, piece: Piece, lags: Sequence[in
         sums.append(_shifted_sum(X[lo - lag:max(lo, hi) - lag], c, backend))
         if hi > lo:
             stats.sx[cols] += sums[i] + (hi - lo) * c
+            y_sum = Y[lo:hi].sum(0, dtype=f64) - (hi - lo) * y_offset
             stats.xy[cols] += (_cross(X[lo - lag:hi - lag], Y[lo:hi], backend, chunk_size,
-                                      shift=shift)
-                               + c[:, None] * Y[lo:hi].sum(0, dtype=f64)[None, :])
+                                      shift=shift, b_shift=y_shift)
+                               + c[:, None] * y_sum[None, :])
     _add_shifted_gram(stats, X, piece, lags, backend, chunk_size, shift)
     for i, j in _pairs(len(lags)):  # add back the offset: Z = Z_shifted + valid * center
         lo, hi = max(valid[i][0], valid[j][0]), min(valid[i][1], valid[j][1])

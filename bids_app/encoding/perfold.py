@@ -241,18 +241,18 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     chosen = [[] for _ in subsets]
     inner = [[] for _ in subsets]
     mean_weights = 0.0
-    # as in cross_validate, offsets only serve float32 precision: X - center, Y - y_offset
-    y_offset = mean_over(Y, pieces)
+    # as in cross_validate, offsets only serve float32 precision: X - center, Y - y_center
     with engine.threads(n_jobs):
-        Yb = engine.asarray(np.subtract(Y, y_offset, dtype=np.result_type(Y, config.dtype)),
-                            config.dtype)
+        Yb = engine.asarray(Y, config.dtype)
+        y_center = engine.asarray(mean_over(Y, pieces), config.dtype)
+        y_offset = engine.to_numpy(y_center).astype(np.float64)
         for k, fold in enumerate(folds):
             X, widths = reduced(k)
             Xb = engine.asarray(X, config.dtype)
-            center = engine.asarray(mean_over(X, pieces), config.dtype)
-            stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, center)
+            centers = engine.asarray(mean_over(X, pieces), config.dtype), y_center
+            stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, *centers)
                      if j != k else None for j, f in enumerate(folds)]
-            vals = _validation_sets(folds, stats, k, Xb, Yb, lags, center, config, engine)
+            vals = _validation_sets(folds, stats, k, Xb, Yb, lags, centers, config, engine)
             n_columns = X.shape[1] * len(lags)
             for m, subset in enumerate(subsets):
                 cols = None if subset is None else engine.index(
@@ -270,7 +270,7 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                     weights = engine.zeros((n_columns, Y.shape[1]), "float64")
                     weights[cols] = sub_weights
                 sums = ScoreSums()  # scored a chunk of rows at a time: no (fold x targets) copy
-                for rows, predicted in fold_predictions(Xb, fold, lags, center, weights,
+                for rows, predicted in fold_predictions(Xb, fold, lags, centers[0], weights,
                                                         intercept, config, engine):
                     sums.add(Y[rows] - y_offset, predicted)
                     if keep[m]:
@@ -348,14 +348,15 @@ def _scaled(system: Standardized, g: Any) -> Standardized:
 
 
 def _validation_sets(folds: list[list[Piece]], stats: list[GramStats | None], k: int, X: Any,
-                     Y: Any, lags: np.ndarray, center: Any, config: EncodingConfig,
-                     engine: Backend) -> list[GramStats]:
-    """Inner validation statistics of outer fold ``k`` (as ``cross_validate`` splits them)."""
+                     Y: Any, lags: np.ndarray, centers: tuple[Any, Any],
+                     config: EncodingConfig, engine: Backend) -> list[GramStats]:
+    """Inner validation statistics of outer fold ``k`` (as ``cross_validate`` splits them);
+    ``centers`` are the offsets of the features and the targets."""
     if config.inner_folds is None:
         sets = [stats[j] for j in range(len(folds)) if j != k]
     else:
         training = [piece for j, fold in enumerate(folds) if j != k for piece in fold]
-        sets = [lagged_stats(X, Y, chunk, lags, engine, config.chunk_size, center)
+        sets = [lagged_stats(X, Y, chunk, lags, engine, config.chunk_size, *centers)
                 for chunk in split_pieces(training, config.inner_folds)]
     return sets[-1:] if config.inner_cv == "holdout" else sets
 

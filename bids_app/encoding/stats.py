@@ -198,7 +198,8 @@ def refit_null(statistic: Callable[[np.ndarray], np.ndarray], Y: np.ndarray, *,
 
 
 def rotations(Y: np.ndarray, *, segments: np.ndarray | None = None, n_refits: int = 100,
-              seed: int = 0, max_columns: int = REFIT_COLUMNS) -> Iterator[np.ndarray]:
+              seed: int = 0, max_columns: int = REFIT_COLUMNS,
+              lead: bool = False) -> Iterator[np.ndarray]:
     """The rotated copies of :func:`refit_null`, a batch of columns at a time.
 
     Parameters
@@ -206,12 +207,15 @@ def rotations(Y: np.ndarray, *, segments: np.ndarray | None = None, n_refits: in
     Y : ndarray, shape (n_samples, n_targets)
     segments, n_refits, seed, max_columns
         As in :func:`refit_null`.
+    lead : bool
+        Put ``Y`` itself in the first ``n_targets`` columns of the first batch (before its
+        rotations), so that the observed data are fitted with it without another copy.
 
     Yields
     ------
     shifted : ndarray, shape (n_samples, n_batch * n_targets), float32
-        Rotation ``i`` of the batch in columns ``i * n_targets`` to ``(i + 1) * n_targets``;
-        the batches hold the ``n_refits`` rotations in order.
+        Rotation ``i`` of the batch in columns ``i * n_targets`` to ``(i + 1) * n_targets``
+        (after the lead columns); the batches hold the ``n_refits`` rotations in order.
     """
     Y = np.asarray(Y, dtype=np.float32)
     Y = Y[:, None] if Y.ndim == 1 else Y
@@ -221,8 +225,11 @@ def rotations(Y: np.ndarray, *, segments: np.ndarray | None = None, n_refits: in
     per_call = max(1, max_columns // n_targets)
     for start in range(0, n_refits, per_call):
         batch = shifts[start:start + per_call]
-        shifted = np.zeros((len(Y), len(batch) * n_targets), dtype=np.float32)
-        for i, shift in enumerate(batch):
+        first = int(lead and start == 0)
+        shifted = np.zeros((len(Y), (first + len(batch)) * n_targets), dtype=np.float32)
+        if first:
+            shifted[:, :n_targets] = Y
+        for i, shift in enumerate(batch, start=first):
             shifted[modelled, i * n_targets:(i + 1) * n_targets] = np.roll(Y[modelled], shift,
                                                                            axis=0)
         yield shifted
