@@ -3,7 +3,8 @@
 ``test_config_walk.py`` loads and prices each documented value on a ds005574-sized
 recording; here each one runs a whole participant through the command line, on the demo's
 synthetic dataset and configuration, one value at a time. Each must exit 0 with finite r in
-every scores table, or exit 64 (``REFUSED``). The runs share one output folder, so each
+every scores table, or exit 64 (``REFUSED``), or, where the demo data cannot serve it, exit 65
+naming its key (``DATA_REFUSED``). The runs share one output folder, so each
 reuses the stimulus features and the stages its value does not change.
 
 About 80 runs: selected by ``.ci/run`` (``-m configruns``), not by plain ``pytest -q``.
@@ -18,10 +19,14 @@ from test_config_walk import REFUSED, VALUES
 
 from bids_app.bids.tsv import read_tsv
 from bids_app.cli import main
-from bids_app.errors import EXIT_SUCCESS, EXIT_USAGE
+from bids_app.errors import EXIT_BAD_DATA, EXIT_SUCCESS, EXIT_USAGE
 
-#: The demo's models have 4 layers (hidden states 0-4): layer choices that fit them.
-DEMO_VALUES = VALUES | {("comparison", "cca_speech_layer"): [1, "middle", "layer03"],
+#: Values the demo data cannot run, each refused when the data are read (exit 65) with a
+#: message that names its key: three stimulus onsets and no pauses in the demo's
+#: transcripts find no speech-responsive electrode to keep.
+DATA_REFUSED = {("electrodes", "mask", "responsive"): "electrodes.mask"}
+#: The demo's speech model has 3 layers and its language model 4: choices that fit them.
+DEMO_VALUES = VALUES | {("comparison", "cca_speech_layer"): [1, "middle", "layer02"],
                         ("comparison", "cca_language_layer"): ["middle", 2],
                         ("comparison", "rest_components"): [None, 4],
                         ("encoding", "pca"): [None, 12]}
@@ -46,7 +51,7 @@ def test_documented_value_runs_or_is_refused_by_name(synthetic, demo_config, sha
     raw = yaml.safe_load(demo_config.read_text())
     raw.setdefault(section, {})[key] = value
     if (section, key) == ("preprocessing", "zscore") and value == "baseline":
-        raw[section]["baseline"] = [-0.5, 0.0]
+        raw[section]["baseline"] = [1.0, 3.5]  # before the first stimulus (at 4 s)
     if (section, key, value) == ("comparison", "beyond_untrained", True):
         raw[section]["untrained_control"] = False
     path = tmp_path / "config.yaml"
@@ -54,9 +59,10 @@ def test_documented_value_runs_or_is_refused_by_name(synthetic, demo_config, sha
     code = main([str(synthetic.root), str(shared_output), "participant", "--participant-label",
                  "01", "--config", str(path), "--skip-bids-validation"])
     refused = REFUSED.get((section, key, str(value)))
-    if refused:
-        assert code == EXIT_USAGE
-        assert refused in capsys.readouterr().err
+    data_refused = DATA_REFUSED.get((section, key, value))
+    if refused or data_refused:
+        assert code == (EXIT_USAGE if refused else EXIT_BAD_DATA)
+        assert (refused or data_refused) in capsys.readouterr().err
         return
     assert code == EXIT_SUCCESS, capsys.readouterr().err[-3000:]
     tables = sorted((shared_output / "sub-01").glob("**/*_scores.tsv"))
