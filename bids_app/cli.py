@@ -174,14 +174,15 @@ def _run_participant_level(args: argparse.Namespace, options: RunOptions, config
         validate_dataset(bids_dir, output_dir / "logs" / "bids-validator.json",
                          filters.participant_labels)
     check_description(bids_dir)
-    recordings = find_recordings(open_layout(bids_dir), filters, config.bids)
+    unreadable: dict[str, SslIeegError] = {}  # participants whose sidecars cannot be read
+    recordings = find_recordings(open_layout(bids_dir), filters, config.bids, unreadable)
     initialize_derivatives(output_dir, bids_dir, [spec.name for spec in config.features])
     stale = remove_stale_partials(output_dir)
     if stale:
         logger.info("removed %d temporary file(s) left in %s by killed runs", stale, output_dir)
     write_text(output_dir / "logs" / f"config-{config.digest()}.yaml", config.to_yaml())
     write_text(output_dir / "logs" / "CITATION.md", methods_text(config))
-    outcomes = run_participants(recordings, config, options)
+    outcomes = run_participants(recordings, config, options, unreadable)
     failed = [o for o in outcomes if o.exit_code != EXIT_SUCCESS]
     for outcome in failed:
         print(f"ssl-ieeg: sub-{outcome.subject} failed: {outcome.message}\n"

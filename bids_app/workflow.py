@@ -142,8 +142,13 @@ class ParticipantOutcome:
 
 
 def run_participants(recordings: Sequence[Recording], config: AppConfig,
-                     options: RunOptions) -> list[ParticipantOutcome]:
+                     options: RunOptions, failed: dict[str, Exception] | None = None
+                     ) -> list[ParticipantOutcome]:
     """Analyse every selected participant; a failure is recorded and the others still run.
+
+    ``failed``: participants that already failed when their recordings were read
+    (:func:`~bids_app.bids.discovery.find_recordings`); each is recorded as a failure, with
+    its crash file, and none of its recordings is analysed.
 
     Returns
     -------
@@ -151,15 +156,18 @@ def run_participants(recordings: Sequence[Recording], config: AppConfig,
         One per participant; ``exit_code`` 0 for success. A crash file with the traceback is
         written to ``OUTPUT_DIR/logs/`` for each failure.
     """
-    by_subject: dict[str, list[Recording]] = {}
+    failed = failed or {}
+    by_subject: dict[str, list[Recording]] = {subject: [] for subject in failed}
     for recording in recordings:
         by_subject.setdefault(recording.subject, []).append(recording)
     outcomes = []
-    for subject, subject_recordings in by_subject.items():
+    for subject, subject_recordings in sorted(by_subject.items()):
         logger.info("sub-%s: %d recording(s)", subject, len(subject_recordings))
         started, start, facts = now(), time.monotonic(), None
         try:
             with collect_warnings(logger) as warnings:
+                if subject in failed:
+                    raise failed[subject]
                 if not options.reports_only:
                     facts = analyse_participant(subject_recordings, config, options)
                 if facts is not None:  # None: nothing was computed, the record stands

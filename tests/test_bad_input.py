@@ -321,3 +321,28 @@ def test_unreadable_inputs_are_65_naming_the_file_and_the_fix(what, datasets, tm
     err = capsys.readouterr().err
     assert f"Cannot read {denied}: permission denied" in err and "chmod a+r" in err
     assert not (out / "sub-01").exists()
+
+
+def test_an_unreadable_sidecar_fails_its_participant_only(datasets, tmp_path, capsys,
+                                                          monkeypatch):
+    """Discovery reads every selected recording's sidecars: one it cannot read fails that
+    participant (exit 65, crash file, no outputs) and the other participant still runs."""
+    import os
+
+    root = datasets["BrainVision"].root
+    denied = _sidecar(root)
+    assert "sub-01" in denied.name and (root / "sub-02").is_dir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        Path(path) != denied and access(path, mode, **kw)))
+    config = tmp_path / "config.yaml"
+    config.write_text("features:\n- {name: envelope, kind: envelope}\n"
+                      "- {name: onset, kind: word_onset}\n")
+    out = tmp_path / "out"
+    assert main([str(root), str(out), "participant", "--config", str(config),
+                 "--skip-bids-validation"]) == 65
+    err = capsys.readouterr().err
+    assert f"sub-01 failed: Cannot read {denied}: permission denied" in err
+    assert not (out / "sub-01").exists() and list((out / "logs").glob("crash-sub-01-*.txt"))
+    assert (out / "sub-02.html").is_file()
+    assert list((out / "sub-02" / "ieeg").glob("*_desc-envelope_scores.tsv"))

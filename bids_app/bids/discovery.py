@@ -20,6 +20,7 @@ from bids_app.errors import (
     BadDataError,
     BidsValidationError,
     NothingSelectedError,
+    SslIeegError,
     require_readable,
 )
 
@@ -161,8 +162,8 @@ def open_layout(bids_dir: Path) -> BIDSLayout:
     return BIDSLayout(bids_dir, validate=False, derivatives=False)
 
 
-def find_recordings(layout: BIDSLayout, filters: Filters,
-                    config: BidsConfig | None = None) -> list[Recording]:
+def find_recordings(layout: BIDSLayout, filters: Filters, config: BidsConfig | None = None,
+                    failures: dict[str, SslIeegError] | None = None) -> list[Recording]:
     """List the iEEG recordings selected by ``filters``.
 
     Parameters
@@ -173,6 +174,10 @@ def find_recordings(layout: BIDSLayout, filters: Filters,
         Participant, session, task and run labels and a PyBIDS filter dictionary.
     config : BidsConfig | None
         Electrode-space preferences.
+    failures : dict | None
+        Where given, a recording whose sidecars cannot be read (unreadable, malformed) is
+        left out and its error kept here under its subject, so that only that participant
+        fails; otherwise the error is raised.
 
     Returns
     -------
@@ -198,7 +203,15 @@ def find_recordings(layout: BIDSLayout, filters: Filters,
         logger.warning("--participant-label %s: no iEEG recording in %s; analysing the "
                        "others (subjects with iEEG recordings: %s)", unknown, layout.root,
                        with_ieeg)
-    return [read_recording(layout, f.path, config) for f in sorted(files, key=lambda f: f.path)]
+    recordings = []
+    for file in sorted(files, key=lambda f: f.path):
+        try:
+            recordings.append(read_recording(layout, file.path, config))
+        except SslIeegError as err:
+            if failures is None:
+                raise
+            failures.setdefault(layout.parse_file_entities(file.path)["subject"], err)
+    return recordings
 
 
 def read_recording(layout: BIDSLayout, data_path: str | Path, config: BidsConfig) -> Recording:
