@@ -49,8 +49,11 @@ def keep_freed_memory() -> bool:
     host takes the freed pages back, and touching them again costs a host fault: 3 s per GB
     on the 2-core development VM, where this made one encoding layer 24 % faster. Here
     every allocation comes from the heap (``M_MMAP_MAX = 0``), whose freed blocks are reused;
-    the heap is trimmed only when 2 GB lie free at its top (``M_TRIM_THRESHOLD``). The peak
-    memory is unchanged; the resident memory stays near its peak until the process exits.
+    the heap is trimmed only when 2 GB lie free at its top (``M_TRIM_THRESHOLD``). The
+    resident memory stays near its peak until the process exits, and freed blocks too small
+    for a later array can raise that peak (fragmentation): the 1,800 s participant benchmark
+    peaked at 5.2 GB with it against 6.6 GB before the session's other memory fixes, so check
+    ``benchmarks/participant.py`` after changing what the stages allocate.
 
     Returns
     -------

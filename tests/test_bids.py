@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,12 @@ from bids_app.bids.discovery import (
     validate_dataset,
 )
 from bids_app.bids.tsv import read_tsv
-from bids_app.errors import BidsValidationError, MissingInputError, NothingSelectedError
+from bids_app.errors import (
+    BadDataError,
+    BidsValidationError,
+    MissingInputError,
+    NothingSelectedError,
+)
 from bids_app.stimuli.resolve import StimulusConfig, resolve_stimuli
 
 
@@ -105,3 +111,18 @@ def test_validation_requires_dataset_description(tmp_path):
     with pytest.raises(BidsValidationError, match=r"dataset_description\.json") as info:
         validate_dataset(tmp_path)
     assert info.value.exit_code == 16
+
+
+def test_malformed_coordsystem_fails_its_participant_only(podcast, tmp_path):
+    """A coordsystem.json that is not JSON is bad data naming the file: raised without
+    ``failures``, kept under its subject with it (the other participant is still listed)."""
+    root = Path(shutil.copytree(podcast, tmp_path / "ds"))
+    broken = next((root / "sub-01" / "ieeg").glob("*_coordsystem.json"))
+    broken.write_text("{not json")
+    with pytest.raises(BadDataError, match=r"coordsystem\.json is not valid JSON"):
+        find_recordings(open_layout(root), Filters(participant_labels=("01",)))
+    failures = {}
+    recordings = find_recordings(open_layout(root), Filters(participant_labels=("01", "07")),
+                                 failures=failures)
+    assert [r.subject for r in recordings] == ["07"]
+    assert list(failures) == ["01"] and str(broken) in str(failures["01"])

@@ -175,9 +175,10 @@ def find_recordings(layout: BIDSLayout, filters: Filters, config: BidsConfig | N
     config : BidsConfig | None
         Electrode-space preferences.
     failures : dict | None
-        Where given, a recording whose sidecars cannot be read (unreadable, malformed) is
-        left out and its error kept here under its subject, so that only that participant
-        fails; otherwise the error is raised.
+        Where given, a recording whose sidecars this app reads cannot be read (unreadable,
+        malformed) is left out and its error kept here under its subject, so that only that
+        participant fails; otherwise the error is raised. (A malformed JSON sidecar that
+        PyBIDS itself reads while indexing still stops :func:`open_layout`.)
 
     Returns
     -------
@@ -282,4 +283,7 @@ def _coordsystem(electrodes_path: Path) -> dict:
     if not sidecar.is_file():
         return {}
     require_readable(sidecar)
-    return json.loads(sidecar.read_text(encoding="utf-8-sig"))
+    try:
+        return json.loads(sidecar.read_text(encoding="utf-8-sig"))
+    except ValueError as err:
+        raise BadDataError(f"{sidecar} is not valid JSON ({err}); fix or remove it.") from err

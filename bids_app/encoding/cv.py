@@ -338,6 +338,6 @@ class ScoreSums:
         offset = self.shifts[0] - self.shifts[1]  # y - pred = (yc - pc) + offset
         sse = syy + spp - 2 * syp + 2 * offset * (sy - sp) + n * offset * offset
         with np.errstate(invalid="ignore", divide="ignore"):
-            r = (syp - sy * sp / n) / np.sqrt(sst * (spp - sp * sp / n))
+            r = (syp - sy * sp / n) / np.sqrt(sst * np.maximum(spp - sp * sp / n, 0))
             r2 = 1 - sse / sst
         return r, r2

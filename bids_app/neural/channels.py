@@ -149,8 +149,8 @@ def spike_rate(data: np.ndarray, sfreq: float) -> np.ndarray:
     spread = MAD_TO_STD * np.median(np.abs(sample - centre), axis=-1, keepdims=True)
     rates = np.zeros(len(data))
     minutes = data.shape[-1] / sfreq / 60
-    for i, row in enumerate(np.abs(slope - centre) > SPIKE_Z * np.where(spread > 0, spread,
-                                                                          np.inf)):
+    np.abs(np.subtract(slope, centre, out=slope), out=slope)  # in place: one block copy
+    for i, row in enumerate(slope > SPIKE_Z * np.where(spread > 0, spread, np.inf)):
         times = np.flatnonzero(row)
         if times.size:
             rates[i] = (1 + np.count_nonzero(np.diff(times) > SPIKE_REFRACTORY * sfreq)) / minutes
