@@ -300,15 +300,12 @@ UNREADABLE = {
 }
 
 
-@pytest.mark.parametrize("what", list(UNREADABLE))
-def test_unreadable_inputs_are_65_naming_the_file_and_the_fix(what, datasets, tmp_path,
-                                                               capsys, monkeypatch):
-    """A file this user cannot read (as a run under another UID meets it) is refused before
-    any work. Root reads everything, so the test denies it through ``os.access``."""
+def _run_with_denied(root: Path, denied: Path, tmp_path: Path, monkeypatch,
+                     *labels: str) -> tuple[int, Path]:
+    """The CLI on ``root`` (envelope and onset models) with ``denied`` unreadable to this
+    user: ``(exit code, output folder)``. Root reads everything, so ``os.access`` denies it."""
     import os
 
-    root = datasets["BrainVision"].root
-    denied = UNREADABLE[what](root)
     access = os.access
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
         Path(path) != denied and access(path, mode, **kw)))
@@ -316,8 +313,20 @@ def test_unreadable_inputs_are_65_naming_the_file_and_the_fix(what, datasets, tm
     config.write_text("features:\n- {name: envelope, kind: envelope}\n"
                       "- {name: onset, kind: word_onset}\n")
     out = tmp_path / "out"
-    assert main([str(root), str(out), "participant", "--participant-label", "01",
-                 "--config", str(config), "--skip-bids-validation"]) == 65
+    selected = ["--participant-label", *labels] if labels else []
+    return main([str(root), str(out), "participant", *selected, "--config", str(config),
+                 "--skip-bids-validation"]), out
+
+
+@pytest.mark.parametrize("what", list(UNREADABLE))
+def test_unreadable_inputs_are_65_naming_the_file_and_the_fix(what, datasets, tmp_path,
+                                                               capsys, monkeypatch):
+    """A file this user cannot read (as a run under another UID meets it) is refused before
+    any work."""
+    root = datasets["BrainVision"].root
+    denied = UNREADABLE[what](root)
+    code, out = _run_with_denied(root, denied, tmp_path, monkeypatch, "01")
+    assert code == 65
     err = capsys.readouterr().err
     assert f"Cannot read {denied}: permission denied" in err and "chmod a+r" in err
     assert not (out / "sub-01").exists()
@@ -327,20 +336,11 @@ def test_an_unreadable_sidecar_fails_its_participant_only(datasets, tmp_path, ca
                                                           monkeypatch):
     """Discovery reads every selected recording's sidecars: one it cannot read fails that
     participant (exit 65, crash file, no outputs) and the other participant still runs."""
-    import os
-
     root = datasets["BrainVision"].root
     denied = _sidecar(root)
     assert "sub-01" in denied.name and (root / "sub-02").is_dir()
-    access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
-        Path(path) != denied and access(path, mode, **kw)))
-    config = tmp_path / "config.yaml"
-    config.write_text("features:\n- {name: envelope, kind: envelope}\n"
-                      "- {name: onset, kind: word_onset}\n")
-    out = tmp_path / "out"
-    assert main([str(root), str(out), "participant", "--config", str(config),
-                 "--skip-bids-validation"]) == 65
+    code, out = _run_with_denied(root, denied, tmp_path, monkeypatch)
+    assert code == 65
     err = capsys.readouterr().err
     assert f"sub-01 failed: Cannot read {denied}: permission denied" in err
     assert not (out / "sub-01").exists() and list((out / "logs").glob("crash-sub-01-*.txt"))
