@@ -230,24 +230,28 @@ def welch_psd(data: np.ndarray, sfreq: float, max_segments: int = MAX_PSD_SEGMEN
     return np.fft.rfftfreq(nperseg, 1.0 / sfreq), psd.astype(np.float32)
 
 
-def robust_z(values: np.ndarray) -> np.ndarray:
+def robust_z(values: np.ndarray, min_spread: float = 0.0) -> np.ndarray:
     """Robust z-score: ``(x - median) / (1.4826 * MAD)`` over the finite values.
 
     Parameters
     ----------
     values : ndarray, shape (n,)
         Statistic per channel.
+    min_spread : float
+        Smallest denominator: where most channels share one value (a MAD of 0), a positive
+        floor still scores the others.
 
     Returns
     -------
     z : ndarray, shape (n,)
-        Robust z-scores; 0 everywhere when the MAD is 0; non-finite inputs stay non-finite.
+        Robust z-scores; 0 everywhere when the spread is 0; non-finite inputs stay
+        non-finite.
     """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return np.zeros_like(values)
     median = np.median(finite)
-    mad = MAD_TO_STD * np.median(np.abs(finite - median))
+    mad = max(MAD_TO_STD * np.median(np.abs(finite - median)), min_spread)
     if mad == 0:
         return np.where(np.isfinite(values), 0.0, values)
     return (values - median) / mad
@@ -272,9 +276,7 @@ def flag_channels(names: list[str], log_var: np.ndarray, line_ratio: np.ndarray,
         ``{name: reason}`` for each flagged channel, the reason naming the statistic and value.
     """
     z_var, z_line = robust_z(log_var), robust_z(line_ratio)
-    log_rate = np.log1p(spikes)
-    z_spikes = (log_rate - np.median(log_rate)) / max(
-        MAD_TO_STD * np.median(np.abs(log_rate - np.median(log_rate))), SPIKE_LOG_SPREAD)
+    z_spikes = robust_z(np.log1p(spikes), SPIKE_LOG_SPREAD)
     flags = {}
     for name, lv, zv, zl, rate, zs in zip(names, log_var, z_var, z_line, spikes, z_spikes,
                                           strict=True):
