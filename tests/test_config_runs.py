@@ -59,7 +59,7 @@ def test_documented_value_runs_or_is_refused_by_name(synthetic, demo_config, sha
     code = main([str(synthetic.root), str(shared_output), "participant", "--participant-label",
                  "01", "--config", str(path), "--skip-bids-validation"])
     refused = REFUSED.get((section, key, str(value)))
-    data_refused = DATA_REFUSED.get((section, key, value))
+    data_refused = DATA_REFUSED.get((section, key, str(value)))
     if refused or data_refused:
         assert code == (EXIT_USAGE if refused else EXIT_BAD_DATA)
         assert (refused or data_refused) in capsys.readouterr().err
