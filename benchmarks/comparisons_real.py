@@ -22,10 +22,20 @@ significance, with the 99 % binomial quantile of a calibrated test, and the summ
     python benchmarks/comparisons_real.py                  # 600 s, 3 seeds x 75: ~25 min
     python benchmarks/comparisons_real.py --duration 120 --seeds 1 --per-class 5
     python benchmarks/comparisons_real.py --real-words --seeds 1   # the partition's leak too
+    python benchmarks/comparisons_real.py --real-words --planted-shared 4 --per-class 18
 
 The synthetic speech has about one word per second: in 600 s, fewer words than the CCA's
 PCA dimensions. ``--real-words`` uses ds005574's word timings (2.9 per second), for a
 partition whose shared space is fitted on as many words as a real recording gives.
+
+Random-weight models share nothing the held-out CCA keeps, so their partition's
+``shared_only`` is 0 by construction. ``--planted-shared K`` plants K word-level latents
+(zero mean across words) in every layer of both trained models: into each word's vector of
+the language model and each frame within the word of the speech model, through a random
+projection at half each column's spread. The CCA then keeps components, and a sixth class,
+``shared``, follows the latents' word impulses on top of an envelope drive of twice their
+variance. It measures the leak into ``shared_only`` where the shared space exists, and the
+detection of shared content by real architectures.
 """
 
 from __future__ import annotations
@@ -95,8 +105,41 @@ def extract(work: Path, duration: float, real_words: bool = False
     return sets, [stimulus], read_words(work / "story.tsv")
 
 
-def null_electrodes(design, segments: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    """Data of the null classes (``per_class`` each), in :data:`CLASSES` order."""
+def plant_shared(sets: dict, words, n_latents: int, seed: int = 0) -> np.ndarray:
+    """Add ``n_latents`` word-level latents to both trained models' layers; return the latents.
+
+    Each layer gains ``latent @ W`` (W standard normal, scaled to half of each column's
+    standard deviation over the latents' unit variance): on each word's row of the language
+    model, and on every frame within the word of the speech model.
+    """
+    rng = np.random.default_rng(1000 + seed)
+    latent = rng.standard_normal((len(words.onsets), n_latents))
+    latent = (latent - latent.mean(0)) / latent.std(0)
+    for space in ("wav2vec2", "gpt2"):
+        fs = sets[space][0]
+        if fs.is_word_level:
+            rows = latent
+        else:
+            word = np.searchsorted(words.onsets, fs.times, side="right") - 1
+            within = (word >= 0) & (fs.times < words.offsets[np.maximum(word, 0)])
+            rows = np.where(within[:, None], latent[np.maximum(word, 0)], 0.0)
+        for name, values in fs.layers.items():
+            if values.ndim == 2 and values.shape[1] > 1:
+                weights = rng.standard_normal((n_latents, values.shape[1])) / np.sqrt(n_latents)
+                gain = 0.5 * values.std(0)
+                fs.layers[name] = (values + (rows @ weights) * gain).astype(values.dtype)
+    return latent
+
+
+def null_electrodes(design, segments: np.ndarray, per_class: int, seed: int,
+                    latent: np.ndarray | None = None,
+                    word_onsets: np.ndarray | None = None) -> np.ndarray:
+    """Data of the classes (``per_class`` each), in :func:`classes` order.
+
+    With ``latent`` (the planted shared latents), the ``shared`` class follows their impulses
+    at ``word_onsets`` (samples) through a random projection, plus an envelope drive of twice
+    their variance.
+    """
     from bids_app.synthetic.partition import KERNEL
 
     rng = np.random.default_rng(seed)
@@ -107,17 +150,34 @@ def null_electrodes(design, segments: np.ndarray, per_class: int, seed: int) -> 
     onsets = np.zeros(n)
     onsets[np.asarray(design.word_rows("gpt2"))] = 1.0
     twin = np.asarray(design("wav2vec2untrained", "layer07"), dtype=float)
-    Y = rng.standard_normal((n, per_class * len(CLASSES)))
-    for j in range(per_class * (len(CLASSES) - 1)):
-        name = CLASSES[j // per_class]
-        source = {"envelope": envelope, "onset": onsets, "outside": rise,
-                  "untrained": None}[name]
-        if source is None:  # a random filter of the untrained speech twin
-            source = twin @ rng.standard_normal(twin.shape[1])
-        drive = np.convolve(source, KERNEL)[:n]
-        drive = (drive - drive[inside].mean()) / drive[inside].std()
+    names = classes(latent is not None)
+
+    def standard(drive: np.ndarray) -> np.ndarray:
+        return (drive - drive[inside].mean()) / drive[inside].std()
+
+    def unit(source: np.ndarray) -> np.ndarray:
+        return standard(np.convolve(source, KERNEL)[:n])
+
+    Y = rng.standard_normal((n, per_class * len(names)))
+    for j in range(per_class * (len(names) - 1)):
+        name = names[j // per_class]
+        if name == "shared":
+            content = np.zeros(n)
+            np.add.at(content, word_onsets, latent @ rng.standard_normal(latent.shape[1]))
+            drive = standard(np.sqrt(2) * unit(envelope) + unit(content))
+        else:
+            source = {"envelope": envelope, "onset": onsets, "outside": rise,
+                      "untrained": None}[name]
+            if source is None:  # a random filter of the untrained speech twin
+                source = twin @ rng.standard_normal(twin.shape[1])
+            drive = unit(source)
         Y[:, j] += drive * inside
     return Y.astype(np.float32)
+
+
+def classes(planted: bool) -> tuple[str, ...]:
+    """The electrode classes, in channel-name order: ``shared`` first when planted."""
+    return ("shared", *CLASSES) if planted else CLASSES
 
 
 def main() -> None:
@@ -134,21 +194,26 @@ def main() -> None:
     parser.add_argument("--refits", type=int, default=20)
     parser.add_argument("--real-words", action="store_true",
                         help="ds005574's word timings (enough words for the partition's CCA)")
+    parser.add_argument("--planted-shared", type=int, default=0, metavar="K",
+                        help="plant K word-level latents in both trained models")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sets, stimuli, words = extract(Path(tmp), args.duration, args.real_words)
+        latent = plant_shared(sets, words, args.planted_shared) if args.planted_shared else None
+        word_onsets = np.round((PAD + words.onsets) * SFREQ).astype(int)
         n_times = int((args.duration + 2 * PAD) * SFREQ)
         design = Designs(sets, stimuli, n_times, SFREQ)
         segments = stimulus_segments(stimuli, n_times, SFREQ)
         spaces = {name: FeatureSpaceInfo(fs[0].kind, fs[0].layer_names, fs[0].is_word_level)
                   for name, fs in sets.items()}
         encoding = EncodingConfig()
-        channels = [f"{name}{i}" for name in CLASSES for i in range(args.per_class)]
+        channels = [f"{name}{i}" for name in classes(latent is not None)
+                    for i in range(args.per_class)]
         tables = []
         for seed in range(args.seeds):
             start = time.perf_counter()
             inputs = ComparisonInputs(design, spaces, {}, null_electrodes(
-                design, segments, args.per_class, seed), segments,
+                design, segments, args.per_class, seed, latent, word_onsets), segments,
                 encoding.lags_samples(SFREQ), channels,
                 word_samples(stimuli, [words], SFREQ), SFREQ, word_rows=design.word_rows)
             out = compare_models(inputs, config=ComparisonConfig(prediction_correlation=[],
@@ -168,9 +233,10 @@ def main() -> None:
 
 
 def report(beyond: pd.DataFrame, varparts: list[pd.DataFrame]) -> None:
-    """Print the false-positive rates and the shared_only leak."""
+    """Print the false-positive rates, the planted shared class's detection and the leak."""
     classes = beyond["channel"].str.rstrip("0123456789")
-    print(f"\n{len(beyond)} electrodes, none with information shared beyond L")
+    print(f"\n{len(beyond)} electrodes; only the shared class (if planted) carries information "
+          "shared beyond L")
     print("test                        null electrodes  p<=0.05  significant  99% bound")
     for test, nulls in NULL_CLASSES.items():
         rows = beyond[classes.isin(nulls)]
@@ -181,17 +247,22 @@ def report(beyond: pd.DataFrame, varparts: list[pd.DataFrame]) -> None:
     print("(significant_shared_beyond_low is the intersection-union rule)")
     by_class = beyond.groupby(classes)[["significant_shared_beyond_low",
                                         "significant_gain_a", "significant_gain_b"]].sum()
-    print(by_class.astype(int).to_string())
-    if varparts:
-        varpart = pd.concat(varparts)
-        driven = varpart[~varpart["channel"].str.startswith("noise")]
-        shared = driven.loc[driven["region"] == "shared_only", "r2"].sum()
-        n_driven = driven.groupby(["seed", "channel"]).ngroups
-        beyond_low = driven.groupby(["seed", "channel"])["r2"].apply(
-            lambda r: r.clip(lower=0).sum()).sum()
-        print(f"summed shared_only R² of the driven classes: {shared / (0.5 * n_driven):.2%} "
-              f"of their planted variance, {shared / max(beyond_low, 1e-12):.1%} of their "
-              f"positive R² beyond L")
+    print(by_class.astype(int).join(classes.value_counts().rename("electrodes")).to_string())
+    if not varparts:
+        return
+    varpart = pd.concat(varparts)
+    kind = varpart["channel"].str.rstrip("0123456789")
+    driven = varpart[~kind.isin(("noise", "shared"))]
+    shared = driven.loc[driven["region"] == "shared_only", "r2"].sum()
+    n_driven = driven.groupby(["seed", "channel"]).ngroups
+    beyond_low = driven.groupby(["seed", "channel"])["r2"].apply(
+        lambda r: r.clip(lower=0).sum()).sum()
+    print(f"summed shared_only R² of the driven null classes: {shared / (0.5 * n_driven):.2%} "
+          f"of their planted variance, {shared / max(beyond_low, 1e-12):.1%} of their "
+          "positive R² beyond L")
+    print("mean R² per region and class:")
+    print(varpart.assign(kind=kind).pivot_table(index="kind", columns="region", values="r2",
+                                                aggfunc="mean").round(4).to_string())
 
 
 if __name__ == "__main__":
