@@ -389,16 +389,14 @@ class ReducedDesign:
             w = w[0]
         raw_blocks, start = [], 0
         for width, (_, pca) in zip(widths, self.fitted[k], strict=True):
-            if self.basis is not None:
-                n_basis = self.basis.shape[1]
-                part = w[start:start + width * n_basis].reshape(n_basis, width, n_targets)
-                start += width * n_basis
-                part = np.einsum("lb,bct->lct", self.basis, part)
-            else:
-                part = w[:, start:start + width]
-                start += width
-            if pca is not None:
-                axes = pca.components / pca.scale[:, None]
-                part = np.einsum("jc,lct->ljt", axes, part)
+            n_basis = 1 if self.basis is None else self.basis.shape[1]
+            part = (w[start:start + width * n_basis].reshape(n_basis, width, n_targets)
+                    if self.basis is not None else w[:, start:start + width])
+            start += width * n_basis
+            if pca is not None:  # to raw features first: the basis then mixes n_basis rows
+                part = (pca.components / pca.scale[:, None]) @ part
+            if self.basis is not None:  # (n_lags, n_basis) @ (n_basis, features * targets)
+                part = (self.basis @ part.reshape(n_basis, -1)).reshape(
+                    len(self.basis), -1, n_targets)
             raw_blocks.append(part)
         return np.concatenate(raw_blocks, axis=1)
