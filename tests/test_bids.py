@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -126,3 +127,32 @@ def test_malformed_coordsystem_fails_its_participant_only(podcast, tmp_path):
                                  failures=failures)
     assert [r.subject for r in recordings] == ["07"]
     assert list(failures) == ["01"] and str(broken) in str(failures["01"])
+
+
+def test_malformed_ieeg_sidecar_fails_its_participant_only(podcast, tmp_path):
+    """An ``_ieeg.json`` that is not JSON no longer stops indexing for everyone: it is bad
+    data naming the file, kept under its subject (the other participant is still listed)."""
+    root = Path(shutil.copytree(podcast, tmp_path / "ds"))
+    broken = next((root / "sub-01" / "ieeg").glob("*_ieeg.json"))
+    broken.write_text("{not json")
+    failures = {}
+    recordings = find_recordings(open_layout(root), Filters(participant_labels=("01", "07")),
+                                 failures=failures)
+    assert [r.subject for r in recordings] == ["07"]
+    assert list(failures) == ["01"] and str(broken) in str(failures["01"])
+    assert "is not valid JSON" in str(failures["01"])
+
+
+def test_ieeg_sidecar_inherits_from_the_dataset_level(podcast, tmp_path):
+    """A top-level ``task-<label>_ieeg.json`` applies to every recording of that task; the
+    recording's own sidecar wins where both set a key, and another task's does not apply."""
+    root = Path(shutil.copytree(podcast, tmp_path / "ds"))
+    own = next((root / "sub-01" / "ieeg").glob("*_ieeg.json"))
+    task = open_layout(root).parse_file_entities(str(own))["task"]
+    (root / f"task-{task}_ieeg.json").write_text(json.dumps(
+        {"PowerLineFrequency": 50, "InheritedKey": "dataset"}))
+    (root / "task-other_ieeg.json").write_text(json.dumps({"OtherTaskKey": 1}))
+    sidecar = find_recordings(open_layout(root),
+                              Filters(participant_labels=("01",)))[0].sidecar
+    assert sidecar["InheritedKey"] == "dataset" and "OtherTaskKey" not in sidecar
+    assert sidecar["PowerLineFrequency"] == json.loads(own.read_text())["PowerLineFrequency"]

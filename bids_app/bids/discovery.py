@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from bids import BIDSLayout
+from bids import BIDSLayout, BIDSLayoutIndexer
 from bids_validator import BIDSValidator
 
 from bids_app.bids.config import BidsConfig
@@ -158,8 +158,13 @@ def check_description(bids_dir: Path) -> None:
 
 
 def open_layout(bids_dir: Path) -> BIDSLayout:
-    """Index a BIDS dataset with PyBIDS (derivatives and ``sourcedata`` are not indexed)."""
-    return BIDSLayout(bids_dir, validate=False, derivatives=False)
+    """Index a BIDS dataset with PyBIDS (derivatives and ``sourcedata`` are not indexed).
+
+    JSON sidecars are not parsed while indexing (:func:`read_recording` reads those of the
+    selected recordings), so a malformed one fails only the participant it belongs to.
+    """
+    return BIDSLayout(bids_dir, validate=False, derivatives=False,
+                      indexer=BIDSLayoutIndexer(validate=False, index_metadata=False))
 
 
 def find_recordings(layout: BIDSLayout, filters: Filters, config: BidsConfig | None = None,
@@ -177,8 +182,7 @@ def find_recordings(layout: BIDSLayout, filters: Filters, config: BidsConfig | N
     failures : dict | None
         Where given, a recording whose sidecars this app reads cannot be read (unreadable,
         malformed) is left out and its error kept here under its subject, so that only that
-        participant fails; otherwise the error is raised. (A malformed JSON sidecar that
-        PyBIDS itself reads while indexing still stops :func:`open_layout`.)
+        participant fails; otherwise the error is raised.
 
     Returns
     -------
@@ -244,7 +248,7 @@ def read_recording(layout: BIDSLayout, data_path: str | Path, config: BidsConfig
         session=entities.get("session"),
         run=str(entities["run"]) if entities.get("run") is not None else None,
         acquisition=entities.get("acquisition"),
-        sidecar=layout.get_metadata(str(data_path)),
+        sidecar=_inherited_sidecar(layout, data_path, entities),
         channels=channels,
         electrodes=electrodes,
         coordinate_space=space,
@@ -252,6 +256,27 @@ def read_recording(layout: BIDSLayout, data_path: str | Path, config: BidsConfig
         events=read_tsv(events_path, required=("onset",)) if events_path else None,
         events_path=events_path,
     )
+
+
+def _inherited_sidecar(layout: BIDSLayout, data_path: Path, entities: dict) -> dict:
+    """The recording's ``_ieeg.json`` metadata, merged by BIDS inheritance (nearest wins).
+
+    A sidecar applies when its entities are a subset of the recording's; each is read here,
+    and one that is not valid JSON is bad data naming the file.
+    """
+    found = layout.get_nearest(str(data_path), suffix="ieeg", extension=".json", all_=True)
+    merged: dict = {}
+    for path in reversed(found or []):  # farthest first
+        own = layout.parse_file_entities(path)
+        if any(entities.get(k) != v for k, v in own.items()
+               if k not in ("suffix", "extension", "datatype")):
+            continue
+        require_readable(Path(path))
+        try:
+            merged.update(json.loads(Path(path).read_text(encoding="utf-8-sig")))
+        except ValueError as err:
+            raise BadDataError(f"{path} is not valid JSON ({err}); fix or remove it.") from err
+    return merged
 
 
 def _nearest(layout: BIDSLayout, data_path: Path, suffix: str) -> Path | None:
