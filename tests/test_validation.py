@@ -27,6 +27,12 @@ def test_every_recovery_check_passes(validation):
     negatives = validation.detection[validation.detection["carries_source"] == "no"]
     assert {"onset", "acoustic", "outside"} <= set(
         negatives[negatives["space"] == "gpt2"]["class"])
+    # correlated through the stimulus (token counts, in L): each trained model predicts the
+    # other's class, yet beyond L neither they nor ``both`` share anything
+    found = validation.detection.set_index(["class", "space"])["detected"]
+    assert found["speech", "gpt2"] > 0 and found["language", "wav2vec2"] > 0
+    beyond = validation.beyond.set_index("class")["shared"]
+    assert beyond[["speech", "language", "both"]].sum() == 0
     assert len(validation.lags) == 16 and len(validation.shares) == 9 * 7
     assert set(validation.beyond["class"]) == {"shared", "shared_weak", "speech", "language",
                                                "both", "acoustic", "onset", "outside",

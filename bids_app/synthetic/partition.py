@@ -9,7 +9,8 @@ A word-by-word story on a 100 Hz timeline, with feature spaces built from latent
   and nuisance dimensions;
 - ``gpt2`` (language, word level): impulses at word onsets carrying a large mean vector (as
   GPT-2's hidden states do), ``z`` (zero mean across words), a language-only word latent
-  ``l`` and nuisance dimensions;
+  ``l`` and nuisance dimensions, and each word's token count (its ``tokens`` layer, which L
+  holds as ``word_tokens``);
 - ``envelope`` (acoustic): a smooth positive envelope ``e``, louder during words (so it is
   correlated with word timing, as real speech is);
 - the untrained twins ``wav2vec2untrained`` and ``gpt2untrained``: random mixtures of what an
@@ -21,7 +22,8 @@ Electrodes of ten classes follow one source through a lagged kernel, plus white 
 response), ``shared_weak`` (the same content at a realistic level: ``z`` with its own r of
 about 0.15, on top of a stronger onset and envelope response), ``speech`` (``b``),
 ``language`` (``l``), ``both`` (``b`` and ``l`` at the same electrode: both models predict
-it, each for its own reason), ``acoustic`` (``e``), ``onset`` (an impulse of constant gain
+it, each for its own reason, and their predictions are correlated through each word's token
+count, a stimulus property in L that ``l`` and ``b`` both follow), ``acoustic`` (``e``), ``onset`` (an impulse of constant gain
 at every word), ``outside`` (the rectified envelope derivative: a low-level drive outside L's span,
 carried by the speech model and its twin only), ``untrained`` (a random filter of the
 untrained speech twin, which no trained space carries) and ``noise`` (none). Given the
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from bids_app.analysis.lowlevel import TOKENS
 from bids_app.analysis.plan import FeatureSpaceInfo
 from bids_app.analysis.words import WordSamples
 
@@ -52,6 +55,11 @@ CLASS_REGIONS = {"shared": ("shared_only",), "shared_weak": ("shared_only",),
 #: envelope drives: its own r is about 0.15 at ``snr = 1`` (``content_r``).
 WEAK_CONTENT = 0.28
 SFREQ = 100.0
+#: Correlation of the language-only latent ``l`` with each word's token count (in L, as
+#: ``word_tokens``), which ``b`` also follows within words: the two models' predictions of
+#: ``both`` are correlated through the stimulus, though beyond L they share nothing. Token
+#: counts are drawn independently of word timing.
+STIMULUS_R = 0.5
 #: Nuisance word latents of each model (variance the electrodes do not follow).
 N_NUISANCE = 12
 #: Response kernel of every driven electrode (samples at 100 Hz: a 30–150 ms bump).
@@ -129,7 +137,11 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
     words = _words(rng, pad, n - pad)
     n_words = len(words.onsets)
     z, latent_l = rng.standard_normal((2, n_words))
-    b = _smooth(rng, n, SPEECH_SMOOTHING)  # speech-only, frame level (~40 ms)
+    tokens = rng.integers(1, 4, n_words).astype(float)  # in L (word_tokens), not timing
+    stimulus = (tokens - tokens.mean()) / tokens.std()
+    latent_l = np.sqrt(1 - STIMULUS_R ** 2) * latent_l + STIMULUS_R * stimulus
+    # speech-only, frame level (~40 ms), and the token count held over each word
+    b = _smooth(rng, n, SPEECH_SMOOTHING) + STIMULUS_R * _held(n, words, stimulus)[:, 0]
     inside = segments >= 0
     present = _held(n, words, np.ones(n_words))[:, 0]
     # acoustic envelope, positive, louder during words
@@ -181,11 +193,12 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
             content_r[j] = np.corrcoef(Y[inside, j], part[inside])[0, 1]
     designs = {("wav2vec2", "layer07"): speech.astype(np.float32),
                ("gpt2", "layer06"): language.astype(np.float32),
+               ("gpt2", TOKENS): _impulses(n, words.onsets, tokens)[:, None].astype(np.float32),
                ("envelope", "envelope"): e[:, None].astype(np.float32),
                ("wav2vec2untrained", "layer07"): untrained_speech.astype(np.float32),
                ("gpt2untrained", "layer06"): untrained_language.astype(np.float32)}
     spaces = {"wav2vec2": FeatureSpaceInfo("speech", ["layer07"]),
-              "gpt2": FeatureSpaceInfo("language", ["layer06"], word_level=True),
+              "gpt2": FeatureSpaceInfo("language", ["layer06", TOKENS], word_level=True),
               "envelope": FeatureSpaceInfo("envelope", ["envelope"]),
               "wav2vec2untrained": FeatureSpaceInfo("speech", ["layer07"]),
               "gpt2untrained": FeatureSpaceInfo("language", ["layer06"], word_level=True)}
