@@ -23,11 +23,12 @@ response), ``shared_weak`` (the same content at a realistic level: ``z`` with it
 about 0.15, on top of a stronger onset and envelope response), ``speech`` (``b``),
 ``language`` (``l``), ``both`` (``b`` and ``l`` at the same electrode: both models predict
 it, each for its own reason, and their predictions are correlated through each word's token
-count, a stimulus property in L that ``l`` and ``b`` both follow), ``acoustic`` (``e``), ``onset`` (an impulse of constant gain
-at every word), ``outside`` (the rectified envelope derivative: a low-level drive outside L's span,
-carried by the speech model and its twin only), ``untrained`` (a random filter of the
-untrained speech twin, which no trained space carries) and ``noise`` (none). Given the
-low-level set L (envelope, word onsets), the truth is set by the generator: ``shared`` and
+count, a stimulus property in L that ``l`` and ``b`` both follow), ``acoustic`` (``e``),
+``onset`` (an impulse of constant gain at every word), ``outside`` (the rectified envelope
+derivative: a low-level drive outside L's span, carried by the speech model and its twin
+only), ``untrained`` (a random filter of the untrained speech twin, which no trained space
+carries) and ``noise`` (none). Given the low-level set L (envelope, word onsets, durations,
+token counts), the truth is set by the generator: ``shared`` and
 ``shared_weak`` are the only classes with shared information beyond L (``z``), ``speech``,
 ``language``, ``both`` and ``outside`` belong to the rest sets of the models that carry them,
 ``acoustic`` and ``onset`` lie inside L, and ``untrained`` in no set of the trained models
