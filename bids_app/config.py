@@ -180,12 +180,13 @@ def with_untrained_twins(features: list[FeatureSpec]) -> list[FeatureSpec]:
 
     A twin is the same model with random weights (``weights: random``, seed 0) and the same
     layers and options, named ``<name>untrained`` (:func:`~bids_app.analysis.config.
-    untrained_name`); a name already configured is left alone.
+    untrained_name`); a name already configured is left alone. Spaces read from files have
+    none (configure ``<name>untrained`` from a random-weight model's file for the control).
     """
     names = {spec.name for spec in features}
     twins = [dataclasses.replace(spec, name=untrained_name(spec.name), weights="random",
                                  seed=0)
-             for spec in features if spec.kind in ("speech", "language")
+             for spec in features if spec.kind in ("speech", "language") and spec.file is None
              and spec.weights == "pretrained" and untrained_name(spec.name) not in names]
     return [*features, *twins]
 

@@ -178,6 +178,8 @@ def feature_layers(spec, model_path: Path | None) -> tuple[int, int, int]:
     without a model. A language model's scalar features (surprisal, entropy, tokens) are one
     column each.
     """
+    if spec.file is not None:
+        return file_layers(spec)
     if model_path is not None:
         model = json.loads((Path(model_path) / "config.json").read_text())
         width = model.get("hidden_size") or model.get("n_embd") or model.get("d_model") or 768
@@ -191,6 +193,20 @@ def feature_layers(spec, model_path: Path | None) -> tuple[int, int, int]:
     if spec.kind == "mel":
         return 1, int(spec.resolved_options()["n_mels"]), 0
     return 1, 30 if spec.kind == "phonetic" else 1, 0
+
+
+def file_layers(spec) -> tuple[int, int, int]:
+    """Layers, widest layer and scalars of a space read from files (array headers only)."""
+    from bids_app.features.precomputed import layer_shapes
+
+    pattern = Path(spec.file.path.replace("{stim}", "*"))
+    path = next(iter(sorted(pattern.parent.glob(pattern.name))), None)
+    shapes = layer_shapes(path) if path is not None else {}
+    if spec.layers != "all":
+        shapes = {name: shape for name, shape in shapes.items()
+                  if name in {f"layer{i:02d}" for i in spec.layers}}
+    width = max((shape[1] if len(shape) > 1 else 1 for shape in shapes.values()), default=1)
+    return max(len(shapes), 1), int(width), len(spec.file.scalars) + (spec.kind == "language")
 
 
 def recording_size(recording: Recording, stimuli: Sequence[Stimulus],

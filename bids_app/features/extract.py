@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bids_app.errors import MissingInputError
-from bids_app.features import acoustic, speech
+from bids_app.features import acoustic, precomputed, speech
 from bids_app.features.audio import read_audio
 from bids_app.features.cache import (
     Allocate,
@@ -65,6 +65,7 @@ class _Inputs:
     words: WordTimings | None = None
     phones_path: Path | None = None
     model: ModelSource | None = None
+    file_paths: tuple[Path, Path | None, Path] | None = None
     hashes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -144,6 +145,8 @@ def _resolve_inputs(spec: FeatureSpec, stimulus: Stimulus, words: WordTimings | 
     inputs = _Inputs(audio_path=audio_path, audio_sha256=file_sha256(audio_path),
                      duration=stimulus.duration)
     opts = spec.resolved_options()
+    if spec.file is not None:
+        return _file_inputs(spec, stimulus, inputs, words)
     if needs_words(spec):
         inputs.words = words if words is not None else _read_transcript(stimulus, spec)
         inputs.hashes["words"] = _words_hash(inputs.words)
@@ -165,8 +168,28 @@ def _resolve_inputs(spec: FeatureSpec, stimulus: Stimulus, words: WordTimings | 
     return inputs
 
 
+def _file_inputs(spec: FeatureSpec, stimulus: Stimulus, inputs: _Inputs,
+                 words: WordTimings | None) -> _Inputs:
+    """The inputs of a space read from a file: the file, its row table or its sidecar."""
+    path, rows, sidecar = inputs.file_paths = spec.file.paths(stimulus.stim_id)
+    if not path.is_file():
+        raise MissingInputError(f"{path}: feature file of {spec.name!r} not found "
+                                "(features[].file.path)")
+    inputs.hashes["file"] = file_sha256(path)
+    if rows is None:
+        inputs.hashes["sidecar"] = file_sha256(sidecar)
+        return inputs
+    inputs.words = words if words is not None else _read_transcript(stimulus, spec)
+    inputs.hashes["words"] = _words_hash(inputs.words)
+    if rows.is_file():
+        inputs.hashes["rows"] = file_sha256(rows)
+    return inputs
+
+
 def needs_words(spec: FeatureSpec) -> bool:
     """Whether a feature space needs the stimulus's word timings (a transcript)."""
+    if spec.file is not None:
+        return not spec.file.frame_level()
     opts = spec.resolved_options()
     return spec.kind in ("language", "static", "word_onset") or bool(opts.get("word_pooling"))
 
@@ -188,6 +211,8 @@ def _words_hash(words: WordTimings) -> str:
 def _compute(spec: FeatureSpec, inputs: _Inputs, allocate: Allocate, *, device: str,
              n_jobs: int, verbose: bool) -> FeatureSet:
     opts = spec.resolved_options()
+    if spec.file is not None:
+        return _from_file(spec, inputs)
     if spec.kind in AUDIO_KINDS:
         return _acoustic(spec, inputs, opts)
     if spec.kind in ("phonetic", "word_onset"):
@@ -221,6 +246,20 @@ def _compute(spec: FeatureSpec, inputs: _Inputs, allocate: Allocate, *, device: 
     else:
         values, extra = static_embeddings(model, tokenizer, inputs.words.words), {}
     return _word_level(spec, inputs.words, values, {**meta, **extra})
+
+
+def _from_file(spec: FeatureSpec, inputs: _Inputs) -> FeatureSet:
+    path, rows, sidecar = inputs.file_paths
+    layers = precomputed.read_layers(path, spec.layers)
+    meta = {"SourceFile": str(path)}
+    if rows is None:
+        times, sfreq = precomputed.frame_times(sidecar, len(next(iter(layers.values()))))
+        return FeatureSet(spec.name, spec.kind, times, layers,
+                          meta={**meta, "SamplingFrequency": sfreq})
+    values = precomputed.word_vectors(
+        layers, rows, path, inputs.words, inputs.duration, spec.file.pooling,
+        spec.file.scalars, count_tokens=spec.kind == "language")
+    return _word_level(spec, inputs.words, values, {**meta, "RowTable": str(rows)})
 
 
 def _acoustic(spec: FeatureSpec, inputs: _Inputs, opts: dict[str, Any]) -> FeatureSet:

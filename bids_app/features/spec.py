@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from bids_app.errors import UsageError
+from bids_app.errors import BadDataError, UsageError, require_readable
 
 #: Kinds computed from the audio alone, at a regular frame rate.
 AUDIO_KINDS = ("envelope", "mel", "peak_rate")
@@ -45,6 +47,75 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Pooling of a word's token rows in a feature file (:class:`PrecomputedFile`).
+POOLINGS = ("mean", "first", "last")
+
+
+@dataclass
+class PrecomputedFile:
+    """Where a feature space's vectors are read from (YAML ``file`` of a feature space).
+
+    Parameters
+    ----------
+    path : str
+        The feature file; ``{stim}`` stands for the stimulus id.
+    rows : str | None
+        Word-level row table (``word``, ``start`` and optionally ``word_idx`` and scalar
+        columns); None: ``transcript.tsv`` beside the file.
+    pooling : str
+        ``mean`` (default), ``first`` or ``last`` of a word's token rows.
+    scalars : list of str
+        Row-table columns added as scalar features (pooled like the vectors);
+        ``surprisal`` is the sum of ``-log2(true_prob)`` over a word's tokens.
+    """
+
+    path: str
+    rows: str | None = None
+    pooling: str = "mean"
+    scalars: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not self.path:
+            raise UsageError(f"features[].file.path must be a file path, got {self.path!r}")
+        if self.pooling not in POOLINGS:
+            raise UsageError(f"features[].file.pooling must be one of {list(POOLINGS)}, got "
+                             f"{self.pooling!r}")
+        if not (isinstance(self.scalars, list) and all(isinstance(s, str)
+                                                        for s in self.scalars)):
+            raise UsageError(f"features[].file.scalars must be a list of column names, got "
+                             f"{self.scalars!r}")
+
+    def paths(self, stim_id: str) -> tuple[Path, Path | None, Path]:
+        """The feature file, its row table (if word level) and its frame sidecar."""
+        path = Path(self.path.replace("{stim}", stim_id))
+        sidecar = path.with_suffix(".json")
+        if self.rows is not None:
+            rows = Path(self.rows.replace("{stim}", stim_id))
+        else:
+            rows = path.with_name("transcript.tsv")
+        return path, None if is_frame_level(sidecar) else rows, sidecar
+
+    def frame_level(self) -> bool:
+        """Whether the files (of any stimulus) have frame-level rows (a rate sidecar)."""
+        pattern = Path(self.path.replace("{stim}", "*"))
+        return any(is_frame_level(path.with_suffix(".json"))
+                   for path in pattern.parent.glob(pattern.name))
+
+
+def is_frame_level(sidecar: Path) -> bool:
+    """Whether a feature file's JSON sidecar gives a frame rate."""
+    return sidecar.is_file() and "SamplingFrequency" in read_sidecar(sidecar)
+
+
+def read_sidecar(path: Path) -> dict:
+    """A JSON sidecar; one that is not valid JSON is bad data naming the file."""
+    require_readable(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as err:
+        raise BadDataError(f"{path} is not valid JSON ({err}); fix or remove it.") from err
+
+
 @dataclass
 class FeatureSpec:
     """One feature space of the configuration.
@@ -66,6 +137,11 @@ class FeatureSpec:
         Seed of the random initialisation.
     options : dict
         Kind-specific options; defaults in :data:`DEFAULT_OPTIONS`. Unknown keys are an error.
+    file : dict | PrecomputedFile | None
+        Read the vectors from this file instead of computing them
+        (:class:`~bids_app.features.precomputed.PrecomputedFile`: ``path``, ``rows``,
+        ``pooling``, ``scalars``); ``kind`` then says what they are (a ``speech`` or
+        ``language`` model's, an acoustic space's) for the comparisons.
     """
 
     name: str
@@ -75,9 +151,18 @@ class FeatureSpec:
     weights: str = "pretrained"
     seed: int = 0
     options: dict = field(default_factory=dict)
+    file: dict | PrecomputedFile | None = None
 
     def __post_init__(self) -> None:
         where = f"features[{self.name}]"
+        if isinstance(self.file, dict):
+            unknown = sorted(set(self.file) - {f.name for f in fields(PrecomputedFile)})
+            if unknown or "path" not in self.file:
+                raise UsageError(f"{where}.file needs a path and takes path, rows, pooling, "
+                                 f"scalars; got {sorted(self.file)}")
+            self.file = PrecomputedFile(**self.file)
+        elif self.file is not None and not isinstance(self.file, PrecomputedFile):
+            raise UsageError(f"{where}.file must be a mapping with a path, got {self.file!r}")
         if not isinstance(self.name, str) or not self.name.isalnum() or not self.name.isascii():
             raise UsageError(f"features: name must be alphanumeric (a BIDS label), got "
                              f"{self.name!r}")
@@ -86,8 +171,8 @@ class FeatureSpec:
         if self.weights not in ("pretrained", "random"):
             raise UsageError(f"{where}.weights must be 'pretrained' or 'random', "
                              f"got {self.weights!r}")
-        needs_model = self.kind in ("speech", "language") or (
-            self.kind == "static" and not (self.options or {}).get("glove"))
+        needs_model = self.file is None and (self.kind in ("speech", "language") or (
+            self.kind == "static" and not (self.options or {}).get("glove")))
         if needs_model and not self.model:
             raise UsageError(f"{where}.model is required for kind {self.kind!r} (a Hugging Face "
                              "id such as facebook/wav2vec2-base, or a local directory)")

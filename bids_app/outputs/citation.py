@@ -55,9 +55,13 @@ def methods_text(config: AppConfig) -> str:
         highgamma = (f"the Hilbert amplitude of a zero-phase Butterworth band-pass "
                      f"(order {pre.butterworth_order}, {low:g}-{high:g} Hz)")
     spaces = "; ".join(
-        f"*{spec.name}*: " + SPACE_TEXT[spec.kind].format(
+        f"*{spec.name}*: " + (SPACE_TEXT[spec.kind].format(
             model=spec.model, n_mels=spec.resolved_options().get("n_mels"))
-        + (f" (random weights, seed {spec.seed})" if spec.weights == "random" else "")
+            + (f" (random weights, seed {spec.seed})" if spec.weights == "random" else "")
+            if spec.file is None else
+            f"{spec.kind} features computed elsewhere, read from {spec.file.path}"
+            + (f" ({spec.file.pooling} over each word's tokens)"
+               if not spec.file.frame_level() else ""))
         for spec in config.features)
     if enc.mode == "trf":
         model = (f"time-lagged ridge regression (temporal receptive fields) with lags from "

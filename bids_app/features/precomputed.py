@@ -1,0 +1,291 @@
+"""Feature spaces read from files: vectors a user computed elsewhere (``file:`` of a space).
+
+A feature space with a ``file`` is not computed; its layers are read from that file, one per
+stimulus (``{stim}`` in the path stands for the stimulus id):
+
+- **HDF5** (``.h5``, ``.hdf5``): one dataset per layer (``layer-24``), or one matrix;
+- **NumPy** (``.npy``: one matrix; ``.npz``: one array per layer);
+- **TSV** (``.tsv``): the numeric columns are one matrix.
+
+Layers are named by the file (``layer-24`` and ``layer_24`` become ``layer24``, so that
+``cca_language_layer: 24`` finds them) and ordered naturally (``layer2`` before ``layer10``).
+
+**Word level** (the default): rows are words, or tokens with a ``word_idx`` column, listed in a
+row table (``rows``; default ``transcript.tsv`` beside the file, as OpenNeuro ds005574's
+``stimuli/<model>/`` folders have it) with ``word`` and ``start`` columns. A word's tokens are
+pooled (mean, first or last); its token count becomes the ``tokens`` scalar of a language
+space (L's ``word_tokens``). The words are matched to the stimulus transcript by index and
+text (a sequence alignment where counts differ); a transcript word without a row gets the
+mean vector, which the in-fold centring makes uninformative, and is reported.
+
+**Frame level**: a JSON sidecar beside the file (``features.json`` for ``features.h5``) gives
+``SamplingFrequency`` (and ``StartTime``, default 0 s) of the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bids_app.errors import BadDataError, MissingInputError, require_readable
+from bids_app.features.spec import read_sidecar
+
+logger = logging.getLogger("ssl_ieeg")
+
+#: Share of the transcript's words that must find a row (else the file is for another story).
+MIN_MATCHED = 0.9
+#: The scalar of a language space that counts a word's tokens (L's ``word_tokens``).
+TOKENS = "tokens"
+_LAYER = re.compile(r"^(?:layer|hidden|h)?[-_ ]?(\d+)$", re.IGNORECASE)
+
+
+def read_layers(path: Path, layers: list[int] | str = "all") -> dict[str, np.ndarray]:
+    """The layers of a feature file, named and ordered naturally.
+
+    Parameters
+    ----------
+    path : Path
+    layers : list of int | "all"
+        Layer numbers to keep (``layer-24`` is 24), or every array.
+
+    Returns
+    -------
+    layers : dict of str to ndarray, shape (n_rows, n_features) (float32)
+    """
+    if not path.is_file():
+        raise MissingInputError(f"{path}: feature file not found (features[].file.path)")
+    require_readable(path)
+    try:
+        arrays = _read_arrays(path)
+    except (OSError, ValueError, KeyError) as err:
+        raise BadDataError(f"{path}: cannot read the feature file ({err}); it must be HDF5, "
+                           ".npy, .npz or .tsv") from err
+    named = {_layer_name(name): np.asarray(values, dtype=np.float32)
+             for name, values in arrays.items()}
+    if not named:
+        raise BadDataError(f"{path}: the feature file holds no array")
+    if layers != "all":
+        missing = [i for i in layers if f"layer{i:02d}" not in named]
+        if missing:
+            raise BadDataError(f"{path}: no layer {missing} (features[].layers); it holds "
+                               f"{sorted(named, key=_natural)}")
+        named = {f"layer{i:02d}": named[f"layer{i:02d}"] for i in layers}
+    out = {}
+    for name in sorted(named, key=_natural):
+        values = named[name]
+        values = values[:, None] if values.ndim == 1 else values
+        if values.ndim != 2:
+            raise BadDataError(f"{path}: {name} has shape {values.shape}; each layer must be "
+                               "rows x features")
+        bad = ~np.isfinite(values).all(axis=1)
+        if bad.any():
+            raise BadDataError(f"{path}: {name} has {int(bad.sum())} row(s) with NaN or "
+                               f"infinite values (first: row {int(np.argmax(bad))}); "
+                               "recompute or drop them together with their rows")
+        out[name] = values
+    lengths = {values.shape[0] for values in out.values()}
+    if len(lengths) > 1:
+        raise BadDataError(f"{path}: the layers have different numbers of rows {sorted(lengths)}")
+    return out
+
+
+def layer_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The shape of each layer of a feature file, without reading its values (empty if the
+    file cannot be read: the features stage names the problem)."""
+    try:
+        if path.suffix.lower() in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(path, "r") as fh:
+                return {_layer_name(name.rsplit("/", 1)[-1]): item.shape
+                        for name, item in _datasets(fh)}
+        if path.suffix.lower() == ".npy":
+            return {"vectors": np.load(path, mmap_mode="r").shape}
+        return {_layer_name(name): values.shape for name, values in _read_arrays(path).items()}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def word_vectors(layers: dict[str, np.ndarray], rows_path: Path, feature_path: Path,
+                 words: Any, duration: float, pooling: str = "mean",
+                 scalars: list[str] | tuple[str, ...] = (), count_tokens: bool = False
+                 ) -> dict[str, np.ndarray]:
+    """One vector per stimulus-transcript word from word or token rows.
+
+    Parameters
+    ----------
+    layers : dict of str to ndarray
+        The file's layers (rows as in ``rows_path``).
+    rows_path, feature_path : Path
+        The row table and the feature file (for messages).
+    words : WordTimings
+        The stimulus transcript.
+    duration : float
+        Stimulus duration (s); a row that starts after it is an error.
+    pooling : str
+    scalars : sequence of str
+        Row-table columns to add as one-column layers (``surprisal`` from ``true_prob``).
+    count_tokens : bool
+        Add the ``tokens`` layer (rows per word) when the rows are tokens (``word_idx``).
+
+    Returns
+    -------
+    layers : dict of str to ndarray, shape (n_transcript_words, n_features)
+    """
+    table = _row_table(rows_path, feature_path, next(iter(layers.values())).shape[0], duration)
+    groups = (table["word_idx"].to_numpy() if "word_idx" in table
+              else np.arange(len(table)))
+    if np.any(np.diff(groups) < 0):
+        raise BadDataError(f"{rows_path}: word_idx must not decrease (rows in story order)")
+    starts = np.flatnonzero(np.r_[True, np.diff(groups) != 0])
+    counts = np.diff(np.r_[starts, len(table)])
+    columns = {**layers}
+    for name in scalars:
+        columns[name] = _scalar(table, name, rows_path)
+    if count_tokens and "word_idx" in table:
+        columns[TOKENS] = np.ones((len(table), 1), dtype=np.float32)
+    pooled = {name: _pool(values, starts, counts, "sum" if name in ("surprisal", TOKENS)
+                          else pooling) for name, values in columns.items()}
+    match = _match(table["word"].to_numpy()[starts], words.words, rows_path)
+    out = {}
+    for name, values in pooled.items():
+        filled = np.repeat(values[match[match >= 0]].mean(0, keepdims=True),
+                           len(match), axis=0)
+        filled[match >= 0] = values[match[match >= 0]]
+        out[name] = filled.astype(np.float32)
+    return out
+
+
+def frame_times(sidecar: Path, n_rows: int) -> tuple[np.ndarray, float]:
+    """Row times (s) and rate of a frame-level feature file, from its JSON sidecar."""
+    meta = read_sidecar(sidecar)
+    sfreq = meta.get("SamplingFrequency")
+    if not (isinstance(sfreq, int | float) and sfreq > 0):
+        raise BadDataError(f"{sidecar}: SamplingFrequency must be a positive number, got "
+                           f"{sfreq!r}")
+    start = meta.get("StartTime", 0.0)
+    if not isinstance(start, int | float):
+        raise BadDataError(f"{sidecar}: StartTime must be a number of seconds, got {start!r}")
+    return float(start) + np.arange(n_rows) / float(sfreq), float(sfreq)
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        import h5py
+
+        with h5py.File(path, "r") as fh:
+            return {name.rsplit("/", 1)[-1]: item[()] for name, item in _datasets(fh)}
+    if suffix == ".npy":
+        return {"vectors": np.load(path, allow_pickle=False)}
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    if suffix == ".tsv":
+        table = pd.read_csv(path, sep="\t")
+        return {"vectors": table.select_dtypes("number").to_numpy()}
+    raise ValueError(f"unknown extension {path.suffix!r}")
+
+
+def _datasets(fh: Any) -> list[tuple[str, Any]]:
+    """Every dataset of an open HDF5 file, with its path, in file order."""
+    import h5py
+
+    found: list[tuple[str, Any]] = []
+    fh.visititems(lambda name, item: found.append((name, item))
+                  if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
+def _layer_name(name: str) -> str:
+    found = _LAYER.match(name)
+    return f"layer{int(found.group(1)):02d}" if found else re.sub(r"\W", "", name) or "vectors"
+
+
+def _natural(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _row_table(path: Path, feature_path: Path, n_rows: int, duration: float) -> pd.DataFrame:
+    if not path.is_file():
+        raise MissingInputError(
+            f"{path}: row table of {feature_path} not found; a word-level feature file needs "
+            "one (word, start[, word_idx]) in features[].file.rows, or a JSON sidecar with "
+            "SamplingFrequency for frame-level rows")
+    require_readable(path)
+    table = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
+    missing = [c for c in ("word", "start") if c not in table]
+    if missing:
+        raise BadDataError(f"{path}: row table lacks column(s) {missing}")
+    if len(table) != n_rows:
+        raise BadDataError(f"{feature_path} has {n_rows} rows but its row table {path} has "
+                           f"{len(table)}: they must list the same words or tokens in order")
+    start = pd.to_numeric(table["start"], errors="coerce").to_numpy()
+    late = np.flatnonzero(~(start <= duration))
+    if late.size:
+        raise BadDataError(f"{path}: row {late[0]} starts at {table['start'].iloc[late[0]]} s, "
+                           f"outside the {duration:.1f}-s stimulus (or not a number)")
+    table["word"] = table["word"].astype(str)
+    return table
+
+
+def _scalar(table: pd.DataFrame, name: str, path: Path) -> np.ndarray:
+    column = "true_prob" if name == "surprisal" else name
+    if column not in table:
+        raise BadDataError(f"{path}: no column {column!r} for the scalar {name!r} "
+                           "(features[].file.scalars)")
+    values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+    if name == "surprisal":
+        values = -np.log2(values)
+    if not np.isfinite(values).all():
+        raise BadDataError(f"{path}: column {column!r} has missing or non-numeric values "
+                           f"(first: row {int(np.argmax(~np.isfinite(values)))})")
+    return values[:, None].astype(np.float32)
+
+
+def _pool(values: np.ndarray, starts: np.ndarray, counts: np.ndarray, how: str) -> np.ndarray:
+    if how == "first":
+        return values[starts]
+    if how == "last":
+        return values[starts + counts - 1]
+    sums = np.add.reduceat(values.astype(np.float64), starts, axis=0)
+    return sums if how == "sum" else sums / counts[:, None]
+
+
+def _normalise(word: str) -> str:
+    return re.sub(r"[\W_]", "", str(word)).lower()
+
+
+def _match(file_words: np.ndarray, transcript: tuple[str, ...], path: Path) -> np.ndarray:
+    """For each transcript word, its row among ``file_words`` (-1: none)."""
+    mine = [_normalise(w) for w in file_words]
+    theirs = [_normalise(w) for w in transcript]
+    match = np.full(len(theirs), -1)
+    if len(mine) == len(theirs):
+        match[:] = np.arange(len(theirs))
+        same = np.array([a == b for a, b in zip(mine, theirs, strict=True)])
+        if same.mean() >= MIN_MATCHED:
+            _report(int((~same).sum()), len(theirs), path, "differ in text (matched by index)")
+            return match
+        match[:] = -1
+    for block in SequenceMatcher(None, mine, theirs, autojunk=False).get_matching_blocks():
+        match[block.b:block.b + block.size] = np.arange(block.a, block.a + block.size)
+    matched = (match >= 0).mean() if len(theirs) else 0.0
+    if matched < MIN_MATCHED:
+        raise BadDataError(f"{path}: only {matched:.0%} of the stimulus transcript's "
+                           f"{len(theirs)} words match its {len(mine)} words; is it the row "
+                           "table of this stimulus?")
+    _report(int((match < 0).sum()), len(theirs), path,
+            "have no row (given the mean vector)")
+    return match
+
+
+def _report(n: int, total: int, path: Path, what: str) -> None:
+    if n:
+        logger.warning("%s: %d of the stimulus transcript's %d words %s", path, n, total, what)
