@@ -50,7 +50,12 @@ from bids_app.errors import EXIT_FAILURE, BadDataError, MissingInputError, SslIe
 from bids_app.features import load_or_compute_features, needs_words
 from bids_app.features.cache import release_pages
 from bids_app.features.featureset import FeatureSet
-from bids_app.features.models import ModelSource, resolve_device, resolve_model
+from bids_app.features.models import (
+    ModelSource,
+    require_supported,
+    resolve_device,
+    resolve_model,
+)
 from bids_app.features.spec import MODEL_KINDS
 from bids_app.neural import (
     ElectrodeConfig,
@@ -235,7 +240,10 @@ def analyse_participant(recordings: Sequence[Recording], config: AppConfig,
     """
     models = {spec.name: resolve_model(spec.model, options.model_dir, weights=spec.weights)
               for spec in config.features  # once per run; a missing model fails now (exit 66)
-              if spec.kind in MODEL_KINDS and spec.model}
+              if spec.kind in MODEL_KINDS and spec.model and spec.file is None}
+    for spec in config.features:  # e.g. a masked LM as a language space fails now (exit 64)
+        if spec.name in models:
+            require_supported(models[spec.name], spec.kind, spec.name)
     model_paths = {name: source.path for name, source in models.items()}
     required = (config.encoding.mode == "word"
                 or any(needs_words(spec) for spec in config.features))

@@ -12,14 +12,20 @@ import soundfile as sf
 import torch
 from transformers import (
     AutoModelForCausalLM,
+    BertConfig,
+    Data2VecAudioConfig,
     GPT2TokenizerFast,
+    GPTNeoXConfig,
     HubertConfig,
+    LlamaConfig,
+    OPTConfig,
     Wav2Vec2Config,
     Wav2Vec2Model,
     WavLMConfig,
+    WhisperConfig,
 )
 
-from bids_app.errors import MissingInputError
+from bids_app.errors import MissingInputError, UsageError
 from bids_app.features import FeatureSpec, extract, load_or_compute_features, speech
 from bids_app.features.language import (
     _run_strided,
@@ -332,3 +338,71 @@ def test_tiny_models_are_readable_by_other_users(tiny):
     for path in tiny.values():
         for file in path.iterdir():
             assert file.stat().st_mode & 0o444 == 0o444, file
+
+
+@pytest.mark.parametrize("config_class", [Data2VecAudioConfig])
+def test_data2vec_audio_from_config(config_class, stimulus, tmp_path):
+    """data2vec-audio (a wav2vec2-style encoder), random weights from a config-only folder."""
+    folder = tmp_path / config_class.model_type
+    config_class(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
+                 num_conv_pos_embedding_groups=2, conv_pos_kernel_size=3,
+                 num_conv_pos_embedding_layers=1).save_pretrained(folder)
+    spec = FeatureSpec("enc", "speech", model=str(folder), weights="random")
+    features = load_or_compute_features(spec, stimulus, tmp_path / "out")
+    assert features.layer_names == ["layer00", "layer01", "layer02"]
+    assert np.isfinite(np.asarray(features.layers["layer02"])).all()
+
+
+LANGUAGE_ARCHITECTURES = {
+    "gpt_neox": lambda vocab: GPTNeoXConfig(vocab_size=vocab, hidden_size=32,
+                                            num_hidden_layers=2, num_attention_heads=2,
+                                            intermediate_size=64),
+    "llama": lambda vocab: LlamaConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2,
+                                       num_attention_heads=2, num_key_value_heads=2,
+                                       intermediate_size=64),
+    "opt": lambda vocab: OPTConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2,
+                                   num_attention_heads=2, ffn_dim=64, word_embed_proj_dim=32),
+}
+
+
+@pytest.mark.parametrize("architecture", sorted(LANGUAGE_ARCHITECTURES))
+def test_causal_language_architectures_from_config(architecture, tiny, stimulus, tmp_path):
+    """GPT-NeoX (Pythia), Llama and OPT: every hidden state and the word scalars, through the
+    same path as GPT-2 (the tiny GPT-2 tokenizer beside a config-only folder)."""
+    folder = tmp_path / architecture
+    shutil.copytree(tiny["language"], folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    vocab = len(GPT2TokenizerFast.from_pretrained(tiny["language"]))
+    LANGUAGE_ARCHITECTURES[architecture](vocab).save_pretrained(folder)
+    spec = FeatureSpec("lm", "language", model=str(folder), weights="random")
+    features = load_or_compute_features(spec, stimulus, tmp_path / "out")
+    assert features.layer_names[:3] == ["layer00", "layer01", "layer02"]
+    assert {"surprisal", "entropy", "tokens"} <= set(features.layer_names)
+    assert np.asarray(features.layers["layer02"]).shape == (len(WORDS), 32)
+    assert np.isfinite(np.asarray(features.layers["surprisal"])).all()
+
+
+def test_architectures_that_cannot_serve_their_kind_are_refused(tiny, tmp_path):
+    """A bidirectional encoder as a language model sees the words after each word, and
+    Whisper's encoder takes log-mel features, not the waveform: exit 64 before any work."""
+    from bids_app.features.models import require_supported
+
+    BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+               intermediate_size=64).save_pretrained(tmp_path / "bert")
+    WhisperConfig(vocab_size=100, d_model=32, encoder_layers=2, decoder_layers=1,
+                  encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                  decoder_ffn_dim=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                  decoder_start_token_id=1).save_pretrained(tmp_path / "whisper")
+    with pytest.raises(UsageError, match=r"bert model, a masked .* causal") as info:
+        require_supported(resolve_model(str(tmp_path / "bert"), weights="random"),
+                          "language", "lm")
+    assert info.value.exit_code == 64
+    with pytest.raises(UsageError, match=r"whisper model, whose encoder takes "
+                                         r"'input_features'.*file:"):
+        require_supported(resolve_model(str(tmp_path / "whisper"), weights="random"),
+                          "speech", "sp")
+    require_supported(resolve_model(str(tiny["language"]), weights="random"), "language", "x")
+    require_supported(resolve_model(str(tiny["speech"]), weights="random"), "speech", "x")
+    require_supported(resolve_model(str(tmp_path / "bert"), weights="random"), "static", "x")
