@@ -200,3 +200,20 @@ def test_a_language_model_read_from_files_scores_as_when_computed(synthetic, dem
                       for name in ("gpt2", "gpt2file"))
     assert len(read) and set(read.index) <= set(computed.index)
     np.testing.assert_allclose(read["r"], computed.loc[read.index, "r"], atol=1e-5)
+
+
+def test_word_rows_out_of_word_idx_order_are_words(podcast_tables, tmp_path):
+    """whisper-medium's real table lists word 115 before 114 (by time): unique word_idx
+    values are one word each, in row order; a word whose tokens are split is an error."""
+    table = pd.read_csv(podcast_tables["whisper-medium"], sep="\t", index_col=0)
+    words = read_words(podcast_tables["whisper-medium"])
+    path = tmp_path / "features.npy"
+    np.save(path, np.arange(len(table), dtype=np.float32)[:, None])
+    rows = tmp_path / "transcript.tsv"
+    table.to_csv(rows, sep="\t")
+    out = word_vectors(read_layers(path), rows, path, words, 1800.0)["vectors"]
+    np.testing.assert_array_equal(out[:, 0], np.arange(len(table)))
+    table.loc[table.index[2], "word_idx"] = table["word_idx"].iloc[0]  # split "word" 0
+    table.to_csv(rows, sep="\t")
+    with pytest.raises(BadDataError, match=r"rows of one word_idx must be consecutive"):
+        word_vectors(read_layers(path), rows, path, words, 1800.0)

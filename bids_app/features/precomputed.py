@@ -141,9 +141,10 @@ def word_vectors(layers: dict[str, np.ndarray], rows_path: Path, feature_path: P
     table = _row_table(rows_path, feature_path, next(iter(layers.values())).shape[0], duration)
     groups = (table["word_idx"].to_numpy() if "word_idx" in table
               else np.arange(len(table)))
-    if np.any(np.diff(groups) < 0):
-        raise BadDataError(f"{rows_path}: word_idx must not decrease (rows in story order)")
-    starts = np.flatnonzero(np.r_[True, np.diff(groups) != 0])
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])  # runs of one word
+    if len(np.unique(groups[starts])) < len(starts):
+        raise BadDataError(f"{rows_path}: the rows of one word_idx must be consecutive (the "
+                           "tokens of a word, in story order)")
     counts = np.diff(np.r_[starts, len(table)])
     columns = {**layers}
     for name in scalars:
