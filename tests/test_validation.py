@@ -27,12 +27,6 @@ def test_every_recovery_check_passes(validation):
     negatives = validation.detection[validation.detection["carries_source"] == "no"]
     assert {"onset", "acoustic", "outside"} <= set(
         negatives[negatives["space"] == "gpt2"]["class"])
-    # correlated through the stimulus (token counts, in L): each trained model predicts the
-    # other's class, yet beyond L neither they nor ``both`` share anything
-    found = validation.detection.set_index(["class", "space"])["detected"]
-    assert found["speech", "gpt2"] > 0 and found["language", "wav2vec2"] > 0
-    beyond = validation.beyond.set_index("class")["shared"]
-    assert beyond[["speech", "language", "both"]].sum() == 0
     assert len(validation.lags) == 16 and len(validation.shares) == 9 * 7
     assert set(validation.beyond["class"]) == {"shared", "shared_weak", "speech", "language",
                                                "both", "acoustic", "onset", "outside",
@@ -57,10 +51,17 @@ def test_checks_fail_when_recovery_fails(validation):
     lost.loc[lost["class"] == "shared", "shared"] = 0
     weak_lost = validation.beyond.copy()
     weak_lost.loc[weak_lost["class"] == "shared_weak", "shared"] = 2
+    both = validation.shares["class"] == "both"
+    negative_rest = validation.shares.copy()  # beyond the tolerance, outside the overlap
+    negative_rest.loc[both & (negative_rest["region"] == "shared_only"), "share"] = -0.1
+    negative_overlap = validation.shares.copy()  # beyond twice the tolerance, in the overlap
+    negative_overlap.loc[both & (negative_overlap["region"] == "speech_rest∩language_rest"),
+                         "share"] = -0.2
     outside_shared = validation.beyond.copy()
     outside_shared.loc[outside_shared["class"].isin(["outside", "both"]), "shared"] = 3
     for field, table in (("lags", wrong_lag), ("detection", missed),
                          ("detection", false_alarm), ("shares", swapped), ("shares", leaked),
+                         ("shares", negative_rest), ("shares", negative_overlap),
                          ("beyond", onset_shared), ("beyond", lost), ("beyond", weak_lost),
                          ("beyond", outside_shared)):
         broken = validation.__class__(**{**validation.__dict__, field: table})
@@ -74,3 +75,22 @@ def test_validate_flag_writes_the_tables(tmp_path, capsys, monkeypatch, validati
         table = pd.read_csv(tmp_path / f"validation_{name}.tsv", sep="\t")
         assert (table["seed"] == 1).all() and len(table)
     assert "all checks passed" in capsys.readouterr().out
+
+
+def test_both_class_latents_are_correlated_through_the_token_count():
+    """Each model carries the word's token count (in L) through the both class's latents:
+    the two models' predictions of ``both`` are correlated through the stimulus."""
+    import numpy as np
+
+    from bids_app.synthetic.partition import planted_comparison
+
+    planted = planted_comparison(300.0, seed=0)
+    onsets, offsets = planted.words.onsets, planted.words.offsets
+    tokens = planted.designs[("gpt2", "tokens")][onsets, 0]
+    frames = planted.designs[("wav2vec2", "layer07")]
+    for X in (planted.designs[("gpt2", "layer06")][onsets],
+              np.stack([frames[a:b].mean(0) for a, b in zip(onsets, offsets, strict=True)])):
+        design = np.c_[np.ones(len(X)), X]
+        fitted = design @ np.linalg.lstsq(design, tokens, rcond=None)[0]
+        assert np.corrcoef(fitted, tokens)[0, 1] ** 2 > 0.1
+

@@ -4,26 +4,31 @@ A word-by-word story on a 100 Hz timeline, with feature spaces built from latent
 
 - ``wav2vec2`` (speech, frame level): the shared word latent ``z`` held over each word's
   frames, a speech-only frame-level latent ``b`` (fast, not locked to words, like sub-word
-  phonetic detail), a word-presence offset (the features differ during words), the
+  phonetic detail), the ``both`` class's speech-only latent ``b2`` (``b``-like, plus each
+  word's token count held over its frames), a word-presence offset (the features differ
+  during words), the
   envelope, its rectified derivative (sound onsets, which L's linear envelope cannot make),
   and nuisance dimensions;
 - ``gpt2`` (language, word level): impulses at word onsets carrying a large mean vector (as
   GPT-2's hidden states do), ``z`` (zero mean across words), a language-only word latent
-  ``l`` and nuisance dimensions, and each word's token count (its ``tokens`` layer, which L
-  holds as ``word_tokens``);
+  ``l``, the ``both`` class's ``l2`` (correlated with the token count) and nuisance
+  dimensions, and each word's token count (its ``tokens`` layer, which L holds as
+  ``word_tokens``);
 - ``envelope`` (acoustic): a smooth positive envelope ``e``, louder during words (so it is
   correlated with word timing, as real speech is);
 - the untrained twins ``wav2vec2untrained`` and ``gpt2untrained``: random mixtures of what an
   untrained network keeps (the envelope, its rectified derivative and word presence; a
-  random vector per word on top of a mean vector), none of ``z``, ``b`` or ``l``.
+  random vector per word on top of a mean vector), none of ``z``, ``b``, ``l``, ``b2`` or
+  ``l2``.
 
 Electrodes of ten classes follow one source through a lagged kernel, plus white noise:
 ``shared`` (the word onsets and ``z``: content both models carry on top of an onset
 response), ``shared_weak`` (the same content at a realistic level: ``z`` with its own r of
 about 0.15, on top of a stronger onset and envelope response), ``speech`` (``b``),
-``language`` (``l``), ``both`` (``b`` and ``l`` at the same electrode: both models predict
-it, each for its own reason, and their predictions are correlated through each word's token
-count, a stimulus property in L that ``l`` and ``b`` both follow), ``acoustic`` (``e``),
+``language`` (``l``), ``both`` (a speech-only ``b2`` and a language-only ``l2`` at the same
+electrode: both models predict it, each for its own reason, and their predictions are
+correlated through each word's token count, a stimulus property in L that ``b2`` and ``l2``
+both follow), ``acoustic`` (``e``),
 ``onset`` (an impulse of constant gain at every word), ``outside`` (the rectified envelope
 derivative: a low-level drive outside L's span, carried by the speech model and its twin
 only), ``untrained`` (a random filter of the untrained speech twin, which no trained space
@@ -56,10 +61,11 @@ CLASS_REGIONS = {"shared": ("shared_only",), "shared_weak": ("shared_only",),
 #: envelope drives: its own r is about 0.15 at ``snr = 1`` (``content_r``).
 WEAK_CONTENT = 0.28
 SFREQ = 100.0
-#: Correlation of the language-only latent ``l`` with each word's token count (in L, as
-#: ``word_tokens``), which ``b`` also follows within words: the two models' predictions of
-#: ``both`` are correlated through the stimulus, though beyond L they share nothing. Token
-#: counts are drawn independently of word timing.
+#: Correlation of the ``both`` class's language-only latent ``l2`` with each word's token
+#: count (in L, as ``word_tokens``), which its speech-only latent ``b2`` also follows within
+#: words: the two models' predictions of ``both`` are correlated through the stimulus,
+#: though beyond L they share nothing. Token counts are drawn independently of word timing;
+#: ``b`` and ``l`` (the speech and language classes) are independent of them.
 STIMULUS_R = 0.5
 #: Nuisance word latents of each model (variance the electrodes do not follow).
 N_NUISANCE = 12
@@ -138,11 +144,7 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
     words = _words(rng, pad, n - pad)
     n_words = len(words.onsets)
     z, latent_l = rng.standard_normal((2, n_words))
-    tokens = rng.integers(1, 4, n_words).astype(float)  # in L (word_tokens), not timing
-    stimulus = (tokens - tokens.mean()) / tokens.std()
-    latent_l = np.sqrt(1 - STIMULUS_R ** 2) * latent_l + STIMULUS_R * stimulus
-    # speech-only, frame level (~40 ms), and the token count held over each word
-    b = _smooth(rng, n, SPEECH_SMOOTHING) + STIMULUS_R * _held(n, words, stimulus)[:, 0]
+    b = _smooth(rng, n, SPEECH_SMOOTHING)  # speech-only, frame level (~40 ms)
     inside = segments >= 0
     present = _held(n, words, np.ones(n_words))[:, 0]
     # acoustic envelope, positive, louder during words
@@ -150,14 +152,21 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
     b[~inside], e[~inside] = 0, 0
     rise = np.maximum(np.gradient(e), 0)  # sound onsets: not a linear function of e
     rise /= rise[inside].std()
+    # the both class's own pair, each correlated with the token count (in L, not timing)
+    tokens = rng.integers(1, 4, n_words).astype(float)
+    count = (tokens - tokens.mean()) / tokens.std()
+    b2 = _smooth(rng, n, SPEECH_SMOOTHING)
+    b2 = (b2 / b2[inside].std() * np.sqrt(1 - STIMULUS_R ** 2)
+          + STIMULUS_R * _held(n, words, count)[:, 0]) * inside
+    l2 = np.sqrt(1 - STIMULUS_R ** 2) * rng.standard_normal(n_words) + STIMULUS_R * count
 
     nuisance = rng.standard_normal((n_words, N_NUISANCE))
-    speech = (np.c_[_held(n, words, z), b, present, e, rise, _held(n, words, nuisance)]
-              @ rng.standard_normal((5 + N_NUISANCE, n_dims)))
+    speech = (np.c_[_held(n, words, z), b, b2, present, e, rise, _held(n, words, nuisance)]
+              @ rng.standard_normal((6 + N_NUISANCE, n_dims)))
     speech += 0.3 * rng.standard_normal(speech.shape) * inside[:, None]
     language_words = (3.0 * rng.standard_normal(n_dims)  # the mean vector of every word
-                      + np.c_[z, latent_l, rng.standard_normal((n_words, N_NUISANCE))]
-                      @ rng.standard_normal((2 + N_NUISANCE, n_dims))
+                      + np.c_[z, latent_l, l2, rng.standard_normal((n_words, N_NUISANCE))]
+                      @ rng.standard_normal((3 + N_NUISANCE, n_dims))
                       + 0.3 * rng.standard_normal((n_words, n_dims)))
     language = np.zeros((n, n_dims))
     language[words.onsets] = language_words
@@ -177,7 +186,7 @@ def planted_comparison(seconds: float = 300.0, *, n_per_class: int = 4, n_noise:
         _impulses(n, words.onsets, z))
     drives = {"shared": unit(_impulses(n, words.onsets, 1.0 + z)), "speech": unit(b),
               "language": unit(_impulses(n, words.onsets, latent_l)), "acoustic": unit(e),
-              "both": unit(b) + unit(_impulses(n, words.onsets, latent_l)),
+              "both": unit(b2) + unit(_impulses(n, words.onsets, l2)),
               "onset": onset, "outside": unit(rise), "untrained": unit(random_filters[:, 0]),
               "shared_weak": onset + unit(e) + WEAK_CONTENT * content}
     classes = [c for c in CLASS_REGIONS for _ in range(n_per_class)] + ["noise"] * n_noise

@@ -52,11 +52,9 @@ CARRIED_BY = {"shared": ("wav2vec2", "gpt2"), "shared_weak": ("wav2vec2",),
               "onset": (), "outside": ("wav2vec2", "wav2vec2untrained"),
               "untrained": ("wav2vec2untrained",)}
 #: Feature spaces that carry none of each class's source (negatives: detections there are
-#: false positives). Centred word vectors carry neither word timing nor sound energy. Each
-#: word's token count, which ``l`` and ``b`` follow in part (``partition.STIMULUS_R``), is
-#: carried by both trained models: each carries part of the other's class.
-NOT_CARRIED = {"speech": ("envelope", "wav2vec2untrained", "gpt2untrained"),
-               "language": ("envelope", "wav2vec2untrained", "gpt2untrained"),
+#: false positives). Centred word vectors carry neither word timing nor sound energy.
+NOT_CARRIED = {"speech": ("gpt2", "envelope", "wav2vec2untrained", "gpt2untrained"),
+               "language": ("wav2vec2", "envelope", "wav2vec2untrained", "gpt2untrained"),
                "acoustic": ("gpt2", "gpt2untrained"), "onset": ("gpt2", "gpt2untrained"),
                "outside": ("gpt2", "gpt2untrained"),
                "both": ("envelope", "wav2vec2untrained", "gpt2untrained"),
@@ -86,6 +84,18 @@ SOURCE_WIDTH = {"shared": 0.0, "language": 0.0, "speech": SPEECH_SMOOTHING / SFR
 #: over seeds 0-4 the measured loss of the union against the better single model was -0.2
 #: to 1.7 times the OLS cost.
 COST_MARGIN = 2.5
+#: The overlap of a class's two planted regions (``speech_rest∩language_rest`` for ``both``)
+#: may fall this many tolerances below 0: besides the three union fits' noise, it is biased
+#: down, since each single-set model treats the other set's signal as noise and chooses a
+#: larger penalty (seed 0: -3.8 % with independent latents, -6.2 % with latents correlated
+#: through the token count, tolerance 5.9 %).
+OVERLAP_MARGIN = 2.0
+
+
+def _overlap_of(region: str, planted: tuple[str, ...]) -> bool:
+    """Whether ``region`` is the overlap of (only) the class's planted regions."""
+    sets = {name.removesuffix("_only") for name in planted}
+    return len(sets) > 1 and set(region.split("∩")) == sets
 
 
 def share_tolerance(cca: pd.DataFrame, n_train: float, drive_r2: float, n_basis: int,
@@ -315,8 +325,11 @@ def check(validation: Validation) -> list[str]:
                 failures.append(f"{name}: {mine:.0%} of its shares in regions with shared "
                                 f"(< {SHARED_CLASSES[name]:.0%})")
         tolerance = rows["tolerance"].iloc[0]
-        if rows["share"].min() < -tolerance or rows["share"].max() > 1 + 1e-9:
-            failures.append(f"{name}: a share outside [-{tolerance:.3f}, 1]")
+        overlap = np.array([_overlap_of(region, regions) for region in rows["region"]])
+        floor = np.where(overlap, -OVERLAP_MARGIN * tolerance, -tolerance)
+        if (rows["share"] < floor).any() or rows["share"].max() > 1 + 1e-9:
+            failures.append(f"{name}: a share outside [-{tolerance:.3f}, 1] (the overlap of "
+                            f"its planted regions: -{OVERLAP_MARGIN * tolerance:.3f})")
     return failures
 
 
