@@ -11,6 +11,7 @@ high-gamma step's channel blocks are sized to fit in it (:func:`highgamma_block`
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -199,9 +200,8 @@ def file_layers(spec) -> tuple[int, int, int]:
     """Layers, widest layer and scalars of a space read from files (array headers only)."""
     from bids_app.features.precomputed import layer_shapes
 
-    pattern = Path(spec.file.path.replace("{stim}", "*"))
-    path = next(iter(sorted(pattern.parent.glob(pattern.name))), None)
-    shapes = layer_shapes(path) if path is not None else {}
+    paths = sorted(glob.glob(spec.file.path.replace("{stim}", "*")))
+    shapes = layer_shapes(Path(paths[0])) if paths else {}
     if spec.layers != "all":
         shapes = {name: shape for name, shape in shapes.items()
                   if name in {f"layer{i:02d}" for i in spec.layers}}

@@ -23,6 +23,7 @@ from bids_app.errors import (
     BidsValidationError,
     MissingInputError,
     NothingSelectedError,
+    UsageError,
 )
 from bids_app.stimuli.resolve import StimulusConfig, resolve_stimuli
 
@@ -156,3 +157,10 @@ def test_ieeg_sidecar_inherits_from_the_dataset_level(podcast, tmp_path):
                               Filters(participant_labels=("01",)))[0].sidecar
     assert sidecar["InheritedKey"] == "dataset" and "OtherTaskKey" not in sidecar
     assert sidecar["PowerLineFrequency"] == json.loads(own.read_text())["PowerLineFrequency"]
+
+
+def test_filters_on_sidecar_metadata_are_refused_naming_the_entities(podcast, tmp_path):
+    """Sidecars are not indexed, so a --bids-filter-file key must be a BIDS entity (exit 64)."""
+    with pytest.raises(UsageError, match=r"\['SamplingFrequency'\] are not BIDS entities"):
+        find_recordings(open_layout(podcast), Filters(bids_filters={"SamplingFrequency": 512}))
+    assert find_recordings(open_layout(podcast), Filters(bids_filters={"subject": "01"}))

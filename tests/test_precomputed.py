@@ -70,7 +70,7 @@ def test_token_rows_are_pooled_per_word_and_matched_to_the_transcript(podcast_ta
         assert out["tokens"][i, 0] == counts[idx]
         assert out["layer02"][i, 2] == pytest.approx((counts[idx] - 1) / 2)
         p = tokens.loc[tokens["word_idx"] == idx, "true_prob"]
-        assert out["surprisal"][i, 0] == pytest.approx(-np.log2(p).sum(), rel=1e-5)
+        assert out["surprisal"][i, 0] == pytest.approx(-np.log(p).sum(), rel=1e-5)
     if len(first) != len(words.words):  # counts differ: aligned by text, the rest reported
         assert "words have no row" in caplog.text or "differ in text" in caplog.text
 
@@ -92,7 +92,7 @@ def test_bad_files_are_named_with_what_to_fix(podcast_tables, tmp_path):
     words = read_words(podcast_tables["gpt2-xl"])
     path = _token_file(tmp_path, tokens, names=("layer-1",))
     rows = path.with_name("transcript.tsv")
-    with pytest.raises(BadDataError, match=r"no layer \[7\].*layer01"):
+    with pytest.raises(BadDataError, match=r"no layer \['layer07'\].*layer01"):
         read_layers(path, [7])
     tokens.iloc[:-1].to_csv(rows, sep="\t")  # one row short
     with pytest.raises(BadDataError, match=r"has 5491 rows but its row table .* has 5490"):
@@ -217,3 +217,38 @@ def test_word_rows_out_of_word_idx_order_are_words(podcast_tables, tmp_path):
     table.to_csv(rows, sep="\t")
     with pytest.raises(BadDataError, match=r"rows of one word_idx must be consecutive"):
         word_vectors(read_layers(path), rows, path, words, 1800.0)
+
+
+def test_file_layouts_and_their_faults(tmp_path):
+    """A TSV needs a header and keeps only feature columns; two arrays of one layer name,
+    frame rows that do not cover the stimulus and scalars of frame rows are refused."""
+    from bids_app.features.precomputed import frame_times
+
+    table = tmp_path / "features.tsv"
+    pd.DataFrame({"word_idx": [0, 1], "start": [0.1, 0.5], "f1": [1.0, 2.0],
+                  "f2": [3.0, 4.0]}).to_csv(table, sep="\t")
+    np.testing.assert_array_equal(read_layers(table)["vectors"], [[1, 3], [2, 4]])
+    table.write_text("1.0\t2.0\n3.0\t4.0\n")
+    with pytest.raises(BadDataError, match=r"needs a header row"):
+        read_layers(table)
+    with h5py.File(tmp_path / "twice.h5", "w") as fh:
+        fh["a/layer-3"] = np.ones((2, 2))
+        fh["b/layer_3"] = np.zeros((2, 2))
+    with pytest.raises(BadDataError, match=r"are both layer 'layer03'"):
+        read_layers(tmp_path / "twice.h5")
+    sidecar = tmp_path / "frames.json"
+    sidecar.write_text(json.dumps({"SamplingFrequency": 50.0}))
+    assert len(frame_times(sidecar, 500, 10.0)[0]) == 500
+    with pytest.raises(BadDataError, match=r"not the 20.00-s stimulus; check SamplingFreq"):
+        frame_times(sidecar, 500, 20.0)  # 10 s of rows: a wrong rate or a cropped file
+    stimulus, _ = _stimulus(tmp_path)
+    folder = tmp_path / "stim-story"  # {stim} in a folder name
+    folder.mkdir()
+    np.save(folder / "f.npy", np.ones((40, 2), dtype=np.float32))
+    (folder / "f.json").write_text(json.dumps({"SamplingFrequency": 2.0}))
+    spec = FeatureSpec("sp", "speech", file={"path": str(tmp_path / "stim-{stim}" / "f.npy"),
+                                             "scalars": ["entropy"]})
+    assert spec.file.frame_level()
+    with pytest.raises(UsageError, match=r"file.scalars: .* frame-level"):
+        load_or_compute_features(spec, stimulus, tmp_path / "cache")
+

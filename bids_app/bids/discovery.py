@@ -21,6 +21,7 @@ from bids_app.errors import (
     BidsValidationError,
     NothingSelectedError,
     SslIeegError,
+    UsageError,
     require_readable,
 )
 
@@ -196,6 +197,11 @@ def find_recordings(layout: BIDSLayout, filters: Filters, config: BidsConfig | N
     """
     config = config or BidsConfig()
     query = filters.as_query()
+    unknown = sorted(set(query) - set(layout.get_entities(metadata=False)))
+    if unknown:
+        raise UsageError(f"--bids-filter-file: {unknown} are not BIDS entities of "
+                         f"{layout.root} (sidecar metadata keys are not indexed); filter on "
+                         f"{sorted(layout.get_entities(metadata=False))}")
     files = layout.get(suffix="ieeg", extension=list(DATA_EXTENSIONS), return_type="object",
                        **query)
     with_ieeg = layout.get_subjects(suffix="ieeg", extension=list(DATA_EXTENSIONS))
@@ -273,9 +279,12 @@ def _inherited_sidecar(layout: BIDSLayout, data_path: Path, entities: dict) -> d
             continue
         require_readable(Path(path))
         try:
-            merged.update(json.loads(Path(path).read_text(encoding="utf-8-sig")))
+            content = json.loads(Path(path).read_text(encoding="utf-8-sig"))
         except ValueError as err:
             raise BadDataError(f"{path} is not valid JSON ({err}); fix or remove it.") from err
+        if not isinstance(content, dict):
+            raise BadDataError(f"{path} must hold a JSON object (key: value pairs)")
+        merged.update(content)
     return merged
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bids_app.errors import MissingInputError
+from bids_app.errors import MissingInputError, UsageError
 from bids_app.features import acoustic, precomputed, speech
 from bids_app.features.audio import read_audio
 from bids_app.features.cache import (
@@ -253,7 +253,11 @@ def _from_file(spec: FeatureSpec, inputs: _Inputs) -> FeatureSet:
     layers = precomputed.read_layers(path, spec.layers)
     meta = {"SourceFile": str(path)}
     if rows is None:
-        times, sfreq = precomputed.frame_times(sidecar, len(next(iter(layers.values()))))
+        if spec.file.scalars:
+            raise UsageError(f"features[{spec.name}].file.scalars: {path} has frame-level "
+                             "rows (a SamplingFrequency sidecar); scalars come from word rows")
+        times, sfreq = precomputed.frame_times(sidecar, len(next(iter(layers.values()))),
+                                               inputs.duration)
         return FeatureSet(spec.name, spec.kind, times, layers,
                           meta={**meta, "SamplingFrequency": sfreq})
     values = precomputed.word_vectors(

@@ -227,10 +227,11 @@ def load_model(source: ModelSource, *, weights: str, seed: int, device: str,
 def require_supported(source: ModelSource, kind: str, name: str) -> None:
     """Refuse, before any work, an architecture that cannot serve its kind (exit 64).
 
-    - ``language``: a masked (bidirectional) language model such as BERT or RoBERTa sees the
-      words after each word, so its word vectors carry the future of the story. Decoder-only
-      models (GPT-2, GPT-NeoX/Pythia, Llama, OPT, ...) pass, as does an encoder configured
-      as a decoder (``is_decoder: true``).
+    - ``language``: the architecture must have a causal-LM head in transformers; a masked
+      (bidirectional) language model such as BERT or RoBERTa sees the words after each word,
+      so its word vectors carry the future of the story, unless it is configured as a
+      decoder (``is_decoder: true``). Decoder-only models (GPT-2, GPT-NeoX/Pythia, Llama,
+      OPT, ...) pass.
     - ``speech``: the encoder must take the waveform (``input_values``: wav2vec2, HuBERT,
       WavLM, data2vec-audio, ...). Whisper's encoder takes log-mel features: extract it
       elsewhere and read the vectors with ``file:``.
@@ -241,19 +242,22 @@ def require_supported(source: ModelSource, kind: str, name: str) -> None:
     """
     import transformers
     from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
         MODEL_MAPPING_NAMES,
     )
 
     config = load_config(source)
     where = f"features[{name}]: {source.model_id} is a {config.model_type} model"
-    if (kind == "language" and config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES
-            and not config.is_decoder):
+    masked = (config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+              and not config.is_decoder)
+    if kind == "language" and (masked or config.model_type
+                               not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
         raise UsageError(
-            f"{where}, a masked (bidirectional) language model; kind 'language' needs a causal "
-            "(left-to-right) language model such as GPT-2, Pythia, Llama or OPT, whose word "
-            "vectors do not see the words that follow. Use kind 'static' for its input "
-            "embeddings.")
+            f"{where}, {'a masked (bidirectional)' if masked else 'not a causal'} language "
+            "model; kind 'language' needs a causal (left-to-right) language model such as "
+            "GPT-2, Pythia, Llama or OPT, whose word vectors do not see the words that "
+            "follow. Use kind 'static' for its input embeddings.")
     model_class = getattr(transformers, str(MODEL_MAPPING_NAMES.get(config.model_type, "")),
                           None)
     if kind == "speech" and getattr(model_class, "main_input_name", None) not in (

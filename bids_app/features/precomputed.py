@@ -40,6 +40,8 @@ logger = logging.getLogger("ssl_ieeg")
 
 #: Share of the transcript's words that must find a row (else the file is for another story).
 MIN_MATCHED = 0.9
+#: How far (s) frame-level rows may stop short of either end of the stimulus.
+EDGE_S = 0.5
 #: The scalar of a language space that counts a word's tokens (L's ``word_tokens``).
 TOKENS = "tokens"
 _LAYER = re.compile(r"^(?:layer|hidden|h)?[-_ ]?(\d+)$", re.IGNORECASE)
@@ -47,6 +49,8 @@ _LAYER = re.compile(r"^(?:layer|hidden|h)?[-_ ]?(\d+)$", re.IGNORECASE)
 
 def read_layers(path: Path, layers: list[int] | str = "all") -> dict[str, np.ndarray]:
     """The layers of a feature file, named and ordered naturally.
+
+    Only the selected arrays are read (one layer of a 49-layer GPT-2 XL file stays small).
 
     Parameters
     ----------
@@ -62,53 +66,124 @@ def read_layers(path: Path, layers: list[int] | str = "all") -> dict[str, np.nda
         raise MissingInputError(f"{path}: feature file not found (features[].file.path)")
     require_readable(path)
     try:
-        arrays = _read_arrays(path)
-    except (OSError, ValueError, KeyError) as err:
+        with _ArrayFile(path) as arrays:
+            names = arrays.names()
+            if not names:
+                raise BadDataError(f"{path}: the feature file holds no array")
+            wanted = (sorted(names, key=_natural) if layers == "all"
+                      else [f"layer{i:02d}" for i in layers])
+            missing = [name for name in wanted if name not in names]
+            if missing:
+                raise BadDataError(f"{path}: no layer {missing} (features[].layers); it holds "
+                                   f"{sorted(names, key=_natural)}")
+            out = {name: _checked(arrays.read(names[name]), name, path) for name in wanted}
+    except BadDataError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as err:
         raise BadDataError(f"{path}: cannot read the feature file ({err}); it must be HDF5, "
-                           ".npy, .npz or .tsv") from err
-    named = {_layer_name(name): np.asarray(values, dtype=np.float32)
-             for name, values in arrays.items()}
-    if not named:
-        raise BadDataError(f"{path}: the feature file holds no array")
-    if layers != "all":
-        missing = [i for i in layers if f"layer{i:02d}" not in named]
-        if missing:
-            raise BadDataError(f"{path}: no layer {missing} (features[].layers); it holds "
-                               f"{sorted(named, key=_natural)}")
-        named = {f"layer{i:02d}": named[f"layer{i:02d}"] for i in layers}
-    out = {}
-    for name in sorted(named, key=_natural):
-        values = named[name]
-        values = values[:, None] if values.ndim == 1 else values
-        if values.ndim != 2:
-            raise BadDataError(f"{path}: {name} has shape {values.shape}; each layer must be "
-                               "rows x features")
-        bad = ~np.isfinite(values).all(axis=1)
-        if bad.any():
-            raise BadDataError(f"{path}: {name} has {int(bad.sum())} row(s) with NaN or "
-                               f"infinite values (first: row {int(np.argmax(bad))}); "
-                               "recompute or drop them together with their rows")
-        out[name] = values
+                           ".npy, .npz or .tsv (with a header row) of numbers") from err
     lengths = {values.shape[0] for values in out.values()}
     if len(lengths) > 1:
         raise BadDataError(f"{path}: the layers have different numbers of rows {sorted(lengths)}")
     return out
 
 
+def _checked(values: np.ndarray, name: str, path: Path) -> np.ndarray:
+    """A layer as float32 rows x features, refusing other shapes and non-finite rows."""
+    values = np.asarray(values, dtype=np.float32)
+    values = values[:, None] if values.ndim == 1 else values
+    if values.ndim != 2:
+        raise BadDataError(f"{path}: {name} has shape {values.shape}; each layer must be "
+                           "rows x features")
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        raise BadDataError(f"{path}: {name} has {int(bad.sum())} row(s) with NaN or "
+                           f"infinite values (first: row {int(np.argmax(bad))}); "
+                           "recompute or drop them together with their rows")
+    return values
+
+
+class _ArrayFile:
+    """The arrays of a feature file by layer name, read one at a time (a context manager)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.suffix, self._handle = path, path.suffix.lower(), None
+
+    def __enter__(self) -> _ArrayFile:
+        if self.suffix in (".h5", ".hdf5"):
+            import h5py
+
+            self._handle = h5py.File(self.path, "r")
+        elif self.suffix == ".npz":
+            self._handle = np.load(self.path, allow_pickle=False)
+        elif self.suffix not in (".npy", ".tsv"):
+            raise ValueError(f"unknown extension {self.path.suffix!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+    def names(self) -> dict[str, str]:
+        """Layer name -> the array's key in the file; two arrays of one name are an error."""
+        if self.suffix in (".npy", ".tsv"):
+            return {"vectors": "vectors"}
+        keys = ([name for name, _ in _datasets(self._handle)] if self.suffix != ".npz"
+                else list(self._handle.files))
+        names: dict[str, str] = {}
+        for key in keys:
+            name = _layer_name(key.rsplit("/", 1)[-1])
+            if name in names:
+                raise BadDataError(f"{self.path}: {names[name]!r} and {key!r} are both layer "
+                                   f"{name!r}; rename one")
+            names[name] = key
+        return names
+
+    def read(self, key: str) -> np.ndarray:
+        if self.suffix == ".npy":
+            return np.load(self.path, allow_pickle=False)
+        if self.suffix == ".tsv":
+            return _tsv_matrix(self.path)
+        return self._handle[key][()]
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        if self.suffix == ".npy":
+            return {"vectors": np.load(self.path, mmap_mode="r").shape}
+        if self.suffix == ".tsv":
+            return {"vectors": _tsv_matrix(self.path).shape}
+        return {name: tuple(self._handle[key].shape) for name, key in self.names().items()}
+
+
+#: Row-table columns a feature TSV may carry beside its features (never features).
+ROW_COLUMNS = {"word_idx", "word", "token", "start", "end", "onset", "offset", "time",
+               "index", "duration"}
+
+
+def _tsv_matrix(path: Path) -> np.ndarray:
+    """The feature columns of a TSV with a header row (row and index columns left out)."""
+    table = pd.read_csv(path, sep="\t")
+    if all(_is_number(column) for column in table.columns):
+        raise ValueError("the first row is numbers: a feature TSV needs a header row")
+    features = [c for c in table.columns
+                if str(c).lower() not in ROW_COLUMNS and not str(c).startswith("Unnamed")]
+    return table[features].to_numpy(dtype=np.float32)
+
+
+def _is_number(text: object) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
+
+
 def layer_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     """The shape of each layer of a feature file, without reading its values (empty if the
     file cannot be read: the features stage names the problem)."""
     try:
-        if path.suffix.lower() in (".h5", ".hdf5"):
-            import h5py
-
-            with h5py.File(path, "r") as fh:
-                return {_layer_name(name.rsplit("/", 1)[-1]): item.shape
-                        for name, item in _datasets(fh)}
-        if path.suffix.lower() == ".npy":
-            return {"vectors": np.load(path, mmap_mode="r").shape}
-        return {_layer_name(name): values.shape for name, values in _read_arrays(path).items()}
-    except (OSError, ValueError, KeyError):
+        with _ArrayFile(path) as arrays:
+            return arrays.shapes()
+    except (OSError, ValueError, KeyError, TypeError, BadDataError):
         return {}
 
 
@@ -163,8 +238,11 @@ def word_vectors(layers: dict[str, np.ndarray], rows_path: Path, feature_path: P
     return out
 
 
-def frame_times(sidecar: Path, n_rows: int) -> tuple[np.ndarray, float]:
-    """Row times (s) and rate of a frame-level feature file, from its JSON sidecar."""
+def frame_times(sidecar: Path, n_rows: int, duration: float) -> tuple[np.ndarray, float]:
+    """Row times (s) and rate of a frame-level feature file, from its JSON sidecar.
+
+    The rows must cover the stimulus, to within :data:`EDGE_S` at each end.
+    """
     meta = read_sidecar(sidecar)
     sfreq = meta.get("SamplingFrequency")
     if not (isinstance(sfreq, int | float) and sfreq > 0):
@@ -173,25 +251,13 @@ def frame_times(sidecar: Path, n_rows: int) -> tuple[np.ndarray, float]:
     start = meta.get("StartTime", 0.0)
     if not isinstance(start, int | float):
         raise BadDataError(f"{sidecar}: StartTime must be a number of seconds, got {start!r}")
-    return float(start) + np.arange(n_rows) / float(sfreq), float(sfreq)
-
-
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
-    suffix = path.suffix.lower()
-    if suffix in (".h5", ".hdf5"):
-        import h5py
-
-        with h5py.File(path, "r") as fh:
-            return {name.rsplit("/", 1)[-1]: item[()] for name, item in _datasets(fh)}
-    if suffix == ".npy":
-        return {"vectors": np.load(path, allow_pickle=False)}
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    if suffix == ".tsv":
-        table = pd.read_csv(path, sep="\t")
-        return {"vectors": table.select_dtypes("number").to_numpy()}
-    raise ValueError(f"unknown extension {path.suffix!r}")
+    times = float(start) + np.arange(n_rows) / float(sfreq)
+    if n_rows < 2 or times[0] > EDGE_S or times[-1] < duration - EDGE_S:
+        raise BadDataError(
+            f"{sidecar}: {n_rows} rows at {sfreq:g} Hz from {start:g} s cover "
+            f"{times[0] if n_rows else start:.2f}-{times[-1] if n_rows else start:.2f} s, not "
+            f"the {duration:.2f}-s stimulus; check SamplingFrequency and StartTime")
+    return times, float(sfreq)
 
 
 def _datasets(fh: Any) -> list[tuple[str, Any]]:
@@ -243,7 +309,7 @@ def _scalar(table: pd.DataFrame, name: str, path: Path) -> np.ndarray:
                            "(features[].file.scalars)")
     values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
     if name == "surprisal":
-        values = -np.log2(values)
+        values = -np.log(values)  # nats, as the computed language spaces
     if not np.isfinite(values).all():
         raise BadDataError(f"{path}: column {column!r} has missing or non-numeric values "
                            f"(first: row {int(np.argmax(~np.isfinite(values)))})")
@@ -264,17 +330,15 @@ def _normalise(word: str) -> str:
 
 
 def _match(file_words: np.ndarray, transcript: tuple[str, ...], path: Path) -> np.ndarray:
-    """For each transcript word, its row among ``file_words`` (-1: none)."""
+    """For each transcript word, its row among ``file_words`` (-1: none).
+
+    Words are aligned by their text (lower case, without punctuation), never by position
+    alone: a word inserted or dropped on one side, or two words listed in another order,
+    leaves the others matched and those without a row.
+    """
     mine = [_normalise(w) for w in file_words]
     theirs = [_normalise(w) for w in transcript]
     match = np.full(len(theirs), -1)
-    if len(mine) == len(theirs):
-        match[:] = np.arange(len(theirs))
-        same = np.array([a == b for a, b in zip(mine, theirs, strict=True)])
-        if same.mean() >= MIN_MATCHED:
-            _report(int((~same).sum()), len(theirs), path, "differ in text (matched by index)")
-            return match
-        match[:] = -1
     for block in SequenceMatcher(None, mine, theirs, autojunk=False).get_matching_blocks():
         match[block.b:block.b + block.size] = np.arange(block.a, block.a + block.size)
     matched = (match >= 0).mean() if len(theirs) else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -66,7 +67,7 @@ class PrecomputedFile:
         ``mean`` (default), ``first`` or ``last`` of a word's token rows.
     scalars : list of str
         Row-table columns added as scalar features (pooled like the vectors);
-        ``surprisal`` is the sum of ``-log2(true_prob)`` over a word's tokens.
+        ``surprisal`` is the sum of ``-ln(true_prob)`` over a word's tokens (nats).
     """
 
     path: str
@@ -97,9 +98,8 @@ class PrecomputedFile:
 
     def frame_level(self) -> bool:
         """Whether the files (of any stimulus) have frame-level rows (a rate sidecar)."""
-        pattern = Path(self.path.replace("{stim}", "*"))
-        return any(is_frame_level(path.with_suffix(".json"))
-                   for path in pattern.parent.glob(pattern.name))
+        return any(is_frame_level(Path(path).with_suffix(".json"))
+                   for path in glob.glob(self.path.replace("{stim}", "*")))
 
 
 def is_frame_level(sidecar: Path) -> bool:
