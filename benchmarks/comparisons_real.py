@@ -22,7 +22,7 @@ significance, with the 99 % binomial quantile of a calibrated test, and the summ
     python benchmarks/comparisons_real.py                  # 600 s, 3 seeds x 75: ~25 min
     python benchmarks/comparisons_real.py --duration 120 --seeds 1 --per-class 5
     python benchmarks/comparisons_real.py --real-words --seeds 1   # the partition's leak too
-    python benchmarks/comparisons_real.py --real-words --planted-shared 4 --per-class 18
+    python benchmarks/comparisons_real.py --real-words --planted-shared 4 --per-class 17
 
 The synthetic speech has about one word per second: in 600 s, fewer words than the CCA's
 PCA dimensions. ``--real-words`` uses ds005574's word timings (2.9 per second), for a
