@@ -8,9 +8,10 @@
    on each outer training set's words. On the validation's planted recording (600 s, a
    word latent both models carry), the encoding of the ``shared`` set (the canonical variates
    as impulses at the word onsets) with the default fit is compared with a fit that leaves
-   out the inner holdout's words, on every electrode. (A plain CCA with the default PCA
-   variance, component cap and held-out selection; the workflow's is also partial to the
-   word covariates.)
+   out the inner holdout's words, on every electrode. (The CCA is partial to the word
+   covariates L holds, durations and token counts, with the default PCA variance, component
+   cap and held-out selection, as in the workflow; its speech side is the words' mean
+   frames, where the workflow's default fits the speech PCA on the frames.)
 3. **No gap at fold edges.** A test fold's first samples follow the training set's last ones
    (the lag window reaches across; the neural data are autocorrelated). On features unrelated
    to strongly autocorrelated data (AR(1) 0.95 at 100 Hz), a leak would show as a positive
@@ -68,6 +69,7 @@ def cca_without_validation_fold() -> None:
         onsets, offsets = rec.words.onsets, rec.words.offsets
         speech = np.stack([frames[a:b].mean(0) for a, b in zip(onsets, offsets, strict=True)])
         language = impulses[onsets]
+        covariates = np.c_[offsets - onsets, rec.designs[("gpt2", "tokens")][onsets, 0]]
         folds = outer_folds(segment_pieces(rec.segments, len(frames)), config.n_folds)
         word_fold = np.full(len(onsets), -1)
         for j, fold in enumerate(folds):
@@ -78,16 +80,17 @@ def cca_without_validation_fold() -> None:
         def design(k: int, strict: bool, folds: list = folds, word_fold: np.ndarray = word_fold,
                    speech: np.ndarray = speech, language: np.ndarray = language,
                    onsets: np.ndarray = onsets, n: int = len(frames),
-                   kept: list = kept) -> list[np.ndarray]:
+                   covariates: np.ndarray = covariates, kept: list = kept) -> list[np.ndarray]:
             others = [j for j in range(len(folds)) if j != k]
             fitting = np.isin(word_fold, others[:-1] if strict else others)
             space = fit_shared_space(speech[fitting], language[fitting],
                                      variance=options.pca_variance,
                                      n_components=options.n_components,
                                      significant_only=options.significant_only,
-                                     min_components=config.layer_pca or 1)
+                                     min_components=config.layer_pca or 1,
+                                     covariates=covariates[fitting])
             kept.append(space.n_kept)
-            u, v = space.variates(speech, language)
+            u, v = space.variates(speech, language, covariates)
             shared = np.zeros((n, u.shape[1] + v.shape[1]), dtype=np.float32)
             shared[onsets] = np.c_[u, v]
             return [shared]

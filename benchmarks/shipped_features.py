@@ -25,6 +25,7 @@ and the per-stage wall time, CPU time and peak memory are printed::
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import zlib
 from pathlib import Path
@@ -32,8 +33,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pandas as pd
+import participant
 import yaml
-from participant import SOURCE, participant_run, write_dataset
+from participant import SOURCE, participant_run
 
 #: The shipped spaces: folder, name, kind, width, dataset name (None: one matrix).
 SHIPPED = [("gpt2-xl", "gpt2xl", "language", 1600, "layer-24"),
@@ -93,7 +95,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir="/work" if Path("/work").is_dir() else None) as tmp:
         work = Path(tmp)
-        write_dataset(work / "bids", args.subject, args.duration)
+        # in a child, so that the run's peak memory does not start from this process's
+        participant._child([sys.executable, participant.__file__, "--child-dataset",
+                            str(work / "bids"), args.subject, str(args.duration)])
         files = {folder: write_shipped(work / "shipped" / folder, width, dataset, seed,
                                        args.duration)
                  for seed, (folder, _, _, width, dataset) in enumerate(SHIPPED)}
