@@ -14,9 +14,9 @@ Layers are named by the file (``layer-24`` and ``layer_24`` become ``layer24``, 
 row table (``rows``; default ``transcript.tsv`` beside the file, as OpenNeuro ds005574's
 ``stimuli/<model>/`` folders have it) with ``word`` and ``start`` columns. A word's tokens are
 pooled (mean, first or last); its token count becomes the ``tokens`` scalar of a language
-space (L's ``word_tokens``). The words are matched to the stimulus transcript by index and
-text (a sequence alignment where counts differ); a transcript word without a row gets the
-mean vector, which the in-fold centring makes uninformative, and is reported.
+space (L's ``word_tokens``). The words are aligned to the stimulus transcript by their text
+(never by position alone); a transcript word without a row gets the mean vector, which the
+in-fold centring makes uninformative, and is reported.
 
 **Frame level**: a JSON sidecar beside the file (``features.json`` for ``features.h5``) gives
 ``SamplingFrequency`` (and ``StartTime``, default 0 s) of the rows.
