@@ -6,6 +6,7 @@ the message, which names the offending file and says what to fix.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -78,3 +79,23 @@ def require_readable(path: str | Path) -> None:
             f"Cannot read {path}: permission denied for this user (uid {os.getuid()}). Make "
             f"it readable (e.g. chmod a+r '{path}') or run as a user who can read it; in a "
             "container, check the user it runs as and how the folder is mounted.")
+
+
+def read_json_object(path: str | Path) -> dict:
+    """A JSON sidecar that must hold an object (key: value pairs).
+
+    Raises
+    ------
+    BadDataError
+        When ``path`` is unreadable by this user (:func:`require_readable`), not valid JSON,
+        or not an object; the message names the file.
+    """
+    require_readable(path)
+    try:
+        content = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except ValueError as err:
+        raise BadDataError(f"{path} is not valid JSON ({err}); fix or remove it.") from err
+    if not isinstance(content, dict):
+        raise BadDataError(f"{path} must hold a JSON object (key: value pairs)")
+    return content
+

@@ -22,6 +22,7 @@ from bids_app.errors import (
     NothingSelectedError,
     SslIeegError,
     UsageError,
+    read_json_object,
     require_readable,
 )
 
@@ -277,14 +278,7 @@ def _inherited_sidecar(layout: BIDSLayout, data_path: Path, entities: dict) -> d
         if any(entities.get(k) != v for k, v in own.items()
                if k not in ("suffix", "extension", "datatype")):
             continue
-        require_readable(Path(path))
-        try:
-            content = json.loads(Path(path).read_text(encoding="utf-8-sig"))
-        except ValueError as err:
-            raise BadDataError(f"{path} is not valid JSON ({err}); fix or remove it.") from err
-        if not isinstance(content, dict):
-            raise BadDataError(f"{path} must hold a JSON object (key: value pairs)")
-        merged.update(content)
+        merged.update(read_json_object(path))
     return merged
 
 
@@ -316,8 +310,4 @@ def _coordsystem(electrodes_path: Path) -> dict:
         electrodes_path.name.replace("_electrodes.tsv", "_coordsystem.json"))
     if not sidecar.is_file():
         return {}
-    require_readable(sidecar)
-    try:
-        return json.loads(sidecar.read_text(encoding="utf-8-sig"))
-    except ValueError as err:
-        raise BadDataError(f"{sidecar} is not valid JSON ({err}); fix or remove it.") from err
+    return read_json_object(sidecar)

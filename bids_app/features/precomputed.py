@@ -33,8 +33,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bids_app.errors import BadDataError, MissingInputError, require_readable
-from bids_app.features.spec import read_sidecar
+from bids_app.errors import (
+    BadDataError,
+    MissingInputError,
+    read_json_object,
+    require_readable,
+)
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -243,7 +247,7 @@ def frame_times(sidecar: Path, n_rows: int, duration: float) -> tuple[np.ndarray
 
     The rows must cover the stimulus, to within :data:`EDGE_S` at each end.
     """
-    meta = read_sidecar(sidecar)
+    meta = read_json_object(sidecar)
     sfreq = meta.get("SamplingFrequency")
     if not (isinstance(sfreq, int | float) and sfreq > 0):
         raise BadDataError(f"{sidecar}: SamplingFrequency must be a positive number, got "

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import glob
-import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from bids_app.errors import BadDataError, UsageError, require_readable
+from bids_app.errors import UsageError, read_json_object
 
 #: Kinds computed from the audio alone, at a regular frame rate.
 AUDIO_KINDS = ("envelope", "mel", "peak_rate")
@@ -104,16 +103,7 @@ class PrecomputedFile:
 
 def is_frame_level(sidecar: Path) -> bool:
     """Whether a feature file's JSON sidecar gives a frame rate."""
-    return sidecar.is_file() and "SamplingFrequency" in read_sidecar(sidecar)
-
-
-def read_sidecar(path: Path) -> dict:
-    """A JSON sidecar; one that is not valid JSON is bad data naming the file."""
-    require_readable(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except ValueError as err:
-        raise BadDataError(f"{path} is not valid JSON ({err}); fix or remove it.") from err
+    return sidecar.is_file() and "SamplingFrequency" in read_json_object(sidecar)
 
 
 @dataclass
