@@ -184,7 +184,8 @@ def feature_layers(spec, model_path: Path | None) -> tuple[int, int, int]:
     if model_path is not None:
         model = json.loads((Path(model_path) / "config.json").read_text())
         width = model.get("hidden_size") or model.get("n_embd") or model.get("d_model") or 768
-        depth = model.get("num_hidden_layers") or model.get("n_layer") or 12
+        depth = (model.get("num_hidden_layers") or model.get("n_layer")
+                 or model.get("encoder_layers") or 12)
         if spec.kind == "static":
             return 1, int(width), 0
         layers = len(spec.layers) if isinstance(spec.layers, list) else int(depth) + 1

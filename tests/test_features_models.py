@@ -78,7 +78,7 @@ def _base_model(base_config: Path, n_layers: int) -> Wav2Vec2Model:
 
 def _run(model, audio, **options):
     opts = {**DEFAULT_OPTIONS["speech"], **options}
-    return speech.speech_features(model, audio, 16000, True, "all",
+    return speech.speech_features(model, audio, speech.SpeechInput(16000, True), "all",
                                   lambda name, shape: np.zeros(shape, np.float32),
                                   device="cpu", options=opts)
 
@@ -384,25 +384,103 @@ def test_causal_language_architectures_from_config(architecture, tiny, stimulus,
     assert np.isfinite(np.asarray(features.layers["surprisal"])).all()
 
 
+def _tiny_whisper(folder: Path) -> Path:
+    WhisperConfig(vocab_size=100, d_model=32, encoder_layers=2, decoder_layers=1,
+                  encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                  decoder_ffn_dim=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                  decoder_start_token_id=1).save_pretrained(folder)
+    return folder
+
+
+def test_whisper_encoder_frames_match_a_single_pass(tmp_path):
+    """Whisper's encoder through the windowed path: frame i centred on sample 320 i, and the
+    kept frames of a window equal those of one pass of its feature extractor and encoder over
+    the same audio (a random-weight config-only folder, loaded like any checkpoint)."""
+    from transformers import WhisperFeatureExtractor, WhisperModel
+
+    source = resolve_model(str(_tiny_whisper(tmp_path / "whisper")), weights="random")
+    model = extract.load_model(source, weights="random", seed=0, device="cpu")
+    setting = speech.input_settings(source, model.config)
+    assert (setting.sfreq, setting.normalize) == (16000, False)
+    geometry = speech.frame_geometry(model.config)
+    assert (geometry.hop, geometry.centre) == (320, 0)
+    audio = np.random.default_rng(2).normal(size=16000 * 12 + 123).astype(np.float32)
+    opts = {**DEFAULT_OPTIONS["speech"], "window_s": 8.0, "context_s": 2.0, "lookahead_s": 1.0}
+    times, values, meta = speech.speech_features(
+        model, audio, setting, "all", lambda name, shape: np.zeros(shape, np.float32),
+        device="cpu", options=opts)
+    assert meta["NumWindows"] == 3 and len(times) == 12 * 50 + 1
+    np.testing.assert_allclose(times, np.arange(len(times)) * 0.02)
+    assert list(values) == ["layer00", "layer01", "layer02"]
+    assert isinstance(model, WhisperModel)
+    extractor = WhisperFeatureExtractor(feature_size=80)
+
+    def encode(samples):
+        features = extractor([samples], sampling_rate=16000, return_tensors="pt")
+        with torch.inference_mode():
+            return model.get_encoder()(features.input_features,
+                                       output_hidden_states=True).hidden_states
+
+    # The grid: before attention (layer00: convolutions and positions), the first window's
+    # kept frames equal a single pass over the whole audio.
+    np.testing.assert_allclose(values["layer00"][:250], encode(audio)[0][0, :250].numpy(),
+                               atol=1e-4)
+    # Every layer of a later window's kept frames is one pass over that window's samples.
+    window = speech.plan_windows(len(times), geometry, 8.0, 2.0, 1.0)[1]
+    direct = encode(audio[slice(*geometry.span(window))])
+    lo, hi = window.keep_start - window.first, window.keep_stop - window.first
+    for index, name in enumerate(values):
+        np.testing.assert_allclose(values[name][window.keep_start:window.keep_stop],
+                                   direct[index][0, lo:hi].numpy(), atol=1e-4)
+    assert np.isfinite(values["layer02"]).all()
+    again = speech.speech_features(
+        model, audio, setting, [2], lambda name, shape: np.zeros(shape, np.float32),
+        device="cpu", options={**opts, "window_s": 40.0, "context_s": 0.0,
+                               "lookahead_s": 0.0, "word_pooling": False})
+    with pytest.raises(UsageError, match="too long for this encoder"):
+        speech.speech_features(
+            model, np.zeros(16000 * 45, np.float32), setting, [2],
+            lambda name, shape: np.zeros(shape, np.float32), device="cpu",
+            options={**opts, "window_s": 40.0})
+    assert again[1]["layer02"].shape == (len(times), 32)
+
+
+def test_whisper_through_the_feature_cache(stimulus, tmp_path):
+    """kind speech with a Whisper checkpoint: every encoder layer, word-pooled too."""
+    spec = FeatureSpec("wh", "speech", model=str(_tiny_whisper(tmp_path / "whisper")),
+                       weights="random")
+    features = load_or_compute_features(spec, stimulus, tmp_path / "out")
+    assert features.layer_names == ["layer00", "layer01", "layer02"]
+    assert np.asarray(features.layers["layer02"]).shape == (4 * 50 + 1, 32)
+    pooled = load_or_compute_features(
+        FeatureSpec("whw", "speech", model=spec.model, weights="random",
+                    options={"word_pooling": True}), stimulus, tmp_path / "out")
+    assert np.asarray(pooled.layers["layer01"]).shape == (len(WORDS), 32)
+
+
 def test_architectures_that_cannot_serve_their_kind_are_refused(tiny, tmp_path):
-    """A bidirectional encoder as a language model sees the words after each word, and
-    Whisper's encoder takes log-mel features, not the waveform: exit 64 before any work."""
+    """A bidirectional encoder as a language model sees the words after each word, and an
+    encoder that takes neither the waveform nor Whisper's log-mel input cannot run: exit 64
+    before any work."""
+    from transformers import Speech2TextConfig
+
     from bids_app.features.models import require_supported
 
     BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                intermediate_size=64).save_pretrained(tmp_path / "bert")
-    WhisperConfig(vocab_size=100, d_model=32, encoder_layers=2, decoder_layers=1,
-                  encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
-                  decoder_ffn_dim=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                  decoder_start_token_id=1).save_pretrained(tmp_path / "whisper")
+    Speech2TextConfig(vocab_size=100, d_model=32, encoder_layers=2, decoder_layers=1,
+                      encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                      decoder_ffn_dim=64).save_pretrained(tmp_path / "s2t")
     with pytest.raises(UsageError, match=r"bert model, a masked .* causal") as info:
         require_supported(resolve_model(str(tmp_path / "bert"), weights="random"),
                           "language", "lm")
     assert info.value.exit_code == 64
-    with pytest.raises(UsageError, match=r"whisper model, whose encoder takes "
+    with pytest.raises(UsageError, match=r"speech_to_text model, whose encoder takes "
                                          r"'input_features'.*file:"):
-        require_supported(resolve_model(str(tmp_path / "whisper"), weights="random"),
+        require_supported(resolve_model(str(tmp_path / "s2t"), weights="random"),
                           "speech", "sp")
+    require_supported(resolve_model(str(_tiny_whisper(tmp_path / "whisper")), weights="random"),
+                      "speech", "x")
     require_supported(resolve_model(str(tiny["language"]), weights="random"), "language", "x")
     require_supported(resolve_model(str(tiny["speech"]), weights="random"), "speech", "x")
     require_supported(resolve_model(str(tmp_path / "bert"), weights="random"), "static", "x")

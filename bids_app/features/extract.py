@@ -230,10 +230,10 @@ def _compute(spec: FeatureSpec, inputs: _Inputs, allocate: Allocate, *, device: 
     meta = {**inputs.model.provenance(), "Weights": spec.weights, "Seed": spec.seed,
             "Device": device}
     if spec.kind == "speech":
-        sfreq, normalize = speech.input_settings(inputs.model)
-        audio = read_audio(inputs.audio_path, sfreq)
+        setting = speech.input_settings(inputs.model, model.config)
+        audio = read_audio(inputs.audio_path, setting.sfreq)
         times, values, extra = speech.speech_features(
-            model, audio, sfreq, normalize, spec.layers, allocate, device=device, options=opts,
+            model, audio, setting, spec.layers, allocate, device=device, options=opts,
             words=inputs.words, verbose=verbose)
         meta.update(extra)
         if opts["word_pooling"]:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ssl_ieeg")
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".ckpt")
+#: Speech encoders that take a log-mel spectrogram from their feature extractor (the rest take
+#: the waveform).
+LOG_MEL_ENCODERS = frozenset({"whisper"})
 _DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "merges.txt", "vocab.*"]
 
 
@@ -233,8 +236,8 @@ def require_supported(source: ModelSource, kind: str, name: str) -> None:
       decoder (``is_decoder: true``). Decoder-only models (GPT-2, GPT-NeoX/Pythia, Llama,
       OPT, ...) pass.
     - ``speech``: the encoder must take the waveform (``input_values``: wav2vec2, HuBERT,
-      WavLM, data2vec-audio, ...). Whisper's encoder takes log-mel features: extract it
-      elsewhere and read the vectors with ``file:``.
+      WavLM, data2vec-audio, ...) or be Whisper's (log-mel input from its feature extractor);
+      other encoders can be extracted elsewhere and read with ``file:``.
 
     Raises
     ------
@@ -260,13 +263,13 @@ def require_supported(source: ModelSource, kind: str, name: str) -> None:
             "follow. Use kind 'static' for its input embeddings.")
     model_class = getattr(transformers, str(MODEL_MAPPING_NAMES.get(config.model_type, "")),
                           None)
-    if kind == "speech" and getattr(model_class, "main_input_name", None) not in (
-            None, "input_values"):
+    if (kind == "speech" and config.model_type not in LOG_MEL_ENCODERS
+            and getattr(model_class, "main_input_name", None) not in (None, "input_values")):
         raise UsageError(
             f"{where}, whose encoder takes {model_class.main_input_name!r}, not the waveform; "
-            "kind 'speech' runs waveform encoders (wav2vec2, HuBERT, WavLM, data2vec-audio). "
-            "Extract its layers elsewhere and read them with the feature space's 'file:' "
-            "(docs/configuration.md).")
+            "kind 'speech' runs waveform encoders (wav2vec2, HuBERT, WavLM, data2vec-audio) "
+            "and Whisper's encoder. Extract its layers elsewhere and read them with the "
+            "feature space's 'file:' (docs/configuration.md).")
 
 
 def load_config(source: ModelSource) -> PretrainedConfig:
