@@ -68,6 +68,17 @@ class AppConfig:
         if reserved:
             raise UsageError(f"features: the names {reserved} are reserved for derivatives of "
                              "other kinds; rename those feature spaces")
+        enc, sfreq = self.encoding, self.preprocessing.sfreq_out
+        if (enc.mode == "trf" and enc.lag_basis is None and enc.lag_step is not None
+                and enc.lag_step * sfreq > 1 + 1e-9):
+            raise UsageError(
+                f"encoding.lag_step {enc.lag_step:g} s spans several samples at "
+                f"preprocessing.sfreq_out {sfreq:g} Hz and encoding.lag_basis is null: one "
+                "column per lag would leave the delays between lags unmodelled, so impulse "
+                "regressors (L's word onsets, language models' word vectors) would lose part of "
+                "their response while smooth speech-model features would not, and the "
+                "comparisons would favour the speech model. Keep the lag basis, or lower "
+                "preprocessing.sfreq_out for fewer lags.")
         # the comparison preset and control reach into other sections (frozen: set here)
         if self.comparison.preset == "reference" and self.encoding.centre_words:
             object.__setattr__(self, "encoding", dataclasses.replace(self.encoding,

@@ -252,3 +252,53 @@ def test_file_layouts_and_their_faults(tmp_path):
     with pytest.raises(UsageError, match=r"file.scalars: .* frame-level"):
         load_or_compute_features(spec, stimulus, tmp_path / "cache")
 
+
+
+def test_planted_truth_through_the_cli_with_files(tmp_path):
+    """The comparisons end to end on ``file:`` spaces whose content is planted (one 180-s
+    story, as in ds005574): electrodes driven by content both files carry are called shared
+    beyond L; those driven by one file's own content, by word timing (in L) or by the envelope
+    (in L) are not. ``lag_step`` spans two samples: the lag basis must still see every delay
+    of L's word-onset impulses (filtered on the lag grid only, the speech file "added" to
+    L at 4 of 4 onset electrodes and a language electrode was called shared)."""
+    from functools import partial
+
+    from bids_app.cli import main
+    from bids_app.synthetic import make_synthetic_dataset
+    from bids_app.synthetic.files import file_drives
+
+    files = tmp_path / "files"
+    dataset = make_synthetic_dataset(tmp_path / "bids", n_subjects=1, n_stimuli=1,
+                                     stim_duration=180.0, n_channels=32,
+                                     drives=partial(file_drives, out_dir=files))
+    config = {
+        "features": [
+            {"name": "envelope", "kind": "envelope"},
+            {"name": "speechfile", "kind": "speech",
+             "file": {"path": str(files / "{stim}_speech.npy")}},
+            {"name": "langfile", "kind": "language",
+             "file": {"path": str(files / "{stim}_language.npz"),
+                      "rows": str(files / "{stim}_rows.tsv")}},
+        ],
+        "encoding": {"lag_step": 0.02, "n_folds": 5},
+        "comparison": {"cca_speech": "speechfile", "cca_language": "langfile",
+                       "cca_speech_layer": "vectors", "cca_language_layer": 1,
+                       "n_components": 4, "untrained_control": False, "n_refits": 20},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    assert main([str(dataset.root), str(out), "participant", "--config",
+                 str(tmp_path / "config.yaml"), "--skip-bids-validation"]) == 0
+    truth = dataset.ground_truth["01"]
+    beyond = pd.read_csv(next(out.glob("sub-01/**/*_beyond.tsv")), sep="\t")
+    beyond["source"] = beyond["channel"].map(truth.source_of)
+    tested = beyond[beyond["tested"] & beyond["channel"].isin(truth.driven)]
+    by_class = tested.groupby("source")
+    called = by_class["significant_shared_beyond_low"].sum()
+    assert by_class.size()["shared"] >= 3 and called["shared"] == by_class.size()["shared"]
+    negatives = tested[tested["source"] != "shared"]
+    assert set(negatives["source"]) == {"speech", "language", "onset", "envelope"}
+    assert len(negatives) >= 12 and not negatives["significant_shared_beyond_low"].any()
+    assert by_class["significant_gain_a"].sum()[["onset", "language"]].eq(0).all()
+    assert by_class["significant_gain_b"].sum()[["speech", "onset"]].eq(0).all()
+    assert by_class["significant_gain_b"].mean()["language"] == 1

@@ -112,6 +112,32 @@ def test_no_leakage_on_pure_noise(reduced):
     assert np.max(np.abs(result.r)) < 5 / np.sqrt(n / 5)
 
 
+def test_a_coarse_lag_grid_keeps_every_delay_of_an_impulse():
+    """With a lag basis, lag_step only sets where the TRF is reported: the bumps filter the
+    features at every sample, so a word impulse still reaches every delay of the window
+    (filtered at every other lag only, it reached half of them: a comb)."""
+    n = 400
+    X = np.zeros((n, 1), dtype=np.float32)
+    X[100::97, 0] = 1.0  # word impulses
+    pieces = segment_pieces(None, n)
+    folds = outer_folds(pieces, 5)
+    dense = ReducedDesign.build([X], pieces, folds, np.arange(41), None, 9)
+    coarse = ReducedDesign.build([X], pieces, folds, np.arange(0, 41, 2), None, 9)
+    np.testing.assert_array_equal(coarse(0)[0], dense(0)[0])
+    assert np.count_nonzero(coarse(0)[0][100:141].sum(axis=1)) == 41
+    w = np.random.default_rng(0).standard_normal((9, 2))
+    np.testing.assert_allclose(coarse.raw_weights(0, w), dense.raw_weights(0, w)[::2])
+
+
+def test_a_coarse_lag_grid_without_a_basis_is_refused():
+    from bids_app.config import AppConfig
+
+    with pytest.raises(UsageError, match=r"lag_step 0.02 s spans several samples"):
+        AppConfig(encoding=EncodingConfig(lag_step=0.02, lag_basis=None))
+    AppConfig(encoding=EncodingConfig(lag_step=0.01, lag_basis=None))
+    AppConfig(encoding=EncodingConfig(lag_step=0.02))
+
+
 def test_reduction_settings_are_validated():
     for key in ("layer_pca", "lag_basis"):
         with pytest.raises(UsageError, match=key):

@@ -33,7 +33,11 @@ class EncodingConfig:
         TRF lag window in seconds (default 0–0.4 s). A positive lag means the neural response
         follows the feature.
     lag_step : float | None
-        TRF lag spacing in seconds; None means one neural sample.
+        TRF lag spacing in seconds; None means one neural sample. With the lag basis it only
+        sets the lags at which TRF weights are reported (the bumps filter every sample).
+        Without it, a step longer than one sample is refused: impulse regressors (word
+        onsets, word vectors) would lose the delays between lags and smooth speech features
+        would not.
     word_tmin, word_tmax, word_lag_step : float
         Word-mode lag window and spacing in seconds (default −2 to +2 s every 20 ms).
     alphas : list of float

@@ -11,8 +11,12 @@ lag grid (``encoding.layer_pca`` and ``encoding.lag_basis``):
   ``lag_basis`` copies filtered by smooth bumps ``φ_b(lag)`` that tile the lag window (they
   sum to one at every lag). The response at each lag is then a smooth combination of the
   bumps, and the design width is ``n_features · lag_basis`` instead of ``n_features ·
-  n_lags``. Impulse-like features (one per word) keep a smooth response, which a coarser lag
-  grid would turn into a comb.
+  n_lags``. The bumps filter the features at every sample of the lag window, whatever
+  ``encoding.lag_step`` (which then only sets the lags at which the TRF is reported):
+  impulse-like features (one per word, such as L's word onsets) keep a response at every
+  delay. Filtered at the lag grid only, a grid coarser than one sample turns their response
+  into a comb that a frame-level model (whose features are smooth) does not suffer, and the
+  speech model then "adds beyond L" the word-timing response that L could not represent.
 
 With both (the defaults), a layer becomes ``50 · 9 = 450`` columns instead of 31,488.
 
@@ -322,6 +326,12 @@ class ReducedDesign:
         return not callable(self.source) and not self.pcas
 
     @property
+    def filter_taps(self) -> tuple[np.ndarray, np.ndarray]:
+        """The basis's filter: every lag from the first to the last, and the bumps there."""
+        dense = np.arange(self.lags.min(), self.lags.max() + 1)
+        return dense, lag_basis(dense, self.basis.shape[1])
+
+    @property
     def engine_lags(self) -> np.ndarray:
         """The lags the engine still applies: ``[0]`` when the basis took them in."""
         return np.array([0]) if self.basis is not None else self.lags
@@ -345,13 +355,14 @@ class ReducedDesign:
             blocks, pcas, strict=True) if pca is None and self.basis is None))
         out = np.zeros((len(blocks[0]), sum(widths) * n_basis), dtype=dtype)
         start = 0
+        taps = None if self.basis is None else self.filter_taps
         for block, pca, width in zip(blocks, pcas, widths, strict=True):
             columns = out[:, start:start + width * n_basis]
             scores = block if pca is None else pca.transform(block)
-            if self.basis is None:
+            if taps is None:
                 columns[:] = scores
             else:
-                filter_lags(scores, self.pieces, self.lags, self.basis, out=columns)
+                filter_lags(scores, self.pieces, *taps, out=columns)
             start += width * n_basis
         return out, [width * n_basis for width in widths]
 

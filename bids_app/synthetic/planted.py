@@ -84,9 +84,9 @@ def model_drives(root: Path, stim_files: list[str], models: dict[str, Path],
     centre, scale = np.concatenate(heights).mean(), np.concatenate(heights).std()
     return {
         "speech": speech_drive,
-        "language": [_impulses(len(grid), w.onsets, (h - centre) / scale)
+        "language": [impulses(len(grid), w.onsets, (h - centre) / scale)
                      for grid, w, h in zip(grids, words, heights, strict=True)],
-        "onset": [_impulses(len(grid), w.onsets, np.ones(len(w)))
+        "onset": [impulses(len(grid), w.onsets, np.ones(len(w)))
                    for grid, w in zip(grids, words, strict=True)],
     }
 
@@ -124,7 +124,7 @@ def _without(signals: list[np.ndarray], envelopes: list[np.ndarray]) -> list[np.
     return [s - beta[0] - beta[1] * env for s, env in zip(signals, envelopes, strict=True)]
 
 
-def _impulses(n: int, onsets: np.ndarray, heights: np.ndarray) -> np.ndarray:
+def impulses(n: int, onsets: np.ndarray, heights: np.ndarray) -> np.ndarray:
     """A 100 Hz series of ``heights`` at the samples of ``onsets`` (seconds)."""
     series = np.zeros(n)
     np.add.at(series, np.clip(np.round(onsets * ENVELOPE_SFREQ).astype(int), 0, n - 1), heights)
