@@ -12,7 +12,13 @@
    covariates L holds, durations and token counts, with the default PCA variance, component
    cap and held-out selection, as in the workflow; its speech side is the words' mean
    frames, where the workflow's default fits the speech PCA on the frames.)
-3. **No gap at fold edges.** A test fold's first samples follow the training set's last ones
+3. **The layer PCA fitted on the whole recording** (issue 25): on every modelled sample of
+   the layer, the outer test fold's stimulus features included (never neural data), so that
+   every fold shares one design. Compared with the in-fold PCA on the planted TRFs, on the
+   same features with noise electrodes (AR(1) 0.95), and on features whose mixing drifts
+   over the recording (so that the test fold's principal directions differ from the
+   training set's).
+4. **No gap at fold edges.** A test fold's first samples follow the training set's last ones
    (the lag window reaches across; the neural data are autocorrelated). On features unrelated
    to strongly autocorrelated data (AR(1) 0.95 at 100 Hz), a leak would show as a positive
    mean test r.
@@ -110,6 +116,33 @@ def cca_without_validation_fold() -> None:
               f"of the others {default.r[~driven].mean():.4f} vs {strict.r[~driven].mean():.4f}")
 
 
+def pca_on_the_whole_recording() -> None:
+    from bids_app.encoding import EncodingConfig, cross_validate
+    from bids_app.encoding.folds import segment_pieces
+    from bids_app.encoding.reduce import fit_pca
+
+    config, lags = EncodingConfig(), np.arange(41)
+    for seed in range(3):
+        for drift in (False, True):
+            X, Y = planted(seed)
+            rng = np.random.default_rng(seed + 10)
+            if drift:  # the second half's features mix the latents differently
+                half = len(X) // 2
+                X[half:] = X[half:] @ np.linalg.qr(rng.standard_normal((768, 768)))[0].astype(
+                    np.float32) * 0.5 + X[half:] * 0.5
+            noise = lfilter([1], [1, -0.95], rng.standard_normal((len(X), 60)), axis=0)
+            Y = np.c_[Y, noise.astype(np.float32)]
+            whole = fit_pca(X, segment_pieces(None, len(X)), config.layer_pca).transform(X)
+            in_fold = cross_validate(X, Y, lags=lags, config=config, n_jobs=2)
+            recording = cross_validate(whole, Y, lags=lags, config=config, n_jobs=2)
+            diff = recording.r - in_fold.r
+            print(f"seed {seed}{', drifting features' if drift else ''}: planted mean test r "
+                  f"{in_fold.r[:60].mean():.4f} (in-fold PCA) vs {recording.r[:60].mean():.4f} "
+                  f"(whole recording), per electrode {diff[:60].min():+.4f} to "
+                  f"{diff[:60].max():+.4f}; noise electrodes {in_fold.r[60:].mean():+.4f} vs "
+                  f"{recording.r[60:].mean():+.4f}", flush=True)
+
+
 def edge_leak() -> None:
     from bids_app.encoding import EncodingConfig, cross_validate
 
@@ -126,4 +159,5 @@ def edge_leak() -> None:
 if __name__ == "__main__":
     pca_without_validation_fold()
     cca_without_validation_fold()
+    pca_on_the_whole_recording()
     edge_leak()

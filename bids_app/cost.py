@@ -303,16 +303,20 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         ``permutations``: the circular-shift test runs on them.
         """
         base = width if enc.layer_pca is None or union else min(width, enc.layer_pca)
-        reduced = width > base or union
+        # a design per fold: in-fold PCAs, or a union (priced per fold, as the partition's
+        # unions with the CCA sets are); else one design for all folds (the fixed path)
+        per_fold = union or (width > base and enc.layer_pca_fit == "in_fold")
         p = base * per_lag
         # the layer read from its memory-mapped file, the aligned copy, the fold design
         design_bytes = 4 * n_rows * (2 * width + 2 * p / engine_lags)
         grams = (folds + 3) * 8 * p * p  # fold statistics, a training set, eigh copies
         arrays = 4 * n_rows * targets * 3 + 8 * n_rows / folds * targets * 2
         gram_flops = 2 * n_rows * p * p / (engine_lags if engine_lags > 1 else 1)
-        passes = folds if reduced else 1
-        fits = folds * (inner + 1) if reduced else folds * (folds - 1) / 2 + folds
-        pca_flops = 2 * n_rows * width * (width + folds * base) if reduced else 0.0
+        passes = folds if per_fold else 1
+        fits = folds * (inner + 1) if per_fold else folds * (folds - 1) / 2 + folds
+        pca_fits = folds if enc.layer_pca_fit == "in_fold" else 1
+        pca_flops = (2 * n_rows * width * (width + pca_fits * base)
+                     if width > base and not union else 0.0)
         data = ((passes * (gram_flops + 2 * n_rows * p * targets) + pca_flops) / flops
                 + permutations * PERMUTATION_SECONDS * n_rows * targets / max(1, n_jobs))
         fit = fits * (EIGH_SECONDS_PER_P3 * p**3 / max(1, n_jobs)
@@ -393,17 +397,21 @@ def comparison_cost(size: ComparisonSize, n_tested: int) -> StageCost:
         per_batch = max(1, NULL_COLUMNS // max(1, n_tested))
         batches = [min(per_batch, comp.n_refits - start)
                    for start in range(0, comp.n_refits, per_batch)]
+        # its designs are feature blocks: one for all folds when fitted on the recording
+        shared_design = size.config.encoding.layer_pca_fit == "recording"
         for _ in range(2 if twins else 1):  # the data ride along the first batch
             fits.append(("beyond", [*models, (1, 1), (1 + b, 2)],
-                         (1 + batches[0]) * n_tested))
-            fits += [("beyond", models, refits * n_tested) for refits in batches[1:]]
-    for sets in _partition_widths(size):
+                         (1 + batches[0]) * n_tested, shared_design))
+            fits += [("beyond", models, refits * n_tested, shared_design)
+                     for refits in batches[1:]]
+    for sets in _partition_widths(size):  # the CCA sets are fitted per fold
         models = [(low + sum(w for i, w in enumerate(sets) if mask >> i & 1),
                    1 + bin(mask).count("1")) for mask in range(2 ** len(sets))]
-        fits.append(("varpart", [(w, bands) for w, bands in models if w], size.n_channels))
+        fits.append(("varpart", [(w, bands) for w, bands in models if w], size.n_channels,
+                     False))
     seconds, memory, widest = {}, 0.0, 0
-    for test, models, targets in fits:
-        t, m = _union_fit(size, models, targets)
+    for test, models, targets, shared_design in fits:
+        t, m = _union_fit(size, models, targets, shared_design)
         seconds[test] = seconds.get(test, 0.0) + t
         memory, widest = max(memory, m), max(widest, max(w for w, _ in models))
     per_lag = _lag_columns(size.config)
@@ -413,14 +421,16 @@ def comparison_cost(size: ComparisonSize, n_tested: int) -> StageCost:
                      f"tested electrodes")
 
 
-def _union_fit(size: ComparisonSize, models: list[tuple[int, int]],
-               targets: int) -> tuple[float, float]:
+def _union_fit(size: ComparisonSize, models: list[tuple[int, int]], targets: int,
+               shared_design: bool) -> tuple[float, float]:
     """Seconds and bytes of one :func:`~bids_app.encoding.cross_validate_subsets` call.
 
     ``models`` are the (base width, number of bands) of its models; they share the fold
-    designs and Grams of the widest. Each model searches ``3 ** (bands - 1)`` band scalings
-    (banded), each an ``eigh`` per inner fit and the alphas' validation errors (``2 p² k``
-    flops per alpha in the eigenbasis), then solves once per distinct chosen penalty.
+    designs and Grams of the widest: one design for all folds with ``shared_design``, else
+    one per fold, each with the statistics of the other folds. Each model searches
+    ``3 ** (bands - 1)`` band scalings (banded), each an ``eigh`` per inner fit and the
+    alphas' validation errors (``2 p² k`` flops per alpha in the eigenbasis), then solves
+    once per distinct chosen penalty.
     Calibrated on the 1,800 s participant benchmark (``benchmarks/README.md``).
     """
     enc, comp = size.config.encoding, size.config.comparison
@@ -428,7 +438,8 @@ def _union_fit(size: ComparisonSize, models: list[tuple[int, int]],
     n, folds, alphas = size.n_rows, enc.n_folds, len(enc.alphas)
     inner = (enc.inner_folds or folds - 1) if comp.inner_cv == "kfold" else 1
     P = max(w for w, _ in models) * per_lag
-    flops = 2 * (folds - 1) * n * P * (P + targets) + 2 * n * P * targets * len(models)
+    passes = 1 if shared_design else folds - 1
+    flops = 2 * passes * n * P * (P + targets) + 2 * n * P * targets * len(models)
     eigh = 0.0
     for width, bands in models:
         p = width * per_lag

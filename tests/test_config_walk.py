@@ -41,6 +41,7 @@ VALUES = {
     ("encoding", "inner_cv"): list(INNER_CVS),
     ("encoding", "standardize"): [True, False],
     ("encoding", "layer_pca"): [None, 50],
+    ("encoding", "layer_pca_fit"): ["recording", "in_fold"],
     ("encoding", "lag_basis"): [None, 9],
     ("encoding", "centre_words"): [True, False],
     ("encoding", "pca"): [None, 20],

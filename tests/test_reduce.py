@@ -10,7 +10,13 @@ from bids_app.encoding.backend import Backend
 from bids_app.encoding.cv import lag_profile
 from bids_app.encoding.folds import outer_folds, segment_pieces
 from bids_app.encoding.gram import lagged_design
-from bids_app.encoding.reduce import ReducedDesign, filter_lags, fold_pcas, lag_basis
+from bids_app.encoding.reduce import (
+    ReducedDesign,
+    filter_lags,
+    fit_pca,
+    fold_pcas,
+    lag_basis,
+)
 from bids_app.errors import UsageError
 
 LAGS = np.arange(0, 41)
@@ -110,6 +116,34 @@ def test_no_leakage_on_pure_noise(reduced):
     # cross-validated r on noise stays at the null: mean about 0, spread ~ 1/sqrt(n / folds)
     assert abs(np.mean(result.r)) < 3 / np.sqrt(n * result.r.size)
     assert np.max(np.abs(result.r)) < 5 / np.sqrt(n / 5)
+
+
+def test_the_recording_fit_gives_every_fold_one_design():
+    """``layer_pca_fit: recording`` fits a wide block's PCA and a word block's centring once,
+    on the stimulus features of every modelled sample: one design for all folds, the same
+    fit as reducing the features beforehand; ``in_fold`` fits one per outer training set."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    X = rng.standard_normal((n, 80)).astype(np.float32)
+    words = np.zeros((n, 6), dtype=np.float32)
+    rows = np.arange(10, n, 37)
+    words[rows] = 5.0 + rng.standard_normal((len(rows), 6))
+    Y = rng.standard_normal((n, 3)).astype(np.float32)
+    Y[:, 0] += np.convolve(X[:, 0], np.hanning(10), mode="full")[:n]
+    pieces = segment_pieces(None, n)
+    folds = outer_folds(pieces, 5)
+    shared = ReducedDesign.build([X, words], pieces, folds, LAGS, 10, 5, {1: rows},
+                                 fit="recording")
+    per_fold = ReducedDesign.build([X, words], pieces, folds, LAGS, 10, 5, {1: rows})
+    assert shared.fold_invariant and not per_fold.fold_invariant
+    np.testing.assert_array_equal(shared(0)[0], shared(3)[0])
+    assert not np.allclose(per_fold(0)[0], per_fold(3)[0])
+    centred = shared.pcas[1][0].transform(words)[rows]  # over all words of the recording
+    np.testing.assert_allclose(centred.mean(0), 0, atol=1e-5)
+    config = EncodingConfig(layer_pca=10)
+    whole = fit_pca(X, pieces, 10).transform(X)
+    np.testing.assert_allclose(cross_validate(X, Y, lags=LAGS, config=config).r,
+                               cross_validate(whole, Y, lags=LAGS, config=config).r, atol=1e-5)
 
 
 def test_a_coarse_lag_grid_keeps_every_delay_of_an_impulse():

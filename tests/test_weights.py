@@ -55,7 +55,7 @@ def test_fold_average_ignores_the_signs_of_the_fold_pcas(monkeypatch):
     X = (latent @ rng.standard_normal((2, 20)) + 0.3 * rng.standard_normal((3000, 20)))
     drive = np.convolve(latent[:, 0], np.exp(-0.5 * ((np.arange(21) - 12) / 2.0) ** 2))[:3000]
     Y = np.c_[drive + rng.standard_normal(3000), rng.standard_normal(3000)]
-    config = EncodingConfig(layer_pca=4, lag_basis=5, n_folds=4)
+    config = EncodingConfig(layer_pca=4, lag_basis=5, n_folds=4, layer_pca_fit="in_fold")
     kwargs = {"lags": np.arange(21), "config": config, "return_weights": True}
     plain = cross_validate(X.astype(np.float32), Y, **kwargs)
     real, calls = reduce_module.fold_pcas, []

@@ -216,7 +216,7 @@ def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.nd
     folds = outer_folds(pieces, config.n_folds)
     with Backend().threads(n_jobs):  # the in-fold PCAs are BLAS work too
         reduced = ReducedDesign.build(design, pieces, folds, lag_array(lags), config.layer_pca,
-                                      config.lag_basis, word_rows)
+                                      config.lag_basis, word_rows, config.layer_pca_fit)
     return Y, pieces, folds, reduced
 
 
@@ -226,6 +226,9 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
               verbose: bool, keep: list[bool], bands: Sequence[int] | None = None,
               keep_targets: int | None = None) -> list[EncodingResult]:
     """The per-fold engine: each fold's design and Gram once, one fit per block subset.
+
+    A fold-invariant design (:attr:`ReducedDesign.fold_invariant`) is built once, and the
+    statistics of each fold are computed once for all outer folds.
 
     A subset's model is fitted on the slices of the union's statistics, and predicts with
     the union's design and zero weights on the other blocks, so no subset copies the design.
@@ -246,12 +249,18 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
         Yb = engine.asarray(Y, config.dtype)
         y_center = engine.asarray(mean_over(Y, pieces), config.dtype)
         y_offset = engine.to_numpy(y_center).astype(np.float64)
+        invariant = reduced.fold_invariant  # one design and one set of fold statistics
         for k, fold in enumerate(folds):
-            X, widths = reduced(k)
-            Xb = engine.asarray(X, config.dtype)
-            centers = engine.asarray(mean_over(X, pieces), config.dtype), y_center
-            stats = [lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, *centers)
-                     if j != k else None for j, f in enumerate(folds)]
+            if k == 0 or not invariant:
+                X, widths = reduced(k)
+                Xb = engine.asarray(X, config.dtype)
+                centers = engine.asarray(mean_over(X, pieces), config.dtype), y_center
+                computed: dict[int, GramStats] = {}
+            for j, f in enumerate(folds):
+                if j != k and j not in computed:
+                    computed[j] = lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size,
+                                               *centers)
+            stats = [computed[j] if j != k else None for j in range(len(folds))]
             vals = _validation_sets(folds, stats, k, Xb, Yb, lags, centers, config, engine)
             n_columns = X.shape[1] * len(lags)
             for m, subset in enumerate(subsets):
@@ -281,7 +290,9 @@ def _per_fold(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                 if return_weights:
                     mean_weights = mean_weights + reduced.raw_weights(
                         k, engine.to_numpy(weights)) / len(folds)
-            del X, Xb, stats, vals
+            del stats, vals
+            if not invariant:
+                del X, Xb, computed
             if verbose:
                 logger.debug("outer fold %d/%d fitted (%d model(s))", k + 1, len(folds),
                              len(subsets))

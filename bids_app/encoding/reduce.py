@@ -305,25 +305,44 @@ class ReducedDesign:
     def build(cls, source: list[np.ndarray] | Callable[[int], Sequence[np.ndarray]],
               pieces: Sequence[Piece], folds: Sequence[Sequence[Piece]], lags: Sequence[int],
               layer_pca: int | None, n_basis: int | None,
-              word_rows: dict[int, np.ndarray] | None = None) -> ReducedDesign:
-        """Set up the reductions; the in-fold PCAs of a list source are fitted here."""
+              word_rows: dict[int, np.ndarray] | None = None,
+              fit: str = "in_fold") -> ReducedDesign:
+        """Set up the reductions; those of a list source are fitted here.
+
+        ``fit="recording"`` fits each block's reduction once on every modelled sample (the
+        stimulus features only), so that every fold shares it (:attr:`fold_invariant`);
+        ``"in_fold"`` fits one per outer training set.
+        """
         design = cls(source, list(pieces), [list(f) for f in folds],
                      np.asarray(lags, dtype=int), lag_basis(lags, n_basis), layer_pca,
                      dict(word_rows or {}))
         if not callable(source):
-            design.pcas = {j: (fold_pcas(block, folds, layer_pca) if j not in design.word_rows
-                               else [design._pca(j, block, k) for k in range(len(folds))])
+            design.pcas = {j: design._fit_block(j, block, fit)
                            for j, block in enumerate(source)
                            if design._wide(block) or j in design.word_rows}
         return design
+
+    def _fit_block(self, j: int, block: np.ndarray, fit: str) -> list[FoldPCA]:
+        """The reduction of block ``j`` for every fold (one shared object when fitted once)."""
+        n_folds = len(self.folds)
+        if j in self.word_rows:
+            if fit == "recording":
+                return [fit_word_pca(block, self.word_rows[j], self.pieces,
+                                     self.layer_pca)] * n_folds
+            return [self._pca(j, block, k) for k in range(n_folds)]
+        if fit == "recording":
+            return [fit_pca(block, self.pieces, self.layer_pca)] * n_folds
+        return fold_pcas(block, self.folds, self.layer_pca)
 
     def _wide(self, block: np.ndarray) -> bool:
         return self.layer_pca is not None and block.shape[1] > self.layer_pca
 
     @property
     def fold_invariant(self) -> bool:
-        """True when every fold gets the same design (a list source without wide blocks)."""
-        return not callable(self.source) and not self.pcas
+        """True when every fold gets the same design: a list source whose reductions, if
+        any, were fitted once for all folds."""
+        return not callable(self.source) and all(
+            all(pca is fits[0] for pca in fits) for fits in self.pcas.values())
 
     @property
     def filter_taps(self) -> tuple[np.ndarray, np.ndarray]:
