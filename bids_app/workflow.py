@@ -86,7 +86,13 @@ from bids_app.outputs.provenance import (
     software_versions,
     write_run_record,
 )
-from bids_app.outputs.stages import StageStore, stage_key
+from bids_app.outputs.stages import (
+    StageStore,
+    comparison_key,
+    encoding_key,
+    highgamma_key,
+    stage_key,
+)
 from bids_app.outputs.trf import write_trf_outputs
 from bids_app.progress import Progress, format_seconds, stage
 from bids_app.report.participant import write_failure_report, write_participant_report
@@ -377,8 +383,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
     designs = Designs(feature_sets, stimuli, neural.data.shape[1], neural.sfreq)
     encoder = _Encoder(stimuli, stimulus_words, neural, segments, designs, config, options,
                        store,
-                       stage_key(neural_key, config.electrodes, config.encoding,
-                                 config.statistics, ENCODING_STAGE_CONTENT),
+                       encoding_key(neural_key, config.electrodes, config.encoding,
+                                    config.statistics, ENCODING_STAGE_CONTENT),
                        Progress("encoding", sum(len(sets[0].layer_names)
                                                 for sets in feature_sets.values()),
                                 workers=_parallel_layers(options)))
@@ -399,7 +405,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
     if config.encoding.mode == "trf":
         def cache(name: str, settings: dict, compute: Callable[[], Any]) -> Any:
             """Each comparison keyed by its settings and every encoding's key."""
-            key = stage_key(sorted(encoder.keys), config.statistics, settings)
+            key = comparison_key(encoder.keys, config.electrodes, config.statistics,
+                                 settings)
             value = store.load(f"comparison-{name}", key)
             if value is None:
                 value = compute()
@@ -460,7 +467,7 @@ def _highgamma(recording: Recording, config: AppConfig, options: RunOptions,
     ``block`` (channels at once) changes the memory taken, not the result, so it is not part
     of the stage key.
     """
-    key = stage_key(config.preprocessing, _source_identity(recording))
+    key = highgamma_key(config.preprocessing, _source_identity(recording))
     neural = store.load("highgamma", key)
     if neural is not None:
         logger.info("high-gamma: reused (same input and preprocessing settings)")
@@ -740,9 +747,10 @@ def _scores_table(result: EncodingResult, p_values: np.ndarray, layer: str,
 
 
 def _up_to_date(scores_path: Path, digest: str) -> bool:
-    """True when ``scores_path`` exists and was made with the same configuration."""
+    """True when ``scores_path`` exists and was made with the same configuration by this
+    version of the app (as every stage key includes it)."""
     sidecar = scores_path.with_suffix(".json")
     if not (scores_path.is_file() and sidecar.is_file()):
         return False
     provenance = json.loads(sidecar.read_text()).get("Provenance", {})
-    return provenance.get("ConfigHash") == digest
+    return provenance.get("ConfigHash") == digest and provenance.get("Version") == __version__

@@ -109,3 +109,61 @@ def test_stage_store_keys_and_replaces(tmp_path):
     assert store.load("highgamma", first) is None  # the stale key is gone
     assert store.load("highgamma", second) == [3]
     assert [p.name for p in tmp_path.iterdir()] == [f"highgamma-{second}.pkl"]
+
+
+def test_each_stage_is_keyed_by_exactly_the_settings_that_change_its_outputs(monkeypatch):
+    """Memory-only fields are out of every key; the electrode settings refit the encodings
+    only when they choose the modelled channels (``mask: responsive``), but always rerun the
+    comparisons (they test the speech-responsive electrodes); a new app version changes
+    every key."""
+    from dataclasses import replace
+
+    from bids_app.encoding import EncodingConfig, StatisticsConfig
+    from bids_app.neural.config import ElectrodeConfig, PreprocessingConfig
+    from bids_app.outputs import stages
+
+    pre, ele, enc, stats = (PreprocessingConfig(), ElectrodeConfig(), EncodingConfig(),
+                            StatisticsConfig())
+    source = {"files": [("sub-01_ieeg.edf", 10, 1)]}
+    high = stages.highgamma_key(pre, source)
+    assert stages.highgamma_key(replace(pre, block_size=64), source) == high
+    assert stages.highgamma_key(replace(pre, sfreq_out=50.0), source) != high
+    assert stages.highgamma_key(pre, {"files": [("sub-01_ieeg.edf", 11, 1)]}) != high
+
+    def encoding(**changes) -> str:
+        parts = {"electrodes": ele, "encoding": enc, "statistics": stats, **changes}
+        return stages.encoding_key(high, parts["electrodes"], parts["encoding"],
+                                   parts["statistics"], ("scores",))
+
+    base = encoding()
+    assert encoding(electrodes=replace(ele, alpha=0.01)) == base
+    assert encoding(encoding=replace(enc, chunk_size=1024)) == base
+    assert encoding(encoding=replace(enc, n_folds=4)) != base
+    assert encoding(statistics=replace(stats, fdr_alpha=0.01)) != base
+    responsive = replace(ele, mask="responsive")
+    assert encoding(electrodes=responsive) != encoding(
+        electrodes=replace(responsive, alpha=0.01))
+
+    comparison = stages.comparison_key([base], ele, stats, {"n_refits": 20})
+    assert stages.comparison_key([base], replace(ele, alpha=0.01), stats,
+                                 {"n_refits": 20}) != comparison
+    assert stages.comparison_key([base], ele, stats, {"n_refits": 50}) != comparison
+
+    monkeypatch.setattr(stages, "__version__", "99.0")
+    assert stages.highgamma_key(pre, source) != high
+    assert encoding() != base
+
+
+def test_outputs_of_another_app_version_are_not_up_to_date(tmp_path):
+    import json
+
+    from bids_app import __version__
+    from bids_app.workflow import _up_to_date
+
+    scores = tmp_path / "sub-01_task-listen_desc-gpt2_scores.tsv"
+    scores.write_text("channel\tr\n")
+    for version, expected in ((__version__, True), ("0.0.1", False)):
+        scores.with_suffix(".json").write_text(json.dumps(
+            {"Provenance": {"ConfigHash": "abc", "Version": version}}))
+        assert _up_to_date(scores, "abc") is expected
+    assert not _up_to_date(scores, "other")

@@ -116,7 +116,7 @@ class EncodingConfig:
     centre_words: bool = True
     pca: int | None = None
     dtype: str = "float32"
-    chunk_size: int = 8192
+    chunk_size: int = field(default=8192, metadata={"memory_only": True})  # not keyed
 
     def __post_init__(self) -> None:
         if self.mode not in ("trf", "word"):

@@ -76,7 +76,7 @@ class PreprocessingConfig:
     auto_flag: bool = False
     auto_flag_threshold: float = 5.0
     derivative: str | None = None
-    block_size: int = 16
+    block_size: int = field(default=16, metadata={"memory_only": True})  # not keyed
 
     def __post_init__(self) -> None:
         _check_choice("reference", self.reference, REFERENCES)

@@ -19,7 +19,7 @@ import json
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,15 +28,56 @@ from bids_app import __version__
 from bids_app.encoding import EncodingResult
 from bids_app.outputs.atomic import atomic_path
 
+if TYPE_CHECKING:
+    from bids_app.encoding import EncodingConfig, StatisticsConfig
+    from bids_app.neural.config import ElectrodeConfig, PreprocessingConfig
+
 #: File suffix of a stage's TRF weights (a ``.``-suffix, so that a key is parsed alone).
 WEIGHTS_SUFFIX = ".weights.npy"
 
 
+#: Metadata key of a config field that changes only memory or speed, never a result
+#: (``field(metadata={"memory_only": True})``): left out of every stage key.
+MEMORY_ONLY = "memory_only"
+
+
 def stage_key(*parts: Any) -> str:
-    """A short hash of ``parts`` (dataclasses, dicts, strings) and the app version."""
-    plain = [dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p for p in parts]
+    """A short hash of ``parts`` (config sections, dicts, strings) and the app version.
+
+    A config section (a dataclass) enters with its fields but the memory-only ones.
+    """
+    plain = [_settings(p) if dataclasses.is_dataclass(p) else p for p in parts]
     text = json.dumps([__version__, *plain], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _settings(section: Any) -> dict:
+    return {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
+            if not f.metadata.get(MEMORY_ONLY)}
+
+
+def highgamma_key(preprocessing: PreprocessingConfig, source: dict) -> str:
+    """The high-gamma stage: its settings and the recording's files."""
+    return stage_key(preprocessing, source)
+
+
+def encoding_key(highgamma: str, electrodes: ElectrodeConfig, encoding: EncodingConfig,
+                 statistics: StatisticsConfig, content: tuple[str, ...]) -> str:
+    """The encoding of every layer (which then adds its features and layer name).
+
+    The electrode settings change which channels are modelled only with ``mask:
+    responsive``; otherwise they change the ``responsive`` column alone, which is added
+    after the stage.
+    """
+    modelled = electrodes if electrodes.mask == "responsive" else "every good channel"
+    return stage_key(highgamma, modelled, encoding, statistics, content)
+
+
+def comparison_key(encodings: list[str], electrodes: ElectrodeConfig,
+                   statistics: StatisticsConfig, settings: dict) -> str:
+    """One comparison: the encodings it reads, the electrodes it tests (the
+    speech-responsive ones, so every electrode setting), and its own settings."""
+    return stage_key(sorted(encodings), electrodes, statistics, settings)
 
 
 @dataclass(frozen=True)
