@@ -76,3 +76,45 @@ def test_exported_function_wins_over_its_submodule_in_either_import_order():
                             check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "False"]
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Each ``bids_app`` module's imports of other ``bids_app`` modules at module level,
+    ``if TYPE_CHECKING:`` blocks included (a design dependency), imports inside functions
+    (deliberately lazy) excluded; ``from package import submodule`` depends on the submodule."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    paths = {".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (root / "bids_app").rglob("*.py")}
+
+    def targets(node: ast.stmt) -> list[str]:
+        if isinstance(node, ast.Import):
+            return [alias.name for alias in node.names]
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            return [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in paths
+                    else node.module for alias in node.names]
+        return []
+
+    graph = {}
+    for name, path in paths.items():
+        body, found = list(ast.parse(path.read_text()).body), set()
+        while body:
+            node = body.pop()
+            if isinstance(node, ast.If | ast.Try):
+                body += node.body + node.orelse
+            found |= {t for t in targets(node) if t in paths and t != name}
+        graph[name] = found
+    return graph
+
+
+def test_no_import_circles():
+    """Every module can be read after the modules it imports: the import graph is acyclic."""
+    from graphlib import CycleError, TopologicalSorter
+
+    try:
+        tuple(TopologicalSorter(_module_imports()).static_order())
+    except CycleError as err:
+        pytest.fail(f"import circle: {' -> '.join(err.args[1])}")
+    assert "bids_app.analysis.inputs" in _module_imports()["bids_app.analysis.unions"]

@@ -12,7 +12,8 @@ from bids_app._lazy import lazy_exports
 # Imported on first use (bids_app._lazy), so that the configuration loads without pandas or SciPy.
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "cca": ("SharedSpace", "fit_shared_space"),
-    "compare": ("ComparisonInputs", "ComparisonResult", "compare_models"),
+    "compare": ("compare_models",),
+    "inputs": ("ComparisonInputs", "ComparisonResult"),
     "config": ("ComparisonConfig",),
     "dictionary": ("table_dictionary",),
     "partition": ("partition_regions",),

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ import pandas as pd
 
 from bids_app.analysis.beyond import Side, shared_beyond_low, untrained_contrast
 from bids_app.analysis.config import ComparisonConfig, untrained_name
+from bids_app.analysis.inputs import ComparisonInputs, ComparisonResult
 from bids_app.analysis.lowlevel import (
     MIN_EVENTS,
     ONSETS_ONLY_WARNING,
@@ -38,7 +38,6 @@ from bids_app.analysis.lowlevel import (
     low_level_set,
 )
 from bids_app.analysis.plan import (
-    FeatureSpaceInfo,
     comparison_pairs,
     first_of_kind,
     partitions,
@@ -48,7 +47,6 @@ from bids_app.analysis.predcorr import best_layer_result, prediction_correlation
 from bids_app.analysis.shared import fit_recording_shared_space
 from bids_app.analysis.summaries import summarize
 from bids_app.analysis.unions import SetDesigns, variance_partition
-from bids_app.analysis.words import WordSamples, modelled_words
 from bids_app.encoding import EncodingConfig, EncodingResult, StatisticsConfig, cross_validate
 from bids_app.errors import UsageError
 from bids_app.layers import split_layers
@@ -56,7 +54,6 @@ from bids_app.progress import stage
 
 logger = logging.getLogger("ssl_ieeg")
 
-Design = Callable[[str, str], np.ndarray]
 #: ``cache(name, settings, compute)``: ``compute()``'s value, or the one saved for the same
 #: comparison ``name`` and ``settings`` (what it depends on; the workflow's stage store adds
 #: the inputs' keys), so that changing one option reruns only what it affects.
@@ -67,88 +64,6 @@ REFERENCE_WARNING = (
     "conditioning set, uncentred word vectors, the word onset in the shared set, no "
     "untrained-twin control. Its comparisons do not control word timing, sound energy or "
     "architecture, and can call them shared representation.")
-
-
-@dataclass
-class ComparisonResult:
-    """Tables, summary sentences and warnings of the comparisons of one recording.
-
-    Attributes
-    ----------
-    tables : dict of str to DataFrame
-        desc label -> table: ``"<a>X<b>"`` prediction correlation (suffix ``predcorr``),
-        ``"beyond"`` shared variance beyond L (suffix ``beyond``), ``"cca"`` canonical
-        components (suffix ``components``), ``"varpart"`` variance partition (suffix
-        ``scores``).
-    summaries : list of str
-        One sentence of numbers per question answered, computed from the tables.
-    warnings : list of str
-        What the report must flag (e.g. an all-data CCA fit, analyses skipped).
-    metrics : dict of str to float
-        Scalars behind the summaries (e.g. the across-electrode correlation of two models'
-        accuracies), for the data dictionaries.
-    """
-
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    summaries: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class ComparisonInputs:
-    """What the comparisons of one recording work on.
-
-    Attributes
-    ----------
-    design : callable
-        ``design(space, layer)`` -> ndarray (n_samples, n_features), float32, on the neural
-        timeline (computed on demand; word-level spaces are impulses at word onsets).
-    spaces : mapping of str to FeatureSpaceInfo
-        Every feature space, by name.
-    results : mapping of str to mapping of str to EncodingResult
-        space -> layer -> result of ``cross_validate`` on ``design(space, layer)``.
-    Y : ndarray, shape (n_samples, n_channels)
-        Neural data.
-    segments : ndarray of int, shape (n_samples,)
-        Stimulus labels (-1 between stimuli), as given to ``cross_validate``.
-    lags : ndarray of int
-        TRF lags in samples.
-    channels : list of str
-    words : WordSamples | None
-        Word onsets/offsets in samples; needed by the CCA shared space (and the sets derived
-        from it) and the word regressors of L. None skips them with a warning.
-    sfreq : float
-        Sampling rate of the timeline (Hz).
-    tested : ndarray of bool | None
-        The electrodes the shared-beyond-L test runs on (the speech-responsive ones, in the
-        workflow); None tests every electrode.
-    word_rows : callable | None
-        ``word_rows(space)`` -> the samples of a word-level space's impulses (e.g.
-        :meth:`bids_app.encoding.align.Designs.word_rows`), centred across training words;
-        None: the onsets of the modelled words.
-    """
-
-    design: Design
-    spaces: Mapping[str, FeatureSpaceInfo]
-    results: Mapping[str, Mapping[str, EncodingResult]]
-    Y: np.ndarray
-    segments: np.ndarray
-    lags: np.ndarray
-    channels: list[str]
-    words: WordSamples | None = None
-    sfreq: float = 100.0
-    tested: np.ndarray | None = None
-    word_rows: Callable[[str], np.ndarray | None] | None = None
-
-    def impulse_rows(self, space: str) -> np.ndarray | None:
-        """The impulse samples of a word-level space (None for a frame-level one)."""
-        if not self.spaces[space].word_level:
-            return None
-        if self.word_rows is not None:
-            return self.word_rows(space)
-        return None if self.words is None else np.unique(
-            modelled_words(self.words, self.segments)[0])
 
 
 def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,

@@ -28,7 +28,7 @@ from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
 from bids_app.errors import BadDataError, UsageError
 
 if TYPE_CHECKING:
-    from bids_app.analysis.compare import ComparisonInputs
+    from bids_app.analysis.inputs import ComparisonInputs
 
 ALL_DATA_WARNING = (
     "CCA was fitted on all words (comparison.cca_fit: all_data, as in the reference code): the "

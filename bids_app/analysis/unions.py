@@ -35,7 +35,7 @@ from bids_app.encoding import (
 )
 
 if TYPE_CHECKING:
-    from bids_app.analysis.compare import ComparisonInputs
+    from bids_app.analysis.inputs import ComparisonInputs
 
 logger = logging.getLogger("ssl_ieeg")
 
