@@ -47,7 +47,27 @@ def test_predict_outside_segments_is_nan_and_bad_input_is_a_value_error():
     assert np.isnan(predicted[1400:1600]).all() and np.isfinite(predicted[:1400]).all()
     with pytest.raises(ValueError, match="tmin < tmax"):
         TRFEncoder(tmin=0.5, tmax=0.1).fit(X, Y)
-    with pytest.raises(ValueError, match=r"X must be \(n_samples, 3\)"):
+    with pytest.raises(ValueError, match=r"X has 2 features, but TRFEncoder is expecting 3"):
         model.predict(X[:, :2])
-    with pytest.raises(ValueError, match="call fit first"):
+    with pytest.raises(ValueError, match="not fitted yet"):
         TRFEncoder().predict(X)
+
+
+def test_a_scikit_learn_estimator():
+    """It passes scikit-learn's own estimator checks, except the two that assume rows are
+    independent samples (a TRF reads each sample's lagged neighbours), and works in a
+    Pipeline and cross_val_score."""
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.utils.estimator_checks import check_estimator
+
+    lagged = ("a TRF's prediction of a sample reads the samples before it (its lags), so "
+              "predicting rows in another order or a subset of them changes it")
+    check_estimator(TRFEncoder(tmax=0.03), expected_failed_checks={
+        "check_methods_sample_order_invariance": lagged,
+        "check_methods_subset_invariance": lagged})
+    X, Y, _ = _planted(3000, 3)
+    scores = cross_val_score(make_pipeline(StandardScaler(), TRFEncoder(tmax=0.2)), X, Y[:, 0],
+                             cv=KFold(3))
+    assert scores.shape == (3,) and (scores > 0.3).all()

@@ -202,7 +202,8 @@ def _outer_fits(X: Any, Y: np.ndarray, y_offset: np.ndarray, center: Any,
         r2_folds.append(r2)
         if return_weights:
             mean_weights = mean_weights + engine.to_numpy(weights) / len(folds)
-        _log(verbose, "outer fold %d/%d: mean r = %.4f", k + 1, len(folds), np.nanmean(r))
+        if verbose and np.isfinite(r).any():
+            _log(verbose, "outer fold %d/%d: mean r = %.4f", k + 1, len(folds), np.nanmean(r))
     r_folds, r2_folds = np.array(r_folds), np.array(r2_folds)
     weights_out = None
     if return_weights:

@@ -18,9 +18,14 @@ wide features, raised-cosine lag basis) are refitted on all samples too.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.utils import Tags
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bids_app.encoding.backend import Backend
 from bids_app.encoding.config import EncodingConfig
@@ -33,16 +38,20 @@ from bids_app.encoding.ridge import fit, standardize
 from bids_app.errors import UsageError
 
 
-@dataclass
-class TRFEncoder:
+class TRFEncoder(RegressorMixin, BaseEstimator):
     """Time-lagged ridge (TRF) encoding model with per-target alphas chosen by blocked CV.
+
+    A scikit-learn estimator: it can be cloned, put in a ``Pipeline`` and scored by
+    ``cross_val_score`` (which splits the samples itself: pass ``cv=KFold(n)`` without
+    shuffling, so that its folds are blocks of time as the lags need). Parameters are
+    validated in :meth:`fit`.
 
     Parameters
     ----------
     tmin, tmax : float
         First and last lag in seconds; positive means the response follows the feature.
     sfreq : float
-        Sampling rate of ``X`` and ``Y`` in Hz.
+        Sampling rate of ``X`` and ``y`` in Hz.
     config : EncodingConfig | None
         Every other fitting option (alphas, folds, ``layer_pca``, ``lag_basis``, ...); its
         ``tmin``/``tmax`` are replaced by the ones above. None: the defaults.
@@ -61,31 +70,53 @@ class TRFEncoder:
         Weights of ``X[t - lag]`` in raw units.
     lags_ : ndarray of float
         The lags in seconds.
+    n_features_in_ : int
+        Columns of ``X`` seen in :meth:`fit`.
     """
 
-    tmin: float = 0.0
-    tmax: float = 0.4
-    sfreq: float = 100.0
-    config: EncodingConfig | None = None
-    backend: str = "numpy"
-    device: str = "cpu"
-    n_jobs: int = 1
+    _parameter_constraints: ClassVar[dict] = {
+        "tmin": [Real],
+        "tmax": [Real],
+        "sfreq": [Interval(Real, 0, None, closed="neither")],
+        "config": [EncodingConfig, None],
+        "backend": [StrOptions({"numpy", "torch"})],
+        "device": [StrOptions({"cpu", "cuda"})],
+        "n_jobs": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, tmin: float = 0.0, tmax: float = 0.4, sfreq: float = 100.0,
+                 config: EncodingConfig | None = None, backend: str = "numpy",
+                 device: str = "cpu", n_jobs: int = 1) -> None:
+        self.tmin = tmin
+        self.tmax = tmax
+        self.sfreq = sfreq
+        self.config = config
+        self.backend = backend
+        self.device = device
+        self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
 
     def _config(self) -> EncodingConfig:
-        if not self.sfreq > 0 or not self.tmin < self.tmax:
-            raise UsageError(f"TRFEncoder needs sfreq > 0 and tmin < tmax, got sfreq="
-                             f"{self.sfreq}, tmin={self.tmin}, tmax={self.tmax}")
+        if not self.tmin < self.tmax:
+            raise UsageError(f"TRFEncoder needs tmin < tmax, got tmin={self.tmin}, "
+                             f"tmax={self.tmax}")
         return dataclasses.replace(self.config or EncodingConfig(), mode="trf", tmin=self.tmin,
                                    tmax=self.tmax)
 
-    def fit(self, X: np.ndarray, Y: np.ndarray, segments: np.ndarray | None = None
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: np.ndarray, y: np.ndarray, segments: np.ndarray | None = None
             ) -> TRFEncoder:
         """Cross-validate to choose each target's alpha, then fit every modelled sample.
 
         Parameters
         ----------
         X : ndarray, shape (n_samples, n_features)
-        Y : ndarray, shape (n_samples, n_targets)
+        y : ndarray, shape (n_samples,) or (n_samples, n_targets)
         segments : ndarray of int, shape (n_samples,) | None
             Stimulus labels (-1: not modelled); lags never cross a segment edge.
 
@@ -94,7 +125,11 @@ class TRFEncoder:
         self : TRFEncoder
         """
         config = self._config()
-        X, Y = check_arrays(X, Y)
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=[np.float64, np.float32],
+                             ensure_min_samples=2 * config.n_folds)
+        self._single_output = y.ndim == 1
+        X, Y = check_arrays(X, y[:, None] if self._single_output else y)
         lags = config.lags_samples(self.sfreq)
         engine = dict(backend=self.backend, device=self.device, n_jobs=self.n_jobs)
         self.cv_result_: EncodingResult = cross_validate(X, Y, lags=lags, segments=segments,
@@ -139,15 +174,12 @@ class TRFEncoder:
 
         Returns
         -------
-        Y_hat : ndarray, shape (n_samples, n_targets)
+        y_hat : ndarray, shape (n_samples,) or (n_samples, n_targets)
+            As ``y`` was in :meth:`fit`.
         """
-        if not hasattr(self, "coef_"):
-            raise UsageError("TRFEncoder.predict: call fit first")
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         config = self._config()
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.coef_.shape[1]:
-            raise UsageError(f"TRFEncoder.predict: X must be (n_samples, "
-                             f"{self.coef_.shape[1]}), got {X.shape}")
         pieces = segment_pieces(segments, len(X))
         design = self._reduced(X, pieces, config)
         Z = design(0)[0]
@@ -157,15 +189,15 @@ class TRFEncoder:
             out[piece_indices(pieces)] = predict_fold(
                 backend.asarray(Z, config.dtype), pieces, design.engine_lags, self._center,
                 self._weights, self._intercept, config, backend)
-        return out
+        return out[:, 0] if self._single_output else out
 
-    def score(self, X: np.ndarray, Y: np.ndarray, segments: np.ndarray | None = None
+    def score(self, X: np.ndarray, y: np.ndarray, segments: np.ndarray | None = None
               ) -> float:
         """Mean R² over targets on the modelled samples (the scikit-learn convention).
 
         Per-target scores: ``fold_scores(Y, model.predict(X))`` gives r and R².
         """
-        predicted = self.predict(X, segments)
-        Y = np.asarray(Y).reshape(len(predicted), -1)
+        predicted = self.predict(X, segments).reshape(len(X), -1)
+        Y = np.asarray(y, dtype=float).reshape(len(predicted), -1)
         keep = ~np.isnan(predicted[:, 0])
         return float(np.nanmean(fold_scores(Y[keep], predicted[keep])[1]))
