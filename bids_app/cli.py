@@ -144,7 +144,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
     filters = build_filters(args)
     _prepare_output(output_dir)
     work_dir, per_run = _work_dir(args.work_dir, output_dir)
-    options = RunOptions(bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir,
+    options = RunOptions(bids_dir=bids_dir, output_dir=output_dir,
                          n_jobs=args.nprocs, device=args.device, model_dir=args.model_dir,
                          mem_bytes=mem_bytes, reports_only=args.reports_only, command=command)
     keep_freed_memory()

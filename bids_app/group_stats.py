@@ -21,7 +21,7 @@ from scipy import stats
 
 from bids_app.analysis.partition import region_shares
 from bids_app.encoding.stats import fdr_bh
-from bids_app.layers import best_lag_per_channel, layer_index, layer_order
+from bids_app.layers import best_lag_per_channel, highest_mean, layer_index, layer_order
 
 #: Electrode sets a participant's mean r is taken over (docs/statistics.md).
 ELECTRODE_SETS = ("significant", "responsive", "all")
@@ -239,8 +239,7 @@ def best_layer(profile: pd.DataFrame) -> str | None:
     for electrode_set in ("significant", "all"):
         rows = layers[(layers["electrode_set"] == electrode_set) & layers["mean_r"].notna()]
         if len(rows):
-            top = rows[rows["mean_r"] == rows["mean_r"].max()]
-            return min(top["layer"], key=layer_index)
+            return highest_mean(rows.set_index("layer")["mean_r"])
     return None
 
 
@@ -622,8 +621,8 @@ COLUMNS: dict[str, str] = {
               "pooled (regions).",
     "n_participants": "Participants with at least one electrode in the set.",
     "ci_low": "Lower end of the 95% percentile bootstrap interval of the group mean "
-              "(participants resampled with replacement, 10,000 resamples, seed 0); empty with "
-              "fewer than 2 participants.",
+              f"(participants resampled with replacement, {N_RESAMPLES:,} resamples, seed "
+              f"{SEED}); empty with fewer than 2 participants.",
     "ci_high": "Upper end of the 95% bootstrap interval, as ci_low.",
     "best": "The feature space's best layer: highest group mean r over the 'significant' set "
             "(over 'all' when no participant has a significant electrode), ties to the lower "
@@ -661,7 +660,7 @@ COLUMNS: dict[str, str] = {
                     "or mean of participant means (test rows).",
     "mean_delta_z": "Mean Δz over the participant's electrodes in the set.",
     "signflip_p": "Two-sided sign-flip permutation p of the mean of participant mean Δr "
-                  "(exact over all 2^n sign patterns when 2^n <= 10,000).",
+                  f"(exact over all 2^n sign patterns when 2^n <= {N_RESAMPLES:,}).",
     "signflip_exact": "signflip_p enumerates every sign pattern.",
     "lmm_delta_z": "Intercept of the linear mixed model delta_z ~ 1 + (1 | subject) (REML, "
                    "statsmodels MixedLM): the population mean Δz.",

@@ -5,7 +5,8 @@ states; other entries of the same space (a language model's ``surprisal`` and ``
 are scalar features, reported on their own and never on the layer axis. A participant's best
 layer is the model layer with the highest mean r over the space's FDR-significant electrodes
 (over all electrodes when none is significant); ties go to the earlier layer. The group level
-applies the same rule to group means (:func:`bids_app.group_stats.best_layer`).
+applies the same rule (:func:`highest_mean`) to group means
+(:func:`bids_app.group_stats.best_layer`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 _MODEL_LAYER = re.compile(r"layer(\d+)")
@@ -77,5 +77,13 @@ def best_layer(table: pd.DataFrame) -> str:
     significant = significant_channels(rows)
     if significant:
         rows = rows[rows["channel"].isin(significant)]
-    means = rows.groupby("layer", sort=False)["r"].mean().reindex(model)
-    return model[int(np.nanargmax(means.to_numpy()))]
+    return highest_mean(rows.groupby("layer", sort=False)["r"].mean().reindex(model))
+
+
+def highest_mean(means: pd.Series) -> str:
+    """The rule of both levels: the layer (index of ``means``) with the highest mean r,
+    ties to the earlier layer (by layer index, then order). NaN means are ignored."""
+    means = means.dropna()
+    order = list(means.index)
+    top = [layer for layer, value in means.items() if value == means.max()]
+    return str(min(top, key=lambda layer: (layer_index(layer) or 0, order.index(layer))))

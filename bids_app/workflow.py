@@ -69,6 +69,7 @@ from bids_app.neural import (
 from bids_app.outputs.atomic import write_json, write_text, write_tsv
 from bids_app.outputs.derivatives import (
     COMPARISON_SUFFIXES,
+    beside,
     bids_name,
     crash_path,
     entity_stem,
@@ -114,8 +115,9 @@ class RunOptions:
 
     Attributes
     ----------
-    bids_dir, output_dir, work_dir : Path
-        Input dataset, derivatives root, scratch space.
+    bids_dir, output_dir : Path
+        Input dataset, derivatives root. (The scratch space, ``-w``, is the run's ``TMPDIR``,
+        set by the command line; no stage reads it from here.)
     n_jobs : int
         Threads for numerical work (``--nprocs``).
     device : str
@@ -133,7 +135,6 @@ class RunOptions:
 
     bids_dir: Path
     output_dir: Path
-    work_dir: Path
     n_jobs: int = 1
     device: str = "auto"
     model_dir: Path | None = None
@@ -356,7 +357,7 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                                space=neural.coordinate_space)
         write_tsv(out_dir / electrodes, neural.electrodes)
         # BIDS requires the coordinate system beside electrodes.tsv; IntendedFor names raw files
-        write_json(out_dir / electrodes.replace("_electrodes.tsv", "_coordsystem.json"), {
+        write_json(beside(out_dir / electrodes, "coordsystem", ".json"), {
             "iEEGCoordinateSystem": neural.coordinate_space, "iEEGCoordinateUnits": "n/a",
             **{k: v for k, v in recording.coordsystem.items() if k != "IntendedFor"}})
     verbose = logger.isEnabledFor(logging.INFO)

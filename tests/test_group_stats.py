@@ -189,7 +189,7 @@ def test_group_report_builds_without_comparison_tables_and_says_what_is_missing(
     write_text(output_dir / "logs" / "crash-sub-03-20260101-000000.txt",
                "ssl-ieeg 0\nTraceback (most recent call last):\n  ...\n"
                "bids_app.errors.MissingInputError: no events.tsv for sub-03\n")
-    report = run_group(RunOptions(bids_dir, output_dir, tmp_path / "work"), AppConfig(),
+    report = run_group(RunOptions(bids_dir, output_dir), AppConfig(),
                        Filters())
     html = report.read_text()
     assert "No variance-partitioning tables" in html

@@ -287,8 +287,9 @@ class ReducedDesign:
     pcas : dict of int to list of FoldPCA
         For a list source: the PCA of every outer fold of each wide or word-level block
         (those of wide frame-level blocks fitted in one pass).
-    fitted : dict of int to list of (FoldPCA | None)
-        The PCA used for each block of each fold built so far (for :meth:`raw_weights`).
+    fitted : dict of int to list of (int, FoldPCA | None)
+        Each block's raw width and the PCA used for it (None: none), for each fold built so
+        far (for :meth:`raw_weights`).
     """
 
     source: list[np.ndarray] | Callable[[int], Sequence[np.ndarray]]
@@ -299,7 +300,7 @@ class ReducedDesign:
     layer_pca: int | None
     word_rows: dict[int, np.ndarray] = field(default_factory=dict)
     pcas: dict[int, list[FoldPCA]] = field(default_factory=dict)
-    fitted: dict[int, list[FoldPCA | None]] = field(default_factory=dict)
+    fitted: dict[int, list[tuple[int, FoldPCA | None]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, source: list[np.ndarray] | Callable[[int], Sequence[np.ndarray]],

@@ -108,6 +108,14 @@ def parse_name(name: str) -> DerivativeName | None:
                           dot + extension, values.get("space"), values.get("desc"))
 
 
+def beside(path: Path, suffix: str, extension: str) -> Path:
+    """The derivative with ``path``'s entities (``desc`` and ``space`` included) and another
+    suffix, e.g. a scores table's ``lagprofile.npy`` or ``electrodes.tsv``'s
+    ``coordsystem.json``."""
+    stem = path.name.split(".", 1)[0].rsplit("_", 1)[0]
+    return path.with_name(f"{stem}_{suffix}{extension}")
+
+
 def parse_entities(stem: str) -> dict[str, str] | None:
     """``{"sub": "01", "task": "listen"}`` from ``sub-01_task-listen`` (None if malformed).
 
@@ -228,8 +236,11 @@ def scores_dictionary(space: str, provenance: dict) -> dict:
         "r2": {"Description": "Cross-validated coefficient of determination, mean over folds."},
         "alpha": {"Description": "Ridge penalty chosen in the training folds (median over "
                                  "folds)."},
-        "p": {"Description": "Permutation p-value of r (circular shifts of held-out "
-                             "predictions), (count+1)/(n+1)."},
+        "p": {"Description": "p-value of r under the encoding null (statistics.method): "
+                             "with circular shifts of the held-out predictions (TRF mode's "
+                             "default), (count+1)/(n+1) over the shifts; with refits on "
+                             "shifted data (word mode with few words per fold), the upper "
+                             "tail of the normal approximation of the refit null."},
         "p_fdr": {"Description": "Benjamini-Hochberg adjusted p across channels (and lags, in "
                                  "word mode)."},
         "significant": {"Description": "p_fdr below statistics.fdr_alpha."},

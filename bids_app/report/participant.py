@@ -20,7 +20,7 @@ from bids_app.config import AppConfig
 from bids_app.errors import MissingInputError
 from bids_app.layers import best_lag_per_channel, best_layer
 from bids_app.outputs.citation import methods_text
-from bids_app.outputs.derivatives import find_scores, read_electrodes, run_record_path
+from bids_app.outputs.derivatives import beside, find_scores, read_electrodes, run_record_path
 from bids_app.outputs.provenance import now, read_run_record
 from bids_app.outputs.trf import PROFILE_SUFFIX, read_lag_profiles
 from bids_app.report.comparisons import comparison_section, find_comparison_tables
@@ -181,8 +181,7 @@ def _scores_section(recording: str, space: str, table: pd.DataFrame, scores_path
     if table["layer"].nunique() > 1:
         figures.append(layer_profile_figure(table, space))
     figures.append(electrode_scores_figure(table, layer, space))
-    profiles_path = scores_path.with_name(
-        scores_path.name.replace("_scores.tsv", f"_{PROFILE_SUFFIX}.npy"))
+    profiles_path = beside(scores_path, PROFILE_SUFFIX, ".npy")
     if profiles_path.is_file():
         profiles = read_lag_profiles(profiles_path)
         significant = rows.set_index("channel")["significant"].reindex(profiles.channels)
