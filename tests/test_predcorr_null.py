@@ -3,8 +3,9 @@
 Two feature spaces that share a latent (the planted wav2vec2 and GPT-2 of
 :mod:`bids_app.synthetic.partition`) fitted to the same pure-noise electrode give correlated
 predictions. Shifting one prediction against the other tests only that, and rejects on noise;
-refitting both models on shifted data (:func:`~bids_app.analysis.predcorr.refit_null`) keeps
-the feature correlation in the null, so its p-values are uniform on noise.
+refitting both models on shifted data
+(:func:`~bids_app.analysis.predcorr.prediction_correlation_null`) keeps the feature
+correlation in the null, so its p-values are uniform on noise.
 
 Measured (100 noise electrodes, 120 s and 60 s, seeds 1-3, 39 shifts): the shift null
 rejected 23-53 % at p <= 0.05, the refit null 2-6 %.
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bids_app.analysis.predcorr import fold_mean_correlation, refit_null
+from bids_app.analysis.predcorr import fold_mean_correlation, prediction_correlation_null
 from bids_app.encoding import EncodingConfig, EncodingResult, cross_validate, permutation_test
 from bids_app.synthetic.partition import SFREQ, planted_comparison
 
@@ -54,8 +55,8 @@ def test_refit_null_is_calibrated_on_noise_where_a_shift_null_is_not():
     assert (shift_p <= ALPHA).mean() > 0.3
 
     # refitting both models on shifted data does not
-    null = refit_null(design_a, design_b, planted.Y, fit, segments=planted.segments,
-                      n_refits=N_REFITS, seed=2)
+    null = prediction_correlation_null(design_a, design_b, planted.Y, fit,
+                                       segments=planted.segments, n_refits=N_REFITS, seed=2)
     assert null.shape == (N_REFITS, 100)
     p = ((null >= r_pred[None, :]).sum(0) + 1) / (N_REFITS + 1)
     low, high = _binomial_interval(100, ALPHA)

@@ -43,7 +43,11 @@ from bids_app.analysis.plan import (
     partitions,
     resolve_layer,
 )
-from bids_app.analysis.predcorr import best_layer_result, prediction_correlation, refit_null
+from bids_app.analysis.predcorr import (
+    best_layer_result,
+    prediction_correlation,
+    prediction_correlation_null,
+)
 from bids_app.analysis.shared import fit_recording_shared_space
 from bids_app.analysis.summaries import summarize
 from bids_app.analysis.unions import SetDesigns, variance_partition
@@ -166,8 +170,8 @@ def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
     """The ``<a>X<b>`` table and the across-electrode correlation of the two accuracies.
 
     With ``test`` (``comparison.predcorr_null``), the null of ``r_pred`` refits both models
-    on shifted data (:func:`refit_null`), at each electrode's most often chosen layer of each
-    model; otherwise ``r_pred`` is descriptive (``p`` NaN).
+    on shifted data (:func:`prediction_correlation_null`), at each electrode's most often
+    chosen layer of each model; otherwise ``r_pred`` is descriptive (``p`` NaN).
     """
     fitted = []
     for name in (a, b):
@@ -191,10 +195,10 @@ def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
                     "electrode(s)", a, b, statistics.n_refits, len(channels))
         for pair in dict.fromkeys(pairs):
             mine = np.array([p == pair for p in pairs])
-            out[:, mine] = refit_null(inputs.design(a, pair[0]), inputs.design(b, pair[1]),
-                                      inputs.Y[:, channels[mine]], fit,
-                                      segments=inputs.segments, n_refits=statistics.n_refits,
-                                      seed=statistics.seed)
+            out[:, mine] = prediction_correlation_null(
+                inputs.design(a, pair[0]), inputs.design(b, pair[1]),
+                inputs.Y[:, channels[mine]], fit, segments=inputs.segments,
+                n_refits=statistics.n_refits, seed=statistics.seed)
         return out
 
     table = prediction_correlation(fitted[0][0], fitted[1][0], inputs.Y, inputs.channels,

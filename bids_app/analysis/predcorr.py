@@ -12,7 +12,7 @@ were "significant" when one prediction was shifted against the other). The quest
 whether the models share *brain-related* structure, so the null keeps the features and breaks
 their relation to the brain: both models are refitted, with the same nested CV (alpha choice
 included), on the electrode's data circularly shifted along the modelled samples
-(:func:`refit_null`), and ``r_pred`` is recomputed. The shift keeps the data's
+(:func:`prediction_correlation_null`), and ``r_pred`` is recomputed. The shift keeps the data's
 autocorrelation and the features' correlation; ``p = (count(null >= r_pred) + 1) / (n + 1)``.
 Refits are costly, so the test runs only on the electrodes that both models predict
 significantly (``both_significant``), where ``r_pred`` means something; elsewhere ``p`` is
@@ -94,8 +94,8 @@ def prediction_correlation(result_a: EncodingResult, result_b: EncodingResult, Y
     channels : sequence of str
     null : callable | None
         ``null(tested)`` -> null ``r_pred`` of the tested electrodes (boolean mask over
-        ``channels``), shape (n_refits, n_tested), e.g. :func:`refit_null` bound to the
-        designs. None: no p-value for ``r_pred``.
+        ``channels``), shape (n_refits, n_tested), e.g. :func:`prediction_correlation_null`
+        bound to the designs. None: no p-value for ``r_pred``.
     n_permutations, seed : int
         Circular shifts of each model's predictions for its own p-value.
     fdr_alpha : float
@@ -144,7 +144,7 @@ def fold_mean_correlation(a: np.ndarray, b: np.ndarray,
                     for i in folds], axis=0)
 
 
-def refit_null(design_a: np.ndarray, design_b: np.ndarray, Y: np.ndarray,
+def prediction_correlation_null(design_a: np.ndarray, design_b: np.ndarray, Y: np.ndarray,
                fit: Callable[[np.ndarray, np.ndarray], EncodingResult], *,
                segments: np.ndarray | None = None, n_refits: int = 100, seed: int = 0,
                max_columns: int = REFIT_COLUMNS) -> np.ndarray:
