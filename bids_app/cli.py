@@ -34,7 +34,7 @@ from bids_app.errors import (
 if TYPE_CHECKING:
     from bids_app.bids.discovery import Filters
     from bids_app.config import AppConfig
-    from bids_app.workflow import RunOptions
+    from bids_app.steps.run import RunOptions
 
 logger = logging.getLogger("ssl_ieeg")
 ANALYSIS_LEVELS = ("participant", "group")
@@ -122,7 +122,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
     from bids_app.config import load_config
     from bids_app.group import run_group
     from bids_app.resources import keep_freed_memory, limit_threads
-    from bids_app.workflow import RunOptions
+    from bids_app.steps.run import RunOptions
 
     if args.analysis_level not in ANALYSIS_LEVELS:
         print(f"ssl-ieeg: error: unknown analysis level {args.analysis_level!r}; "

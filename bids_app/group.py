@@ -39,7 +39,7 @@ from bids_app.report.group_figures import (
 )
 from bids_app.report.participant import markdown_paragraphs
 from bids_app.report.render import render
-from bids_app.workflow import RunOptions, read_crash_message
+from bids_app.steps.run import RunOptions, read_crash_message
 
 logger = logging.getLogger("ssl_ieeg")
 

@@ -121,12 +121,12 @@ def test_stimulus_partly_outside_is_clipped_with_a_warning(datasets, tmp_path, c
 
 @pytest.mark.slow
 def test_a_failure_after_outputs_were_written_leaves_nothing(datasets, tmp_path, monkeypatch):
-    from bids_app import workflow
+    from bids_app.steps import encoding
 
     def fail(*args, **kwargs):
         raise RuntimeError("planted failure in the encoding stage")
 
-    monkeypatch.setattr(workflow._Encoder, "feature_space", fail)
+    monkeypatch.setattr(encoding.LayerEncoder, "feature_space", fail)
     root = datasets["BrainVision"].root
     out = tmp_path / "out"
     assert main([str(root), str(out), "participant", "--participant-label", "01",
@@ -278,7 +278,7 @@ def test_non_finite_encoding_scores_fail_the_participant_naming_the_channel(tmp_
 
     from bids_app.bids.recording import Recording
     from bids_app.errors import BadDataError
-    from bids_app.workflow import _check_finite
+    from bids_app.steps.encoding import check_finite as _check_finite
 
     recording = Recording(subject="01", task="t", data_path=tmp_path / "sub-01_ieeg.edf")
     table = pd.DataFrame({"channel": ["G1", "G2", "G2"], "r": [0.1, np.nan, np.nan],

@@ -10,7 +10,7 @@ from bids_app.bids.recording import Recording
 from bids_app.config import AppConfig, load_config
 from bids_app.errors import BadDataError, UsageError
 from bids_app.neural import NeuralData
-from bids_app.workflow import keep_responsive
+from bids_app.steps.electrodes import keep_responsive
 
 
 def _write(tmp_path, text: str):

@@ -18,7 +18,7 @@ from bids_app.group import run_group
 from bids_app.layers import layer_order
 from bids_app.outputs.atomic import write_text, write_tsv
 from bids_app.report.group_figures import group_cca_figure
-from bids_app.workflow import RunOptions
+from bids_app.steps.run import RunOptions
 
 
 def _scores(subject: str, channels: list[str], layers: list[str], seed: int) -> pd.DataFrame:

@@ -32,8 +32,8 @@ from bids_app.neural.io import reconcile_channels
 from bids_app.neural.notch import parse_frequencies, resolve_line_freq
 from bids_app.neural.reference import bipolar, bipolar_pairs
 from bids_app.report.qc import _onset_figure
+from bids_app.steps.electrodes import speech_responsiveness as _speech_responsive
 from bids_app.stimuli import WordTimings
-from bids_app.workflow import _speech_responsive
 
 
 @pytest.fixture(scope="module")

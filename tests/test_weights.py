@@ -140,7 +140,7 @@ def test_lag_profile_and_weights_derivatives(planted, synthetic):
 @pytest.mark.slow
 def test_resumed_run_reads_the_weights_from_the_stage_cache(planted, synthetic, monkeypatch):
     """With the scores gone, a rerun refits nothing and writes the same weights."""
-    from bids_app import workflow
+    from bids_app.steps import encoding
 
     out, args = planted
     before = np.load(_path(out, synthetic, "mel", "weights.npy"))
@@ -150,7 +150,7 @@ def test_resumed_run_reads_the_weights_from_the_stage_cache(planted, synthetic, 
     def refit(*_):
         raise AssertionError("an encoding layer was refitted")
 
-    monkeypatch.setattr(workflow._Encoder, "_fit", refit)
+    monkeypatch.setattr(encoding.LayerEncoder, "_fit", refit)
     assert main(args) == 0
     np.testing.assert_array_equal(np.load(_path(out, synthetic, "mel", "weights.npy")), before)
     assert "peak_lag" in read_tsv(_path(out, synthetic, "mel", "scores.tsv"))
