@@ -284,8 +284,6 @@ def _partition(output_dir: Path, task: str, varpart: pd.DataFrame | None) -> dic
         return {"missing": "No variance-partitioning tables (desc-varpart_scores.tsv) among "
                            "the participants' derivatives: they are written by the model "
                            "comparisons in TRF mode."}
-    varpart = varpart.assign(subject=varpart["subject"].map(
-        lambda recording: (parse_entities(recording) or {}).get("sub", recording)))
     shares = stats.participant_shares(varpart)
     summary = stats.share_summary(shares)
     names = {suffix: bids_name({"task": task}, suffix, ".tsv", desc="varpart")

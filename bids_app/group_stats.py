@@ -605,6 +605,8 @@ def region_summary(rows: pd.DataFrame) -> pd.DataFrame:
 #: Column descriptions of the group tables (their JSON data dictionaries).
 COLUMNS: dict[str, str] = {
     "subject": "Participant label.",
+    "recording": "The participant's recording (entity stem, e.g. sub-01_task-listen) the row "
+                 "comes from (stacked comparison tables).",
     "session": "Session label (empty when the dataset has none).",
     "acq": "Acquisition label (empty when the dataset has none).",
     "run": "Run label (empty when the dataset has none).",

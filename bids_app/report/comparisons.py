@@ -10,7 +10,7 @@ import pandas as pd
 
 from bids_app.analysis import summarize
 from bids_app.bids.tsv import read_tsv
-from bids_app.outputs.derivatives import COMPARISON_SUFFIXES, parse_name
+from bids_app.outputs.derivatives import COMPARISON_SUFFIXES, parse_entities, parse_name
 from bids_app.report.comparison_figures import (
     beyond_figure,
     cca_figure,
@@ -90,10 +90,14 @@ def comparison_section(title: str, tables: dict[str, pd.DataFrame],
     return ComparisonSection(title, summarize(tables, fdr_alpha), figures, warnings)
 
 
-def stack_tables(per_subject: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
-    """Stack each desc's table across participants (``subject`` column first)."""
+def stack_tables(per_recording: dict[str, dict[str, pd.DataFrame]]
+                 ) -> dict[str, pd.DataFrame]:
+    """Stack each desc's table across recordings, with the ``subject`` label and the
+    ``recording`` (entity stem, e.g. ``sub-01_task-listen``) it came from."""
     stacked: dict[str, list[pd.DataFrame]] = {}
-    for subject, tables in per_subject.items():
+    for recording, tables in per_recording.items():
+        subject = (parse_entities(recording) or {}).get("sub", recording)
         for desc, table in tables.items():
-            stacked.setdefault(desc, []).append(table.assign(subject=subject))
+            stacked.setdefault(desc, []).append(
+                table.assign(subject=subject, recording=recording))
     return {desc: pd.concat(parts, ignore_index=True) for desc, parts in stacked.items()}

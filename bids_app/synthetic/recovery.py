@@ -18,7 +18,7 @@ import pandas as pd
 
 from bids_app.bids.tsv import read_tsv
 from bids_app.layers import best_layer, layer_index
-from bids_app.outputs.derivatives import bids_name, parse_entities
+from bids_app.outputs.derivatives import bids_name
 from bids_app.synthetic.dataset import GroundTruth
 from bids_app.synthetic.planted import LANGUAGE_LAYER, SPEECH_LAYER
 
@@ -104,13 +104,11 @@ def _onset_checks(classes: pd.DataFrame, gpt2: pd.DataFrame, beyond: pd.DataFram
     """Word timing is not language content, nor shared information beyond L."""
     onset = classes[classes["source"] == "onset"]
     by_gpt2 = onset.merge(gpt2, on=["subject", "channel"])
-    beyond = beyond.assign(subject=beyond["subject"].map(_subject))
     shared = onset.merge(beyond, on=["subject", "channel"])
     language = classes[classes["source"] == "language"].merge(beyond,
                                                               on=["subject", "channel"])
     varpart = varpart[varpart["partition"] == PARTITION]
-    rows = onset.merge(varpart.assign(subject=varpart["subject"].map(_subject)),
-                       on=["subject", "channel"])
+    rows = onset.merge(varpart, on=["subject", "channel"])
     positive = rows.groupby(["subject", "channel"])["r2"].apply(lambda r: r.clip(lower=0).sum())
     explained = positive + rows.groupby(["subject", "channel"])["r2_low"].first()
     leak = rows[rows["region"] == "shared_only"]["r2"].clip(lower=0).sum() / explained.sum()
@@ -127,8 +125,3 @@ def _onset_checks(classes: pd.DataFrame, gpt2: pd.DataFrame, beyond: pd.DataFram
               f"{int(language['significant_gain_b'].sum())} of {len(language)}",
               bool(language["significant_gain_b"].mean() >= 0.75)),
     ]
-
-
-def _subject(recording: str) -> str:
-    """``sub-01_task-listen`` -> ``01`` (stacked comparison tables name the recording)."""
-    return parse_entities(str(recording))["sub"]
