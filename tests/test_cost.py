@@ -126,3 +126,4 @@ def test_high_gamma_does_not_depend_on_the_block_size(synthetic):
     default = preprocess(recording, config.preprocessing)
     small = preprocess(recording, dataclasses.replace(config.preprocessing, block_size=3))
     assert small.data.tobytes() == default.data.tobytes()
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import h5py
 import numpy as np
@@ -254,7 +255,7 @@ def test_file_layouts_and_their_faults(tmp_path):
 
 
 
-def test_planted_truth_through_the_cli_with_files(tmp_path):
+def test_planted_truth_through_the_cli_with_files(tmp_path, capsys):
     """The comparisons end to end on ``file:`` spaces whose content is planted (one 180-s
     story, as in ds005574): electrodes driven by content both files carry are called shared
     beyond L; those driven by one file's own content, by word timing (in L) or by the envelope
@@ -292,6 +293,11 @@ def test_planted_truth_through_the_cli_with_files(tmp_path):
     truth = dataset.ground_truth["01"]
     beyond = pd.read_csv(next(out.glob("sub-01/**/*_beyond.tsv")), sep="\t")
     beyond["source"] = beyond["channel"].map(truth.source_of)
+    # the comparisons' cost grows with the electrodes they test, known only now: re-estimated
+    log = capsys.readouterr().err
+    again = re.search(r"estimated cost with (\d+) speech-responsive electrode\(s\):.*?"
+                      r"(\d+) tested electrodes", log, re.S)
+    assert again and int(again.group(1)) == int(again.group(2)) == beyond["tested"].sum()
     tested = beyond[beyond["tested"] & beyond["channel"].isin(truth.driven)]
     by_class = tested.groupby("source")
     called = by_class["significant_shared_beyond_low"].sum()
