@@ -4,9 +4,11 @@ A 768-dim layer with 41 lags is 31,488 lagged columns, whose Gram matrix does no
 memory for a 30-minute recording. Two reductions bound the width whatever the model width and
 lag grid (``encoding.layer_pca`` and ``encoding.lag_basis``):
 
-- **In-fold PCA before lagging** (the reference practice): every feature block wider than
+- **PCA before lagging** (the reference practice): every feature block wider than
   ``layer_pca`` is standardised and reduced to its ``layer_pca`` leading principal components,
-  fitted on the modelled samples of each outer training set only, and applied to all samples.
+  fitted on every modelled sample of the stimulus features (``layer_pca_fit: recording``, the
+  default: no neural data, so every fold shares one design) or on each outer training set
+  (``in_fold``), and applied to all samples.
 - **Raised-cosine lag basis**: instead of one shifted copy per lag, each feature enters as
   ``lag_basis`` copies filtered by smooth bumps ``φ_b(lag)`` that tile the lag window (they
   sum to one at every lag). The response at each lag is then a smooth combination of the
@@ -24,10 +26,10 @@ With both (the defaults), a layer becomes ``50 · 9 = 450`` columns instead of 3
 model's vector sits at each word onset as an impulse, zero elsewhere. Uncentred, every impulse
 carries the model's large mean vector, so the block's first principal component is the train
 of word onsets and the model "predicts" any electrode with an evoked onset response. Each such
-block is standardised (and reduced, when wider than ``layer_pca``) on its word rows of the
-outer training set, and its impulses carry the centred scores: what the model says about
-*which* word it is, not *that* a word starts. Word timing is a regressor of its own
-(the comparisons' conditioning set).
+block is standardised (and reduced, when wider than ``layer_pca``) on its word rows (all of
+them, or the outer training set's with ``in_fold``), and its impulses carry the centred
+scores: what the model says about *which* word it is, not *that* a word starts. Word timing
+is a regressor of its own (the comparisons' conditioning set).
 """
 
 from __future__ import annotations
@@ -285,8 +287,9 @@ class ReducedDesign:
         Word-level (impulse) blocks by index, with their word samples: centred across each
         fold's training words (:class:`WordPCA`) whatever their width.
     pcas : dict of int to list of FoldPCA
-        For a list source: the PCA of every outer fold of each wide or word-level block
-        (those of wide frame-level blocks fitted in one pass).
+        For a list source: the PCA of every outer fold of each wide or word-level block (one
+        shared object when fitted on the recording; in-fold ones of wide frame-level blocks
+        fitted in one pass).
     fitted : dict of int to list of (int, FoldPCA | None)
         Each block's raw width and the PCA used for it (None: none), for each fold built so
         far (for :meth:`raw_weights`).
