@@ -316,3 +316,18 @@ def test_score_sums_match_two_pass_scores_in_chunks_and_for_near_constant_predic
         expected_r2 = 1 - ((yy - pred) ** 2).sum(0) / ((yy - yy.mean(0)) ** 2).sum(0)
         np.testing.assert_allclose(r, expected_r, atol=1e-12)
         np.testing.assert_allclose(r2, expected_r2, rtol=1e-10)
+
+
+def test_scores_of_constant_predictions_are_nan_not_infinite():
+    """A constant prediction (a huge penalty) has no correlation: NaN. (Scored chunk by
+    chunk, one that varied by rounding only gave ±inf, whose mean over folds warned; seen
+    with ``comparison.conditioning: []``.)"""
+    from bids_app.encoding.cv import fold_scores
+
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((200, 3))
+    pred = np.c_[np.full(200, 0.3), 0.3 + 1e-17 * rng.standard_normal(200), y[:, 2]]
+    with np.errstate(all="raise"):
+        r, r2 = fold_scores(y, pred)
+    assert np.isnan(r[:2]).all() and r[2] == pytest.approx(1.0)
+    assert np.isfinite(r2).all()

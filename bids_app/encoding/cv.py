@@ -338,7 +338,9 @@ class ScoreSums:
         sst = syy - sy * sy / n
         offset = self.shifts[0] - self.shifts[1]  # y - pred = (yc - pc) + offset
         sse = syy + spp - 2 * syp + 2 * offset * (sy - sp) + n * offset * offset
+        scale = np.sqrt(sst * np.maximum(spp - sp * sp / n, 0))
         with np.errstate(invalid="ignore", divide="ignore"):
-            r = (syp - sy * sp / n) / np.sqrt(sst * np.maximum(spp - sp * sp / n, 0))
+            # NaN, not ±inf, where the targets or the predictions are constant
+            r = np.where(scale > 0, np.clip((syp - sy * sp / n) / scale, -1, 1), np.nan)
             r2 = 1 - sse / sst
         return r, r2
