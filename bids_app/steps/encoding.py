@@ -8,6 +8,7 @@ are written last by :func:`write_scores` (their presence marks a complete record
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -63,7 +64,7 @@ def run(encoder: LayerEncoder, feature_sets: dict[str, list[FeatureSet]],
         tables[spec.name], results[spec.name] = encoder.feature_space(feature_sets[spec.name])
         check_finite(tables[spec.name], spec.name, recording)
         tables[spec.name] = electrode_significance(
-            tables[spec.name], results[spec.name], encoder.neural.data.T, encoder.encoding.mode,
+            tables[spec.name], results[spec.name], encoder.targets, encoder.encoding.mode,
             encoder.statistics)
         if responsive is not None:
             tables[spec.name] = tables[spec.name].merge(
@@ -130,6 +131,12 @@ class LayerEncoder:
     base_key: str
     progress: Progress
     keys: list[str] = dataclasses.field(default_factory=list)
+
+    @functools.cached_property
+    def targets(self) -> np.ndarray:
+        """The high gamma as (n_samples, n_channels), C-ordered once for every layer (a
+        transposed view would be copied by each fit and each null)."""
+        return np.ascontiguousarray(self.neural.data.T)
 
     def feature_space(self, feature_sets: Sequence[FeatureSet]
                       ) -> tuple[pd.DataFrame, dict[str, EncodingResult]]:
@@ -208,7 +215,7 @@ class LayerEncoder:
                     design, data, np.round(onsets * neural.sfreq).astype(int), lags,
                     segments=self.segments, config=encoding, **self._engine())
 
-            result, targets = fit(neural.data.T)
+            result, targets = fit(self.targets)
             lags = lags / neural.sfreq
         else:
             design = self.designs(feature_sets[0].name, layer)
@@ -221,11 +228,11 @@ class LayerEncoder:
                                       lags=encoding.lags_samples(neural.sfreq),
                                       **kwargs, **self._engine()), data
 
-            result, targets = fit(neural.data.T, return_weights=True)
+            result, targets = fit(self.targets, return_weights=True)
             result.lag_profile = lag_profile(result.weights, design, self.segments)
             result.weights = result.weights.astype(np.float32)  # saved with the stage
             lags = None
-        p_values = significance(result, targets, lambda data: fit(data)[0], neural.data.T,
+        p_values = significance(result, targets, lambda data: fit(data)[0], self.targets,
                                 statistics, encoding.mode, segments=self.segments)
         table = scores_table(result, p_values, layer, neural.ch_names, lags,
                               statistics.fdr_alpha)
