@@ -69,15 +69,17 @@ class AppConfig:
             raise UsageError(f"features: the names {reserved} are reserved for derivatives of "
                              "other kinds; rename those feature spaces")
         enc, sfreq = self.encoding, self.preprocessing.sfreq_out
-        if (enc.mode == "trf" and enc.lag_basis is None and enc.lag_step is not None
-                and enc.lag_step * sfreq > 1 + 1e-9):
+        window = round((enc.tmax - enc.tmin) * sfreq) + 1  # samples in the lag window
+        if (enc.mode == "trf" and enc.lag_step is not None and enc.lag_step * sfreq > 1 + 1e-9
+                and (enc.lag_basis is None or enc.lag_basis >= window)):
             raise UsageError(
                 f"encoding.lag_step {enc.lag_step:g} s spans several samples at "
-                f"preprocessing.sfreq_out {sfreq:g} Hz and encoding.lag_basis is null: one "
-                "column per lag would leave the delays between lags unmodelled, so impulse "
-                "regressors (L's word onsets, language models' word vectors) would lose part of "
-                "their response while smooth speech-model features would not, and the "
-                "comparisons would favour the speech model. Keep the lag basis, or lower "
+                f"preprocessing.sfreq_out {sfreq:g} Hz without a lag basis (encoding.lag_basis "
+                f"null, or not fewer bumps than the window's {window} samples): one column per "
+                "lag would leave the delays between lags unmodelled, so impulse regressors "
+                "(L's word onsets, language models' word vectors) would lose part of their "
+                "response while smooth speech-model features would not, and the comparisons "
+                "would favour the speech model. Keep the lag basis, or lower "
                 "preprocessing.sfreq_out for fewer lags.")
         # the comparison preset and control reach into other sections (frozen: set here)
         if self.comparison.preset == "reference" and self.encoding.centre_words:

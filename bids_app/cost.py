@@ -454,9 +454,11 @@ def _union_fit(size: ComparisonSize, models: list[tuple[int, int]], targets: int
 
 def _lag_columns(config: AppConfig) -> int:
     """Design columns per base feature: the lag basis, or one per lag."""
-    n_lags = len(config.encoding.lags_samples(config.preprocessing.sfreq_out))
-    basis = config.encoding.lag_basis
-    return n_lags if basis is None or basis >= n_lags else basis
+    from bids_app.encoding.reduce import lag_basis
+
+    lags = config.encoding.lags_samples(config.preprocessing.sfreq_out)
+    basis = lag_basis(lags, config.encoding.lag_basis)
+    return len(lags) if basis is None else basis.shape[1]
 
 
 def _low_width(size: ComparisonSize) -> int:

@@ -158,6 +158,9 @@ def test_a_coarse_lag_grid_keeps_every_delay_of_an_impulse():
     dense = ReducedDesign.build([X], pieces, folds, np.arange(41), None, 9)
     coarse = ReducedDesign.build([X], pieces, folds, np.arange(0, 41, 2), None, 9)
     np.testing.assert_array_equal(coarse(0)[0], dense(0)[0])
+    # as few reported lags as bumps (lag_step 0.05 s): still the dense filter, not a comb
+    sparse = ReducedDesign.build([X], pieces, folds, np.arange(0, 41, 5), None, 9)
+    np.testing.assert_array_equal(sparse(0)[0], dense(0)[0])
     assert np.count_nonzero(coarse(0)[0][100:141].sum(axis=1)) == 41
     w = np.random.default_rng(0).standard_normal((9, 2))
     np.testing.assert_allclose(coarse.raw_weights(0, w), dense.raw_weights(0, w)[::2])
@@ -168,8 +171,13 @@ def test_a_coarse_lag_grid_without_a_basis_is_refused():
 
     with pytest.raises(UsageError, match=r"lag_step 0.02 s spans several samples"):
         AppConfig(encoding=EncodingConfig(lag_step=0.02, lag_basis=None))
+    with pytest.raises(UsageError, match=r"lag_step 0.02 s spans several samples"):
+        AppConfig(encoding=EncodingConfig(lag_step=0.02, tmax=0.04))  # 5 samples, 9 bumps
     AppConfig(encoding=EncodingConfig(lag_step=0.01, lag_basis=None))
     AppConfig(encoding=EncodingConfig(lag_step=0.02))
+    # 9 reported lags and 9 bumps: the bumps still filter the window's 41 samples
+    assert lag_basis(np.arange(0, 41, 5), 9).shape == (9, 9)
+    assert lag_basis(np.arange(5), 9) is None
 
 
 def test_reduction_settings_are_validated():

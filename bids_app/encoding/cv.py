@@ -245,7 +245,8 @@ def lag_profile(weights: np.ndarray, X: np.ndarray, segments: np.ndarray | None 
                 max_rows: int = 20000) -> np.ndarray:
     """How much each lag contributes to each target's prediction.
 
-    The prediction is a sum over lags of ``X[t - lag] @ weights[lag]``; the profile is the
+    The prediction is a sum over lags of ``X[t - lag] @ weights[lag]`` (over every sample of
+    the window, of which ``weights`` are a sample when the lags are coarser); the profile is the
     standard deviation of each term, ``sqrt(diag(W_lᵀ Σ W_l))`` with ``Σ`` the covariance of
     the features (estimated on at most ``max_rows`` evenly spaced modelled samples). Unlike
     raw weights it is comparable across lags, features and spaces, and is not fooled by

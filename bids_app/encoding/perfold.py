@@ -58,9 +58,10 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
     ``config.n_folds`` of them (otherwise they cut through segments at equal sizes). In every
     outer training set, one alpha per target is chosen by blocked inner cross-validation
     (``config.inner_folds``, ``config.inner_cv``) that never sees the test fold. Features wider
-    than ``config.layer_pca`` are reduced by PCA fitted on each outer training set, the lags
-    enter through the raised-cosine basis of ``config.lag_basis``, and lagged features are
-    standardised (and optionally reduced by ``config.pca``) with training statistics only.
+    than ``config.layer_pca`` are reduced by PCA fitted on the recording's features (or on
+    each outer training set, ``config.layer_pca_fit``), the lags enter through the
+    raised-cosine basis of ``config.lag_basis``, and lagged features are standardised (and
+    optionally reduced by ``config.pca``) with training statistics only.
 
     Parameters
     ----------
@@ -87,8 +88,9 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
         Log progress at DEBUG level.
     word_rows : ndarray of int | None
         When ``X`` is a word-level impulse design: the samples of its words. Its word vectors
-        are then standardised across the training words of every outer fold (and reduced by
-        PCA fitted on them), so the model carries word content, not word timing.
+        are then standardised across the words (all of them, or each outer fold's training
+        words with ``layer_pca_fit: in_fold``; and reduced by PCA fitted on them), so the
+        model carries word content, not word timing.
 
     Returns
     -------

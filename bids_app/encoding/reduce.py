@@ -22,7 +22,7 @@ lag grid (``encoding.layer_pca`` and ``encoding.lag_basis``):
 
 With both (the defaults), a layer becomes ``50 · 9 = 450`` columns instead of 31,488.
 
-**Word-level blocks are centred across the training words** (``word_rows``): a language
+**Word-level blocks are centred across the words** (``word_rows``): a language
 model's vector sits at each word onset as an impulse, zero elsewhere. Uncentred, every impulse
 carries the model's large mean vector, so the block's first principal component is the train
 of word onsets and the model "predicts" any electrode with an evoked onset response. Each such
@@ -55,14 +55,17 @@ def lag_basis(lags: Sequence[int], n_basis: int | None) -> np.ndarray | None:
     lags : sequence of int
         Lags in samples.
     n_basis : int | None
-        Number of bumps. None, or at least as many bumps as lags, means no basis.
+        Number of bumps. None, or at least as many bumps as samples in the lag window (from
+        the first lag to the last), means no basis. The window's samples, not the lags,
+        decide: lags coarser than one sample still get a basis, which filters every sample.
 
     Returns
     -------
     basis : ndarray, shape (n_lags, n_basis) | None
+        The bumps at ``lags``.
     """
     lags = np.asarray(lags, dtype=float)
-    if n_basis is None or n_basis >= lags.size:
+    if n_basis is None or n_basis >= lags.max() - lags.min() + 1:
         return None
     if n_basis == 1:
         return np.ones((lags.size, 1))
@@ -284,8 +287,9 @@ class ReducedDesign:
     basis : ndarray, shape (n_lags, n_basis) | None
     layer_pca : int | None
     word_rows : dict of int to ndarray
-        Word-level (impulse) blocks by index, with their word samples: centred across each
-        fold's training words (:class:`WordPCA`) whatever their width.
+        Word-level (impulse) blocks by index, with their word samples: centred across the
+        words (:class:`WordPCA`; each fold's training words with ``in_fold``) whatever their
+        width.
     pcas : dict of int to list of FoldPCA
         For a list source: the PCA of every outer fold of each wide or word-level block (one
         shared object when fitted on the recording; in-fold ones of wide frame-level blocks

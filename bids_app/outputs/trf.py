@@ -42,7 +42,10 @@ WEIGHTS_DESCRIPTION = (
     "TRF weights of one layer: coefficients of feature j at time t - lag for each channel, "
     "averaged over outer folds after mapping each fold's weights to the original features "
     "(through the lag basis and that fold's PCA). The prediction is the intercept plus "
-    "sum over lags and features of weights[lag, j, channel] * feature[t - lag, j].")
+    "sum over lags and features of weights[lag, j, channel] * feature[t - lag, j], the sum "
+    "running over every sample of the lag window: with encoding.lag_step longer than one "
+    "sample, the weights are the TRF sampled at the reported lags, and the sum over those "
+    "lags alone is short by the factor lag_step * SamplingFrequency.")
 
 
 @dataclass(frozen=True)
