@@ -55,8 +55,9 @@ def test_refit_null_is_calibrated_on_noise_where_a_shift_null_is_not():
     assert (shift_p <= ALPHA).mean() > 0.3
 
     # refitting both models on shifted data does not
-    null = prediction_correlation_null(design_a, design_b, planted.Y, fit,
-                                       segments=planted.segments, n_refits=N_REFITS, seed=2)
+    null = prediction_correlation_null(lambda Y: fit(design_a, Y), lambda Y: fit(design_b, Y),
+                                       planted.Y, segments=planted.segments,
+                                       n_refits=N_REFITS, seed=2)
     assert null.shape == (N_REFITS, 100)
     p = ((null >= r_pred[None, :]).sum(0) + 1) / (N_REFITS + 1)
     low, high = _binomial_interval(100, ALPHA)

@@ -183,9 +183,12 @@ def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
                                          for layer in layers}, inputs.Y))
     layers = _most_common(fitted[0][1]), _most_common(fitted[1][1])
 
-    def fit(X: np.ndarray, Y: np.ndarray) -> EncodingResult:
-        return cross_validate(X, Y, lags=inputs.lags, segments=inputs.segments,
-                              config=encoding, **engine)
+    def fit(space: str, layer: str) -> Callable[[np.ndarray], EncodingResult]:
+        """The cross-validation of a layer as in the encoding stage (word vectors centred)."""
+        rows = inputs.impulse_rows(space) if encoding.centre_words else None
+        return lambda Y: cross_validate(inputs.design(space, layer), Y, lags=inputs.lags,
+                                        segments=inputs.segments, config=encoding,
+                                        word_rows=rows, **engine)
 
     def null(tested: np.ndarray) -> np.ndarray:
         channels = np.flatnonzero(tested)
@@ -196,9 +199,8 @@ def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
         for pair in dict.fromkeys(pairs):
             mine = np.array([p == pair for p in pairs])
             out[:, mine] = prediction_correlation_null(
-                inputs.design(a, pair[0]), inputs.design(b, pair[1]),
-                inputs.Y[:, channels[mine]], fit, segments=inputs.segments,
-                n_refits=statistics.n_refits, seed=statistics.seed)
+                fit(a, pair[0]), fit(b, pair[1]), inputs.Y[:, channels[mine]],
+                segments=inputs.segments, n_refits=statistics.n_refits, seed=statistics.seed)
         return out
 
     table = prediction_correlation(fitted[0][0], fitted[1][0], inputs.Y, inputs.channels,

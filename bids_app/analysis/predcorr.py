@@ -144,10 +144,10 @@ def fold_mean_correlation(a: np.ndarray, b: np.ndarray,
                     for i in folds], axis=0)
 
 
-def prediction_correlation_null(design_a: np.ndarray, design_b: np.ndarray, Y: np.ndarray,
-               fit: Callable[[np.ndarray, np.ndarray], EncodingResult], *,
-               segments: np.ndarray | None = None, n_refits: int = 100, seed: int = 0,
-               max_columns: int = REFIT_COLUMNS) -> np.ndarray:
+def prediction_correlation_null(fit_a: Callable[[np.ndarray], EncodingResult],
+                                fit_b: Callable[[np.ndarray], EncodingResult], Y: np.ndarray,
+                                *, segments: np.ndarray | None = None, n_refits: int = 100,
+                                seed: int = 0, max_columns: int = REFIT_COLUMNS) -> np.ndarray:
     """Null ``r_pred``: both models refitted on circularly shifted data.
 
     The shifts are those of :func:`bids_app.encoding.refit_null` (the same for every
@@ -156,13 +156,11 @@ def prediction_correlation_null(design_a: np.ndarray, design_b: np.ndarray, Y: n
 
     Parameters
     ----------
-    design_a, design_b : ndarray, shape (n_samples, n_features)
-        The two models' designs.
+    fit_a, fit_b : callable
+        ``fit(Y)`` -> EncodingResult with predictions: each model's cross-validation as for
+        its observed result (same design, folds, alphas, reductions and word centring).
     Y : ndarray, shape (n_samples, n_targets)
         The data of the electrodes to test.
-    fit : callable
-        ``fit(X, Y)`` -> EncodingResult with predictions: the cross-validation used for the
-        observed results (same folds, alphas, reductions).
     segments : ndarray of int | None
     n_refits, seed : int
     max_columns : int
@@ -173,7 +171,7 @@ def prediction_correlation_null(design_a: np.ndarray, design_b: np.ndarray, Y: n
     null : ndarray, shape (n_refits, n_targets)
     """
     def r_pred(shifted: np.ndarray) -> np.ndarray:
-        a, b = fit(design_a, shifted), fit(design_b, shifted)
+        a, b = fit_a(shifted), fit_b(shifted)
         return fold_mean_correlation(a.predictions, b.predictions, a.test_folds)
 
     return shifted_refits(r_pred, Y, segments=segments, n_refits=n_refits, seed=seed,
