@@ -99,7 +99,8 @@ def test_partition_beyond_low_recovers_the_planted_regions(comparison, planted_c
     table = comparison.tables["varpart"]
     assert table["partition"].iloc[0] == "shared+speech_rest+language_rest"
     # the planted words have no pauses: phrase onsets are too rare to estimate, and left out
-    assert table["conditioning"].iloc[0] == "envelope + word_onset + word_duration + word_tokens"
+    assert table["conditioning"].iloc[0] == ("envelope + word_onset + word_offset + "
+                                             "word_duration + word_tokens")
     rows = table[_class_of(table) == planted_class]
     regions = CLASS_REGIONS[planted_class]
     if not regions:  # inside L: no region beyond L holds a share of its variance

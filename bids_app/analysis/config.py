@@ -63,10 +63,10 @@ class ComparisonConfig:
     conditioning : list of str | "auto"
         The low-level set L that every model of every comparison contains
         (:mod:`bids_app.analysis.lowlevel`): feature-space names, acoustic kinds, and
-        ``word_onset``, ``phrase_onset``, ``word_duration``, ``word_frequency``,
-        ``word_tokens`` (tokens per word, from the first language model). ``"auto"``: every
-        acoustic space (envelope, mel, peak rate, phonetic) and the five word regressors. An
-        empty list fits the comparisons without L.
+        ``word_onset``, ``word_offset``, ``phrase_onset``, ``word_duration``,
+        ``word_frequency``, ``word_tokens`` (tokens per word, from the first language
+        model). ``"auto"``: every acoustic space (envelope, mel, peak rate, phonetic) and the
+        six word regressors. An empty list fits the comparisons without L.
     phrase_pause : float
         Silence (s) before a word that makes it a phrase onset in L.
     word_language : str

@@ -10,6 +10,8 @@ L is made of design blocks on the neural timeline:
 - the configured acoustic feature spaces (kinds ``envelope``, ``mel``, ``peak_rate``,
   ``phonetic``);
 - ``word_onset``: an impulse at every word onset (the evoked response to each word);
+- ``word_offset``: an impulse at every word offset: with the onsets, a response sustained
+  while a word sounds, whose size follows the word's duration;
 - ``phrase_onset``: an impulse at the first word after a pause of at least
   ``comparison.phrase_pause`` seconds (and the first word of each stimulus), whose evoked
   response is larger;
@@ -36,8 +38,8 @@ from bids_app.analysis.words import WordSamples, modelled_index, modelled_words
 from bids_app.errors import UsageError
 
 #: The word regressors of L, built from the word timings.
-WORD_REGRESSORS = ("word_onset", "phrase_onset", "word_duration", "word_frequency",
-                   "word_tokens")
+WORD_REGRESSORS = ("word_onset", "word_offset", "phrase_onset", "word_duration",
+                   "word_frequency", "word_tokens")
 #: The word regressors that are centred across training words (through ``word_rows``).
 CENTRED_REGRESSORS = ("word_duration", "word_frequency", "word_tokens")
 #: The scalar feature of a language model that ``word_tokens`` comes from.
@@ -184,8 +186,8 @@ def _word_regressor(name: str, design, spaces: Mapping[str, FeatureSpaceInfo],
         return None, "no word texts"
     if name == "word_tokens" and not counted:
         return None, "no language model's token counts"
-    events = onsets[phrase_starts(onsets, offsets, segments, pause)] if (
-        name == "phrase_onset") else onsets
+    events = (onsets[phrase_starts(onsets, offsets, segments, pause)]
+              if name == "phrase_onset" else offsets if name == "word_offset" else onsets)
     if len(events) < MIN_EVENTS:
         return None, f"{len(events)} events"
     if name == "word_tokens":  # the language model's impulses at the word onsets
@@ -195,7 +197,7 @@ def _word_regressor(name: str, design, spaces: Mapping[str, FeatureSpaceInfo],
         values = np.maximum(offsets - onsets, 1) / sfreq
     elif name == "word_frequency":
         values = word_frequencies(words, segments, language)
-    else:  # an onset
+    else:  # an onset or offset
         values = 1.0
     np.add.at(block[:, 0], events, values)
     return block, ""

@@ -11,14 +11,19 @@ The speech file (frame level, :data:`SPEECH_SFREQ`, ``.npy`` with a JSON sidecar
 held over each word, ``b``, word presence and the audio envelope into :data:`N_DIMS`
 dimensions, as a trained speech model carries timing and sound energy besides content. The
 language file (word rows, ``.npz`` with one layer ``layer-1`` and a row table) mixes ``z``,
-``l`` and a large mean vector, which the in-fold centring must remove. :func:`file_drives`
-returns the drives for :func:`~bids_app.synthetic.make_synthetic_dataset`, each on top of a
-response to every word onset (so that every driven electrode is speech-responsive and tested,
-as cortex that encodes speech responds to it): ``shared`` (impulses of height ``1 + z``),
-``speech`` (a response while words sound, ``1 + b`` scaled to the onset train's spread,
-plus unit impulses), ``language`` (impulses ``1 + l``) and ``onset`` (unit
-impulses). Word timing is in the low-level set L, so only ``shared`` holds content shared
-beyond L; the other classes, and the dataset's envelope-driven electrodes, are negatives.
+``l``, each word's loudness (its mean envelope: word vectors carry sound energy through word
+length and frequency) and a large mean vector, which the centring must remove.
+
+:func:`file_drives` returns the drives for :func:`~bids_app.synthetic.make_synthetic_dataset`,
+each on top of a response to every word onset (so that every driven electrode is
+speech-responsive and tested, as cortex that encodes speech responds to it): ``shared``
+(impulses of height ``1 + z``), ``speech`` (a response while words sound, ``1 + b`` scaled to
+the onset train's spread, plus unit impulses), ``language`` (impulses ``1 + l``) and
+``onset`` (unit impulses). Word timing and the envelope are in the low-level set L, so only
+``shared`` holds content shared beyond L; the other classes, and the dataset's
+envelope-driven electrodes (which both files carry, through the envelope and the words'
+loudness), are negatives. Each defence is needed: without word timing in L the centring
+must keep the onset class out, and with uncentred word vectors L's word onsets must.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import soundfile
 from scipy.ndimage import gaussian_filter1d
 
 from bids_app.stimuli.alignments import read_words
+from bids_app.stimuli.stimulus import WordTimings
 from bids_app.synthetic.audio import broadband_envelope
 from bids_app.synthetic.planted import impulses
 from bids_app.synthetic.signals import ENVELOPE_SFREQ
@@ -64,7 +70,7 @@ def file_drives(root: Path, stim_files: list[str], out_dir: Path,
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     speech_mix = rng.standard_normal((4, N_DIMS))
-    language_mix = rng.standard_normal((2, N_DIMS))
+    language_mix = rng.standard_normal((3, N_DIMS))
     mean_vector = 3.0 * rng.standard_normal(N_DIMS)
     drives: dict[str, list[np.ndarray]] = {"shared": [], "speech": [], "language": [],
                                            "onset": []}
@@ -89,7 +95,8 @@ def file_drives(root: Path, stim_files: list[str], out_dir: Path,
                 .astype(np.float32))
         (out_dir / f"{stem}_speech.json").write_text(
             json.dumps({"SamplingFrequency": SPEECH_SFREQ, "StartTime": 0.0}))
-        language = (mean_vector + np.c_[z, latent_l] @ language_mix
+        loudness = _word_loudness(envelope, grid, words)
+        language = (mean_vector + np.c_[z, latent_l, loudness] @ language_mix
                     + 0.3 * rng.standard_normal((len(words), N_DIMS)))
         np.savez(out_dir / f"{stem}_language.npz", **{"layer-1": language.astype(np.float32)})
         pd.DataFrame({"word": list(words.words), "start": words.onsets}).to_csv(
@@ -103,3 +110,12 @@ def file_drives(root: Path, stim_files: list[str], out_dir: Path,
                                                    latent_l))
         drives["onset"].append(onset)
     return drives
+
+
+def _word_loudness(envelope: np.ndarray, grid: np.ndarray, words: WordTimings) -> np.ndarray:
+    """Each word's mean envelope, standardised across words: sound energy that a language
+    model's word vectors can carry (through word length and frequency)."""
+    inside = (grid[None, :] >= np.asarray(words.onsets)[:, None]) & (
+        grid[None, :] < np.asarray(words.offsets)[:, None])
+    mean = (inside * envelope[None, :]).sum(1) / np.maximum(inside.sum(1), 1)
+    return (mean - mean.mean()) / (mean.std() + 1e-12)
