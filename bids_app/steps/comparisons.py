@@ -34,12 +34,18 @@ from bids_app.stimuli.stimulus import Stimulus, WordTimings
 logger = logging.getLogger("ssl_ieeg")
 
 
+#: How the comparisons are computed, where a fix within a version changed it; part of every
+#: comparison's key, so caches of an earlier method are not reused.
+COMPARISON_STAGE_CONTENT = ("word offsets in L", "refit null with centred word vectors")
+
+
 def stage_cache(store: StageStore, encodings: list[str], electrodes: ElectrodeConfig,
                 statistics: StatisticsConfig) -> Cache:
     """Each comparison keyed by its settings, the encodings it reads and the electrodes it
     tests (:func:`~bids_app.outputs.stages.comparison_key`)."""
     def cache(name: str, settings: dict, compute: Callable[[], Any]) -> Any:
-        key = comparison_key(encodings, electrodes, statistics, settings)
+        key = comparison_key(encodings, electrodes, statistics,
+                             {**settings, "content": COMPARISON_STAGE_CONTENT})
         value = store.load(f"comparison-{name}", key)
         if value is None:
             value = compute()

@@ -49,8 +49,10 @@ from bids_app.steps.run import engine as run_engine
 from bids_app.stimuli.stimulus import Stimulus, WordTimings
 
 logger = logging.getLogger("ssl_ieeg")
-#: What an encoding stage saves; part of its key, so caches of another content are not reused.
-ENCODING_STAGE_CONTENT = ("scores", "predictions", "lag_profile", "weights", "centred words")
+#: What an encoding stage saves, and how (a method fixed within a version changes it); part
+#: of its key, so caches of another content are not reused.
+ENCODING_STAGE_CONTENT = ("scores", "predictions", "lag_profile", "weights", "centred words",
+                          "lag basis on every sample")
 
 
 def run(encoder: LayerEncoder, feature_sets: dict[str, list[FeatureSet]],
