@@ -54,6 +54,8 @@ def test_documented_value_runs_or_is_refused_by_name(synthetic, demo_config, sha
         raw[section]["baseline"] = [1.0, 3.5]  # before the first stimulus (at 4 s)
     if (section, key, value) == ("comparison", "beyond_untrained", True):
         raw[section]["untrained_control"] = False
+    if (section, key, value) == ("encoding", "lag_basis", None):
+        raw[section]["lag_step"] = None  # one column per lag needs a lag at every sample
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     code = main([str(synthetic.root), str(shared_output), "participant", "--participant-label",
