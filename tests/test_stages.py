@@ -144,10 +144,11 @@ def test_each_stage_is_keyed_by_exactly_the_settings_that_change_its_outputs(mon
     assert encoding(electrodes=responsive) != encoding(
         electrodes=replace(responsive, alpha=0.01))
 
-    comparison = stages.comparison_key([base], ele, stats, {"n_refits": 20})
+    comparison = stages.comparison_key([base], ele, stats, {"n_refits": 20}, ("scores",))
     assert stages.comparison_key([base], replace(ele, alpha=0.01), stats,
-                                 {"n_refits": 20}) != comparison
-    assert stages.comparison_key([base], ele, stats, {"n_refits": 50}) != comparison
+                                 {"n_refits": 20}, ("scores",)) != comparison
+    assert stages.comparison_key([base], ele, stats, {"n_refits": 50},
+                                 ("scores",)) != comparison
 
     monkeypatch.setattr(stages, "__version__", "99.0")
     assert stages.highgamma_key(pre, source) != high

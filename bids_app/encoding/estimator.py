@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bids_app.encoding.backend import Backend
 from bids_app.encoding.config import EncodingConfig
-from bids_app.encoding.cv import EncodingResult, check_arrays, fold_scores, mean_over, predict_fold
+from bids_app.encoding.cv import EncodingResult, fold_scores, mean_over, predict_fold
 from bids_app.encoding.folds import piece_indices, segment_pieces
 from bids_app.encoding.gram import lagged_stats
 from bids_app.encoding.perfold import cross_validate
@@ -129,7 +129,7 @@ class TRFEncoder(RegressorMixin, BaseEstimator):
                              dtype=[np.float64, np.float32],
                              ensure_min_samples=2 * config.n_folds)
         self._single_output = y.ndim == 1
-        X, Y = check_arrays(X, y[:, None] if self._single_output else y)
+        Y = y[:, None] if self._single_output else y
         lags = config.lags_samples(self.sfreq)
         engine = dict(backend=self.backend, device=self.device, n_jobs=self.n_jobs)
         self.cv_result_: EncodingResult = cross_validate(X, Y, lags=lags, segments=segments,

@@ -74,10 +74,12 @@ def encoding_key(highgamma: str, electrodes: ElectrodeConfig, encoding: Encoding
 
 
 def comparison_key(encodings: list[str], electrodes: ElectrodeConfig,
-                   statistics: StatisticsConfig, settings: dict) -> str:
+                   statistics: StatisticsConfig, settings: dict,
+                   content: tuple[str, ...]) -> str:
     """One comparison: the encodings it reads, the electrodes it tests (the
-    speech-responsive ones, so every electrode setting), and its own settings."""
-    return stage_key(sorted(encodings), electrodes, statistics, settings)
+    speech-responsive ones, so every electrode setting), its own settings, and how it is
+    computed (``content``, as for the encodings)."""
+    return stage_key(sorted(encodings), electrodes, statistics, settings, content)
 
 
 @dataclass(frozen=True)

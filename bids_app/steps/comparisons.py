@@ -44,8 +44,8 @@ def stage_cache(store: StageStore, encodings: list[str], electrodes: ElectrodeCo
     """Each comparison keyed by its settings, the encodings it reads and the electrodes it
     tests (:func:`~bids_app.outputs.stages.comparison_key`)."""
     def cache(name: str, settings: dict, compute: Callable[[], Any]) -> Any:
-        key = comparison_key(encodings, electrodes, statistics,
-                             {**settings, "content": COMPARISON_STAGE_CONTENT})
+        key = comparison_key(encodings, electrodes, statistics, settings,
+                             COMPARISON_STAGE_CONTENT)
         value = store.load(f"comparison-{name}", key)
         if value is None:
             value = compute()
