@@ -184,7 +184,7 @@ def main() -> None:
     from bids_app.analysis import ComparisonConfig, ComparisonInputs, compare_models
     from bids_app.analysis.plan import FeatureSpaceInfo
     from bids_app.analysis.words import word_samples
-    from bids_app.encoding import EncodingConfig, StatisticsConfig
+    from bids_app.encoding import Backend, EncodingConfig, StatisticsConfig
     from bids_app.encoding.align import Designs, stimulus_segments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -219,7 +219,7 @@ def main() -> None:
             out = compare_models(inputs, config=ComparisonConfig(prediction_correlation=[],
                                                                  n_refits=args.refits),
                                  encoding=encoding, statistics=StatisticsConfig(seed=seed),
-                                 n_jobs=2)
+                                 engine=Backend(n_jobs=2))
             for warning in out.warnings:
                 print(f"  warning: {warning}")
             beyond = out.tables["beyond"].assign(seed=seed)

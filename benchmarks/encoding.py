@@ -39,7 +39,7 @@ import numpy as np
 import scipy.linalg
 import scipy.signal
 
-from bids_app.encoding import EncodingConfig, cross_validate
+from bids_app.encoding import Backend, EncodingConfig, cross_validate
 
 ALPHAS = [float(a) for a in np.logspace(-2, 7, 20)]
 
@@ -133,7 +133,8 @@ def engine(X, Y, lags, backend, threads, inner_cv="kfold"):
         # the unreduced design, so that every peer fits the same model
         config = EncodingConfig(alphas=ALPHAS, inner_cv=inner_cv, layer_pca=None,
                                 lag_basis=None)
-        result = cross_validate(X, Y, lags=lags, config=config, backend=backend, n_jobs=threads)
+        result = cross_validate(X, Y, lags=lags, config=config,
+                                engine=Backend(backend, n_jobs=threads))
         return result.r_folds, len(result.test_folds)
     return fn
 

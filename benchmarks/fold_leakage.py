@@ -36,9 +36,9 @@ from scipy.signal import lfilter
 
 
 def pca_without_validation_fold() -> None:
-    from bids_app.encoding import EncodingConfig, cross_validate
+    from bids_app.encoding import Backend, EncodingConfig, cross_validate
+    from bids_app.encoding.cv import cross_validate_folds
     from bids_app.encoding.folds import outer_folds, segment_pieces
-    from bids_app.encoding.perfold import cross_validate_folds
     from bids_app.encoding.reduce import fit_pca
 
     config, lags = EncodingConfig(), np.arange(41)
@@ -51,8 +51,8 @@ def pca_without_validation_fold() -> None:
             fitting = [p for j in others[:-1] for p in folds[j]]  # not the inner holdout
             return [fit_pca(X, fitting, config.layer_pca).transform(X)]
 
-        default = cross_validate(X, Y, lags=lags, config=config, n_jobs=2)
-        strict = cross_validate_folds(design, Y, lags=lags, config=config, n_jobs=2)
+        default = cross_validate(X, Y, lags=lags, config=config, engine=Backend(n_jobs=2))
+        strict = cross_validate_folds(design, Y, lags=lags, config=config, engine=Backend(n_jobs=2))
         steps = np.abs(np.log10(strict.alphas / default.alphas)) / np.log10(
             config.alphas[1] / config.alphas[0])
         print(f"seed {seed}: same alpha in {np.mean(steps < 0.5):.0%} of (fold, electrode), "
@@ -63,9 +63,9 @@ def pca_without_validation_fold() -> None:
 def cca_without_validation_fold() -> None:
     from bids_app.analysis import ComparisonConfig
     from bids_app.analysis.cca import fit_shared_space
-    from bids_app.encoding import EncodingConfig
+    from bids_app.encoding import Backend, EncodingConfig
+    from bids_app.encoding.cv import cross_validate_folds
     from bids_app.encoding.folds import outer_folds, segment_pieces
-    from bids_app.encoding.perfold import cross_validate_folds
     from bids_app.synthetic.partition import planted_comparison
 
     config, options, lags = EncodingConfig(), ComparisonConfig(), np.arange(41)
@@ -103,7 +103,7 @@ def cca_without_validation_fold() -> None:
 
         default, strict = (cross_validate_folds(lambda k, s=s: design(k, s), rec.Y, lags=lags,
                                                 segments=rec.segments, config=config,
-                                                word_rows={0: onsets}, n_jobs=2)
+                                                word_rows={0: onsets}, engine=Backend(n_jobs=2))
                            for s in (False, True))
         steps = np.abs(np.log10(strict.alphas / default.alphas)) / np.log10(
             config.alphas[1] / config.alphas[0])
@@ -117,7 +117,7 @@ def cca_without_validation_fold() -> None:
 
 
 def pca_on_the_whole_recording() -> None:
-    from bids_app.encoding import EncodingConfig, cross_validate
+    from bids_app.encoding import Backend, EncodingConfig, cross_validate
     from bids_app.encoding.folds import segment_pieces
     from bids_app.encoding.reduce import fit_pca
 
@@ -133,8 +133,8 @@ def pca_on_the_whole_recording() -> None:
             noise = lfilter([1], [1, -0.95], rng.standard_normal((len(X), 60)), axis=0)
             Y = np.c_[Y, noise.astype(np.float32)]
             whole = fit_pca(X, segment_pieces(None, len(X)), config.layer_pca).transform(X)
-            in_fold = cross_validate(X, Y, lags=lags, config=config, n_jobs=2)
-            recording = cross_validate(whole, Y, lags=lags, config=config, n_jobs=2)
+            in_fold = cross_validate(X, Y, lags=lags, config=config, engine=Backend(n_jobs=2))
+            recording = cross_validate(whole, Y, lags=lags, config=config, engine=Backend(n_jobs=2))
             diff = recording.r - in_fold.r
             print(f"seed {seed}{', drifting features' if drift else ''}: planted mean test r "
                   f"{in_fold.r[:60].mean():.4f} (in-fold PCA) vs {recording.r[:60].mean():.4f} "
@@ -144,13 +144,14 @@ def pca_on_the_whole_recording() -> None:
 
 
 def edge_leak() -> None:
-    from bids_app.encoding import EncodingConfig, cross_validate
+    from bids_app.encoding import Backend, EncodingConfig, cross_validate
 
     rng = np.random.default_rng(0)
     n, n_targets = 60000, 200
     X = lfilter([1], [1, -0.9], rng.standard_normal((n, 768)), axis=0).astype(np.float32)
     Y = lfilter([1], [1, -0.95], rng.standard_normal((n, n_targets)), axis=0).astype(np.float32)
-    result = cross_validate(X, Y, lags=np.arange(41), config=EncodingConfig(), n_jobs=2)
+    result = cross_validate(X, Y, lags=np.arange(41), config=EncodingConfig(),
+                            engine=Backend(n_jobs=2))
     se = result.r.std(ddof=1) / np.sqrt(n_targets)
     print(f"unrelated features, AR(1) 0.95 data: mean test r {result.r.mean():+.4f} "
           f"(SE {se:.4f}, {n_targets} electrodes)")

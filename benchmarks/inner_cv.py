@@ -31,7 +31,7 @@ def planted(seed: int, n: int = 60000, width: int = 768, n_targets: int = 60):
 
 
 def main() -> None:
-    from bids_app.encoding import EncodingConfig, cross_validate
+    from bids_app.encoding import Backend, EncodingConfig, cross_validate
     from bids_app.resources import keep_freed_memory
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,7 +43,7 @@ def main() -> None:
         out = {}
         for inner in ("kfold", "holdout"):
             start = time.perf_counter()
-            result = cross_validate(X, Y, lags=np.arange(41), n_jobs=2,
+            result = cross_validate(X, Y, lags=np.arange(41), engine=Backend(n_jobs=2),
                                     config=EncodingConfig(inner_cv=inner))
             out[inner] = time.perf_counter() - start, result.r
         diff = out["holdout"][1] - out["kfold"][1]

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bids_app.encoding import EncodingConfig, cross_validate
+from bids_app.encoding import Backend, EncodingConfig, cross_validate
 
 DESIGNS = {"unreduced": dict(layer_pca=None, lag_basis=None),
            "pca 50": dict(layer_pca=50, lag_basis=None),
@@ -89,7 +89,7 @@ def main() -> None:
         for name, settings in DESIGNS.items():
             start = time.perf_counter()
             result = cross_validate(X, Y, lags=np.arange(41), config=EncodingConfig(**settings),
-                                    n_jobs=args.threads)
+                                    engine=Backend(n_jobs=args.threads))
             seconds = time.perf_counter() - start
             for cls in ("broad", "sharp", "mixed", "noise"):
                 mask = np.array(labels) == cls

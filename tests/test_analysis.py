@@ -28,6 +28,7 @@ from bids_app.analysis import (
 )
 from bids_app.analysis.partition import partition_table, subsets
 from bids_app.encoding import (
+    Backend,
     EncodingConfig,
     StatisticsConfig,
     cross_validate,
@@ -188,7 +189,7 @@ def test_per_fold_design_reproduces_cross_validate(recording, backend):
                          config=config)
     ours = cross_validate_folds(lambda k: [X], recording.Y, lags=LAGS,
                                 segments=recording.segments, config=config,
-                                backend=backend)
+                                engine=Backend(backend))
     np.testing.assert_allclose(ours.r, ref.r, atol=1e-5)
     np.testing.assert_array_equal(ours.alphas, ref.alphas)
     np.testing.assert_allclose(ours.inner_error, ref.inner_error, rtol=1e-5)

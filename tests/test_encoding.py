@@ -131,6 +131,32 @@ def test_nested_cv_matches_sklearn_loop(inner_folds, inner_cv, n_targets, pca):
     np.testing.assert_allclose(result.predictions, predictions, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.parametrize("inner_cv,shared", [("kfold", 10), ("holdout", 1)])
+def test_a_fold_invariant_design_shares_inner_decompositions(monkeypatch, inner_cv, shared):
+    """One solver for both kinds of design: with one design for all outer folds, the training
+    set without folds j and k validates outer fold k on j and outer fold j on k from one
+    ``eigh``, (5 choose 2) = 10 of them instead of 20 (holdout: folds 3 and 4 share one);
+    a design per fold takes one per inner fit. Both give the same model."""
+    from bids_app.encoding import cv
+
+    calls = []
+    real = cv.validation_errors
+    monkeypatch.setattr(cv, "validation_errors",
+                        lambda system, vals, *a, **k: calls.append(len(vals)) or real(
+                            system, vals, *a, **k))
+    X, Y, _ = planted(noise=3.0)
+    config = EncodingConfig(alphas=ALPHAS, dtype="float64", inner_cv=inner_cv)
+    shared_fit = cross_validate(X, Y, lags=[0, 1, 2], config=config)
+    n_shared = calls.count(2)
+    calls.clear()
+    per_fold = cross_validate_folds(lambda k: [X], Y, lags=[0, 1, 2], config=config)
+    assert n_shared == shared and calls.count(2) == 0
+    assert len(calls) == (20 if inner_cv == "kfold" else 5)
+    np.testing.assert_array_equal(shared_fit.alphas, per_fold.alphas)
+    np.testing.assert_allclose(shared_fit.r_folds, per_fold.r_folds, atol=1e-10)
+    np.testing.assert_allclose(shared_fit.inner_error, per_fold.inner_error, rtol=1e-9)
+
+
 def test_float32_close_to_float64():
     """The default float32 path gives the float64 scores closely."""
     X, Y, _ = planted(noise=3.0)
@@ -154,13 +180,13 @@ def test_float32_keeps_precision_with_large_feature_offsets():
     np.testing.assert_allclose(r32.predictions, r64.predictions, rtol=1e-3, atol=1e-3)
 
 
-@pytest.mark.parametrize("engine", ["fixed", "per-fold"])
-def test_float32_keeps_precision_with_large_target_offsets(engine):
+@pytest.mark.parametrize("design", ["fold-invariant", "per-fold"])
+def test_float32_keeps_precision_with_large_target_offsets(design):
     """Targets far from zero (shifted a chunk of rows at a time inside the engine, with no
     shifted copy of Y): float32 gives the float64 r, and the predictions move with the
-    targets' offset, in both engines."""
+    targets' offset, with one design or one per fold."""
     X, Y, _ = planted(noise=3.0)
-    fit = cross_validate if engine == "fixed" else (
+    fit = cross_validate if design == "fold-invariant" else (
         lambda X, Y, **kw: cross_validate_folds(lambda k: [X], Y, **kw))
     options = dict(lags=[0, 1, 2], config=EncodingConfig(alphas=ALPHAS, chunk_size=64))
     r32 = fit(X.astype(np.float32), (Y + 3000.0).astype(np.float32), **options)
@@ -193,7 +219,7 @@ def test_torch_matches_numpy(pca):
     ref = cross_validate(X, Y, lags=[0, 1, 2], segments=segments, config=config,
                          return_weights=True)
     out = cross_validate(X, Y, lags=[0, 1, 2], segments=segments, config=config,
-                         backend="torch", return_weights=True)
+                         engine=Backend("torch"), return_weights=True)
     assert np.isnan(out.predictions[100:120]).all()
     np.testing.assert_allclose(out.r, ref.r, atol=1e-4)
     np.testing.assert_allclose(out.predictions, ref.predictions, rtol=1e-3, atol=1e-3)
@@ -265,10 +291,10 @@ def test_config_validation_names_the_key():
     assert EncodingConfig(lag_step=0.1).lags_samples(100.0).tolist() == [0, 10, 20, 30, 40]
 
 
-def test_verbose_logs_progress(caplog):
+def test_debug_log_follows_the_folds(caplog):
     X, Y, _ = planted(n=300)
     with caplog.at_level("DEBUG", logger="ssl_ieeg"):
-        cross_validate(X, Y, lags=[0, 1], config=EncodingConfig(alphas=[1.0]), verbose=True)
+        cross_validate(X, Y, lags=[0, 1], config=EncodingConfig(alphas=[1.0]))
     assert sum("outer fold" in message for message in caplog.messages) == 5
 
 
@@ -301,7 +327,7 @@ def test_score_sums_match_two_pass_scores_in_chunks_and_for_near_constant_predic
     """r and R² from running sums equal the two-pass formulas, chunk by chunk, even for
     targets with a large offset and a prediction that barely leaves its intercept (where
     one shift for both lost every digit of r)."""
-    from bids_app.encoding.cv import ScoreSums
+    from bids_app.encoding.result import ScoreSums
 
     rng = np.random.default_rng(0)
     y = (rng.standard_normal((600, 4)) + 1000).astype(np.float32)
@@ -322,7 +348,7 @@ def test_scores_of_constant_predictions_are_nan_not_infinite():
     """A constant prediction (a huge penalty) has no correlation: NaN. (Scored chunk by
     chunk, one that varied by rounding only gave ±inf, whose mean over folds warned; seen
     with ``comparison.conditioning: []``.)"""
-    from bids_app.encoding.cv import fold_scores
+    from bids_app.encoding.result import fold_scores
 
     rng = np.random.default_rng(0)
     y = rng.standard_normal((200, 3))

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_ridge_engine_on_cuda_matches_numpy():
-    from bids_app.encoding import EncodingConfig, cross_validate
+    from bids_app.encoding import Backend, EncodingConfig, cross_validate
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6000, 120)).astype(np.float32)
@@ -24,8 +24,8 @@ def test_ridge_engine_on_cuda_matches_numpy():
          + rng.standard_normal((6000, 8))).astype(np.float32)
     config = EncodingConfig()
     cpu = cross_validate(X, Y, lags=np.arange(41), config=config)
-    gpu = cross_validate(X, Y, lags=np.arange(41), config=config, backend="torch",
-                         device="cuda")
+    gpu = cross_validate(X, Y, lags=np.arange(41), config=config,
+                         engine=Backend("torch", "cuda"))
     np.testing.assert_allclose(gpu.r, cpu.r, atol=1e-3)
     assert gpu.r[0] > 0.3
 

@@ -7,7 +7,6 @@ import pytest
 
 from bids_app.encoding import EncodingConfig, cross_validate
 from bids_app.encoding.backend import Backend
-from bids_app.encoding.cv import lag_profile
 from bids_app.encoding.folds import outer_folds, segment_pieces
 from bids_app.encoding.gram import lagged_design
 from bids_app.encoding.reduce import (
@@ -17,6 +16,7 @@ from bids_app.encoding.reduce import (
     fold_pcas,
     lag_basis,
 )
+from bids_app.encoding.result import lag_profile
 from bids_app.errors import UsageError
 
 LAGS = np.arange(0, 41)

@@ -16,8 +16,8 @@ from bids_app.bids.tsv import read_tsv
 from bids_app.cli import main
 from bids_app.encoding import EncodingConfig, cross_validate
 from bids_app.encoding import reduce as reduce_module
-from bids_app.encoding.cv import peak_lags
 from bids_app.encoding.reduce import FoldPCA, ReducedDesign, lag_basis
+from bids_app.encoding.result import peak_lags
 from bids_app.outputs.trf import read_lag_profiles
 from bids_app.report.lags import lag_profile_figure, word_lag_arrays, word_lag_figure
 

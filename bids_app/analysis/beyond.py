@@ -41,6 +41,7 @@ import pandas as pd
 from bids_app.analysis.lowlevel import LowLevelSet
 from bids_app.analysis.predcorr import fold_mean_correlation
 from bids_app.encoding import (
+    Backend,
     EncodingConfig,
     StatisticsConfig,
     cross_validate_subsets,
@@ -104,7 +105,7 @@ class BeyondTest:
 def shared_beyond_low(a: Side, b: Side, low: LowLevelSet, Y: np.ndarray,
                       channels: Sequence[str], tested: np.ndarray, *, segments: np.ndarray,
                       lags: np.ndarray, encoding: EncodingConfig,
-                      statistics: StatisticsConfig, banded: bool, engine: dict) -> BeyondTest:
+                      statistics: StatisticsConfig, banded: bool, engine: Backend) -> BeyondTest:
     """The shared-beyond-L test of two models on the tested channels.
 
     Parameters
@@ -237,7 +238,7 @@ class _Fits:
     lags: np.ndarray
     encoding: EncodingConfig
     banded: bool
-    engine: dict
+    engine: Backend
 
     def __call__(self, Y: np.ndarray, keep: int = 0
                  ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
@@ -265,7 +266,7 @@ class _Fits:
             bands=[0] * len(low) + [1, 2], word_rows=word_rows,
             keep_predictions=[keep > 0 and name in ("low", "low_a", "low_b") and bool(m)
                               for name, m in models.items() if m], keep_targets=keep,
-            **self.engine)
+            engine=self.engine)
         results = dict(zip([name for name, m in models.items() if m], fitted, strict=True))
         r2 = {name: results[name].r2 if name in results else np.zeros(Y.shape[1])
               for name in models}

@@ -51,7 +51,13 @@ from bids_app.analysis.predcorr import (
 from bids_app.analysis.shared import fit_recording_shared_space
 from bids_app.analysis.summaries import summarize
 from bids_app.analysis.unions import SetDesigns, variance_partition
-from bids_app.encoding import EncodingConfig, EncodingResult, StatisticsConfig, cross_validate
+from bids_app.encoding import (
+    Backend,
+    EncodingConfig,
+    EncodingResult,
+    StatisticsConfig,
+    cross_validate,
+)
 from bids_app.errors import UsageError
 from bids_app.layers import split_layers
 from bids_app.progress import stage
@@ -72,8 +78,8 @@ REFERENCE_WARNING = (
 
 def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
                    encoding: EncodingConfig, statistics: StatisticsConfig,
-                   backend: str = "numpy", device: str = "cpu", n_jobs: int = 1,
-                   verbose: bool = False, cache: Cache | None = None) -> ComparisonResult:
+                   engine: Backend | None = None, cache: Cache | None = None
+                   ) -> ComparisonResult:
     """Run the prediction-correlation, CCA and variance-partitioning comparisons.
 
     Parameters
@@ -85,7 +91,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
     statistics : StatisticsConfig
         Its seed, permutations and FDR level (the refit nulls take ``config.n_refits``).
         ``encoding`` gives every fitting option but ``inner_cv`` (``config.inner_cv``).
-    backend, device, n_jobs, verbose
+    engine : Backend | None
         As in ``cross_validate``.
     cache : Cache | None
         Where each comparison (a prediction-correlation pair, the shared-beyond-L test, the
@@ -103,7 +109,7 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
         return out
     inputs = dataclasses.replace(inputs, Y=np.asarray(inputs.Y), lags=np.asarray(inputs.lags),
                                  channels=list(inputs.channels))
-    engine = dict(backend=backend, device=device, n_jobs=n_jobs, verbose=verbose)
+    engine = engine or Backend()
     statistics = dataclasses.replace(statistics, n_refits=config.n_refits)
     encoding = dataclasses.replace(encoding, inner_cv=config.inner_cv)
     if config.preset == "reference":
@@ -166,7 +172,7 @@ def _compute(name: str, settings: dict, compute: Callable[[], Any]) -> Any:
 
 def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
                             statistics: StatisticsConfig, encoding: EncodingConfig,
-                            engine: dict, test: bool) -> tuple[pd.DataFrame, float]:
+                            engine: Backend, test: bool) -> tuple[pd.DataFrame, float]:
     """The ``<a>X<b>`` table and the across-electrode correlation of the two accuracies.
 
     With ``test`` (``comparison.predcorr_null``), the null of ``r_pred`` refits both models
@@ -188,7 +194,7 @@ def _prediction_correlation(inputs: ComparisonInputs, a: str, b: str,
         rows = inputs.impulse_rows(space) if encoding.centre_words else None
         return lambda Y: cross_validate(inputs.design(space, layer), Y, lags=inputs.lags,
                                         segments=inputs.segments, config=encoding,
-                                        word_rows=rows, **engine)
+                                        word_rows=rows, engine=engine)
 
     def null(tested: np.ndarray) -> np.ndarray:
         channels = np.flatnonzero(tested)
@@ -251,7 +257,7 @@ def _tested(inputs: ComparisonInputs, warnings: list[str]) -> np.ndarray:
 
 
 def _beyond(inputs: ComparisonInputs, low: LowLevelSet, config: ComparisonConfig,
-            encoding: EncodingConfig, statistics: StatisticsConfig, engine: dict,
+            encoding: EncodingConfig, statistics: StatisticsConfig, engine: Backend,
             warnings: list[str]) -> pd.DataFrame | None:
     """The shared-beyond-L table of the CCA pair (and of its untrained twins), or None."""
     names = (config.cca_speech or first_of_kind(inputs.spaces, "speech"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bids_app.analysis.config import ACOUSTIC_KINDS, CCA_SETS, ComparisonConfig, untrained_name
-from bids_app.encoding.cv import EncodingResult
+from bids_app.encoding.result import EncodingResult
 from bids_app.errors import UsageError
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 from bids_app.encoding import EncodingResult, fdr_bh, permutation_test
 from bids_app.encoding import refit_null as shifted_refits
 from bids_app.encoding.config import REFIT_COLUMNS
-from bids_app.encoding.cv import fold_scores
+from bids_app.encoding.result import fold_scores
 from bids_app.errors import BadDataError
 from bids_app.features.cache import release_pages
 

@@ -23,8 +23,8 @@ from bids_app.analysis.lowlevel import LowLevelSet
 from bids_app.analysis.plan import first_of_kind, resolve_layer
 from bids_app.analysis.words import modelled_words
 from bids_app.encoding import EncodingConfig
-from bids_app.encoding.cv import fold_scores
 from bids_app.encoding.folds import outer_folds, piece_indices, segment_pieces
+from bids_app.encoding.result import fold_scores
 from bids_app.errors import BadDataError, UsageError
 
 if TYPE_CHECKING:

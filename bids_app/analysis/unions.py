@@ -24,6 +24,7 @@ from bids_app.analysis.partition import partition_table, subsets
 from bids_app.analysis.plan import set_members, space_layer
 from bids_app.analysis.shared import RecordingSharedSpace
 from bids_app.encoding import (
+    Backend,
     EncodingConfig,
     EncodingResult,
     StatisticsConfig,
@@ -64,8 +65,8 @@ class SetDesigns:
         The recording's shared space (None: only feature-space sets can be used).
     config : ComparisonConfig
     encoding : EncodingConfig
-    engine : dict
-        ``backend``, ``device``, ``n_jobs``, ``verbose`` of ``cross_validate``.
+    engine : Backend
+        As in ``cross_validate``.
     low : LowLevelSet
         The conditioning set every union contains.
     """
@@ -74,7 +75,7 @@ class SetDesigns:
     shared: RecordingSharedSpace | None
     config: ComparisonConfig
     encoding: EncodingConfig
-    engine: dict
+    engine: Backend
     low: LowLevelSet = field(default_factory=LowLevelSet)
     space_sets: dict[str, np.ndarray] = field(default_factory=dict)
     word_sets: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
@@ -178,7 +179,7 @@ class SetDesigns:
             config=self.encoding, banded=self.config.banded,
             bands=[0] * n_low + [1 + names.index(name) for name, _ in parts],
             word_rows={**self.low.word_rows, **self._word_rows(parts, n_low)},
-            keep_predictions=keep, **self.engine)
+            keep_predictions=keep, engine=self.engine)
 
     def _word_rows(self, parts: list[tuple[str, str | None]], offset: int
                    ) -> dict[int, np.ndarray]:

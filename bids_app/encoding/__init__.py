@@ -11,10 +11,11 @@ from bids_app._lazy import lazy_exports
 
 # Imported on first use (bids_app._lazy), so that the configuration loads without numpy.
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "backend": ("Backend",),
     "config": ("EncodingConfig", "StatisticsConfig"),
-    "cv": ("EncodingResult",),
+    "cv": ("cross_validate", "cross_validate_folds", "cross_validate_subsets"),
     "estimator": ("TRFEncoder",),
-    "perfold": ("cross_validate", "cross_validate_folds", "cross_validate_subsets"),
+    "result": ("EncodingResult",),
     "stats": ("fdr_bh", "permutation_test", "refit_null", "refit_p_values", "rotations",
               "significance"),
     "word": ("cross_validate_word_lags", "word_targets"),

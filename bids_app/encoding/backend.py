@@ -1,5 +1,8 @@
 """A tiny array backend (numpy or torch) so that one solver runs on CPU and GPU.
 
+:class:`Backend` is the engine's one typed setting of where and how it computes: the array
+library, the device and the threads (``--device``, ``--nprocs``).
+
 The solvers use only operators common to numpy arrays and torch tensors (``@``, ``+``, ``*``,
 ``.T``, indexing, ``.sum``); everything else goes through a :class:`Backend` method.
 """
@@ -17,7 +20,7 @@ from bids_app.errors import UsageError
 
 @dataclass(frozen=True)
 class Backend:
-    """Array operations of one library on one device.
+    """Array operations of one library on one device, with a bound on their threads.
 
     Parameters
     ----------
@@ -25,10 +28,14 @@ class Backend:
         ``"numpy"`` or ``"torch"``.
     device : str
         ``"cpu"`` or a torch device such as ``"cuda"``; numpy only runs on ``"cpu"``.
+    n_jobs : int
+        BLAS and torch threads inside :meth:`threads` (-1: leave the libraries' own setting,
+        e.g. when the caller already bounds them).
     """
 
     name: str = "numpy"
     device: str = "cpu"
+    n_jobs: int = 1
 
     def __post_init__(self) -> None:
         if self.name not in ("numpy", "torch"):
@@ -142,8 +149,9 @@ class Backend:
         return keep @ ((keep.T @ b) / (eigvals[eigvals > tolerance] + alpha)[:, None])
 
     @contextmanager
-    def threads(self, n_jobs: int):
+    def threads(self):
         """Limit BLAS (and torch) threads to ``n_jobs`` inside the block (-1: leave as is)."""
+        n_jobs = self.n_jobs
         if n_jobs is None or n_jobs < 1:
             yield
             return

@@ -1,10 +1,35 @@
-"""Blocked nested cross-validation of time-lagged ridge (TRF) encoding models."""
+"""The one blocked nested-CV solver of time-lagged ridge (TRF) encoding models.
+
+Every encoding model of the app goes through :func:`cross_validate_subsets` (single layers,
+the comparisons' union models and their subsets, :class:`~bids_app.encoding.TRFEncoder`):
+
+1. the design is reduced (:class:`~bids_app.encoding.reduce.ReducedDesign`: PCA of wide blocks,
+   the raised-cosine lag basis), once for all outer folds when its reductions were fitted on
+   the whole recording (*fold-invariant*), otherwise per outer fold (in-fold PCA, a shared space
+   fitted on the training words);
+2. the Gram statistics of every outer fold are computed once per design
+   (:func:`~bids_app.encoding.gram.lagged_stats`); a training set is a sum of them;
+3. in every outer training set, one alpha per target (and one band scaling, with banded ridge)
+   is chosen by blocked inner CV from one ``eigh`` per inner training set
+   (:func:`~bids_app.encoding.ridge.validation_errors`). With a fold-invariant design and the
+   other outer folds as inner folds, the training set without folds ``j`` and ``k`` serves
+   both outer fold ``k`` (validated on ``j``) and outer fold ``j`` (validated on ``k``): one
+   ``eigh`` for the two;
+4. every outer training set is fitted with its chosen alphas and its test fold predicted and
+   scored, a chunk of rows at a time.
+
+Banded ridge gives every feature set (band) its own penalty. Ridge with penalty ``alpha / g_b²``
+on band ``b`` equals ridge with penalty ``alpha`` after scaling band ``b`` by ``g_b``; so each
+candidate scaling is a cheap rescaling of the standardised Gram statistics, and the scaling and
+alpha of every target are chosen together by the inner CV.
+"""
 
 from __future__ import annotations
 
+import copy
+import itertools
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,111 +38,164 @@ from bids_app.encoding.backend import Backend
 from bids_app.encoding.config import EncodingConfig
 from bids_app.encoding.folds import (
     Piece,
+    mean_over,
     outer_folds,
     piece_indices,
     segment_pieces,
     split_pieces,
 )
 from bids_app.encoding.gram import GramStats, lag_array, lagged_design, lagged_stats
-from bids_app.encoding.ridge import fit, standardize, validation_errors
+from bids_app.encoding.reduce import ReducedDesign
+from bids_app.encoding.result import EncodingResult, ScoreSums
+from bids_app.encoding.ridge import Standardized, fit, standardize, validation_errors
 from bids_app.errors import BadDataError
 
 logger = logging.getLogger("ssl_ieeg")
 
+#: Relative squared scalings ``g_b²`` of every band but the first, searched by banded ridge.
+BAND_SCALINGS = (0.1, 1.0, 10.0)
 
-@dataclass(eq=False)
-class EncodingResult:
-    """Cross-validated scores of one encoding model.
+Design = Sequence[np.ndarray] | Callable[[int], Sequence[np.ndarray]]
 
-    Attributes
+
+def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
+                   segments: np.ndarray | None = None, config: EncodingConfig | None = None,
+                   engine: Backend | None = None, return_weights: bool = False,
+                   word_rows: np.ndarray | None = None) -> EncodingResult:
+    """Nested blocked cross-validation of a time-lagged ridge model.
+
+    Outer folds are contiguous and keep stimulus segments whole when there are at least
+    ``config.n_folds`` of them (otherwise they cut through segments at equal sizes). In every
+    outer training set, one alpha per target is chosen by blocked inner cross-validation
+    (``config.inner_folds``, ``config.inner_cv``) that never sees the test fold. Features wider
+    than ``config.layer_pca`` are reduced by PCA fitted on the recording's features (or on
+    each outer training set, ``config.layer_pca_fit``), the lags enter through the
+    raised-cosine basis of ``config.lag_basis``, and lagged features are standardised (and
+    optionally reduced by ``config.pca``) with training statistics only.
+
+    Parameters
     ----------
-    r : ndarray, shape (n_targets,)
-        Mean over outer folds of the per-fold Pearson correlation.
-    r2 : ndarray, shape (n_targets,)
-        Mean over outer folds of the per-fold R² (``1 - SSE / SST`` on the test fold).
-    r_folds, r2_folds : ndarray, shape (n_folds, n_targets)
-    alphas : ndarray, shape (n_folds, n_targets)
-        Alpha chosen on each outer training set.
-    predictions : ndarray, shape (n_samples, n_targets) | None
-        Cross-validated predictions (in the working dtype); NaN where not modelled. None
-        where not kept (:func:`~bids_app.encoding.cross_validate_subsets`).
-    test_folds : list of ndarray
-        Sample indices of each outer test fold.
-    lags : ndarray of int
-    weights : ndarray, shape (n_lags, n_features, n_targets) | None
-        Raw-unit coefficients averaged over folds, when asked for.
-    inner_error : ndarray, shape (n_folds, n_targets) | None
-        Summed squared inner-validation error at the chosen alpha in each outer training set.
-        Models fitted on the same targets and folds can be compared with it *in-fold*, e.g.
-        to choose the best layer for each outer fold without looking at its test data.
-    lag_profile : ndarray, shape (n_lags, n_targets) | None
-        When the TRF is summarised: the standard deviation of each lag's term of the
-        prediction, i.e. how strongly each lag contributes (see :func:`lag_profile`).
-    shift_null : ndarray, shape (n_permutations, n_targets) | None
-        The circular-shift null of ``r`` that the encoding test used (TRF mode, float32),
-        kept so that the max-T test over layers need not recompute it.
+    X : ndarray, shape (n_samples, n_features)
+        Features on the neural timeline.
+    Y : ndarray, shape (n_samples, n_targets)
+        Neural data (one column per electrode).
+    lags : sequence of int
+        Lags in samples; positive means the response follows the feature.
+    segments : ndarray of int, shape (n_samples,) | None
+        Contiguous stimulus segment labels; -1 marks samples that are not modelled. Lags never
+        reach across a segment edge (zero padding). None: one segment.
+    config : EncodingConfig | None
+        Fitting options (default ``EncodingConfig()``).
+    engine : Backend | None
+        Array library, device and threads (default: numpy on the CPU, one thread).
+    return_weights : bool
+        Also return the weights averaged over folds, as coefficients of ``X[t - lag]``.
+    word_rows : ndarray of int | None
+        When ``X`` is a word-level impulse design: the samples of its words. Its word vectors
+        are then standardised across the words (all of them, or each outer fold's training
+        words with ``layer_pca_fit: in_fold``; and reduced by PCA fitted on them), so the
+        model carries word content, not word timing.
+
+    Returns
+    -------
+    result : EncodingResult
     """
-
-    r: np.ndarray
-    r2: np.ndarray
-    r_folds: np.ndarray
-    r2_folds: np.ndarray
-    alphas: np.ndarray
-    predictions: np.ndarray | None
-    test_folds: list[np.ndarray]
-    lags: np.ndarray
-    weights: np.ndarray | None = None
-    inner_error: np.ndarray | None = None
-    lag_profile: np.ndarray | None = None
-    shift_null: np.ndarray | None = None
+    X, _ = check_arrays(X, Y)
+    return cross_validate_folds([X], Y, lags=lags, segments=segments, config=config,
+                                engine=engine, return_weights=return_weights,
+                                word_rows=None if word_rows is None else {0: word_rows})
 
 
-def cross_validate_fixed(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
+def cross_validate_folds(design: Design, Y: np.ndarray, *, lags: Sequence[int],
                          segments: np.ndarray | None = None,
-                         config: EncodingConfig | None = None, backend: str = "numpy",
-                         device: str = "cpu", n_jobs: int = 1, return_weights: bool = False,
-                         verbose: bool = False) -> EncodingResult:
-    """Nested blocked cross-validation of a time-lagged ridge model on one fixed design.
+                         config: EncodingConfig | None = None, banded: bool = False,
+                         engine: Backend | None = None, return_weights: bool = False,
+                         word_rows: dict[int, np.ndarray] | None = None) -> EncodingResult:
+    """Blocked nested-CV ridge of a design of several blocks, or one per outer fold.
 
-    This is the engine behind :func:`~bids_app.encoding.cross_validate`, which first applies
-    the design reductions of ``config`` (``layer_pca``, ``lag_basis``); this function ignores
-    them and fits ``X`` with ``lags`` as given.
+    The blocks are reduced as ``config`` says (PCA of blocks wider than ``layer_pca``, then
+    the lag basis) before they are stacked.
 
-    Parameters and returns are those of :func:`~bids_app.encoding.cross_validate`.
+    Parameters
+    ----------
+    design : list of ndarray | callable
+        The design as a list of column blocks (feature sets), each (n_samples, n_features_b),
+        or ``design(k)`` giving the blocks of outer fold ``k`` (fitted on the training samples
+        of fold ``k`` only; used for both training and testing).
+    Y : ndarray, shape (n_samples, n_targets)
+    lags : sequence of int
+        Lags in samples.
+    segments : ndarray of int, shape (n_samples,) | None
+        Stimulus labels (-1: not modelled), as in ``cross_validate``; the folds are the same.
+    config : EncodingConfig | None
+        Every fitting option but ``mode`` is used.
+    banded : bool
+        One penalty per block (banded ridge); otherwise one penalty for all columns.
+    engine, return_weights
+        As in ``cross_validate``. Weights are only available for a list of blocks.
+    word_rows : dict of int to ndarray | None
+        Word-level (impulse) blocks by index, with their word samples: centred across the
+        training words of each outer fold (``cross_validate``).
+
+    Returns
+    -------
+    result : EncodingResult
+        ``alphas`` holds the alpha of the first block; ``inner_error`` is filled; ``weights``
+        (n_lags, n_features, n_targets) are in the units of the unreduced blocks.
     """
-    config = config or EncodingConfig()
-    lags = lag_array(lags)
-    X, Y = check_arrays(X, Y)
-    engine = Backend(backend, device)
-    pieces = segment_pieces(segments, X.shape[0])
-    folds = outer_folds(pieces, config.n_folds)
-    # Offsets only serve precision: products use X - center and Y - y_center (both exact)
-    with engine.threads(n_jobs):
-        Xb, Yb = engine.asarray(X, config.dtype), engine.asarray(Y, config.dtype)
-        center = engine.asarray(mean_over(X, pieces), config.dtype)
-        y_center = engine.asarray(mean_over(Y, pieces), config.dtype)
-        y_offset = engine.to_numpy(y_center).astype(np.float64)
-        fold_stats = [lagged_stats(Xb, Yb, fold, lags, engine, config.chunk_size, center,
-                                   y_center) for fold in folds]
-        _log(verbose, "Gram statistics of %d folds computed (p = %d)", len(folds),
-             fold_stats[0].xx.shape[0])
-        total = sum(fold_stats[1:], fold_stats[0])
-        errors = _inner_errors(Xb, Yb, folds, fold_stats, total, lags, (center, y_center),
-                               config, engine, verbose)
-        return _outer_fits(Xb, Y, y_offset, center, folds, fold_stats, total, errors, lags,
-                           config, engine, return_weights, verbose)
+    if callable(design) and return_weights:
+        raise ValueError("return_weights needs a list of design blocks, not a callable")
+    config, engine = config or EncodingConfig(), engine or Backend()
+    Y, folds, reduced = _prepare(design, Y, lags, segments, config, engine, word_rows)
+    return _nested_cv(reduced, Y, folds, [None], config, banded, engine, [True],
+                      return_weights=return_weights)[0]
 
 
-def _log(verbose: bool, message: str, *args: Any) -> None:
-    """Per-fold progress, at DEBUG level (``-v``) when ``verbose``."""
-    if verbose:
-        logger.debug(message, *args)
+def cross_validate_subsets(design: Design, Y: np.ndarray, subsets: Sequence[Sequence[int]], *,
+                           lags: Sequence[int], segments: np.ndarray | None = None,
+                           config: EncodingConfig | None = None, banded: bool = False,
+                           keep_predictions: Sequence[bool] | None = None,
+                           keep_targets: int | None = None, engine: Backend | None = None,
+                           word_rows: dict[int, np.ndarray] | None = None,
+                           bands: Sequence[int] | None = None) -> list[EncodingResult]:
+    """One model per subset of the design's blocks, from one design and Gram per fold.
 
+    The union models of a variance partition share their blocks: building each fold's design
+    and its Gram statistics once for all blocks, and slicing them per subset, costs one union
+    fit's data passes instead of one per subset. Each result equals
+    ``cross_validate_folds`` on that subset's blocks.
 
-def mean_over(A: np.ndarray, pieces: list[Piece]) -> np.ndarray:
-    """Column means of ``A`` over the samples of ``pieces`` (float64)."""
-    total = sum(A[piece.start:piece.stop].sum(0, dtype=np.float64) for piece in pieces)
-    return total / sum(piece.size for piece in pieces)
+    Parameters
+    ----------
+    design : list of ndarray | callable
+        As in :func:`cross_validate_folds`.
+    Y : ndarray, shape (n_samples, n_targets)
+    subsets : sequence of sequence of int
+        Block indices of each model.
+    keep_predictions : sequence of bool | None
+        Per subset, whether its result keeps the cross-validated predictions (n_samples ×
+        n_targets each; None keeps all). The scores are computed either way.
+    keep_targets : int | None
+        Keep the predictions of the first ``keep_targets`` targets only (None: all), e.g.
+        the observed data fitted beside their rotated copies.
+    lags, segments, config, banded, engine, word_rows
+        As in :func:`cross_validate_folds`.
+    bands : sequence of int | None
+        With ``banded``: the band of every block (blocks of one band share a penalty); None
+        gives every block its own.
+
+    Returns
+    -------
+    results : list of EncodingResult
+        One per subset, in order; ``predictions`` is None where not kept.
+    """
+    config, engine = config or EncodingConfig(), engine or Backend()
+    Y, folds, reduced = _prepare(design, Y, lags, segments, config, engine, word_rows)
+    keep = [True] * len(subsets) if keep_predictions is None else list(keep_predictions)
+    if len(keep) != len(subsets):
+        raise ValueError(f"keep_predictions has {len(keep)} entries for {len(subsets)} subsets")
+    return _nested_cv(reduced, Y, folds, [list(s) for s in subsets], config, banded, engine,
+                      keep, bands=bands, keep_targets=keep_targets)
 
 
 def check_arrays(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,85 +211,237 @@ def check_arrays(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return X, Y
 
 
-def _inner_errors(X: Any, Y: Any, folds: list[list[Piece]], fold_stats: list[GramStats],
-                  total: GramStats, lags: np.ndarray, centers: tuple[Any, Any],
-                  config: EncodingConfig, engine: Backend, verbose: bool) -> list[Any]:
-    """Summed inner validation errors, shape (n_alphas, n_targets), of every outer fold.
+def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.ndarray | None,
+             config: EncodingConfig, engine: Backend, word_rows: dict[int, np.ndarray] | None
+             ) -> tuple[np.ndarray, list[list[Piece]], ReducedDesign]:
+    """Validated targets, the outer folds, and the reduced design."""
+    Y = np.asarray(Y)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    if not callable(design):
+        for block in design:
+            check_arrays(block, Y)
+    pieces = segment_pieces(segments, Y.shape[0])
+    folds = outer_folds(pieces, config.n_folds)
+    with engine.threads():  # the PCAs are BLAS work too
+        reduced = ReducedDesign.build(design, pieces, folds, lag_array(lags), config.layer_pca,
+                                      config.lag_basis, word_rows, config.layer_pca_fit)
+    return Y, folds, reduced
 
-    ``centers``: the offsets of the features and the targets (:func:`lagged_stats`).
+
+def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
+               subsets: list[list[int] | None], config: EncodingConfig, banded: bool,
+               engine: Backend, keep: list[bool], *, return_weights: bool = False,
+               bands: Sequence[int] | None = None, keep_targets: int | None = None
+               ) -> list[EncodingResult]:
+    """The solver: each fold's design and Gram once, one nested CV per block subset.
+
+    A fold-invariant design (:attr:`ReducedDesign.fold_invariant`) is built once and the
+    statistics of each fold are computed once for all outer folds, which then share their
+    inner training sets' decompositions (:func:`_inner_plan`).
+
+    A subset's model is fitted on the slices of the union's statistics, and predicts with
+    the union's design and zero weights on the other blocks, so no subset copies the design.
+    Each test fold is scored as it is predicted; ``keep[m]`` says whether subset ``m``'s
+    predictions are kept (of the first ``keep_targets`` targets).
     """
-    n_folds = len(folds)
+    lags, n_folds = reduced.engine_lags, len(folds)
+    invariant = reduced.fold_invariant
+    plan = _inner_plan(n_folds, config)
+    kept = Y.shape[1] if keep_targets is None else keep_targets
+    predictions = [np.full((Y.shape[0], kept), np.nan, dtype=config.dtype) if k else None
+                   for k in keep]
+    scores = [[] for _ in subsets]  # (r, r2) of every test fold
+    chosen = [[] for _ in subsets]
+    inner = [[] for _ in subsets]
+    # inner errors of a later outer fold computed from an earlier one's training set
+    carried: dict[tuple[int, int], np.ndarray] = {}
+    mean_weights = 0.0
+    pieces = reduced.pieces
+    # offsets only serve float32 precision: products use X - center and Y - y_center
+    with engine.threads():
+        Yb = engine.asarray(Y, config.dtype)
+        y_center = engine.asarray(mean_over(Y, pieces), config.dtype)
+        y_offset = engine.to_numpy(y_center).astype(np.float64)
+        for k, fold in enumerate(folds):
+            if k == 0 or not invariant:
+                X, widths = reduced(k)
+                Xb = engine.asarray(X, config.dtype)
+                centers = engine.asarray(mean_over(X, pieces), config.dtype), y_center
+                stats = {j: lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, *centers)
+                         for j, f in enumerate(folds) if invariant or j != k}
+                logger.debug("Gram statistics of %d folds computed (p = %d)", len(stats),
+                             X.shape[1] * len(lags))
+            train = _total([stats[j] for j in range(n_folds) if j != k])
+            validations = (_chunk_stats(folds, k, Xb, Yb, lags, centers, config, engine)
+                           if plan is None else [(j, stats[j]) for j in plan[k]])
+            n_columns = X.shape[1] * len(lags)
+            for m, subset in enumerate(subsets):
+                cols = None if subset is None else engine.index(
+                    _lagged(_columns(widths, subset), X.shape[1], len(lags)))
+                blocks = range(len(widths)) if subset is None else subset
+                scalings = _band_scalings(
+                    [widths[b] for b in blocks],
+                    [bands[b] if bands else b for b in blocks] if banded else None,
+                    len(lags), engine)
+                errors = carried.pop((m, k), 0.0)
+                for j, val in validations:
+                    if invariant and plan is not None and j < k and k in plan[j]:
+                        continue  # computed with outer fold j's, from the same training set
+                    sets = [_slice(val, cols)]
+                    partner = invariant and plan is not None and j > k and k in plan[j]
+                    if partner:  # outer fold j validated on fold k
+                        sets.append(_slice(stats[k], cols))
+                    found = _inner_errors(_slice(train, cols).minus(sets[0]), sets, scalings,
+                                          config, engine)
+                    errors = errors + found[0]
+                    if partner:
+                        carried[(m, j)] = carried.get((m, j), 0.0) + found[1]
+                alphas, error, sub_weights, intercept = _fit_outer(
+                    _slice(train, cols), errors, scalings, config, engine)
+                weights = sub_weights
+                if cols is not None:  # zero weights on the blocks outside the subset
+                    weights = engine.zeros((n_columns, Y.shape[1]), "float64")
+                    weights[cols] = sub_weights
+                sums = ScoreSums()  # scored a chunk of rows at a time: no (fold x targets) copy
+                for rows, predicted in fold_predictions(Xb, fold, lags, centers[0], weights,
+                                                        intercept, config, engine):
+                    sums.add(Y[rows] - y_offset, predicted)
+                    if keep[m]:
+                        predictions[m][rows] = predicted[:, :kept] + y_offset[:kept]
+                scores[m].append(sums.scores())
+                chosen[m].append(alphas)
+                inner[m].append(error)
+                if return_weights:
+                    mean_weights = mean_weights + reduced.raw_weights(
+                        0 if invariant else k, engine.to_numpy(weights)) / n_folds
+            del train, validations
+            logger.debug("outer fold %d/%d fitted (%d model(s))", k + 1, n_folds, len(subsets))
+    test_folds = [piece_indices(fold) for fold in folds]
+    results = []
+    for m in range(len(subsets)):
+        r_folds, r2_folds = np.array(scores[m]).transpose(1, 0, 2)
+        results.append(EncodingResult(
+            r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds, r2_folds=r2_folds,
+            alphas=np.array(chosen[m]), predictions=predictions[m], test_folds=test_folds,
+            lags=reduced.lags, weights=mean_weights if return_weights else None,
+            inner_error=np.array(inner[m])))
+    return results
+
+
+def _inner_plan(n_folds: int, config: EncodingConfig) -> dict[int, list[int]] | None:
+    """The other outer folds that validate each outer fold's alphas (None: chunks instead).
+
+    With ``config.inner_folds`` None the inner folds are the other outer folds (all of them,
+    or the last with ``inner_cv: holdout``); otherwise the training samples are cut into
+    ``inner_folds`` chunks (:func:`_chunk_stats`).
+    """
     if config.inner_folds is not None:
-        return [_chunked_inner_errors(X, Y, folds, total.minus(fold_stats[k]), k, lags,
-                                      centers, config, engine) for k in range(n_folds)]
-    # The other outer folds are the inner folds: training on all but folds {j, k} serves
-    # validation on j (for outer fold k) and on k (for outer fold j), from one eigh.
-    wanted: dict[tuple[int, int], list[int]] = {}  # fold pair -> the validated outer folds
-    for k in range(n_folds):
-        others = [j for j in range(n_folds) if j != k]
-        for j in others[-1:] if config.inner_cv == "holdout" else others:
-            wanted.setdefault((min(j, k), max(j, k)), []).append(k)
-    errors = [0.0] * n_folds
-    for (a, b), outers in wanted.items():
-        system = standardize(total.minus(fold_stats[a], fold_stats[b]), config.standardize, engine)
-        vals = [fold_stats[b if k == a else a] for k in outers]
-        for k, err in zip(outers, validation_errors(system, vals, config.alphas, engine,
-                                                    config.dtype, config.pca), strict=True):
-            errors[k] = errors[k] + err
-        _log(verbose, "inner fits: training set without folds %d and %d done", a, b)
-    return errors
+        return None
+    others = {k: [j for j in range(n_folds) if j != k] for k in range(n_folds)}
+    return {k: js[-1:] if config.inner_cv == "holdout" else js for k, js in others.items()}
 
 
-def _chunked_inner_errors(X: Any, Y: Any, folds: list[list[Piece]], train: GramStats, k: int,
-                          lags: np.ndarray, centers: tuple[Any, Any], config: EncodingConfig,
-                          engine: Backend) -> Any:
-    """Inner errors of outer fold ``k`` with its training samples cut into equal chunks."""
+def _chunk_stats(folds: list[list[Piece]], k: int, X: Any, Y: Any, lags: np.ndarray,
+                 centers: tuple[Any, Any], config: EncodingConfig, engine: Backend
+                 ) -> list[tuple[None, GramStats]]:
+    """Outer fold ``k``'s training samples cut into ``config.inner_folds`` validation chunks
+    (the last only with ``inner_cv: holdout``), with their statistics."""
     training = [piece for j, fold in enumerate(folds) if j != k for piece in fold]
     chunks = split_pieces(training, config.inner_folds)
     if config.inner_cv == "holdout":
         chunks = chunks[-1:]
-    errors = 0.0
-    for chunk in chunks:
-        val = lagged_stats(X, Y, chunk, lags, engine, config.chunk_size, *centers)
-        system = standardize(train.minus(val), config.standardize, engine)
-        errors = errors + validation_errors(system, [val], config.alphas, engine,
-                                            config.dtype, config.pca)[0]
+    return [(None, lagged_stats(X, Y, chunk, lags, engine, config.chunk_size, *centers))
+            for chunk in chunks]
+
+
+def _total(stats: list[GramStats]) -> GramStats:
+    """The statistics of the union of disjoint sample sets, in new arrays (a fit consumes
+    its training statistics)."""
+    return sum(stats[2:], stats[0] + stats[1]) if len(stats) > 1 else copy.deepcopy(stats[0])
+
+
+def _inner_errors(train: GramStats, validations: list[GramStats], scalings: list[Any],
+                  config: EncodingConfig, engine: Backend) -> np.ndarray:
+    """Validation errors of one inner training set (consumed), one ``eigh`` per scaling.
+
+    Returns
+    -------
+    errors : ndarray, shape (n_validations, n_scalings, n_alphas, n_targets)
+    """
+    system = standardize(train, config.standardize, engine)
+    errors = np.zeros((len(validations), len(scalings), len(config.alphas),
+                       validations[0].xy.shape[1]))
+    for s, g in enumerate(scalings):
+        for v, err in enumerate(validation_errors(_scaled(system, g), validations,
+                                                  config.alphas, engine, config.dtype,
+                                                  config.pca)):
+            errors[v, s] = engine.to_numpy(err)
     return errors
 
 
-def _outer_fits(X: Any, Y: np.ndarray, y_offset: np.ndarray, center: Any,
-                folds: list[list[Piece]], fold_stats: list[GramStats], total: GramStats,
-                errors: list[Any], lags: np.ndarray, config: EncodingConfig, engine: Backend,
-                return_weights: bool, verbose: bool) -> EncodingResult:
-    """Fit every outer training set with its chosen alphas and score its test fold."""
-    grid = np.asarray(config.alphas)
-    predictions = np.full(Y.shape, np.nan, dtype=config.dtype)
-    chosen, r_folds, r2_folds, inner, mean_weights = [], [], [], [], 0.0
-    for k, fold in enumerate(folds):
-        target_alphas = grid[engine.argmin0(errors[k])]
-        inner.append(engine.to_numpy(errors[k]).min(0))
-        system = standardize(total.minus(fold_stats[k]), config.standardize, engine)
-        weights, intercept = fit(system, target_alphas, engine, config.dtype, config.pca)
-        intercept = intercept + engine.asarray(y_offset, "float64")
-        index = piece_indices(fold)
-        predictions[index] = predict_fold(X, fold, lags, center, weights, intercept, config,
-                                          engine)
-        r, r2 = fold_scores(Y[index], predictions[index])
-        chosen.append(target_alphas)
-        r_folds.append(r)
-        r2_folds.append(r2)
-        if return_weights:
-            mean_weights = mean_weights + engine.to_numpy(weights) / len(folds)
-        if verbose and np.isfinite(r).any():
-            _log(verbose, "outer fold %d/%d: mean r = %.4f", k + 1, len(folds), np.nanmean(r))
-    r_folds, r2_folds = np.array(r_folds), np.array(r2_folds)
-    weights_out = None
-    if return_weights:
-        weights_out = mean_weights.reshape(len(lags), X.shape[1], Y.shape[1])
-    return EncodingResult(r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds,
-                          r2_folds=r2_folds, alphas=np.array(chosen), predictions=predictions,
-                          test_folds=[piece_indices(fold) for fold in folds], lags=lags,
-                          weights=weights_out, inner_error=np.array(inner))
+def _fit_outer(train: GramStats, errors: np.ndarray, scalings: list[Any],
+               config: EncodingConfig, engine: Backend
+               ) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+    """Each target's (scaling, alpha) of least summed inner error; the outer training fit.
+
+    Returns the chosen alphas, the least inner errors, the weights and the intercepts.
+    """
+    n_targets = train.xy.shape[1]
+    flat = errors.reshape(-1, n_targets)
+    which, alpha_index = np.divmod(flat.argmin(0), len(config.alphas))
+    target_alphas = np.asarray(config.alphas)[alpha_index]
+    system = standardize(train, config.standardize, engine)
+    weights = engine.zeros((train.xx.shape[0], n_targets), "float64")
+    intercept = engine.zeros((n_targets,), "float64")
+    for s in np.unique(which):
+        cols = np.flatnonzero(which == s)
+        index = engine.index(cols)
+        sub = Standardized(system.xx, system.xy[:, index], system.mean, system.scale,
+                           system.ymean[index])
+        weights[:, index], intercept[index] = fit(_scaled(sub, scalings[s]), target_alphas[cols],
+                                                  engine, config.dtype, config.pca)
+    return target_alphas, flat.min(0), weights, intercept
+
+
+def _slice(stats: GramStats, cols: Any) -> GramStats:
+    """The statistics of columns ``cols`` (all columns when None)."""
+    return stats if cols is None else stats.columns(cols)
+
+
+def _columns(widths: list[int], subset: list[int]) -> np.ndarray:
+    """Design columns of the blocks in ``subset``."""
+    edges = np.concatenate([[0], np.cumsum(widths)])
+    return np.concatenate([np.arange(edges[b], edges[b + 1]) for b in subset])
+
+
+def _lagged(base: np.ndarray, n_base: int, n_lags: int) -> np.ndarray:
+    """Columns of the lagged design (lag-major) that belong to the base columns ``base``."""
+    return (np.arange(n_lags)[:, None] * n_base + base[None, :]).ravel()
+
+
+def _band_scalings(widths: Sequence[int], labels: Sequence[int] | None, n_lags: int,
+                   engine: Backend) -> list[Any]:
+    """Column scalings ``g`` of the lagged design for every candidate band weighting.
+
+    ``widths`` are the blocks' widths, ``labels`` their bands (None: not banded).
+    """
+    if labels is None or len(set(labels)) < 2:
+        return [None]
+    order = list(dict.fromkeys(labels))
+    band_of = np.repeat([order.index(label) for label in labels], widths)
+    out = []
+    for combo in itertools.product(BAND_SCALINGS, repeat=len(order) - 1):
+        g = np.sqrt(np.asarray((1.0, *combo)))[band_of]
+        out.append(engine.asarray(np.tile(g, n_lags), "float64"))
+    return out
+
+
+def _scaled(system: Standardized, g: Any) -> Standardized:
+    """The standardised system with column ``j`` multiplied by ``g[j]``."""
+    if g is None:
+        return system
+    return Standardized(system.xx * (g[:, None] * g[None, :]), system.xy * g[:, None],
+                        system.mean, system.scale / g, system.ymean)
 
 
 def predict_fold(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weights: Any,
@@ -239,109 +469,3 @@ def fold_predictions(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, w
             Z, valid = lagged_design(X, rows, lags, engine, config.dtype, center)
             pred = engine.asarray(Z @ weights, "float64") + valid @ offset + intercept
             yield slice(rows.start, rows.stop), engine.to_numpy(pred)
-
-
-def lag_profile(weights: np.ndarray, X: np.ndarray, segments: np.ndarray | None = None,
-                max_rows: int = 20000) -> np.ndarray:
-    """How much each lag contributes to each target's prediction.
-
-    The prediction is a sum over lags of ``X[t - lag] @ weights[lag]`` (over every sample of
-    the window, of which ``weights`` are a sample when the lags are coarser); the profile is the
-    standard deviation of each term, ``sqrt(diag(W_lᵀ Σ W_l))`` with ``Σ`` the covariance of
-    the features (estimated on at most ``max_rows`` evenly spaced modelled samples). Unlike
-    raw weights it is comparable across lags, features and spaces, and is not fooled by
-    correlated features whose weights cancel.
-
-    Parameters
-    ----------
-    weights : ndarray, shape (n_lags, n_features, n_targets)
-        Raw-unit TRF weights (``EncodingResult.weights``).
-    X : ndarray, shape (n_samples, n_features)
-        The design they apply to.
-    segments : ndarray of int, shape (n_samples,) | None
-        Stimulus labels; only modelled samples (label >= 0) are used.
-    max_rows : int
-
-    Returns
-    -------
-    profile : ndarray, shape (n_lags, n_targets)
-        In the units of the targets.
-    """
-    rows = np.arange(len(X)) if segments is None else np.flatnonzero(np.asarray(segments) >= 0)
-    rows = rows[::max(1, len(rows) // max_rows)]
-    sample = np.asarray(X[rows], dtype=np.float64)
-    sample -= sample.mean(0)
-    covariance = sample.T @ sample / len(sample)
-    return np.sqrt(np.einsum("ljt,jk,lkt->lt", weights, covariance, weights, optimize=True
-                             ).clip(0))
-
-
-def peak_lags(profile: np.ndarray, lags: np.ndarray) -> np.ndarray:
-    """The lag of each target's lag-profile maximum (NaN where the profile is all zero).
-
-    Parameters
-    ----------
-    profile : ndarray, shape (n_lags, n_targets)
-        From :func:`lag_profile`.
-    lags : ndarray, shape (n_lags,)
-        The lags, e.g. in seconds.
-
-    Returns
-    -------
-    peak : ndarray, shape (n_targets,)
-    """
-    profile = np.nan_to_num(np.asarray(profile, dtype=float))
-    peak = np.asarray(lags, dtype=float)[np.argmax(profile, axis=0)]
-    return np.where(profile.max(0) > 0, peak, np.nan)
-
-
-def fold_scores(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson r and R² of every column (NaN where a column is constant).
-
-    Parameters
-    ----------
-    y, pred : ndarray, shape (n_samples, n_targets)
-
-    Returns
-    -------
-    r, r2 : ndarray, shape (n_targets,)
-    """
-    return ScoreSums().add(y, pred).scores()
-
-
-class ScoreSums:
-    """Running sums of targets and predictions: r and R² of a test fold, a chunk at a time.
-
-    Targets and predictions are each shifted by their first chunk's means, so the float64
-    sums keep their precision whatever their offsets (e.g. a prediction that is nearly its
-    intercept).
-    """
-
-    def __init__(self) -> None:
-        self.n, self.shifts, self.sums = 0, None, 0.0
-
-    def add(self, y: np.ndarray, pred: np.ndarray) -> ScoreSums:
-        """Add rows ``y`` and their predictions ``pred``, each (n_rows, n_targets)."""
-        if self.shifts is None:
-            self.shifts = (np.asarray(y, dtype=float).mean(0),
-                           np.asarray(pred, dtype=float).mean(0))
-        yc = np.subtract(y, self.shifts[0], dtype=float)
-        pc = np.subtract(pred, self.shifts[1], dtype=float)
-        self.n += len(yc)
-        self.sums = self.sums + np.stack([
-            yc.sum(0), pc.sum(0), np.einsum("ij,ij->j", yc, yc),
-            np.einsum("ij,ij->j", pc, pc), np.einsum("ij,ij->j", yc, pc)])
-        return self
-
-    def scores(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(r, r2)`` of the rows added so far."""
-        n, (sy, sp, syy, spp, syp) = self.n, self.sums
-        sst = syy - sy * sy / n
-        offset = self.shifts[0] - self.shifts[1]  # y - pred = (yc - pc) + offset
-        sse = syy + spp - 2 * syp + 2 * offset * (sy - sp) + n * offset * offset
-        scale = np.sqrt(sst * np.maximum(spp - sp * sp / n, 0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # NaN, not ±inf, where the targets or the predictions are constant
-            r = np.where(scale > 0, np.clip((syp - sy * sp / n) / scale, -1, 1), np.nan)
-            r2 = 1 - sse / sst
-        return r, r2

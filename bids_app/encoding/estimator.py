@@ -29,11 +29,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bids_app.encoding.backend import Backend
 from bids_app.encoding.config import EncodingConfig
-from bids_app.encoding.cv import EncodingResult, fold_scores, mean_over, predict_fold
-from bids_app.encoding.folds import piece_indices, segment_pieces
+from bids_app.encoding.cv import cross_validate, predict_fold
+from bids_app.encoding.folds import mean_over, piece_indices, segment_pieces
 from bids_app.encoding.gram import lagged_stats
-from bids_app.encoding.perfold import cross_validate
 from bids_app.encoding.reduce import ReducedDesign, fit_pca, lag_basis
+from bids_app.encoding.result import EncodingResult, fold_scores
 from bids_app.encoding.ridge import fit, standardize
 from bids_app.errors import UsageError
 
@@ -131,17 +131,16 @@ class TRFEncoder(RegressorMixin, BaseEstimator):
         self._single_output = y.ndim == 1
         Y = y[:, None] if self._single_output else y
         lags = config.lags_samples(self.sfreq)
-        engine = dict(backend=self.backend, device=self.device, n_jobs=self.n_jobs)
+        backend = Backend(self.backend, self.device, self.n_jobs)
         self.cv_result_: EncodingResult = cross_validate(X, Y, lags=lags, segments=segments,
-                                                         config=config, **engine)
+                                                         config=config, engine=backend)
         self.alpha_ = np.exp(np.median(np.log(self.cv_result_.alphas), axis=0))
         pieces = segment_pieces(segments, len(X))
         wide = config.layer_pca is not None and X.shape[1] > config.layer_pca
         self._pca = fit_pca(X, pieces, config.layer_pca) if wide else None
         design = self._reduced(X, pieces, config)
         Z = design(0)[0]
-        backend = Backend(self.backend, self.device)
-        with backend.threads(self.n_jobs):
+        with backend.threads():
             Zb, Yb = backend.asarray(Z, config.dtype), backend.asarray(Y, config.dtype)
             self._center = backend.asarray(mean_over(Z, pieces), config.dtype)
             y_center = backend.asarray(mean_over(Y, pieces), config.dtype)
@@ -183,9 +182,9 @@ class TRFEncoder(RegressorMixin, BaseEstimator):
         pieces = segment_pieces(segments, len(X))
         design = self._reduced(X, pieces, config)
         Z = design(0)[0]
-        backend = Backend(self.backend, self.device)
+        backend = Backend(self.backend, self.device, self.n_jobs)
         out = np.full((len(X), self.coef_.shape[2]), np.nan)
-        with backend.threads(self.n_jobs):
+        with backend.threads():
             out[piece_indices(pieces)] = predict_fold(
                 backend.asarray(Z, config.dtype), pieces, design.engine_lags, self._center,
                 self._weights, self._intercept, config, backend)

@@ -123,3 +123,9 @@ def piece_indices(pieces: list[Piece]) -> np.ndarray:
     if not pieces:
         return np.zeros(0, dtype=int)
     return np.concatenate([np.arange(piece.start, piece.stop) for piece in pieces])
+
+
+def mean_over(A: np.ndarray, pieces: list[Piece]) -> np.ndarray:
+    """Column means of ``A`` over the samples of ``pieces`` (float64)."""
+    total = sum(A[piece.start:piece.stop].sum(0, dtype=np.float64) for piece in pieces)
+    return total / sum(piece.size for piece in pieces)

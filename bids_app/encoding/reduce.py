@@ -39,8 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bids_app.encoding.cv import mean_over
-from bids_app.encoding.folds import Piece
+from bids_app.encoding.folds import Piece, mean_over
 
 
 def lag_basis(lags: Sequence[int], n_basis: int | None) -> np.ndarray | None:

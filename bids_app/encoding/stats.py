@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from bids_app.encoding.config import REFIT_COLUMNS, StatisticsConfig
-from bids_app.encoding.cv import EncodingResult
+from bids_app.encoding.result import EncodingResult
 from bids_app.errors import UsageError
 
 

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bids_app.encoding.backend import Backend
 from bids_app.encoding.config import EncodingConfig
-from bids_app.encoding.cv import EncodingResult
-from bids_app.encoding.perfold import cross_validate
+from bids_app.encoding.cv import cross_validate
+from bids_app.encoding.result import EncodingResult
 from bids_app.errors import BadDataError
 
 
@@ -56,9 +57,9 @@ def word_targets(neural: np.ndarray, onsets: np.ndarray, lags: Sequence[int],
 
 def cross_validate_word_lags(word_X: np.ndarray, neural: np.ndarray, onsets_samples: np.ndarray,
                              lags_samples: Sequence[int], *, segments: np.ndarray | None = None,
-                             config: EncodingConfig | None = None, backend: str = "numpy",
-                             device: str = "cpu", n_jobs: int = 1, return_weights: bool = False,
-                             verbose: bool = False) -> tuple[EncodingResult, np.ndarray]:
+                             config: EncodingConfig | None = None,
+                             engine: Backend | None = None, return_weights: bool = False
+                             ) -> tuple[EncodingResult, np.ndarray]:
     """Nested-CV ridge of word-onset epochs on word features, all lags at once.
 
     Parameters
@@ -75,7 +76,7 @@ def cross_validate_word_lags(word_X: np.ndarray, neural: np.ndarray, onsets_samp
         Stimulus labels of the neural samples (-1 between stimuli). Folds keep stimuli whole
         when there are at least ``n_folds`` of them, and epochs never leave their stimulus.
     config : EncodingConfig | None
-    backend, device, n_jobs, return_weights, verbose
+    engine, return_weights
         As in :func:`~bids_app.encoding.cross_validate`.
 
     Returns
@@ -107,8 +108,8 @@ def cross_validate_word_lags(word_X: np.ndarray, neural: np.ndarray, onsets_samp
     n_lags, n_targets = lags.size, neural.shape[1]
     word_segments = None if segments is None else segments[onsets[kept]]
     inner = cross_validate(word_X[kept], epochs.reshape(len(epochs), -1), lags=[0],
-                           segments=word_segments, config=config, backend=backend, device=device,
-                           n_jobs=n_jobs, return_weights=return_weights, verbose=verbose)
+                           segments=word_segments, config=config, engine=engine,
+                           return_weights=return_weights)
     words = np.flatnonzero(kept)
     shape = (n_lags, n_targets)
     predictions = np.full((onsets.size, *shape), np.nan, dtype=inner.predictions.dtype)

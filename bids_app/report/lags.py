@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from bids_app.encoding.cv import peak_lags
+from bids_app.encoding.result import peak_lags
 from bids_app.report.figures import ReportFigure, to_report_figure
 
 #: Above this many rows, the heat map names no electrode (they would overlap).

@@ -82,8 +82,7 @@ def run(feature_sets: dict[str, list[FeatureSet]], designs: Designs,
                               word_samples(stimuli, words, neural.sfreq), neural.sfreq, tested,
                               designs.word_rows)
     return compare_models(inputs, config=comparison, encoding=encoding,
-                          statistics=statistics, cache=cache,
-                          verbose=logger.isEnabledFor(logging.DEBUG), **engine(options))
+                          statistics=statistics, cache=cache, engine=engine(options))
 
 
 def write(comparison: ComparisonResult, out_dir: Path, entities: dict[str, str],

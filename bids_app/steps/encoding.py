@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from bids_app.bids.recording import Recording
 from bids_app.encoding import (
+    Backend,
     EncodingConfig,
     EncodingResult,
     StatisticsConfig,
@@ -32,7 +33,7 @@ from bids_app.encoding import (
     significance,
 )
 from bids_app.encoding.align import Designs, word_design
-from bids_app.encoding.cv import lag_profile, peak_lags
+from bids_app.encoding.result import lag_profile, peak_lags
 from bids_app.encoding.stats import max_t_p_values
 from bids_app.errors import BadDataError, MissingInputError
 from bids_app.features.cache import release_pages
@@ -193,10 +194,12 @@ class LayerEncoder:
             for future in as_completed(futures):
                 yield futures[future], future.result()
 
-    def _engine(self) -> dict:
-        """Engine arguments; threads are set by :meth:`_map` when layers run in parallel."""
+    def _engine(self) -> Backend:
+        """The engine; threads are set by :meth:`_map` when layers run in parallel."""
         engine = run_engine(self.options)
-        return {**engine, "n_jobs": -1} if self._parallel_layers() > 1 else engine
+        if self._parallel_layers() > 1:
+            return dataclasses.replace(engine, n_jobs=-1)
+        return engine
 
     def _parallel_layers(self) -> int:
         return parallel_layers(self.options)
@@ -215,7 +218,7 @@ class LayerEncoder:
             def fit(data: np.ndarray) -> tuple[EncodingResult, np.ndarray]:
                 return cross_validate_word_lags(
                     design, data, np.round(onsets * neural.sfreq).astype(int), lags,
-                    segments=self.segments, config=encoding, **self._engine())
+                    segments=self.segments, config=encoding, engine=self._engine())
 
             result, targets = fit(self.targets)
             lags = lags / neural.sfreq
@@ -228,7 +231,7 @@ class LayerEncoder:
                 return cross_validate(design, data, segments=self.segments,
                                       config=encoding, word_rows=rows,
                                       lags=encoding.lags_samples(neural.sfreq),
-                                      **kwargs, **self._engine()), data
+                                      engine=self._engine(), **kwargs), data
 
             result, targets = fit(self.targets, return_weights=True)
             result.lag_profile = lag_profile(result.weights, design, self.segments)

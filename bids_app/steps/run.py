@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bids_app import __version__
+from bids_app.encoding.backend import Backend
 from bids_app.features.models import resolve_device
 from bids_app.outputs.atomic import write_text
 from bids_app.outputs.derivatives import crash_path
@@ -105,8 +106,7 @@ def parallel_layers(options: RunOptions) -> int:
     return 1 if resolve_device(options.device) == "cuda" else options.n_jobs
 
 
-def engine(options: RunOptions) -> dict:
-    """Backend arguments of the ridge engine for ``--device`` and ``--nprocs``."""
+def engine(options: RunOptions) -> Backend:
+    """The ridge engine's backend for ``--device`` and ``--nprocs``."""
     device = resolve_device(options.device)
-    return {"backend": "torch" if device == "cuda" else "numpy", "device": device,
-            "n_jobs": options.n_jobs}
+    return Backend("torch" if device == "cuda" else "numpy", device, options.n_jobs)

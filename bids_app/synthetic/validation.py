@@ -171,7 +171,7 @@ def validate(seed: int = 0, *, seconds: float = 300.0, n_noise: int = 24,
         fdr_bh,
         permutation_test,
     )
-    from bids_app.encoding.cv import lag_profile
+    from bids_app.encoding.result import lag_profile
 
     planted = planted_comparison(seconds, n_noise=n_noise, snr=snr, seed=seed)
     encoding, statistics = EncodingConfig(), StatisticsConfig(seed=seed)
