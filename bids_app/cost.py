@@ -35,8 +35,10 @@ FLOPS_PER_CORE = 6e10
 #: Seconds per input sample and channel of the high-gamma step, per core (measured 19 s for
 #: 235 channels x 30 min at 512 Hz with 2 cores in the participant benchmark, 6 Dec 2026).
 HIGHGAMMA_SECONDS = 1.8e-7
-#: Seconds per sample and target of the circular-shift permutation test (one core).
-PERMUTATION_SECONDS = 2.5e-8
+#: Seconds per sample and target of the circular-shift permutation test (one core; float32
+#: FFTs of the predictions against the data's spectra, computed once per recording: 0.5 s
+#: for 180,000 samples x 235 channels, 7 Dec 2026).
+PERMUTATION_SECONDS = 1.2e-8
 #: Seconds per p³ of a symmetric float32 eigendecomposition on one core (calibrated with
 #: FLOPS_PER_CORE on the 120 s and 1,800 s participant benchmarks).
 EIGH_SECONDS_PER_P3 = 1.2e-10
@@ -280,6 +282,8 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     -------
     estimate : CostEstimate
     """
+    from bids_app.encoding.reduce import pca_stride
+
     enc = config.encoding
     sfreq = config.preprocessing.sfreq_out
     n_times, n_model, n_ch = recording_size(recording, stimuli, sfreq)
@@ -315,7 +319,8 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         passes = folds if per_fold else 1
         fits = folds * (inner + 1) if per_fold else folds * (folds - 1) / 2 + folds
         pca_fits = folds if enc.layer_pca_fit == "in_fold" else 1
-        pca_flops = (2 * n_rows * width * (width + pca_fits * base)
+        # the covariance on every k-th sample (PCA_SAMPLES), the transform of every sample
+        pca_flops = (2 * width * (n_rows / pca_stride(n_rows) * width + n_rows * pca_fits * base)
                      if width > base and not union else 0.0)
         data = ((passes * (gram_flops + 2 * n_rows * p * targets) + pca_flops) / flops
                 + permutations * PERMUTATION_SECONDS * n_rows * targets / max(1, n_jobs))
@@ -347,7 +352,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         memory, data, fit, p = layer_cost(width)
         if enc.mode == "trf":
             weights_bytes += 4 * n_lags * n_ch * (width * n_layers + n_scalars)
-            memory += 16 * n_lags * width * n_ch  # the fold sum and one fold, float64
+            memory += 12 * n_lags * width * n_ch  # the raw weights, float64 and float32
         peak, widest = max(peak, memory), max(widest, p)
         seconds += n_layers * (data + fit)
         if n_scalars:
@@ -359,7 +364,9 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
             seconds += n_layers * batches * (data + fit)
     saved = 4 * n_times * targets * n_layers_total  # predictions, memory-mapped from disk
     parallel = max(1, min(n_jobs, n_layers_total))  # --nprocs layers at once
-    stages.append(StageCost("encoding", peak * parallel, seconds,
+    # the circular-shift null's spectra of the data (complex64), shared by the layers
+    spectra = 4 * n_rows * targets if enc.mode == "trf" and not batches else 0
+    stages.append(StageCost("encoding", peak * parallel + spectra, seconds,
                             f"Gram {widest} x {widest} per fold, {n_layers_total} layers "
                             f"({format_bytes(saved)} of predictions and "
                             f"{format_bytes(weights_bytes)} of weights on disk)"))
@@ -428,7 +435,8 @@ def _union_fit(size: ComparisonSize, models: list[tuple[int, int]], targets: int
     ``models`` are the (base width, number of bands) of its models; they share the fold
     designs and Grams of the widest: one design for all folds with ``shared_design``, else
     one per fold, each with the statistics of the other folds. Each model searches
-    ``3 ** (bands - 1)`` band scalings (banded), each an ``eigh`` per inner fit and the
+    ``3 ** (bands - 1)`` band scalings (banded), each an ``eigh`` per inner training set
+    (shared by two outer folds with one design) and the
     alphas' validation errors (``2 p² k`` flops per alpha in the eigenbasis), then solves
     once per distinct chosen penalty.
     Calibrated on the 1,800 s participant benchmark (``benchmarks/README.md``).
@@ -439,12 +447,16 @@ def _union_fit(size: ComparisonSize, models: list[tuple[int, int]], targets: int
     inner = (enc.inner_folds or folds - 1) if comp.inner_cv == "kfold" else 1
     P = max(w for w, _ in models) * per_lag
     passes = 1 if shared_design else folds - 1
+    # inner training sets: shared by two outer folds when the design is (the other outer
+    # folds as inner folds), else one per outer fold and inner fold
+    trainings = (folds * (folds - 1) / 2 if shared_design and enc.inner_folds is None
+                 and comp.inner_cv == "kfold" else folds * inner)
     flops = 2 * passes * n * P * (P + targets) + 2 * n * P * targets * len(models)
     eigh = 0.0
     for width, bands in models:
         p = width * per_lag
         scalings = 3 ** (bands - 1) if comp.banded else 1
-        eigh += folds * inner * scalings * EIGH_SECONDS_PER_P3 * p**3
+        eigh += trainings * scalings * EIGH_SECONDS_PER_P3 * p**3
         flops += folds * (inner * scalings * alphas * 2 * p * p * targets
                           + min(alphas, targets) * p**3 / 3)
     seconds = flops / (FLOPS_PER_CORE * max(1, size.n_jobs)) + eigh / max(1, size.n_jobs)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from bids_app.encoding import EncodingConfig, cross_validate
+from bids_app.encoding import reduce as reduce_module
 from bids_app.encoding.backend import Backend
-from bids_app.encoding.folds import outer_folds, segment_pieces
+from bids_app.encoding.folds import Piece, outer_folds, segment_pieces
 from bids_app.encoding.gram import lagged_design
 from bids_app.encoding.reduce import (
     ReducedDesign,
@@ -100,9 +101,35 @@ def test_reduced_default_recovers_a_planted_trf_of_a_wide_layer():
     assert result.weights.shape == (41, width, 2)
     profile = result.weights[:, :, 0] @ loadings[0]  # response to latent 0 over lags
     assert abs(int(np.argmax(profile)) - 15) <= 4
-    summary = lag_profile(result.weights, X)  # what the stage outputs keep of wide layers
+    summary = result.lag_profile  # what the stage outputs keep of wide layers
     assert summary.shape == (41, 2)
     assert abs(int(np.argmax(summary[:, 0])) - 15) <= 4
+
+
+@pytest.mark.parametrize("fit", ["recording", "in_fold"])
+@pytest.mark.parametrize("word_level", [False, True])
+def test_the_lag_profile_through_the_reductions_is_the_raw_profile(fit, word_level):
+    """The solver's lag profile, computed through each block's PCA (or, with in-fold PCAs, from
+    the raw weights), is the raw weights' profile on the raw features, impulse blocks
+    included."""
+    rng = np.random.default_rng(5)
+    n, width = 3000, 80
+    X = rng.standard_normal((n, width)).astype(np.float32) + 2.0
+    rows = None
+    if word_level:  # word vectors at word onsets, zero elsewhere
+        rows = np.arange(10, n, 23)
+        impulses = np.zeros_like(X)
+        impulses[rows] = X[rows]
+        X = impulses
+    drive = np.where(X[:, 0] != 0, X[:, 0] - 2.0, 0)  # the word vectors' content, not timing
+    Y = np.stack([np.convolve(drive, np.hanning(15))[:n], rng.standard_normal(n)], 1)
+    segments = np.repeat([0, -1, 1], [1400, 100, 1500])
+    result = cross_validate(X, Y, lags=LAGS, segments=segments, word_rows=rows,
+                            config=EncodingConfig(layer_pca=20, layer_pca_fit=fit),
+                            return_weights=True)
+    np.testing.assert_allclose(result.lag_profile, lag_profile(result.weights, X, segments),
+                               rtol=1e-5, atol=1e-9)
+    assert result.lag_profile[:, 0].max() > 2 * result.lag_profile[:, 1].max()
 
 
 @pytest.mark.parametrize("reduced", [True, False])
@@ -223,3 +250,19 @@ def test_centred_word_design_carries_no_word_timing(width):
         r_train = [np.corrcoef(scores[~test][:, j], onsets[~test])[0, 1]
                    for j in range(scores.shape[1])]
         assert np.abs(r_train).max() < 1e-3
+
+
+def test_a_long_recording_pca_is_estimated_on_evenly_spaced_samples(monkeypatch):
+    """Beyond ``PCA_SAMPLES`` modelled samples the covariance comes from every k-th sample of
+    each piece; mean and standardisation as the PCA of those samples."""
+    monkeypatch.setattr(reduce_module, "PCA_SAMPLES", 1000)
+    rng = np.random.default_rng(6)
+    X = (rng.standard_normal((3000, 12)) @ rng.standard_normal((12, 12))).astype(np.float32)
+    pieces = [Piece(0, 1400, 0, 1400), Piece(1500, 3000, 1500, 3000)]
+    pca = reduce_module.fit_pca(X, pieces, 4)
+    rows = np.r_[np.arange(0, 1400, 3), np.arange(1500, 3000, 3)]
+    sample = X[rows].astype(float)
+    scale = sample.std(0)
+    eigvecs = np.linalg.eigh(np.cov(sample / scale, rowvar=False, bias=True))[1][:, ::-1][:, :4]
+    np.testing.assert_allclose(np.abs(pca.components.T @ eigvecs), np.eye(4), atol=1e-6)
+    np.testing.assert_allclose(pca.scale, scale, rtol=1e-5)

@@ -17,7 +17,7 @@ from bids_app.encoding import (
     refit_p_values,
     significance,
 )
-from bids_app.encoding.stats import _circular_correlations, max_t_p_values
+from bids_app.encoding.stats import ShiftNull, max_t_p_values
 from bids_app.errors import UsageError
 
 
@@ -27,14 +27,25 @@ def smooth_noise(rng, shape, width=5):
     return scipy.signal.lfilter(np.ones(width) / width, 1, white, axis=0)[width - 1:]
 
 
-def test_circular_correlations_match_a_loop():
+def test_shift_null_matches_a_loop_and_serves_every_model_of_the_data():
+    """Each null value is the fold mean of r with the predictions rotated (float32 FFTs, to
+    1e-5); one ShiftNull, built once, gives every model's null as a fresh one would."""
     rng = np.random.default_rng(0)
-    y, pred = rng.standard_normal((50, 3)), rng.standard_normal((50, 3))
-    fast = _circular_correlations(y, pred)
-    for shift in (0, 1, 17, 49):
-        rolled = np.roll(pred, shift, axis=0)
-        slow = [np.corrcoef(y[:, j], rolled[:, j])[0, 1] for j in range(3)]
-        np.testing.assert_allclose(fast[shift], slow, atol=1e-12)
+    y = rng.standard_normal((120, 3)) + 5.0
+    folds = [np.arange(0, 50), np.arange(50, 120)]
+    null = ShiftNull(y, folds, n_permutations=20, seed=3, cross_fit_correction=False)
+    for model in range(2):
+        pred = rng.standard_normal((120, 3)) + model
+        fast = null(pred)
+        slow = np.zeros_like(fast)
+        for fold, (_, _, _, shifts) in zip(folds, null.folds, strict=True):
+            for i, shift in enumerate(shifts):
+                rolled = np.roll(pred[fold], shift, axis=0)
+                slow[i] += [np.corrcoef(y[fold, j], rolled[:, j])[0, 1] / 2 for j in range(3)]
+        np.testing.assert_allclose(fast, slow, atol=1e-5)
+        fresh = ShiftNull(y, folds, n_permutations=20, seed=3, cross_fit_correction=False)
+        np.testing.assert_array_equal(fresh(pred), fast)
+    assert not null.fits(folds, 20, seed=4) and not null.fits(folds[::-1], 20, seed=3)
 
 
 def test_no_leakage_on_pure_noise():

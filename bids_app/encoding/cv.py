@@ -89,7 +89,8 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
     engine : Backend | None
         Array library, device and threads (default: numpy on the CPU, one thread).
     return_weights : bool
-        Also return the weights averaged over folds, as coefficients of ``X[t - lag]``.
+        Also return the weights averaged over folds, as coefficients of ``X[t - lag]``, and
+        their lag profile (:func:`~bids_app.encoding.result.lag_profile`).
     word_rows : ndarray of int | None
         When ``X`` is a word-level impulse design: the samples of its words. Its word vectors
         are then standardised across the words (all of them, or each outer fold's training
@@ -100,8 +101,7 @@ def cross_validate(X: np.ndarray, Y: np.ndarray, *, lags: Sequence[int],
     -------
     result : EncodingResult
     """
-    X, _ = check_arrays(X, Y)
-    return cross_validate_folds([X], Y, lags=lags, segments=segments, config=config,
+    return cross_validate_folds([np.asarray(X)], Y, lags=lags, segments=segments, config=config,
                                 engine=engine, return_weights=return_weights,
                                 word_rows=None if word_rows is None else {0: word_rows})
 
@@ -218,8 +218,8 @@ def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.nd
     Y = np.asarray(Y)
     Y = Y[:, None] if Y.ndim == 1 else Y
     if not callable(design):
-        for block in design:
-            check_arrays(block, Y)
+        for i, block in enumerate(design):
+            check_arrays(block, Y if i == 0 else Y[:, :0])  # the targets once
     pieces = segment_pieces(segments, Y.shape[0])
     folds = outer_folds(pieces, config.n_folds)
     with engine.threads():  # the PCAs are BLAS work too
@@ -311,9 +311,10 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                 scores[m].append(sums.scores())
                 chosen[m].append(alphas)
                 inner[m].append(error)
-                if return_weights:
-                    mean_weights = mean_weights + reduced.raw_weights(
-                        0 if invariant else k, engine.to_numpy(weights)) / n_folds
+                if return_weights:  # averaged in the design's basis when folds share it
+                    w = engine.to_numpy(weights)
+                    mean_weights = mean_weights + (
+                        w if invariant else reduced.raw_weights(k, w)) / n_folds
             del train, validations
             logger.debug("outer fold %d/%d fitted (%d model(s))", k + 1, n_folds, len(subsets))
     test_folds = [piece_indices(fold) for fold in folds]
@@ -323,8 +324,15 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
         results.append(EncodingResult(
             r=r_folds.mean(0), r2=r2_folds.mean(0), r_folds=r_folds, r2_folds=r2_folds,
             alphas=np.array(chosen[m]), predictions=predictions[m], test_folds=test_folds,
-            lags=reduced.lags, weights=mean_weights if return_weights else None,
-            inner_error=np.array(inner[m])))
+            lags=reduced.lags, inner_error=np.array(inner[m])))
+    if return_weights:
+        result = results[0]
+        if invariant:
+            result.lag_profile = reduced.lag_profile(mean_weights, 0)
+            result.weights = reduced.raw_weights(0, mean_weights)
+        else:
+            result.lag_profile = reduced.lag_profile(mean_weights)
+            result.weights = mean_weights
     return results
 
 

@@ -118,6 +118,13 @@ def outer_folds(pieces: list[Piece], n_folds: int) -> list[list[Piece]]:
     return [pieces[a:b] for a, b in itertools.pairwise(bounds)]
 
 
+def outer_fold_indices(segments: np.ndarray | None, n_samples: int, n_folds: int
+                       ) -> list[np.ndarray]:
+    """The sample indices of each outer test fold, as the encoding engine makes them."""
+    return [piece_indices(fold)
+            for fold in outer_folds(segment_pieces(segments, n_samples), n_folds)]
+
+
 def piece_indices(pieces: list[Piece]) -> np.ndarray:
     """Sample indices covered by ``pieces``, in order."""
     if not pieces:

@@ -6,9 +6,10 @@ lag grid (``encoding.layer_pca`` and ``encoding.lag_basis``):
 
 - **PCA before lagging** (the reference practice): every feature block wider than
   ``layer_pca`` is standardised and reduced to its ``layer_pca`` leading principal components,
-  fitted on every modelled sample of the stimulus features (``layer_pca_fit: recording``, the
+  fitted on the modelled samples of the stimulus features (``layer_pca_fit: recording``, the
   default: no neural data, so every fold shares one design) or on each outer training set
-  (``in_fold``), and applied to all samples.
+  (``in_fold``; at most :data:`PCA_SAMPLES` of them, evenly spaced), and applied to all
+  samples.
 - **Raised-cosine lag basis**: instead of one shifted copy per lag, each feature enters as
   ``lag_basis`` copies filtered by smooth bumps ``φ_b(lag)`` that tile the lag window (they
   sum to one at every lag). The response at each lag is then a smooth combination of the
@@ -34,12 +35,19 @@ is a regressor of its own (the comparisons' conditioning set).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from bids_app.encoding.folds import Piece, mean_over
+from bids_app.encoding.folds import Piece, mean_over, piece_indices
+from bids_app.encoding.result import sample_profile, sample_rows
+
+#: Samples on which a PCA's covariance is estimated, at most (evenly spaced, every k-th): it
+#: is a basis of the stimulus features, and more samples of a smooth series do not move it.
+#: On a 1,800 s, 768-wide layer (180,000 samples), every 3rd sample changed the
+#: cross-validated r by 1e-5 on average (at most 7e-4) and saved a third of the layer's fit.
+PCA_SAMPLES = 60_000
 
 
 def lag_basis(lags: Sequence[int], n_basis: int | None) -> np.ndarray | None:
@@ -170,8 +178,10 @@ def fold_pcas(X: np.ndarray, folds: Sequence[Sequence[Piece]], n_components: int
     -------
     pcas : list of FoldPCA
     """
-    centre = mean_over(X, [piece for fold in folds for piece in fold])
-    stats = [_cross_products(X, fold, centre, chunk_size) for fold in folds]
+    pieces = [piece for fold in folds for piece in fold]
+    centre = mean_over(X, pieces)
+    stride = pca_stride(sum(piece.size for piece in pieces))
+    stats = [_cross_products(X, fold, centre, chunk_size, stride) for fold in folds]
     return [_pca([s for j, s in enumerate(stats) if j != k], centre, n_components)
             for k in range(len(folds))]
 
@@ -235,17 +245,25 @@ def fit_pca(X: np.ndarray, pieces: Sequence[Piece], n_components: int,
             chunk_size: int = 8192) -> FoldPCA:
     """The :class:`FoldPCA` of the samples of ``pieces`` (e.g. all of them, for a final fit)."""
     centre = mean_over(X, list(pieces))
-    return _pca([_cross_products(X, pieces, centre, chunk_size)], centre, n_components)
+    stride = pca_stride(sum(piece.size for piece in pieces))
+    return _pca([_cross_products(X, pieces, centre, chunk_size, stride)], centre, n_components)
+
+
+def pca_stride(n_samples: int) -> int:
+    """Every how many samples a PCA's covariance is estimated: :data:`PCA_SAMPLES` at most."""
+    return max(1, -(-n_samples // PCA_SAMPLES))
 
 
 def _cross_products(X: np.ndarray, pieces: Sequence[Piece], centre: np.ndarray,
-                    chunk_size: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """``(n, sum, cross-products)`` of ``X - centre`` over the samples of ``pieces``."""
+                    chunk_size: int, stride: int = 1) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(n, sum, cross-products)`` of ``X - centre`` over every ``stride``-th sample of
+    ``pieces``."""
     shift = centre.astype(np.float32)
     n, total, cross = 0, np.zeros_like(centre), np.zeros((X.shape[1],) * 2)
     for piece in pieces:
-        for start in range(piece.start, piece.stop, chunk_size):
-            part = np.asarray(X[start:min(start + chunk_size, piece.stop)]) - shift
+        for start in range(piece.start, piece.stop, chunk_size * stride):
+            stop = min(start + chunk_size * stride, piece.stop)
+            part = np.asarray(X[start:stop:stride]) - shift
             n += len(part)
             total += part.sum(0, dtype=np.float64)
             cross += (part.T @ part).astype(np.float64)
@@ -417,23 +435,68 @@ class ReducedDesign:
         raw : ndarray, shape (n_lags, n_features, n_targets)
             Coefficients of ``X[t - lag, j]`` (all blocks side by side).
         """
+        raw = []
+        for pca, part in self._block_weights(k, weights):
+            if pca is not None:  # to raw features first: the basis then mixes n_basis rows
+                part = (pca.components / pca.scale[:, None]) @ part
+            raw.append(self._through_basis(part))
+        return np.concatenate(raw, axis=1)
+
+    def lag_profile(self, weights: np.ndarray, k: int | None = None,
+                    max_rows: int = 20000) -> np.ndarray:
+        """The lag profile (:func:`~bids_app.encoding.result.lag_profile`) of the raw blocks.
+
+        With fold ``k``'s design weights it is computed through each block's PCA, without
+        the raw weights: ``X W_l = (X / scale) C V_l`` with ``V_l`` the lag-``l`` weights of
+        the components, so the covariance is of the ``layer_pca`` projected columns instead
+        of every raw feature (a 768-wide layer: 0.03 s instead of 0.5 s).
+
+        Parameters
+        ----------
+        weights : ndarray
+            Fold ``k``'s design weights (as :meth:`raw_weights` takes them), or with ``k``
+            None raw weights, shape (n_lags, n_features, n_targets) (e.g. averaged over folds
+            whose reductions differ).
+        k : int | None
+        max_rows : int
+            Samples of the covariance.
+
+        Returns
+        -------
+        profile : ndarray, shape (n_lags, n_targets)
+        """
+        rows = sample_rows(piece_indices(self.pieces), max_rows)
+        blocks = [np.asarray(block[rows], dtype=np.float64) for block in self.source]
+        if k is None:
+            return sample_profile(weights, np.hstack(blocks))
+        terms, sample = [], []
+        for block, (pca, part) in zip(blocks, self._block_weights(k, weights), strict=True):
+            sample.append(block if pca is None else block @ (pca.components
+                                                             / pca.scale[:, None]))
+            terms.append(self._through_basis(part))
+        return sample_profile(np.concatenate(terms, axis=1), np.hstack(sample))
+
+    def _block_weights(self, k: int, weights: np.ndarray
+                       ) -> Iterator[tuple[FoldPCA | None, np.ndarray]]:
+        """Each block's PCA and weights, shape (n_basis or n_lags, width, n_targets), in fold
+        ``k``'s design."""
         n_targets = weights.shape[1]
         widths = [width if pca is None else pca.components.shape[1]
                   for width, pca in self.fitted[k]]
-        n_out = sum(widths) * (1 if self.basis is None else self.basis.shape[1])
-        w = weights.reshape(len(self.engine_lags), n_out, n_targets)
+        n_basis = 1 if self.basis is None else self.basis.shape[1]
+        w = weights.reshape(len(self.engine_lags), sum(widths) * n_basis, n_targets)
         if self.basis is not None:
             w = w[0]
-        raw_blocks, start = [], 0
+        start = 0
         for width, (_, pca) in zip(widths, self.fitted[k], strict=True):
-            n_basis = 1 if self.basis is None else self.basis.shape[1]
             part = (w[start:start + width * n_basis].reshape(n_basis, width, n_targets)
                     if self.basis is not None else w[:, start:start + width])
             start += width * n_basis
-            if pca is not None:  # to raw features first: the basis then mixes n_basis rows
-                part = (pca.components / pca.scale[:, None]) @ part
-            if self.basis is not None:  # (n_lags, n_basis) @ (n_basis, features * targets)
-                part = (self.basis @ part.reshape(n_basis, -1)).reshape(
-                    len(self.basis), -1, n_targets)
-            raw_blocks.append(part)
-        return np.concatenate(raw_blocks, axis=1)
+            yield pca, part
+
+    def _through_basis(self, part: np.ndarray) -> np.ndarray:
+        """Weights per lag bump, shape (n_basis, width, n_targets), as weights per lag."""
+        if self.basis is None:
+            return part
+        n_basis, _, n_targets = part.shape
+        return (self.basis @ part.reshape(n_basis, -1)).reshape(len(self.basis), -1, n_targets)

@@ -81,8 +81,17 @@ def lag_profile(weights: np.ndarray, X: np.ndarray, segments: np.ndarray | None 
         In the units of the targets.
     """
     rows = np.arange(len(X)) if segments is None else np.flatnonzero(np.asarray(segments) >= 0)
-    rows = rows[::max(1, len(rows) // max_rows)]
-    sample = np.asarray(X[rows], dtype=np.float64)
+    return sample_profile(weights, X[sample_rows(rows, max_rows)])
+
+
+def sample_rows(rows: np.ndarray, max_rows: int = 20000) -> np.ndarray:
+    """At most about ``max_rows`` evenly spaced entries of ``rows``."""
+    return rows[::max(1, len(rows) // max_rows)]
+
+
+def sample_profile(weights: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """:func:`lag_profile` with the feature covariance estimated on the rows ``sample``."""
+    sample = np.asarray(sample, dtype=np.float64)
     sample -= sample.mean(0)
     covariance = sample.T @ sample / len(sample)
     return np.sqrt(np.einsum("ljt,jk,lkt->lt", weights, covariance, weights, optimize=True

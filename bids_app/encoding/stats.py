@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
+import scipy.fft
 from scipy import stats
 
 from bids_app.encoding.config import REFIT_COLUMNS, StatisticsConfig
@@ -88,20 +89,72 @@ def shift_null(result: EncodingResult, Y: np.ndarray, n_permutations: int = 1000
     The shifts depend only on ``seed`` and the test folds' lengths, so results on the same
     folds (the layers of a feature space) get the same shifts: their nulls are paired.
     """
-    if n_permutations < 1:
-        raise UsageError(f"statistics.n_permutations must be >= 1, got {n_permutations}")
-    Y = np.asarray(Y)
-    Y = Y.reshape(len(Y), -1)
-    predictions = result.predictions.reshape(len(Y), -1)
-    rng = np.random.default_rng(seed)
-    null = np.zeros((n_permutations, Y.shape[1]))
-    for index in result.test_folds:
-        shifted = _circular_correlations(Y[index].astype(float), predictions[index].astype(float))
-        null += shifted[circular_shifts(len(index), n_permutations, rng)]
-    null /= len(result.test_folds)
-    if cross_fit_correction:
-        null *= np.sqrt(2.0)
-    return null
+    null = ShiftNull(Y, result.test_folds, n_permutations, seed, cross_fit_correction)
+    return null(result.predictions)
+
+
+class ShiftNull:
+    """The circular-shift null of :func:`permutation_test` for any model of fixed data.
+
+    The data's side (each test fold's centred spectrum, its norm, the shifts) is computed
+    once, so the null of each model scored on the same data and folds (the layers of a
+    recording) costs one FFT pair of its predictions per fold. The FFTs are in float32
+    (``scipy.fft``): the correlations are exact to about 1e-6, below the float32 in which
+    the null is kept for the max-T test.
+
+    Parameters
+    ----------
+    Y : ndarray, shape (n_samples, n_targets) or (n_words, n_lags, n_targets)
+        The data (word mode: the epochs).
+    test_folds : list of ndarray
+        Sample (word) indices of each outer test fold.
+    n_permutations, seed : int
+    cross_fit_correction : bool
+        As in :func:`permutation_test`.
+    """
+
+    def __init__(self, Y: np.ndarray, test_folds: Sequence[np.ndarray],
+                 n_permutations: int = 1000, seed: int = 0,
+                 cross_fit_correction: bool = True) -> None:
+        if n_permutations < 1:
+            raise UsageError(f"statistics.n_permutations must be >= 1, got {n_permutations}")
+        Y = np.asarray(Y)
+        Y = Y.reshape(len(Y), -1)
+        rng = np.random.default_rng(seed)
+        self.n_permutations, self.seed = n_permutations, seed
+        self.scale = np.sqrt(2.0) / len(test_folds) if cross_fit_correction else (
+            1.0 / len(test_folds))
+        self.folds = []
+        for index in test_folds:
+            spectrum, norm = _spectrum(Y[index])
+            self.folds.append((index, spectrum, norm,
+                               circular_shifts(len(index), n_permutations, rng)))
+
+    def fits(self, test_folds: Sequence[np.ndarray], n_permutations: int, seed: int) -> bool:
+        """Whether this null was built on ``test_folds`` with these permutations."""
+        return (n_permutations, seed) == (self.n_permutations, self.seed) and len(
+            test_folds) == len(
+            self.folds) and all(np.array_equal(fold, mine[0])
+                                for fold, mine in zip(test_folds, self.folds, strict=True))
+
+    def __call__(self, predictions: np.ndarray) -> np.ndarray:
+        """The null fold-mean r of ``predictions`` (shaped as ``Y``), (n_permutations, n)."""
+        predictions = predictions.reshape(len(predictions), -1)
+        null = np.zeros((self.n_permutations, predictions.shape[1]))
+        for index, spectrum, norm, shifts in self.folds:
+            pred_spectrum, pred_norm = _spectrum(predictions[index])
+            cross = scipy.fft.irfft(spectrum * np.conj(pred_spectrum), n=len(index))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                null += (cross[:, shifts] / (norm * pred_norm)[:, None]).T
+        return null * self.scale
+
+
+def _spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 spectrum of each centred column of ``x`` (one row per column, along which
+    FFTs are several times faster) and the column's norm."""
+    centred = np.ascontiguousarray((x - x.mean(0, dtype=np.float64)).T, dtype=np.float32)
+    norm = np.sqrt(np.einsum("ij,ij->i", centred, centred, dtype=np.float64))
+    return scipy.fft.rfft(centred), norm
 
 
 def max_t_p_values(results: Sequence[EncodingResult], Y: np.ndarray,
@@ -138,18 +191,6 @@ def max_t_p_values(results: Sequence[EncodingResult], Y: np.ndarray,
         null = np.fmax(null, kept)
     p = ((null >= observed[None, :]).sum(0) + 1) / (n_permutations + 1)
     return np.where(np.isfinite(observed), p, np.nan)
-
-
-def _circular_correlations(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """``out[s, t]`` = Pearson r of ``y[:, t]`` with ``pred[:, t]`` rotated by ``s`` samples."""
-    n = y.shape[0]
-    # one contiguous row per target: FFTs along the last axis are several times faster
-    yc = np.ascontiguousarray((y - y.mean(0)).T)
-    pc = np.ascontiguousarray((pred - pred.mean(0)).T)
-    cross = np.fft.irfft(np.fft.rfft(yc) * np.conj(np.fft.rfft(pc)), n=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cross /= np.sqrt((yc * yc).sum(1) * (pc * pc).sum(1))[:, None]
-    return cross.T
 
 
 def circular_shifts(n: int, n_shifts: int, rng: np.random.Generator) -> np.ndarray:
@@ -271,8 +312,8 @@ def refit_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
 def significance(result: EncodingResult, targets: np.ndarray,
                  refit: Callable[[np.ndarray], EncodingResult], data: np.ndarray,
                  statistics: StatisticsConfig, mode: str, *,
-                 segments: np.ndarray | None = None,
-                 max_columns: int = REFIT_COLUMNS) -> np.ndarray:
+                 segments: np.ndarray | None = None, max_columns: int = REFIT_COLUMNS,
+                 shifts: ShiftNull | None = None) -> np.ndarray:
     """The encoding test's p-values with the null of ``statistics.method`` (auto resolved).
 
     Parameters
@@ -292,6 +333,9 @@ def significance(result: EncodingResult, targets: np.ndarray,
         Stimulus labels of ``data`` (-1: not modelled).
     max_columns : int
         Shifted columns per refit.
+    shifts : ShiftNull | None
+        The circular-shift null of ``targets`` on the result's test folds, built once for
+        every model of the same data (the layers of a recording); None builds it here.
 
     Returns
     -------
@@ -301,7 +345,12 @@ def significance(result: EncodingResult, targets: np.ndarray,
     """
     smallest_fold = min(len(fold) for fold in result.test_folds)
     if statistics.null(mode, smallest_fold) == "circular_shift":
-        null = shift_null(result, targets, statistics.n_permutations, statistics.seed)
+        if shifts is None:
+            shifts = ShiftNull(targets, result.test_folds, statistics.n_permutations,
+                               statistics.seed)
+        elif not shifts.fits(result.test_folds, statistics.n_permutations, statistics.seed):
+            raise ValueError("the ShiftNull was built on other test folds or permutations")
+        null = shifts(result.predictions)
         if mode == "trf":  # kept for the max-T test over layers
             result.shift_null = null.astype(np.float32)
         return shift_p_values(result.r, null)

@@ -33,8 +33,10 @@ from bids_app.encoding import (
     significance,
 )
 from bids_app.encoding.align import Designs, word_design
-from bids_app.encoding.result import lag_profile, peak_lags
-from bids_app.encoding.stats import max_t_p_values
+from bids_app.encoding.folds import outer_fold_indices
+from bids_app.encoding.reduce import PCA_SAMPLES
+from bids_app.encoding.result import peak_lags
+from bids_app.encoding.stats import ShiftNull, max_t_p_values
 from bids_app.errors import BadDataError, MissingInputError
 from bids_app.features.cache import release_pages
 from bids_app.features.featureset import FeatureSet
@@ -53,7 +55,7 @@ logger = logging.getLogger("ssl_ieeg")
 #: What an encoding stage saves, and how (a method fixed within a version changes it); part
 #: of its key, so caches of another content are not reused.
 ENCODING_STAGE_CONTENT = ("scores", "predictions", "lag_profile", "weights", "centred words",
-                          "lag basis on every sample")
+                          "lag basis on every sample", f"PCA on at most {PCA_SAMPLES} samples")
 
 
 def run(encoder: LayerEncoder, feature_sets: dict[str, list[FeatureSet]],
@@ -141,6 +143,18 @@ class LayerEncoder:
         transposed view would be copied by each fit and each null)."""
         return np.ascontiguousarray(self.neural.data.T)
 
+    @functools.cached_property
+    def shifts(self) -> ShiftNull | None:
+        """The circular-shift null of the high gamma on the TRF folds, its data side
+        computed once for every layer (None where the test refits or in word mode)."""
+        if self.encoding.mode != "trf":
+            return None
+        folds = outer_fold_indices(self.segments, len(self.targets), self.encoding.n_folds)
+        if self.statistics.null("trf", min(map(len, folds))) != "circular_shift":
+            return None
+        return ShiftNull(self.targets, folds, self.statistics.n_permutations,
+                         self.statistics.seed)
+
     def feature_space(self, feature_sets: Sequence[FeatureSet]
                       ) -> tuple[pd.DataFrame, dict[str, EncodingResult]]:
         """One encoding model per layer of a feature space, saved as each one finishes.
@@ -158,13 +172,14 @@ class LayerEncoder:
         space_key = stage_key(self.base_key, [fs.meta for fs in feature_sets])
         keys = {layer: stage_key(space_key, layer) for layer in layers}
         self.keys += keys.values()
+        shifts = self.shifts  # built once, before layers run in parallel
 
         def run(layer: str) -> tuple[EncodingResult, pd.DataFrame, float, bool]:
             start, stage = time.perf_counter(), f"encoding-{name}-{layer}"
             saved = self.store.load_result(stage, keys[layer])
             if saved is not None:
                 return *saved, time.perf_counter() - start, True
-            result, table = self._fit(feature_sets, layer)
+            result, table = self._fit(feature_sets, layer, shifts)
             result = self.store.save_result(stage, keys[layer], result, table)
             for feature_set in feature_sets:  # bounded memory: the next layer reads its own
                 release_pages(feature_set.layers[layer])
@@ -204,8 +219,8 @@ class LayerEncoder:
     def _parallel_layers(self) -> int:
         return parallel_layers(self.options)
 
-    def _fit(self, feature_sets: Sequence[FeatureSet],
-             layer: str) -> tuple[EncodingResult, pd.DataFrame]:
+    def _fit(self, feature_sets: Sequence[FeatureSet], layer: str,
+             shifts: ShiftNull | None) -> tuple[EncodingResult, pd.DataFrame]:
         encoding, statistics, neural = self.encoding, self.statistics, self.neural
         if encoding.mode == "word":
             if any(w is None for w in self.words) and not all(f.is_word_level
@@ -234,11 +249,11 @@ class LayerEncoder:
                                       engine=self._engine(), **kwargs), data
 
             result, targets = fit(self.targets, return_weights=True)
-            result.lag_profile = lag_profile(result.weights, design, self.segments)
             result.weights = result.weights.astype(np.float32)  # saved with the stage
             lags = None
         p_values = significance(result, targets, lambda data: fit(data)[0], self.targets,
-                                statistics, encoding.mode, segments=self.segments)
+                                statistics, encoding.mode, segments=self.segments,
+                                shifts=shifts)
         table = scores_table(result, p_values, layer, neural.ch_names, lags,
                               statistics.fdr_alpha)
         if result.lag_profile is not None:

@@ -171,7 +171,6 @@ def validate(seed: int = 0, *, seconds: float = 300.0, n_noise: int = 24,
         fdr_bh,
         permutation_test,
     )
-    from bids_app.encoding.result import lag_profile
 
     planted = planted_comparison(seconds, n_noise=n_noise, snr=snr, seed=seed)
     encoding, statistics = EncodingConfig(), StatisticsConfig(seed=seed)
@@ -198,7 +197,7 @@ def validate(seed: int = 0, *, seconds: float = 300.0, n_noise: int = 24,
                               "detected": int(significant[mine].sum()),
                               "rate": float(significant[mine].mean()),
                               "median_r": float(np.median(result.r[mine]))})
-        profile = lag_profile(result.weights, X, planted.segments)
+        profile = result.lag_profile
         for j in np.flatnonzero([LAG_SPACE.get(c) == space for c in classes]):
             peak = lags[int(np.argmax(profile[:, j]))] / SFREQ
             error = min(abs(peak - planted_peak) for planted_peak in PLANTED_PEAK)
