@@ -387,7 +387,9 @@ def mixed_model_test(table: pd.DataFrame) -> MixedModelResult:
     population. An electrode recorded in several recordings (sessions, runs, acquisitions)
     counts once, with the mean of its Δz: its recordings are not independent observations.
     It assumes normal residuals and participant effects, and needs several participants to
-    estimate their variance. The intercept is tested against Student's t with
+    estimate their variance; a fit whose Hessian is not positive definite (the participant
+    variance on its boundary, common with two participants) is reported as not usable.
+    The intercept is tested against Student's t with
     ``n_participants - 1`` degrees of freedom, not statsmodels' Wald z: with participants
     that differ (a participant SD half the electrode SD) the z test rejected a true null
     15 % of the time with 3 or 5 participants and 11 % with 9 (``docs/statistics.md``).
@@ -421,6 +423,10 @@ def mixed_model_test(table: pd.DataFrame) -> MixedModelResult:
             return MixedModelResult(np.nan, np.nan, np.nan, False, f"not fitted: {err}")
     note = "; ".join(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))
     estimate, se = float(fit.params["Intercept"]), float(fit.bse["Intercept"])
+    if not np.isfinite(se) or "not positive definite" in note:
+        # its standard error is meaningless (on the demo: 2e6 for Δz 0.48, or 0.01 where
+        # the electrodes' own spread gives 0.02): no test rather than a wrong one
+        return MixedModelResult(np.nan, np.nan, np.nan, False, f"not usable: {note}")
     p = 2 * stats.t.sf(abs(estimate / se), n_participants - 1)  # not the Wald z: see above
     return MixedModelResult(estimate, se, float(p), bool(fit.converged), note)
 
@@ -668,7 +674,9 @@ COLUMNS: dict[str, str] = {
                    "statsmodels MixedLM): the population mean Δz.",
     "lmm_se": "Standard error of lmm_delta_z.",
     "lmm_p": "Wald p of lmm_delta_z.",
-    "lmm_converged": "The mixed model's optimiser converged.",
+    "lmm_converged": "The mixed model's optimiser converged to a usable fit (false, with "
+                     "lmm_delta_z, lmm_se and lmm_p n/a, where its Hessian is not positive "
+                     "definite).",
     "lmm_note": "Why the mixed model was not fitted, or its warnings.",
     "partition": "The feature sets partitioned, joined by '+'.",
     "region": "Venn region: '<set>_only' is unique to one set, 'a∩b' shared by those sets.",

@@ -113,6 +113,18 @@ def test_mixed_model_is_not_fitted_with_one_participant():
     assert np.isnan(result.p) and "2 or more participants" in result.note
 
 
+def test_a_mixed_model_with_a_singular_hessian_is_not_reported():
+    """Two participants alike: the participant variance sits on its boundary, the Hessian is
+    not positive definite and the standard error (0.0099 where the electrodes' spread alone
+    gives 0.019) would make a false test."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"subject": np.repeat(["01", "02"], [20, 8]),
+                          "delta_z": rng.normal(0.5, 0.1, 28)})
+    result = gs.mixed_model_test(table)
+    assert np.isnan(result.estimate) and np.isnan(result.p) and not result.converged
+    assert "not usable" in result.note and "positive definite" in result.note
+
+
 def test_electrode_union_is_exact():
     channels = pd.concat([
         _scores("01", ["a", "b"], ["layer00"], 0), _scores("01", ["b", "c"], ["x"], 1),
