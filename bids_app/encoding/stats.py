@@ -122,8 +122,8 @@ class ShiftNull:
         Y = Y.reshape(len(Y), -1)
         rng = np.random.default_rng(seed)
         self.n_permutations, self.seed = n_permutations, seed
-        self.scale = np.sqrt(2.0) / len(test_folds) if cross_fit_correction else (
-            1.0 / len(test_folds))
+        # the fold mean, scaled by the cross-fitting factor
+        self.scale = (np.sqrt(2.0) if cross_fit_correction else 1.0) / len(test_folds)
         self.folds = []
         for index in test_folds:
             spectrum, norm = _spectrum(Y[index])
@@ -132,10 +132,10 @@ class ShiftNull:
 
     def fits(self, test_folds: Sequence[np.ndarray], n_permutations: int, seed: int) -> bool:
         """Whether this null was built on ``test_folds`` with these permutations."""
-        return (n_permutations, seed) == (self.n_permutations, self.seed) and len(
-            test_folds) == len(
-            self.folds) and all(np.array_equal(fold, mine[0])
-                                for fold, mine in zip(test_folds, self.folds, strict=True))
+        return ((n_permutations, seed) == (self.n_permutations, self.seed)
+                and len(test_folds) == len(self.folds)
+                and all(np.array_equal(fold, index)
+                        for fold, (index, *_) in zip(test_folds, self.folds, strict=True)))
 
     def __call__(self, predictions: np.ndarray) -> np.ndarray:
         """The null fold-mean r of ``predictions`` (shaped as ``Y``), (n_permutations, n)."""
