@@ -166,11 +166,15 @@ def interpolate_rows(times: np.ndarray, values: np.ndarray, at: np.ndarray,
         return out
     left = np.clip(np.searchsorted(times, at, side="right") - 1, 0, len(times) - 2)
     weight = np.clip((at - times[left]) / (times[left + 1] - times[left]), 0.0, 1.0)
+    weight = weight.astype(np.float32)[:, None]
     for start in range(0, len(at), chunk_size):
         rows = slice(start, start + chunk_size)
         low = np.asarray(values[left[rows]], dtype=np.float32)
         high = np.asarray(values[left[rows] + 1], dtype=np.float32)
-        out[rows] = low + weight[rows, None].astype(np.float32) * (high - low)
+        high -= low  # in place: one temporary chunk, not four
+        high *= weight[rows]
+        out[rows] = low
+        out[rows] += high
     return out
 
 

@@ -316,6 +316,8 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                     mean_weights = mean_weights + (
                         w if invariant else reduced.raw_weights(k, w)) / n_folds
             del train, validations
+            if not invariant:  # the next fold's design is built without this one beside it
+                del X, Xb, stats
             logger.debug("outer fold %d/%d fitted (%d model(s))", k + 1, n_folds, len(subsets))
     test_folds = [piece_indices(fold) for fold in folds]
     results = []
