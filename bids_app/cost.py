@@ -39,6 +39,9 @@ HIGHGAMMA_SECONDS = 1.8e-7
 #: FFTs of the predictions against the data's spectra, computed once per recording: 0.5 s
 #: for 180,000 samples x 235 channels, 7 Dec 2026).
 PERMUTATION_SECONDS = 1.2e-8
+#: Seconds per byte of a layer's stage files (predictions and weights, written as each layer
+#: finishes): 380 MB/s measured for the 13 layers of a 1,800 s wav2vec2 (7 Dec 2026).
+WRITE_SECONDS_PER_BYTE = 2.6e-9
 #: Seconds per p³ of a symmetric float32 eigendecomposition on one core (calibrated with
 #: FLOPS_PER_CORE on the 120 s and 1,800 s participant benchmarks).
 EIGH_SECONDS_PER_P3 = 1.2e-10
@@ -363,6 +366,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
             peak = max(peak, memory)
             seconds += n_layers * batches * (data + fit)
     saved = 4 * n_times * targets * n_layers_total  # predictions, memory-mapped from disk
+    seconds += (saved + weights_bytes) * WRITE_SECONDS_PER_BYTE  # each layer's stage files
     parallel = max(1, min(n_jobs, n_layers_total))  # --nprocs layers at once
     # the circular-shift null's spectra of the data (complex64), shared by the layers
     spectra = 4 * n_rows * targets if enc.mode == "trf" and not batches else 0
