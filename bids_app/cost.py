@@ -149,14 +149,18 @@ class CostEstimate:
     #: The comparisons' sizes (None: no comparisons), to re-estimate them once the number
     #: of speech-responsive electrodes is known (:meth:`given_tested`).
     comparisons: ComparisonSize | None = None
+    #: The tested electrodes the comparisons are priced for (None: an assumed share).
+    n_tested: int | None = None
 
-    def given_tested(self, n_tested: int) -> CostEstimate:
-        """The estimate with the comparisons priced for ``n_tested`` tested electrodes."""
+    def given_tested(self, n_tested: int, shared_components: int | None = None
+                     ) -> CostEstimate:
+        """The estimate with the comparisons priced for ``n_tested`` tested electrodes and,
+        once the shared space is fitted, its ``shared_components`` (None: the most)."""
         if self.comparisons is None:
             return self
-        stages = [comparison_cost(self.comparisons, n_tested) if s.name == "comparisons"
-                  else s for s in self.stages]
-        return CostEstimate(stages, self.highgamma_block, self.comparisons)
+        stages = [comparison_cost(self.comparisons, n_tested, shared_components)
+                  if s.name == "comparisons" else s for s in self.stages]
+        return CostEstimate(stages, self.highgamma_block, self.comparisons, n_tested)
 
     @property
     def peak_bytes(self) -> float:
@@ -381,13 +385,15 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     return CostEstimate(stages, block, size)
 
 
-def comparison_cost(size: ComparisonSize, n_tested: int) -> StageCost:
+def comparison_cost(size: ComparisonSize, n_tested: int,
+                    shared_components: int | None = None) -> StageCost:
     """Peak memory and rough time of the comparisons with ``n_tested`` tested electrodes.
 
     They cost their union fits (:func:`_union_fit`): the shared-beyond-L test of each pair
     (the trained models and their untrained twins) on the tested electrodes, once on the
     data and once per batch of rotated copies (``comparison.n_refits``), and the variance
-    partition's unions given L on every channel.
+    partition's unions given L on every channel, whose shared set is priced at
+    ``shared_components`` canonical components (None: ``comparison.n_components``, the most).
     """
     from bids_app.analysis.beyond import NULL_COLUMNS
     from bids_app.analysis.config import untrained_name
@@ -415,9 +421,11 @@ def comparison_cost(size: ComparisonSize, n_tested: int) -> StageCost:
                          (1 + batches[0]) * n_tested, shared_design))
             fits += [("beyond", models, refits * n_tested, shared_design)
                      for refits in batches[1:]]
-    for sets in _partition_widths(size):  # the CCA sets are fitted per fold
+    for sets in _partition_widths(size, shared_components):  # the CCA sets: fitted per fold
+        # the models of every subset of the sets, but of an empty one (no shared component)
         models = [(low + sum(w for i, w in enumerate(sets) if mask >> i & 1),
-                   1 + bin(mask).count("1")) for mask in range(2 ** len(sets))]
+                   1 + bin(mask).count("1")) for mask in range(2 ** len(sets))
+                  if all(w for i, w in enumerate(sets) if mask >> i & 1)]
         fits.append(("varpart", [(w, bands) for w, bands in models if w], size.n_channels,
                      False))
     seconds, memory, widest = {}, 0.0, 0
@@ -497,12 +505,14 @@ def _first_of_kind(size: ComparisonSize, kind: str) -> str | None:
     return next((space for space, k in size.kinds.items() if k == kind), None)
 
 
-def _partition_widths(size: ComparisonSize) -> list[list[int]]:
+def _partition_widths(size: ComparisonSize, shared_components: int | None = None
+                      ) -> list[list[int]]:
     """Base widths of the sets of each variance partition (the CCA sets by default)."""
     comp = size.config.comparison
     cap = size.config.encoding.layer_pca or 768
     rest = min(comp.rest_components or cap, cap)
-    widths = {"shared": 2 * min(comp.n_components, cap), "speech_rest": rest,
+    kept = comp.n_components if shared_components is None else shared_components
+    widths = {"shared": 2 * min(kept, cap), "speech_rest": rest,
               "language_rest": rest}
     if comp.variance_partitioning != "auto":
         return [[widths.get(name, cap) for name in comp.variance_partitioning]] \

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bids_app import __version__
@@ -52,7 +52,7 @@ from bids_app.outputs.stages import (
     StageStore,
     encoding_key,
 )
-from bids_app.progress import Progress, stage
+from bids_app.progress import Progress, format_seconds, stage
 from bids_app.report.participant import write_failure_report, write_participant_report
 from bids_app.steps import comparisons, electrodes, encoding, features, highgamma
 from bids_app.steps.run import (
@@ -238,7 +238,8 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
                                         feature_sets, config.electrodes,
                                         out_dir.parent / "figures")
     if estimate is not None and responsive is not None:
-        _recheck_cost(estimate, int(responsive["responsive"].sum()), recording, options)
+        estimate = _recheck_cost(estimate, int(responsive["responsive"].sum()), recording,
+                                 options)
     segments = stimulus_segments(stimuli, neural.data.shape[1], neural.sfreq)
     designs = Designs(feature_sets, stimuli, neural.data.shape[1], neural.sfreq)
     encoder = encoding.LayerEncoder(
@@ -263,7 +264,7 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
             comparison = comparisons.run(feature_sets, designs, results, stimuli,
                                          stimulus_words, neural, segments, config.comparison,
                                          config.encoding, config.statistics, options,
-                                         responsive, cache)
+                                         responsive, cache, _shared_cost(estimate, recording))
         comparisons.write(comparison, out_dir, recording.entities, provenance)
         encoding.write_trf(out_dir, recording.entities, tables, results, neural,
                            config.encoding, provenance)
@@ -272,13 +273,31 @@ def analyse_recording(recording: Recording, stimuli: Sequence[Stimulus],
 
 
 def _recheck_cost(estimate: CostEstimate, n_responsive: int, recording: Recording,
-                  options: RunOptions) -> None:
+                  options: RunOptions) -> CostEstimate:
     """Log the estimate given the responsive electrodes; refuse it (exit 64) beyond --mem."""
     estimate = estimate.given_tested(n_responsive)
     logger.info("%s: estimated cost with %d speech-responsive electrode(s):\n%s",
                 recording.data_path.name, n_responsive, estimate.describe())
     if options.mem_bytes is not None:
         check_memory(estimate, options.mem_bytes, str(recording.data_path))
+    return estimate
+
+
+def _shared_cost(estimate: CostEstimate | None, recording: Recording
+                 ) -> Callable[[int], None] | None:
+    """Log the comparisons' estimate again once the shared space's size is known (the
+    partition is priced at its most components until then)."""
+    if estimate is None or estimate.n_tested is None:
+        return None
+
+    def log(n_kept: int) -> None:
+        comparisons = next(stage for stage in estimate.given_tested(
+            estimate.n_tested, n_kept).stages if stage.name == "comparisons")
+        logger.info("%s: the shared space kept %d component(s); comparisons re-estimated: "
+                    "~%s (%s)", recording.data_path.name, n_kept,
+                    format_seconds(comparisons.seconds), comparisons.largest)
+
+    return log
 
 
 def _up_to_date(scores_path: Path, digest: str) -> bool:

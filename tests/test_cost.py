@@ -79,6 +79,18 @@ def test_comparisons_are_priced_by_the_tested_electrodes_and_the_refits(podcast_
     assert alone.seconds < comparisons.seconds
 
 
+def test_the_partition_is_repriced_by_the_shared_components_kept(podcast_sized):
+    """Priced at comparison.n_components until the shared space is fitted; with none kept,
+    its models with the shared set are not fitted at all."""
+    recording, stimuli, config, paths = podcast_sized
+    estimate = estimate_cost(recording, stimuli, config, paths).given_tested(30)
+    most, some, none = (estimate.given_tested(30, k).stages[-1]
+                        for k in (config.comparison.n_components, 5, 0))
+    assert estimate.n_tested == 30 and most == estimate.stages[-1]
+    assert none.seconds < some.seconds < most.seconds
+    assert estimate.given_tested(30, 0).stages[:-1] == estimate.stages[:-1]
+
+
 @pytest.mark.parametrize("options", [{"variance_partitioning": []}, {"conditioning": []},
                                      {"preset": "reference"}, {"cca_speech": "mel"}])
 def test_every_comparison_setting_is_priced(podcast_sized, options):

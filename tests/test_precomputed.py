@@ -332,3 +332,8 @@ def test_planted_truth_through_the_cli_with_files(planted_files, defence, tmp_pa
     again = re.search(r"estimated cost with (\d+) speech-responsive electrode\(s\):.*?"
                       r"(\d+) tested electrodes", log, re.S)
     assert again and int(again.group(1)) == int(again.group(2)) == beyond["tested"].sum()
+    # and the partition once the shared space's size is known
+    kept = re.search(r"the shared space kept (\d+) component\(s\); comparisons re-estimated",
+                     log)
+    cca = pd.read_csv(next(out.rglob("*desc-cca_components.tsv")), sep="\t")
+    assert kept and int(kept.group(1)) == cca["n_folds_kept"].gt(0).sum()

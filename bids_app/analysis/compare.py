@@ -78,8 +78,8 @@ REFERENCE_WARNING = (
 
 def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
                    encoding: EncodingConfig, statistics: StatisticsConfig,
-                   engine: Backend | None = None, cache: Cache | None = None
-                   ) -> ComparisonResult:
+                   engine: Backend | None = None, cache: Cache | None = None,
+                   on_shared: Callable[[int], None] | None = None) -> ComparisonResult:
     """Run the prediction-correlation, CCA and variance-partitioning comparisons.
 
     Parameters
@@ -97,6 +97,9 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
         Where each comparison (a prediction-correlation pair, the shared-beyond-L test, the
         CCA, each partition) is saved and found again, keyed by the settings it depends on
         (:meth:`ComparisonConfig.depends`); None computes everything.
+    on_shared : callable | None
+        Called with the most shared components of any outer fold once the shared space is
+        fitted (the partition's cost depends on it).
 
     Returns
     -------
@@ -147,6 +150,8 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
                                                                 warnings, low))
     if shared is not None:
         out.tables["cca"] = shared.table
+        if on_shared is not None:
+            on_shared(max(fit.n_kept for fit in shared.fits))
     sets = SetDesigns(inputs, shared, config, encoding, engine, low)
     adds = None  # where a layer of the CCA pair adds beyond L (summarises the CCA sets)
     if beyond is not None and low.blocks:

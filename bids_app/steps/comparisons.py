@@ -62,12 +62,13 @@ def run(feature_sets: dict[str, list[FeatureSet]], designs: Designs,
         words: Sequence[WordTimings | None], neural: NeuralData, segments: np.ndarray,
         comparison: ComparisonConfig, encoding: EncodingConfig, statistics: StatisticsConfig,
         options: RunOptions, responsive: pd.DataFrame | None,
-        cache: Cache | None = None) -> ComparisonResult:
+        cache: Cache | None = None,
+        on_shared: Callable[[int], None] | None = None) -> ComparisonResult:
     """The model comparisons of one recording (:func:`compare_models`).
 
     The shared-beyond-L test runs on the speech-responsive electrodes (every electrode when
     responsiveness could not be tested). ``cache`` keeps each comparison (see
-    :data:`~bids_app.analysis.compare.Cache`).
+    :data:`~bids_app.analysis.compare.Cache`); ``on_shared`` learns the shared space's size.
     """
     spaces = {name: FeatureSpaceInfo(kind=sets[0].kind, layers=sets[0].layer_names,
                                      word_level=sets[0].is_word_level)
@@ -82,7 +83,8 @@ def run(feature_sets: dict[str, list[FeatureSet]], designs: Designs,
                               word_samples(stimuli, words, neural.sfreq), neural.sfreq, tested,
                               designs.word_rows)
     return compare_models(inputs, config=comparison, encoding=encoding,
-                          statistics=statistics, cache=cache, engine=engine(options))
+                          statistics=statistics, cache=cache, engine=engine(options),
+                          on_shared=on_shared)
 
 
 def write(comparison: ComparisonResult, out_dir: Path, entities: dict[str, str],
