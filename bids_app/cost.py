@@ -289,6 +289,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     -------
     estimate : CostEstimate
     """
+    from bids_app.encoding.align import DESIGN_CACHE_BYTES
     from bids_app.encoding.reduce import pca_stride
 
     enc = config.encoding
@@ -350,10 +351,12 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     batches = (-(-config.statistics.n_refits // per_batch)
                if config.statistics.null(enc.mode, n_rows / folds) == "refit" else 0)
     weights_bytes = 0  # TRF mode: each layer's weights, float32, saved with its stage
+    widest_raw = 0  # the widest aligned design (a layer before its PCA)
     widths, kinds = {}, {}  # reduced base widths, for the comparisons
     for spec in config.features:
         n_layers, width, n_scalars = feature_layers(spec, (model_paths or {}).get(spec.name))
         widths[spec.name] = min(width, enc.layer_pca or width)
+        widest_raw = max(widest_raw, width)
         kinds[spec.name] = spec.kind
         n_layers_total += n_layers + n_scalars
         memory, data, fit, p = layer_cost(width)
@@ -374,7 +377,11 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     parallel = max(1, min(n_jobs, n_layers_total))  # --nprocs layers at once
     # the circular-shift null's spectra of the data (complex64), shared by the layers
     spectra = 4 * n_rows * targets if enc.mode == "trf" and not batches else 0
-    stages.append(StageCost("encoding", peak * parallel + spectra, seconds,
+    # the designs kept for the comparisons, beyond those of the layers in flight
+    layer_design = 4 * n_times * widest_raw
+    kept = max(0, min(DESIGN_CACHE_BYTES, n_layers_total * layer_design)
+               - parallel * layer_design)
+    stages.append(StageCost("encoding", peak * parallel + spectra + kept, seconds,
                             f"Gram {widest} x {widest} per fold, {n_layers_total} layers "
                             f"({format_bytes(saved)} of predictions and "
                             f"{format_bytes(weights_bytes)} of weights on disk)"))

@@ -76,6 +76,10 @@ def align_features(features: Sequence[FeatureSet], stimuli: Sequence[Stimulus], 
     return design
 
 
+#: Bytes of aligned designs :class:`Designs` keeps for reuse (the comparisons' layers).
+DESIGN_CACHE_BYTES = 1 << 30
+
+
 class Designs:
     """The designs of one recording, built on demand and shared by the stages that use them.
 
@@ -98,7 +102,7 @@ class Designs:
 
     def __init__(self, feature_sets: Mapping[str, Sequence[FeatureSet]],
                  stimuli: Sequence[Stimulus], n_times: int, sfreq: float, *,
-                 max_bytes: int = 1 << 30) -> None:
+                 max_bytes: int = DESIGN_CACHE_BYTES) -> None:
         self.feature_sets, self.stimuli = feature_sets, stimuli
         self.n_times, self.sfreq, self.max_bytes = n_times, sfreq, max_bytes
         self.builds = 0  # number of designs built (for tests and logs)
