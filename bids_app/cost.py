@@ -468,8 +468,9 @@ def _union_fit(size: ComparisonSize, models: list[tuple[int, int]], targets: int
     passes = 1 if shared_design else folds - 1
     # inner training sets: shared by two outer folds when the design is (the other outer
     # folds as inner folds), else one per outer fold and inner fold
-    trainings = (folds * (folds - 1) / 2 if shared_design and enc.inner_folds is None
-                 and comp.inner_cv == "kfold" else folds * inner)
+    trainings = folds * inner
+    if shared_design and enc.inner_folds is None:  # holdout: the last two folds share one
+        trainings = folds * (folds - 1) / 2 if comp.inner_cv == "kfold" else folds - 1
     flops = 2 * passes * n * P * (P + targets) + 2 * n * P * targets * len(models)
     eigh = 0.0
     for width, bands in models:

@@ -673,7 +673,8 @@ COLUMNS: dict[str, str] = {
     "lmm_delta_z": "Intercept of the linear mixed model delta_z ~ 1 + (1 | subject) (REML, "
                    "statsmodels MixedLM): the population mean Δz.",
     "lmm_se": "Standard error of lmm_delta_z.",
-    "lmm_p": "Wald p of lmm_delta_z.",
+    "lmm_p": "Two-sided p of lmm_delta_z against Student's t with n_participants - 1 "
+             "degrees of freedom.",
     "lmm_converged": "The mixed model's optimiser converged to a usable fit (false, with "
                      "lmm_delta_z, lmm_se and lmm_p n/a, where its Hessian is not positive "
                      "definite).",

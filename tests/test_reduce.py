@@ -254,13 +254,18 @@ def test_centred_word_design_carries_no_word_timing(width):
 
 def test_a_long_recording_pca_is_estimated_on_evenly_spaced_samples(monkeypatch):
     """Beyond ``PCA_SAMPLES`` modelled samples the covariance comes from every k-th sample of
-    each piece; mean and standardisation as the PCA of those samples."""
+    each piece, in chunks whose phase turns (so that an even stride does not see one phase of
+    upsampled frames only); mean and standardisation as the PCA of those samples."""
     monkeypatch.setattr(reduce_module, "PCA_SAMPLES", 1000)
     rng = np.random.default_rng(6)
     X = (rng.standard_normal((3000, 12)) @ rng.standard_normal((12, 12))).astype(np.float32)
     pieces = [Piece(0, 1400, 0, 1400), Piece(1500, 3000, 1500, 3000)]
-    pca = reduce_module.fit_pca(X, pieces, 4)
-    rows = np.r_[np.arange(0, 1400, 3), np.arange(1500, 3000, 3)]
+    pca = reduce_module.fit_pca(X, pieces, 4, chunk_size=100)  # chunks of 300 samples
+    starts = [*range(0, 1400, 300), *range(1500, 3000, 300)]
+    rows = np.concatenate([np.arange(start + c % 3, min(start + 300, 1400 if start < 1400
+                                                          else 3000), 3)
+                           for c, start in enumerate(starts)])
+    assert {row % 3 for row in rows} == {0, 1, 2}
     sample = X[rows].astype(float)
     scale = sample.std(0)
     eigvecs = np.linalg.eigh(np.cov(sample / scale, rowvar=False, bias=True))[1][:, ::-1][:, :4]

@@ -217,9 +217,10 @@ def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.nd
     """Validated targets, the outer folds, and the reduced design."""
     Y = np.asarray(Y)
     Y = Y[:, None] if Y.ndim == 1 else Y
+    check_arrays(np.empty((len(Y), 0)), Y)
     if not callable(design):
-        for i, block in enumerate(design):
-            check_arrays(block, Y if i == 0 else Y[:, :0])  # the targets once
+        for block in design:
+            check_arrays(block, Y[:, :0])
     pieces = segment_pieces(segments, Y.shape[0])
     folds = outer_folds(pieces, config.n_folds)
     with engine.threads():  # the PCAs are BLAS work too
@@ -244,6 +245,8 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     Each test fold is scored as it is predicted; ``keep[m]`` says whether subset ``m``'s
     predictions are kept (of the first ``keep_targets`` targets).
     """
+    if None in subsets and len(subsets) > 1:  # its outer fit consumes the union's statistics
+        raise ValueError("the whole design (None) can only be fitted alone")
     lags, n_folds = reduced.engine_lags, len(folds)
     invariant = reduced.fold_invariant
     plan = _inner_plan(n_folds, config)
@@ -284,6 +287,7 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                     [bands[b] if bands else b for b in blocks] if banded else None,
                     len(lags), engine)
                 errors = carried.pop((m, k), 0.0)
+                sub_train = _slice(train, cols)  # consumed by the outer fit
                 for j, val in validations:
                     if invariant and plan is not None and j < k and k in plan[j]:
                         continue  # computed with outer fold j's, from the same training set
@@ -291,13 +295,13 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                     partner = invariant and plan is not None and j > k and k in plan[j]
                     if partner:  # outer fold j validated on fold k
                         sets.append(_slice(stats[k], cols))
-                    found = _inner_errors(_slice(train, cols).minus(sets[0]), sets, scalings,
-                                          config, engine)
+                    found = _inner_errors(sub_train.minus(sets[0]), sets, scalings, config,
+                                          engine)
                     errors = errors + found[0]
                     if partner:
                         carried[(m, j)] = carried.get((m, j), 0.0) + found[1]
                 alphas, error, sub_weights, intercept = _fit_outer(
-                    _slice(train, cols), errors, scalings, config, engine)
+                    sub_train, errors, scalings, config, engine)
                 weights = sub_weights
                 if cols is not None:  # zero weights on the blocks outside the subset
                     weights = engine.zeros((n_columns, Y.shape[1]), "float64")
@@ -319,6 +323,9 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
             if not invariant:  # the next fold's design is built without this one beside it
                 del X, Xb, stats
             logger.debug("outer fold %d/%d fitted (%d model(s))", k + 1, n_folds, len(subsets))
+        del Yb, carried  # and the shared design: before the weights' back-projection
+        if invariant:
+            del X, Xb, stats
     test_folds = [piece_indices(fold) for fold in folds]
     results = []
     for m in range(len(subsets)):

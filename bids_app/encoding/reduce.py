@@ -35,6 +35,7 @@ is a regressor of its own (the comparisons' conditioning set).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -257,13 +258,16 @@ def pca_stride(n_samples: int) -> int:
 def _cross_products(X: np.ndarray, pieces: Sequence[Piece], centre: np.ndarray,
                     chunk_size: int, stride: int = 1) -> tuple[int, np.ndarray, np.ndarray]:
     """``(n, sum, cross-products)`` of ``X - centre`` over every ``stride``-th sample of
-    ``pieces``."""
+    ``pieces`` (in chunks whose phase turns)."""
     shift = centre.astype(np.float32)
     n, total, cross = 0, np.zeros_like(centre), np.zeros((X.shape[1],) * 2)
+    steps = itertools.count()
     for piece in pieces:
         for start in range(piece.start, piece.stop, chunk_size * stride):
             stop = min(start + chunk_size * stride, piece.stop)
-            part = np.asarray(X[start:stop:stride]) - shift
+            # the phase turns chunk by chunk: 50 Hz frames on a 100 Hz grid alternate two
+            # interpolation phases, and an even stride would see one of them only
+            part = np.asarray(X[start + next(steps) % stride:stop:stride]) - shift
             n += len(part)
             total += part.sum(0, dtype=np.float64)
             cross += (part.T @ part).astype(np.float64)

@@ -3,7 +3,7 @@
 In TRF mode, each feature space of a recording gets, beside its scores table:
 
 - ``<recording>_desc-<space>_lagprofile.npy``: float32, (n_layers, n_lags, n_channels), every
-  layer's lag profile (:func:`bids_app.encoding.cv.lag_profile`);
+  layer's lag profile (:func:`bids_app.encoding.result.lag_profile`);
 - ``<recording>_desc-<space>_weights.npy``: float32, (n_lags, n_features, n_channels), the full
   weights of the best layer (:func:`bids_app.layers.best_layer`, the report's);
 

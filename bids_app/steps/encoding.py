@@ -55,7 +55,8 @@ logger = logging.getLogger("ssl_ieeg")
 #: What an encoding stage saves, and how (a method fixed within a version changes it); part
 #: of its key, so caches of another content are not reused.
 ENCODING_STAGE_CONTENT = ("scores", "predictions", "lag_profile", "weights", "centred words",
-                          "lag basis on every sample", f"PCA on at most {PCA_SAMPLES} samples")
+                          "lag basis on every sample",
+                          f"PCA on at most {PCA_SAMPLES} samples, phase turning")
 
 
 def run(encoder: LayerEncoder, feature_sets: dict[str, list[FeatureSet]],
