@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -137,6 +138,8 @@ class LayerEncoder:
     base_key: str
     progress: Progress
     keys: list[str] = dataclasses.field(default_factory=list)
+    _null_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False,
+                                                   repr=False)
 
     @functools.cached_property
     def targets(self) -> np.ndarray:
@@ -147,7 +150,8 @@ class LayerEncoder:
     @functools.cached_property
     def shifts(self) -> ShiftNull | None:
         """The circular-shift null of the high gamma on the TRF folds, its data side
-        computed once for every layer (None where the test refits or in word mode)."""
+        computed once for every layer that is fitted, by the first (None where the test
+        refits or in word mode)."""
         if self.encoding.mode != "trf":
             return None
         folds = outer_fold_indices(self.segments, len(self.targets), self.encoding.n_folds)
@@ -173,13 +177,14 @@ class LayerEncoder:
         space_key = stage_key(self.base_key, [fs.meta for fs in feature_sets])
         keys = {layer: stage_key(space_key, layer) for layer in layers}
         self.keys += keys.values()
-        shifts = self.shifts  # built once, before layers run in parallel
 
         def run(layer: str) -> tuple[EncodingResult, pd.DataFrame, float, bool]:
             start, stage = time.perf_counter(), f"encoding-{name}-{layer}"
             saved = self.store.load_result(stage, keys[layer])
             if saved is not None:
                 return *saved, time.perf_counter() - start, True
+            with self._null_lock:  # built once, not by the first layers at once
+                shifts = self.shifts
             result, table = self._fit(feature_sets, layer, shifts)
             result = self.store.save_result(stage, keys[layer], result, table)
             for feature_set in feature_sets:  # bounded memory: the next layer reads its own
