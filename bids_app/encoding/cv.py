@@ -250,6 +250,7 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     lags, n_folds = reduced.engine_lags, len(folds)
     invariant = reduced.fold_invariant
     plan = _inner_plan(n_folds, config)
+    paired = invariant and plan is not None  # inner training sets serve two outer folds
     kept = Y.shape[1] if keep_targets is None else keep_targets
     predictions = [np.full((Y.shape[0], kept), np.nan, dtype=config.dtype) if k else None
                    for k in keep]
@@ -289,10 +290,10 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                 errors = carried.pop((m, k), 0.0)
                 sub_train = _slice(train, cols)  # consumed by the outer fit
                 for j, val in validations:
-                    if invariant and plan is not None and j < k and k in plan[j]:
+                    if paired and j < k and k in plan[j]:
                         continue  # computed with outer fold j's, from the same training set
                     sets = [_slice(val, cols)]
-                    partner = invariant and plan is not None and j > k and k in plan[j]
+                    partner = paired and j > k and k in plan[j]
                     if partner:  # outer fold j validated on fold k
                         sets.append(_slice(stats[k], cols))
                     found = _inner_errors(sub_train.minus(sets[0]), sets, scalings, config,
