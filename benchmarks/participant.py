@@ -283,6 +283,9 @@ def main() -> None:
     parser.add_argument("--previous-duration", type=float, default=120.0)
     parser.add_argument("--subject", default="03")
     parser.add_argument("--nprocs", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", default=["default", "rerun", "previous"],
+                        choices=["default", "rerun", "previous"],
+                        help="the runs at --duration, in order (rerun needs default before it)")
     parser.add_argument("--work", type=Path,
                         help="keep the files here and reuse them on the next run (default: a "
                              "temporary folder)")
@@ -302,7 +305,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         write_models(work)
         rows, extraction = run_scale(work, args.duration, args.subject, args.nprocs,
-                                     ["default", "rerun", "previous"])
+                                     args.variants)
         if args.previous_duration:
             small, _ = run_scale(work, args.previous_duration, args.subject, args.nprocs,
                                  ["default", "previous"])
