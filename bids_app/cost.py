@@ -42,6 +42,10 @@ PERMUTATION_SECONDS = 1.2e-8
 #: Seconds per byte of a layer's stage files (predictions and weights, written as each layer
 #: finishes): 380 MB/s measured for the 13 layers of a 1,800 s wav2vec2 (7 Dec 2026).
 WRITE_SECONDS_PER_BYTE = 2.6e-9
+#: Seconds per byte of layer predictions read back from the stage cache by the prediction
+#: correlations (each pair reads every layer of its two spaces; calibrated on the 1,800 s
+#: participant benchmark, 7 Dec 2026).
+READ_SECONDS_PER_BYTE = 1e-9
 #: Seconds per p³ of a symmetric float32 eigendecomposition on one core (calibrated with
 #: FLOPS_PER_CORE on the 120 s and 1,800 s participant benchmarks).
 EIGH_SECONDS_PER_P3 = 1.2e-10
@@ -129,6 +133,10 @@ class ComparisonSize:
     kinds : dict of str to str
         The kind of every feature space.
     n_jobs : int
+    raw_widths : dict of str to int
+        Width of every feature space's layers before any reduction (the CCA's PCAs).
+    n_layers : dict of str to int
+        Layers of every feature space (whose predictions the prediction correlations read).
     """
 
     config: AppConfig
@@ -137,6 +145,8 @@ class ComparisonSize:
     widths: dict[str, int]
     kinds: dict[str, str]
     n_jobs: int
+    raw_widths: dict[str, int]
+    n_layers: dict[str, int]
 
 
 @dataclass
@@ -352,10 +362,11 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
                if config.statistics.null(enc.mode, n_rows / folds) == "refit" else 0)
     weights_bytes = 0  # TRF mode: each layer's weights, float32, saved with its stage
     widest_raw = 0  # the widest aligned design (a layer before its PCA)
-    widths, kinds = {}, {}  # reduced base widths, for the comparisons
+    widths, kinds, raw, depths = {}, {}, {}, {}  # for the comparisons
     for spec in config.features:
         n_layers, width, n_scalars = feature_layers(spec, (model_paths or {}).get(spec.name))
         widths[spec.name] = min(width, enc.layer_pca or width)
+        raw[spec.name], depths[spec.name] = width, n_layers
         widest_raw = max(widest_raw, width)
         kinds[spec.name] = spec.kind
         n_layers_total += n_layers + n_scalars
@@ -387,7 +398,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
                             f"{format_bytes(weights_bytes)} of weights on disk)"))
     if enc.mode != "trf":
         return CostEstimate(stages, block)
-    size = ComparisonSize(config, n_rows, n_ch, widths, kinds, n_jobs)
+    size = ComparisonSize(config, n_rows, n_ch, widths, kinds, n_jobs, raw, depths)
     stages.append(comparison_cost(size, round(ASSUMED_RESPONSIVE * n_ch)))
     return CostEstimate(stages, block, size)
 
@@ -401,6 +412,8 @@ def comparison_cost(size: ComparisonSize, n_tested: int,
     data and once per batch of rotated copies (``comparison.n_refits``), and the variance
     partition's unions given L on every channel, whose shared set is priced at
     ``shared_components`` canonical components (None: ``comparison.n_components``, the most).
+    The prediction correlations (:func:`_predcorr_seconds`) and the CCA's PCAs
+    (:func:`_cca_seconds`) add their passes over the data.
     """
     from bids_app.analysis.beyond import NULL_COLUMNS
     from bids_app.analysis.config import untrained_name
@@ -436,6 +449,9 @@ def comparison_cost(size: ComparisonSize, n_tested: int,
         fits.append(("varpart", [(w, bands) for w, bands in models if w], size.n_channels,
                      False))
     seconds, memory, widest = {}, 0.0, 0
+    if all(name in size.widths for name in names):
+        seconds["cca"] = _cca_seconds(size, *names)
+    seconds["predcorr"] = _predcorr_seconds(size, n_tested)
     for test, models, targets, shared_design in fits:
         t, m = _union_fit(size, models, targets, shared_design)
         seconds[test] = seconds.get(test, 0.0) + t
@@ -482,6 +498,39 @@ def _union_fit(size: ComparisonSize, models: list[tuple[int, int]], targets: int
     seconds = flops / (FLOPS_PER_CORE * max(1, size.n_jobs)) + eigh / max(1, size.n_jobs)
     memory = 4 * n * (P + 3 * targets) + (folds + 3) * 8 * P * P
     return seconds, memory
+
+
+def _cca_seconds(size: ComparisonSize, speech: str, language: str) -> float:
+    """The CCA's PCAs: float64 covariances of the speech layer's frames (or words) and the
+    language layer's words, once on all words and once per outer fold with ``in_fold``."""
+    comp = size.config.comparison
+    n_words = size.n_rows / 40  # about 2.5 words per second at 100 Hz
+    speech_rows = size.n_rows if comp.cca_level == "frame" else n_words
+    fits = 1 + (size.config.encoding.n_folds if comp.cca_fit == "in_fold" else 0)
+    flops = fits * 2 * (speech_rows * size.raw_widths[speech] ** 2
+                        + n_words * size.raw_widths[language] ** 2)
+    return flops / (FLOPS_PER_CORE / 2 * max(1, size.n_jobs))
+
+
+def _predcorr_seconds(size: ComparisonSize, n_tested: int) -> float:
+    """The prediction correlations: each pair reads the predictions of its spaces' layers
+    and tests each model by circular shifts (the data's spectra and the predictions'), and
+    with ``predcorr_null`` refits both models on rotated copies of the tested electrodes."""
+    from bids_app.analysis.plan import FeatureSpaceInfo, comparison_pairs
+
+    comp = size.config.comparison
+    spaces = {name: FeatureSpaceInfo(kind, [], False) for name, kind in size.kinds.items()}
+    pairs = comparison_pairs(comp, spaces, [])
+    seconds = 0.0
+    for a, b in pairs:
+        read = 4 * size.n_rows * size.n_channels * (size.n_layers[a] + size.n_layers[b])
+        seconds += (read * READ_SECONDS_PER_BYTE
+                    + 4 * PERMUTATION_SECONDS * size.n_rows * size.n_channels)
+        if comp.predcorr_null:  # a fit of each model, its targets the rotated copies
+            targets = comp.n_refits * n_tested
+            seconds += sum(_union_fit(size, [(size.widths[name], 1)], targets, True)[0]
+                           for name in (a, b))
+    return seconds
 
 
 def _lag_columns(config: AppConfig) -> int:

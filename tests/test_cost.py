@@ -91,6 +91,36 @@ def test_the_partition_is_repriced_by_the_shared_components_kept(podcast_sized):
     assert estimate.given_tested(30, 0).stages[:-1] == estimate.stages[:-1]
 
 
+def test_the_cca_and_the_prediction_correlations_are_priced(podcast_sized):
+    """The CCA's PCAs (one per outer fold with cca_fit in_fold) and each prediction-correlation
+    pair (reading its spaces' layers; refits with predcorr_null) have their own price."""
+    recording, stimuli, config, paths = podcast_sized
+
+    def detail(**options) -> dict[str, float]:
+        comparison = dataclasses.replace(config.comparison, **options)
+        stage = estimate_cost(recording, stimuli, dataclasses.replace(
+            config, comparison=comparison), paths).stages[-1]
+        return {part.split(" ~")[0]: part for part in stage.largest.split("; ")[0].split(", ")}
+
+    default = detail()
+    assert "cca" in default and "predcorr" in default
+    seconds = [_seconds(detail(**options)[name]) for name, options in (
+        ("cca", {}), ("cca", {"cca_fit": "all_data"}), ("cca", {"cca_level": "word"}),
+        ("predcorr", {}), ("predcorr", {"predcorr_null": True}),
+        ("predcorr", {"prediction_correlation": []}))]
+    cca, all_data, words, predcorr, refits, none = seconds
+    assert all_data < cca / 4 and words < cca / 4  # 1 fit of 6; words, not 100 Hz frames
+    assert refits > predcorr > none == 0
+
+
+def _seconds(part: str) -> float:
+    """Seconds of a priced part, ``"name ~1 min 05 s"``."""
+    import re
+
+    return sum(float(v) * {"h": 3600, "min": 60, "s": 1}[u]
+               for v, u in re.findall(r"([\d.]+) (h|min|s)", part))
+
+
 @pytest.mark.parametrize("options", [{"variance_partitioning": []}, {"conditioning": []},
                                      {"preset": "reference"}, {"cca_speech": "mel"}])
 def test_every_comparison_setting_is_priced(podcast_sized, options):
