@@ -252,7 +252,8 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     plan = _inner_plan(n_folds, config)
     paired = invariant and plan is not None  # inner training sets serve two outer folds
     kept = Y.shape[1] if keep_targets is None else keep_targets
-    predictions = [np.full((Y.shape[0], kept), np.nan, dtype=config.dtype) if k else None
+    # target-major memory (a transposed view): saved and FFT-ed by target without a copy
+    predictions = [np.full((kept, Y.shape[0]), np.nan, dtype=config.dtype).T if k else None
                    for k in keep]
     scores = [[] for _ in subsets]  # (r, r2) of every test fold
     chosen = [[] for _ in subsets]

@@ -125,8 +125,9 @@ class ShiftNull:
         # the fold mean, scaled by the cross-fitting factor
         self.scale = (np.sqrt(2.0) if cross_fit_correction else 1.0) / len(test_folds)
         self.folds = []
+        by_target = Y.T
         for index in test_folds:
-            spectrum, norm = _spectrum(Y[index])
+            spectrum, norm = _spectrum(by_target[:, index])
             self.folds.append((index, spectrum, norm,
                                circular_shifts(len(index), n_permutations, rng)))
 
@@ -139,10 +140,10 @@ class ShiftNull:
 
     def __call__(self, predictions: np.ndarray) -> np.ndarray:
         """The null fold-mean r of ``predictions`` (shaped as ``Y``), (n_permutations, n)."""
-        predictions = predictions.reshape(len(predictions), -1)
-        null = np.zeros((self.n_permutations, predictions.shape[1]))
+        by_target = predictions.reshape(len(predictions), -1).T
+        null = np.zeros((self.n_permutations, by_target.shape[0]))
         for index, spectrum, norm, shifts in self.folds:
-            pred_spectrum, pred_norm = _spectrum(predictions[index])
+            pred_spectrum, pred_norm = _spectrum(by_target[:, index])
             cross = scipy.fft.irfft(spectrum * np.conj(pred_spectrum), n=len(index))
             with np.errstate(invalid="ignore", divide="ignore"):
                 null += (cross[:, shifts] / (norm * pred_norm)[:, None]).T
@@ -150,9 +151,10 @@ class ShiftNull:
 
 
 def _spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The float32 spectrum of each centred column of ``x`` (one row per column, along which
-    FFTs are several times faster) and the column's norm."""
-    centred = np.ascontiguousarray((x - x.mean(0, dtype=np.float64)).T, dtype=np.float32)
+    """The float32 spectrum of each centred row of ``x`` (n_targets, n_samples), along which
+    FFTs are several times faster than along columns, and the row's norm."""
+    centred = np.asarray(x, dtype=np.float32) - x.mean(1, dtype=np.float64)[:, None].astype(
+        np.float32)
     norm = np.sqrt(np.einsum("ij,ij->i", centred, centred, dtype=np.float64))
     return scipy.fft.rfft(centred), norm
 
