@@ -206,9 +206,15 @@ def check_arrays(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
         raise BadDataError(f"encoding needs X (n_samples, n_features) and Y (n_samples, "
                            f"n_targets) with the same n_samples, got {X.shape} and {Y.shape}")
-    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
+    if not (_finite(X) and _finite(Y)):
         raise BadDataError("encoding inputs contain NaN or infinite values")
     return X, Y
+
+
+def _finite(a: np.ndarray, chunk_size: int = 8192) -> bool:
+    """Whether every value is finite, a chunk of rows at a time (no full-size mask)."""
+    return all(np.isfinite(a[start:start + chunk_size]).all()
+               for start in range(0, len(a), chunk_size))
 
 
 def _prepare(design: Design, Y: np.ndarray, lags: Sequence[int], segments: np.ndarray | None,
