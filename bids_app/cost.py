@@ -501,14 +501,15 @@ def _union_fit(size: ComparisonSize, models: list[tuple[int, int]], targets: int
 
 
 def _cca_seconds(size: ComparisonSize, speech: str, language: str) -> float:
-    """The CCA's PCAs: float64 covariances of the speech layer's frames (or words) and the
-    language layer's words, once on all words and once per outer fold with ``in_fold``."""
+    """The CCA's PCAs: float64 covariances of the speech layer's frames (each fold's in one
+    pass) or words, and of the language layer's words once on all words and once per outer
+    fold with ``cca_fit: in_fold``."""
     comp = size.config.comparison
     n_words = size.n_rows / 40  # about 2.5 words per second at 100 Hz
-    speech_rows = size.n_rows if comp.cca_level == "frame" else n_words
     fits = 1 + (size.config.encoding.n_folds if comp.cca_fit == "in_fold" else 0)
-    flops = fits * 2 * (speech_rows * size.raw_widths[speech] ** 2
-                        + n_words * size.raw_widths[language] ** 2)
+    speech_rows = size.n_rows if comp.cca_level == "frame" else fits * n_words
+    flops = 2 * (speech_rows * size.raw_widths[speech] ** 2
+                 + fits * n_words * size.raw_widths[language] ** 2)
     return flops / (FLOPS_PER_CORE / 2 * max(1, size.n_jobs))
 
 

@@ -447,6 +447,23 @@ def test_varpart_table_and_summary(comparison):
     assert "12 electrodes" in sentence
 
 
+def test_group_moments_give_every_union_of_groups_in_one_pass():
+    """The CCA's frame moments of every fold, summed per fit: equal to each fit's own pass
+    (far from zero means, as in GPT-2's outlier dimensions, included)."""
+    from bids_app.analysis.cca import GroupMoments
+
+    rng = np.random.default_rng(5)
+    X = (rng.standard_normal((3000, 6)) + np.array([0, 0, 0, 0, 0, 1e4])).astype(np.float32)
+    labels = np.repeat([-1, 0, 1, 2, -1, 1], 500)
+    moments = GroupMoments.of(X, labels, 3, chunk_size=700)
+    for groups in ([0, 1, 2], [0, 2], [1]):
+        rows = np.isin(labels, groups)
+        mean, covariance = moments.of_groups(groups)
+        np.testing.assert_allclose(mean, X[rows].astype(float).mean(0), rtol=1e-12)
+        np.testing.assert_allclose(covariance, np.cov(X[rows].T.astype(float), bias=True),
+                                   atol=1e-9)
+
+
 def test_cca_components_table(comparison):
     table = comparison.tables["cca"]
     assert list(table["component"]) == [1]

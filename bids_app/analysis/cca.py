@@ -3,7 +3,7 @@
 Following the reference study's code, each set is standardised and reduced by PCA to a
 fraction of its variance, then CCA finds ``k`` pairs of maximally correlated directions of the
 word vectors. The speech side may be standardised and reduced on its frames instead of its
-word means (``speech_frames``), so that it keeps what varies within a word. From a fit (on
+word means (``speech_moments``), so that it keeps what varies within a word. From a fit (on
 training words only, when fitted in-fold) come:
 
 - ``shared_speech`` / ``shared_language``: the unit-variance canonical variates ``u`` and
@@ -36,6 +36,7 @@ at about ``HELDOUT_ALPHA``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,7 +122,14 @@ def fit_reducer(X: np.ndarray, variance: float, rows: np.ndarray | None = None, 
     -------
     reducer : Reducer
     """
-    mean, covariance = _moments(X, rows, chunk_size)
+    labels = np.zeros(len(X), dtype=int) if rows is None else np.where(rows, 0, -1)
+    moments = GroupMoments.of(X, labels, 1, chunk_size)
+    return reducer_from_moments(*moments.of_groups([0]), variance, min_components)
+
+
+def reducer_from_moments(mean: np.ndarray, covariance: np.ndarray, variance: float,
+                         min_components: int = 1) -> Reducer:
+    """The :class:`Reducer` of rows of this mean and covariance (:func:`fit_reducer`)."""
     scale = np.sqrt(np.diag(covariance))
     scale[scale <= 1e-12 * max(scale.max(), 1e-300)] = 1.0
     power, axes = np.linalg.eigh(covariance / np.outer(scale, scale))
@@ -132,31 +140,48 @@ def fit_reducer(X: np.ndarray, variance: float, rows: np.ndarray | None = None, 
     return Reducer(mean, scale, axes[:, :n_kept], power[:n_kept])
 
 
-def _moments(X: np.ndarray, rows: np.ndarray | None,
-             chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance (ddof 0) of the selected rows, accumulated in float64 chunks.
+@dataclass
+class GroupMoments:
+    """Row counts, sums and cross-products of groups of rows (e.g. outer folds), about one
+    shift, so that the mean and covariance of any union of groups cost no pass over the data.
 
-    The sums are taken about the first chunk's mean, which keeps them accurate for features
+    The shift is the first chunk's mean, which keeps the float64 sums accurate for features
     whose mean is large next to their spread (as in GPT-2's hidden states).
     """
-    shift, n = None, 0
-    total = np.zeros(X.shape[1])
-    gram = np.zeros((X.shape[1], X.shape[1]))
-    for start in range(0, X.shape[0], chunk_size):
-        chunk = np.asarray(X[start:start + chunk_size], dtype=float)
-        if rows is not None:
-            chunk = chunk[rows[start:start + chunk_size]]
-        if not len(chunk):
-            continue
-        shift = chunk.mean(0) if shift is None else shift
-        chunk -= shift
-        total += chunk.sum(0)
-        gram += chunk.T @ chunk
-        n += len(chunk)
-    if n == 0:
-        raise BadDataError("no rows to fit the PCA of a CCA set on")
-    centre = total / n
-    return shift + centre, gram / n - np.outer(centre, centre)
+
+    shift: np.ndarray
+    n: np.ndarray
+    total: np.ndarray
+    cross: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray, labels: np.ndarray, n_groups: int,
+           chunk_size: int = 8192) -> GroupMoments:
+        """The moments of the rows of ``X`` labelled ``0 .. n_groups - 1`` (-1: none), in
+        one pass, a chunk of rows at a time."""
+        shift, width = None, X.shape[1]
+        n, total = np.zeros(n_groups, dtype=int), np.zeros((n_groups, width))
+        cross = np.zeros((n_groups, width, width))
+        for start in range(0, X.shape[0], chunk_size):
+            chunk = np.asarray(X[start:start + chunk_size], dtype=float)
+            label = labels[start:start + chunk_size]
+            for group in np.unique(label[label >= 0]):
+                part = chunk[label == group]
+                shift = part.mean(0) if shift is None else shift
+                part -= shift
+                n[group] += len(part)
+                total[group] += part.sum(0)
+                cross[group] += part.T @ part
+        return cls(np.zeros(width) if shift is None else shift, n, total, cross)
+
+    def of_groups(self, groups: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance (ddof 0) of the rows of ``groups``."""
+        n = self.n[list(groups)].sum()
+        if n == 0:
+            raise BadDataError("no rows to fit the PCA of a CCA set on")
+        centre = self.total[list(groups)].sum(0) / n
+        return (self.shift + centre,
+                self.cross[list(groups)].sum(0) / n - np.outer(centre, centre))
 
 
 def canonical_correlations(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -331,8 +356,8 @@ def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: floa
                      n_components: int = 50, rest_components: int | None = None,
                      significant_only: bool = False, min_components: int = 1,
                      covariates: np.ndarray | None = None,
-                     speech_frames: np.ndarray | None = None,
-                     frame_rows: np.ndarray | None = None) -> SharedSpace:
+                     speech_moments: tuple[np.ndarray, np.ndarray] | None = None
+                     ) -> SharedSpace:
     """Fit standardisation, PCA, (partial) CCA and the rest projections on paired words.
 
     Parameters
@@ -358,21 +383,19 @@ def fit_shared_space(speech: np.ndarray, language: np.ndarray, *, variance: floa
         ``encoding.layer_pca``, so that the sets span what a single-model encoding uses).
     covariates : ndarray, shape (n_words, n_covariates) | None
         Word covariates regressed out of both sets before the CCA (partial CCA).
-    speech_frames : ndarray, shape (n_samples, n_speech_features) | None
-        The frame-level speech design. When given, the speech standardisation, PCA and rest
-        space are fitted on its frames (``frame_rows``) instead of the word vectors, so that
-        they keep what varies within words (word means average it out); CCA still pairs the
-        words.
-    frame_rows : ndarray of bool, shape (n_samples,) | None
-        The frames to fit on (the training frames inside the stimuli).
+    speech_moments : (ndarray, ndarray) | None
+        Mean and covariance of the frame-level speech design on the training frames
+        (:class:`GroupMoments`). When given, the speech standardisation, PCA and rest space
+        are fitted on the frames instead of the word vectors, so that they keep what varies
+        within words (word means average it out); CCA still pairs the words.
 
     Returns
     -------
     space : SharedSpace
     """
-    reducers = (fit_reducer(speech if speech_frames is None else speech_frames, variance,
-                            None if speech_frames is None else frame_rows,
-                            min_components=min_components),
+    reducers = (fit_reducer(speech, variance, min_components=min_components)
+                if speech_moments is None else
+                reducer_from_moments(*speech_moments, variance, min_components),
                 fit_reducer(language, variance, min_components=min_components))
     scores = reducers[0].transform(speech), reducers[1].transform(language)
     design = None if covariates is None else covariate_design(covariates)

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bids_app.analysis.cca import BARTLETT_ALPHA, SharedSpace, bartlett_test, fit_shared_space
+from bids_app.analysis.cca import (
+    BARTLETT_ALPHA,
+    GroupMoments,
+    SharedSpace,
+    bartlett_test,
+    fit_shared_space,
+)
 from bids_app.analysis.config import ComparisonConfig
 from bids_app.analysis.lowlevel import LowLevelSet
 from bids_app.analysis.plan import first_of_kind, resolve_layer
@@ -121,18 +127,26 @@ def fit_recording_shared_space(inputs: ComparisonInputs, config: ComparisonConfi
     fold_of = sample_folds(inputs, encoding.n_folds)
     folds = [fold_of[onsets] == k for k in range(fold_of.max() + 1)]
     frame_level = config.cca_level == "frame" and not inputs.spaces[speech].word_level
-    frames = inputs.design(*sides[0]) if frame_level else None
+    # the speech frames' moments of every fold, in one pass: each fit sums its folds'
+    frames = (GroupMoments.of(inputs.design(*sides[0]), fold_of, len(folds))
+              if frame_level else None)
     options = dict(variance=config.pca_variance, n_components=config.n_components,
-                   rest_components=config.rest_components, speech_frames=frames,
+                   rest_components=config.rest_components,
                    significant_only=config.significant_only,
                    min_components=encoding.layer_pca or 1)
+
+    def moments(k: int | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The frames' moments without fold ``k`` (None: all folds)."""
+        return None if frames is None else frames.of_groups(
+            [j for j in range(len(folds)) if j != k])
+
     try:
-        everything = fit_shared_space(*vectors, frame_rows=fold_of >= 0, covariates=covariates,
-                                      **options)
+        everything = fit_shared_space(*vectors, covariates=covariates,
+                                      speech_moments=moments(None), **options)
         fits = ([everything] * len(folds) if config.cca_fit == "all_data" else
                 [fit_shared_space(*(m[~test] for m in vectors), covariates=(
                     None if covariates is None else covariates[~test]),
-                                  frame_rows=(fold_of >= 0) & (fold_of != k), **options)
+                                  speech_moments=moments(k), **options)
                  for k, test in enumerate(folds)])
     except BadDataError as err:
         warnings.append(f"CCA shared space skipped: {err}")
