@@ -66,9 +66,10 @@ def run(encoder: LayerEncoder, feature_sets: dict[str, list[FeatureSet]],
         ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, EncodingResult]]]:
     """Every feature space's scores table (with the per-electrode test and the
     ``responsive`` column) and its layers' results."""
+    fitted = encoder.feature_spaces([feature_sets[spec.name] for spec in specs])
     tables, results = {}, {}
     for spec in specs:
-        tables[spec.name], results[spec.name] = encoder.feature_space(feature_sets[spec.name])
+        tables[spec.name], results[spec.name] = fitted[spec.name]
         check_finite(tables[spec.name], spec.name, recording)
         tables[spec.name] = electrode_significance(
             tables[spec.name], results[spec.name], encoder.targets, encoder.encoding.mode,
@@ -160,58 +161,74 @@ class LayerEncoder:
         return ShiftNull(self.targets, folds, self.statistics.n_permutations,
                          self.statistics.seed)
 
-    def feature_space(self, feature_sets: Sequence[FeatureSet]
-                      ) -> tuple[pd.DataFrame, dict[str, EncodingResult]]:
-        """One encoding model per layer of a feature space, saved as each one finishes.
+    def feature_spaces(self, spaces: Sequence[Sequence[FeatureSet]]
+                       ) -> dict[str, tuple[pd.DataFrame, dict[str, EncodingResult]]]:
+        """One encoding model per layer of every feature space, saved as each one finishes.
+
+        The layers of all spaces share the ``--nprocs`` workers, widest first, so that no
+        worker waits for the last layer of a space and the narrow layers fill the end.
+
+        Parameters
+        ----------
+        spaces : sequence of sequence of FeatureSet
+            The feature sets of each space (one per stimulus).
 
         Returns
         -------
-        table : DataFrame
-            One row per channel and layer (and lag, in word mode): ``channel``, ``layer``,
-            [``lag``], ``r``, ``r2``, ``alpha``, ``p``, ``p_fdr``, ``significant`` and, in TRF
-            mode, ``peak_lag`` (s).
-        results : dict of str to EncodingResult
-            The result of each layer, with its cross-validated predictions memory-mapped.
+        fitted : dict of str to (DataFrame, dict of str to EncodingResult)
+            Per space, its table (one row per channel and layer, and lag in word mode:
+            ``channel``, ``layer``, [``lag``], ``r``, ``r2``, ``alpha``, ``p``, ``p_fdr``,
+            ``significant`` and, in TRF mode, ``peak_lag`` (s)) and the result of each layer,
+            with its cross-validated predictions memory-mapped.
         """
-        name, layers = feature_sets[0].name, feature_sets[0].layer_names
-        space_key = stage_key(self.base_key, [fs.meta for fs in feature_sets])
-        keys = {layer: stage_key(space_key, layer) for layer in layers}
-        self.keys += keys.values()
+        by_name = {sets[0].name: sets for sets in spaces}
+        keys = {}
+        for name, sets in by_name.items():
+            space_key = stage_key(self.base_key, [fs.meta for fs in sets])
+            keys[name] = {layer: stage_key(space_key, layer) for layer in sets[0].layer_names}
+            self.keys += keys[name].values()
 
-        def run(layer: str) -> tuple[EncodingResult, pd.DataFrame, float, bool]:
+        def run(job: tuple[str, str]) -> tuple[EncodingResult, pd.DataFrame, float, bool]:
+            name, layer = job
             start, stage = time.perf_counter(), f"encoding-{name}-{layer}"
-            saved = self.store.load_result(stage, keys[layer])
+            saved = self.store.load_result(stage, keys[name][layer])
             if saved is not None:
                 return *saved, time.perf_counter() - start, True
             with self._null_lock:  # built once, not by the first layers at once
                 shifts = self.shifts
-            result, table = self._fit(feature_sets, layer, shifts)
-            result = self.store.save_result(stage, keys[layer], result, table)
-            for feature_set in feature_sets:  # bounded memory: the next layer reads its own
+            result, table = self._fit(by_name[name], layer, shifts)
+            result = self.store.save_result(stage, keys[name][layer], result, table)
+            for feature_set in by_name[name]:  # bounded memory: the next layer reads its own
                 release_pages(feature_set.layers[layer])
             return result, table, time.perf_counter() - start, False
 
-        done: dict[str, tuple[EncodingResult, pd.DataFrame]] = {}
-        for layer, (result, table, seconds, reused) in self._map(run, layers):
-            done[layer] = result, table
+        jobs = sorted(((name, layer) for name, sets in by_name.items()
+                       for layer in sets[0].layer_names),
+                      key=lambda job: -np.prod(by_name[job[0]][0].layers[job[1]].shape[1:]))
+        done: dict[tuple[str, str], tuple[EncodingResult, pd.DataFrame]] = {}
+        for (name, layer), (result, table, seconds, reused) in self._map(run, jobs):
+            done[name, layer] = result, table
+            layers = by_name[name][0].layer_names
             self.progress.step(f"{name} layer {layers.index(layer) + 1}/{len(layers)} "
                                f"({layer})", seconds, reused=reused,
                                detail=f"max r {np.nanmax(result.r):.3f}")
-        return (pd.concat([done[layer][1] for layer in layers], ignore_index=True),
-                {layer: done[layer][0] for layer in layers})
+        return {name: (pd.concat([done[name, layer][1] for layer in sets[0].layer_names],
+                                 ignore_index=True),
+                       {layer: done[name, layer][0] for layer in sets[0].layer_names})
+                for name, sets in by_name.items()}
 
-    def _map(self, run: Callable, layers: list[str]) -> Iterator[tuple[str, Any]]:
-        """``(layer, run(layer))`` as each finishes: ``--nprocs`` layers at a time on the CPU.
+    def _map(self, run: Callable, jobs: list) -> Iterator[tuple[Any, Any]]:
+        """``(job, run(job))`` as each finishes: ``--nprocs`` layers at a time on the CPU.
 
         Each layer then runs single-threaded, which uses the cores better than one layer with
         multi-threaded BLAS (much of the work is copies, FFTs and small products).
         """
-        if self._parallel_layers() < 2 or len(layers) < 2:
-            for layer in layers:
-                yield layer, run(layer)
+        if self._parallel_layers() < 2 or len(jobs) < 2:
+            for job in jobs:
+                yield job, run(job)
             return
         with threadpool_limits(limits=1), ThreadPoolExecutor(self._parallel_layers()) as pool:
-            futures = {pool.submit(run, layer): layer for layer in layers}
+            futures = {pool.submit(run, job): job for job in jobs}
             for future in as_completed(futures):
                 yield futures[future], future.result()
 
