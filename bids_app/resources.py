@@ -36,7 +36,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 
 #: glibc ``mallopt`` parameters (``malloc.h``) and the values :func:`keep_freed_memory` sets.
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
 _LARGEST_INT = 2**31 - 1
 
 
@@ -49,11 +49,15 @@ def keep_freed_memory() -> bool:
     host takes the freed pages back, and touching them again costs a host fault: 3 s per GB
     on the 2-core development VM, where this made one encoding layer 24 % faster. Here
     every allocation comes from the heap (``M_MMAP_MAX = 0``), whose freed blocks are reused;
-    the heap is trimmed only when 2 GB lie free at its top (``M_TRIM_THRESHOLD``). The
-    resident memory stays near its peak until the process exits, and freed blocks too small
-    for a later array can raise that peak (fragmentation): the 1,800 s participant benchmark
-    peaked at 5.2 GB with it against 6.6 GB before the session's other memory fixes, so check
-    ``benchmarks/participant.py`` after changing what the stages allocate.
+    the heap is trimmed only when 2 GB lie free at its top (``M_TRIM_THRESHOLD``). Threads
+    share that one heap (``M_ARENA_MAX = 1``): a thread's own arena grows by at most 64 MB
+    and serves anything larger with ``mmap`` whatever ``M_MMAP_MAX``, so without it the
+    layers fitted in worker threads kept paying the faults (the 1,800 s participant's
+    encoding stage took 159 s without and 131 s with, and peaked 0.4 GB lower). Call it
+    before the run's thread pools start. The resident memory stays near its peak until the
+    process exits, and freed blocks too small for a later array can raise that peak
+    (fragmentation), so check ``benchmarks/participant.py`` after changing what the stages
+    allocate.
 
     Returns
     -------
@@ -70,8 +74,8 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError, TypeError):  # not glibc: nothing to tune
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    trimmed = mallopt(_M_TRIM_THRESHOLD, _LARGEST_INT)
-    return bool(trimmed and mallopt(_M_MMAP_MAX, 0))
+    return all([mallopt(_M_TRIM_THRESHOLD, _LARGEST_INT), mallopt(_M_MMAP_MAX, 0),
+                mallopt(_M_ARENA_MAX, 1)])
 
 
 @contextmanager
