@@ -46,6 +46,9 @@ WRITE_SECONDS_PER_BYTE = 2.6e-9
 #: correlations (each pair reads every layer of its two spaces; calibrated on the 1,800 s
 #: participant benchmark, 7 Dec 2026).
 READ_SECONDS_PER_BYTE = 1e-9
+#: Flops per ``n d²`` of a thin float64 SVD of an ``n x d`` matrix (the CCA's whitening;
+#: calibrated on 4,500 x 700 word matrices, 7 Dec 2026).
+SVD_FLOPS_PER_ND2 = 15
 #: Seconds per p³ of a symmetric float32 eigendecomposition on one core (calibrated with
 #: FLOPS_PER_CORE on the 120 s and 1,800 s participant benchmarks).
 EIGH_SECONDS_PER_P3 = 1.2e-10
@@ -501,16 +504,19 @@ def _union_fit(size: ComparisonSize, models: list[tuple[int, int]], targets: int
 
 
 def _cca_seconds(size: ComparisonSize, speech: str, language: str) -> float:
-    """The CCA's PCAs: float64 covariances of the speech layer's frames (each fold's in one
-    pass) or words, and of the language layer's words once on all words and once per outer
-    fold with ``cca_fit: in_fold``."""
+    """The CCA: float64 covariances of the speech layer's frames (each fold's in one pass)
+    or words, and of the language layer's words; then each fit (on all words, and per outer
+    fold with ``cca_fit: in_fold``) whitens both sets' PCA scores by SVD twice (its CCA and
+    the held-out check on 3/4 of its words), priced at every raw dimension kept (an upper
+    bound: ``pca_variance`` keeps fewer)."""
     comp = size.config.comparison
     n_words = size.n_rows / 40  # about 2.5 words per second at 100 Hz
     fits = 1 + (size.config.encoding.n_folds if comp.cca_fit == "in_fold" else 0)
     speech_rows = size.n_rows if comp.cca_level == "frame" else fits * n_words
-    flops = 2 * (speech_rows * size.raw_widths[speech] ** 2
-                 + fits * n_words * size.raw_widths[language] ** 2)
-    return flops / (FLOPS_PER_CORE / 2 * max(1, size.n_jobs))
+    widths = size.raw_widths[speech] ** 2, size.raw_widths[language] ** 2
+    moments = 2 * (speech_rows * widths[0] + fits * n_words * widths[1])
+    whitening = SVD_FLOPS_PER_ND2 * fits * 1.75 * n_words * sum(widths)
+    return (moments + whitening) / (FLOPS_PER_CORE / 2 * max(1, size.n_jobs))
 
 
 def _predcorr_seconds(size: ComparisonSize, n_tested: int) -> float:
