@@ -134,6 +134,14 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
         out.warnings.extend(warnings)
         return value
 
+    # first: the partition's cost depends on the shared space's size (``on_shared``)
+    shared = cached("cca", {**config.depends("cca"), **order},
+                    lambda warnings: fit_recording_shared_space(inputs, config, encoding,
+                                                                warnings, low))
+    if shared is not None:
+        out.tables["cca"] = shared.table
+        if on_shared is not None:
+            on_shared(max(fit.n_kept for fit in shared.fits))
     for a, b in comparison_pairs(config, inputs.spaces, out.warnings):
         table, across = cached(
             f"predcorr-{a}X{b}", {**config.depends("predcorr"), "pair": [a, b]},
@@ -145,13 +153,6 @@ def compare_models(inputs: ComparisonInputs, *, config: ComparisonConfig,
         inputs, low, config, encoding, statistics, engine, warnings))
     if beyond is not None:
         out.tables["beyond"] = beyond
-    shared = cached("cca", {**config.depends("cca"), **order},
-                    lambda warnings: fit_recording_shared_space(inputs, config, encoding,
-                                                                warnings, low))
-    if shared is not None:
-        out.tables["cca"] = shared.table
-        if on_shared is not None:
-            on_shared(max(fit.n_kept for fit in shared.fits))
     sets = SetDesigns(inputs, shared, config, encoding, engine, low)
     adds = None  # where a layer of the CCA pair adds beyond L (summarises the CCA sets)
     if beyond is not None and low.blocks:
