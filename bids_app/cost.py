@@ -40,8 +40,9 @@ HIGHGAMMA_SECONDS = 1.8e-7
 #: for 180,000 samples x 235 channels, 7 Dec 2026).
 PERMUTATION_SECONDS = 1.2e-8
 #: Seconds per byte of a layer's stage files (predictions and weights, written as each layer
-#: finishes): 380 MB/s measured for the 13 layers of a 1,800 s wav2vec2 (7 Dec 2026).
-WRITE_SECONDS_PER_BYTE = 2.6e-9
+#: finishes; the cost is the page cache's fresh pages, paid by each writing thread): 270 MB/s
+#: measured for one 768-wide 1,800 s layer's 213 MB on the development VM (7 Dec 2026).
+WRITE_SECONDS_PER_BYTE = 3.7e-9
 #: Seconds per byte of layer predictions read back from the stage cache by the prediction
 #: correlations (each pair reads every layer of its two spaces; calibrated on the 1,800 s
 #: participant benchmark, 7 Dec 2026).
@@ -387,8 +388,9 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
             peak = max(peak, memory)
             seconds += n_layers * batches * (data + fit)
     saved = 4 * n_times * targets * n_layers_total  # predictions, memory-mapped from disk
-    seconds += (saved + weights_bytes) * WRITE_SECONDS_PER_BYTE  # each layer's stage files
     parallel = max(1, min(n_jobs, n_layers_total))  # --nprocs layers at once
+    # each layer's stage files, written by the layers in flight at once
+    seconds += (saved + weights_bytes) * WRITE_SECONDS_PER_BYTE / parallel
     # the circular-shift null's spectra of the data (complex64), shared by the layers
     spectra = 4 * n_rows * targets if enc.mode == "trf" and not batches else 0
     # the designs kept for the comparisons, beyond those of the layers in flight
