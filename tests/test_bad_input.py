@@ -126,7 +126,7 @@ def test_a_failure_after_outputs_were_written_leaves_nothing(datasets, tmp_path,
     def fail(*args, **kwargs):
         raise RuntimeError("planted failure in the encoding stage")
 
-    monkeypatch.setattr(encoding.LayerEncoder, "feature_space", fail)
+    monkeypatch.setattr(encoding.LayerEncoder, "feature_spaces", fail)
     root = datasets["BrainVision"].root
     out = tmp_path / "out"
     assert main([str(root), str(out), "participant", "--participant-label", "01",

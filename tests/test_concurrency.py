@@ -84,3 +84,30 @@ def test_lock_of_a_killed_task_is_released(tmp_path):
     holder.wait()
     with entry_lock(entry, give_up):
         pass  # taken at once: the kernel dropped the dead task's lock
+
+
+def test_a_failed_layer_cancels_the_layers_not_started(tmp_path):
+    """With --nprocs 2 the first failed layer stops the participant: the layers queued behind
+    it are never fitted (the stage's one pool holds every layer of every space)."""
+    import numpy as np
+
+    from bids_app.encoding import EncodingConfig, StatisticsConfig
+    from bids_app.steps.encoding import LayerEncoder
+    from bids_app.steps.run import RunOptions
+
+    started = []
+
+    def run(job: int) -> int:
+        started.append(job)
+        if job == 0:
+            raise RuntimeError("planted failure of the first layer")
+        time.sleep(0.2)
+        return job
+
+    encoder = LayerEncoder([], [], None, np.zeros(1), None, EncodingConfig(),
+                           StatisticsConfig(), RunOptions(tmp_path, tmp_path, n_jobs=2,
+                                                          device="cpu"), None, "", None)
+    with pytest.raises(RuntimeError, match="planted failure"):
+        for _ in encoder._map(run, list(range(20))):
+            pass
+    assert len(started) <= 4, started

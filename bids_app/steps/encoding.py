@@ -221,16 +221,21 @@ class LayerEncoder:
         """``(job, run(job))`` as each finishes: ``--nprocs`` layers at a time on the CPU.
 
         Each layer then runs single-threaded, which uses the cores better than one layer with
-        multi-threaded BLAS (much of the work is copies, FFTs and small products).
+        multi-threaded BLAS (much of the work is copies, FFTs and small products). A failed
+        layer cancels the layers not started, so the participant fails without fitting them.
         """
         if self._parallel_layers() < 2 or len(jobs) < 2:
             for job in jobs:
                 yield job, run(job)
             return
-        with threadpool_limits(limits=1), ThreadPoolExecutor(self._parallel_layers()) as pool:
-            futures = {pool.submit(run, job): job for job in jobs}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+        pool = ThreadPoolExecutor(self._parallel_layers())
+        with threadpool_limits(limits=1):
+            try:
+                futures = {pool.submit(run, job): job for job in jobs}
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            finally:
+                pool.shutdown(cancel_futures=True)
 
     def _engine(self) -> Backend:
         """The engine; threads are set by :meth:`_map` when layers run in parallel."""
