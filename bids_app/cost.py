@@ -223,12 +223,13 @@ def feature_layers(spec, model_path: Path | None) -> tuple[int, int, int]:
 def file_layers(spec) -> tuple[int, int, int]:
     """Layers, widest layer and scalars of a space read from files (array headers only)."""
     from bids_app.features.precomputed import layer_shapes
+    from bids_app.layers import layer_name
 
     paths = sorted(glob.glob(spec.file.path.replace("{stim}", "*")))
     shapes = layer_shapes(Path(paths[0])) if paths else {}
     if spec.layers != "all":
         shapes = {name: shape for name, shape in shapes.items()
-                  if name in {f"layer{i:02d}" for i in spec.layers}}
+                  if name in {layer_name(i) for i in spec.layers}}
     width = max((shape[1] if len(shape) > 1 else 1 for shape in shapes.values()), default=1)
     return max(len(shapes), 1), int(width), len(spec.file.scalars) + (spec.kind == "language")
 

@@ -19,6 +19,12 @@ import pandas as pd
 _MODEL_LAYER = re.compile(r"layer(\d+)")
 
 
+def layer_name(index: int) -> str:
+    """The name of model layer ``index`` (``layer07``): hidden state ``index``, 0 the input
+    embedding."""
+    return f"layer{int(index):02d}"
+
+
 def layer_index(layer: str) -> int | None:
     """The index of a ``layerNN`` name (None for scalar features such as ``surprisal``)."""
     match = _MODEL_LAYER.fullmatch(str(layer))

@@ -14,6 +14,7 @@ import numpy as np
 from bids_app.analysis.config import ACOUSTIC_KINDS, CCA_SETS, ComparisonConfig, untrained_name
 from bids_app.encoding.result import EncodingResult
 from bids_app.errors import UsageError
+from bids_app.layers import layer_name
 
 
 @dataclass
@@ -85,7 +86,7 @@ def resolve_layer(spec: int | str, layers: Sequence[str], key: str) -> str:
     hidden = [name for name in layers if name.startswith("layer")] or list(layers)
     if spec == "middle":
         return hidden[len(hidden) // 2]
-    name = f"layer{spec:02d}" if isinstance(spec, int) else spec
+    name = layer_name(spec) if isinstance(spec, int) else spec
     if name not in layers:
         raise UsageError(f"comparison.{key}: layer {spec!r} is not among {list(layers)}")
     return name

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from bids_app.errors import BadDataError, MissingInputError, UsageError
 from bids_app.features.models import ModelSource
+from bids_app.layers import layer_name
 from bids_app.stimuli.alignments import PUNCTUATION
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ def causal_lm_features(model: torch.nn.Module, tokenizer: Any, words: Sequence[s
         surprisal[np.unique(owner)] = 0.0
         np.add.at(surprisal, owner, token_surprisal)
         entropy[owner[first]] = token_entropy[first]
-    values = {f"layer{i:02d}": out[i] for i in indices}
+    values = {layer_name(i): out[i] for i in indices}
     values["surprisal"] = surprisal.astype(np.float32)[:, None]
     values["entropy"] = entropy.astype(np.float32)[:, None]
     values["tokens"] = tokens.astype(np.float32)[:, None]

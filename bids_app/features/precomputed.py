@@ -39,6 +39,7 @@ from bids_app.errors import (
     read_json_object,
     require_readable,
 )
+from bids_app.layers import layer_name
 
 logger = logging.getLogger("ssl_ieeg")
 
@@ -75,7 +76,7 @@ def read_layers(path: Path, layers: list[int] | str = "all") -> dict[str, np.nda
             if not names:
                 raise BadDataError(f"{path}: the feature file holds no array")
             wanted = (sorted(names, key=_natural) if layers == "all"
-                      else [f"layer{i:02d}" for i in layers])
+                      else [layer_name(i) for i in layers])
             missing = [name for name in wanted if name not in names]
             if missing:
                 raise BadDataError(f"{path}: no layer {missing} (features[].layers); it holds "
@@ -276,7 +277,7 @@ def _datasets(fh: Any) -> list[tuple[str, Any]]:
 
 def _layer_name(name: str) -> str:
     found = _LAYER.match(name)
-    return f"layer{int(found.group(1)):02d}" if found else re.sub(r"\W", "", name) or "vectors"
+    return layer_name(found.group(1)) if found else re.sub(r"\W", "", name) or "vectors"
 
 
 def _natural(name: str) -> list:

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from bids_app.errors import BadDataError, UsageError
 from bids_app.features.models import LOG_MEL_ENCODERS, ModelSource
+from bids_app.layers import layer_name
 from bids_app.stimuli.stimulus import WordTimings
 
 if TYPE_CHECKING:
@@ -337,7 +338,7 @@ def speech_features(model: torch.nn.Module, audio: np.ndarray, setting: SpeechIn
         raise BadDataError(f"the audio is shorter than one model frame "
                            f"({geometry.receptive_field} samples)")
     indices = _layer_indices(layers, model.config.num_hidden_layers + 1)
-    names = {i: f"layer{i:02d}" for i in indices}
+    names = {i: layer_name(i) for i in indices}
     windows = plan_windows(n_frames, geometry, options["window_s"], options["context_s"],
                            options["lookahead_s"])
     if setting.log_mel is not None:
