@@ -44,9 +44,10 @@ PERMUTATION_SECONDS = 1.2e-8
 #: measured for one 768-wide 1,800 s layer's 213 MB on the development VM (7 Dec 2026).
 WRITE_SECONDS_PER_BYTE = 3.7e-9
 #: Seconds per byte of layer predictions read back from the stage cache by the prediction
-#: correlations (each pair reads every layer of its two spaces; calibrated on the 1,800 s
-#: participant benchmark, 7 Dec 2026).
-READ_SECONDS_PER_BYTE = 1e-9
+#: correlations (each pair reads every layer of its two spaces, from the page cache when it
+#: holds them; calibrated on the 1,800 s participant benchmark's 3 pairs, 10.4 s in all,
+#: 7 Dec 2026).
+READ_SECONDS_PER_BYTE = 3e-10
 #: Flops per ``n d²`` of a thin float64 SVD of an ``n x d`` matrix (the CCA's whitening;
 #: calibrated on 4,500 x 700 word matrices, 7 Dec 2026).
 SVD_FLOPS_PER_ND2 = 15
@@ -418,8 +419,8 @@ def comparison_cost(size: ComparisonSize, n_tested: int,
     data and once per batch of rotated copies (``comparison.n_refits``), and the variance
     partition's unions given L on every channel, whose shared set is priced at
     ``shared_components`` canonical components (None: ``comparison.n_components``, the most).
-    The prediction correlations (:func:`_predcorr_seconds`) and the CCA's PCAs
-    (:func:`_cca_seconds`) add their passes over the data.
+    The prediction correlations (:func:`_predcorr_seconds`) and the CCA (its PCAs and
+    whitenings, :func:`_cca_seconds`) are priced on their own.
     """
     from bids_app.analysis.beyond import NULL_COLUMNS
     from bids_app.analysis.config import untrained_name
