@@ -66,7 +66,7 @@ def run(encoder: LayerEncoder, feature_sets: dict[str, list[FeatureSet]],
         ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, EncodingResult]]]:
     """Every feature space's scores table (with the per-electrode test and the
     ``responsive`` column) and its layers' results."""
-    fitted = encoder.feature_spaces([feature_sets[spec.name] for spec in specs])
+    fitted = encoder.feature_spaces({spec.name: feature_sets[spec.name] for spec in specs})
     tables, results = {}, {}
     for spec in specs:
         tables[spec.name], results[spec.name] = fitted[spec.name]
@@ -161,7 +161,7 @@ class LayerEncoder:
         return ShiftNull(self.targets, folds, self.statistics.n_permutations,
                          self.statistics.seed)
 
-    def feature_spaces(self, spaces: Sequence[Sequence[FeatureSet]]
+    def feature_spaces(self, spaces: dict[str, Sequence[FeatureSet]]
                        ) -> dict[str, tuple[pd.DataFrame, dict[str, EncodingResult]]]:
         """One encoding model per layer of every feature space, saved as each one finishes.
 
@@ -170,8 +170,8 @@ class LayerEncoder:
 
         Parameters
         ----------
-        spaces : sequence of sequence of FeatureSet
-            The feature sets of each space (one per stimulus).
+        spaces : dict of str to sequence of FeatureSet
+            The feature sets of each space (one per stimulus), by space name.
 
         Returns
         -------
@@ -181,7 +181,7 @@ class LayerEncoder:
             ``significant`` and, in TRF mode, ``peak_lag`` (s)) and the result of each layer,
             with its cross-validated predictions memory-mapped.
         """
-        by_name = {sets[0].name: sets for sets in spaces}
+        by_name = dict(spaces)
         keys = {}
         for name, sets in by_name.items():
             space_key = stage_key(self.base_key, [fs.meta for fs in sets])
