@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bids_app.bids.recording import Recording
 from bids_app.config import AppConfig
@@ -25,6 +26,9 @@ from bids_app.encoding.config import REFIT_COLUMNS
 from bids_app.errors import UsageError
 from bids_app.progress import format_seconds
 from bids_app.stimuli.stimulus import Stimulus
+
+if TYPE_CHECKING:
+    from bids_app.analysis.plan import FeatureSpaceInfo
 
 #: Effective float32 rate of one core over a whole layer fit: matrix products run at ~65-100
 #: GFLOP/s here, the copies, filters and scores between them bring it to about this
@@ -152,6 +156,13 @@ class ComparisonSize:
     n_jobs: int
     raw_widths: dict[str, int]
     n_layers: dict[str, int]
+
+    @property
+    def spaces(self) -> dict[str, FeatureSpaceInfo]:
+        """The feature spaces as the comparisons' plan sees them (their kinds)."""
+        from bids_app.analysis.plan import FeatureSpaceInfo
+
+        return {name: FeatureSpaceInfo(kind, []) for name, kind in self.kinds.items()}
 
 
 @dataclass
@@ -424,11 +435,12 @@ def comparison_cost(size: ComparisonSize, n_tested: int,
     """
     from bids_app.analysis.beyond import NULL_COLUMNS
     from bids_app.analysis.config import untrained_name
+    from bids_app.analysis.plan import first_of_kind
 
     comp = size.config.comparison
     low = _low_width(size)
-    names = [comp.cca_speech or _first_of_kind(size, "speech"),
-             comp.cca_language or _first_of_kind(size, "language")]
+    names = [comp.cca_speech or first_of_kind(size.spaces, "speech"),
+             comp.cca_language or first_of_kind(size.spaces, "language")]
     fits: list[tuple[str, list[tuple[int, int]], int]] = []  # (test, models, targets)
     if all(name in size.widths for name in names):
         a, b = (size.widths[name] for name in names)
@@ -527,11 +539,10 @@ def _predcorr_seconds(size: ComparisonSize, n_tested: int) -> float:
     """The prediction correlations: each pair reads the predictions of its spaces' layers
     and tests each model by circular shifts (the data's spectra and the predictions'), and
     with ``predcorr_null`` refits both models on rotated copies of the tested electrodes."""
-    from bids_app.analysis.plan import FeatureSpaceInfo, comparison_pairs
+    from bids_app.analysis.plan import comparison_pairs
 
     comp = size.config.comparison
-    spaces = {name: FeatureSpaceInfo(kind, [], False) for name, kind in size.kinds.items()}
-    pairs = comparison_pairs(comp, spaces, [])
+    pairs = comparison_pairs(comp, size.spaces, [])
     seconds = 0.0
     for a, b in pairs:
         read = 4 * size.n_rows * size.n_channels * (size.n_layers[a] + size.n_layers[b])
@@ -566,11 +577,6 @@ def _low_width(size: ComparisonSize) -> int:
                sum(w for space, w in size.widths.items()
                    if name in (space, size.kinds[space]))
                for name in wanted)
-
-
-def _first_of_kind(size: ComparisonSize, kind: str) -> str | None:
-    """The first feature space of ``kind`` (None: none)."""
-    return next((space for space, k in size.kinds.items() if k == kind), None)
 
 
 def _partition_widths(size: ComparisonSize, shared_components: int | None = None
