@@ -22,7 +22,7 @@ _MODEL_LAYER = re.compile(r"layer(\d+)")
 def layer_name(index: int) -> str:
     """The name of model layer ``index`` (``layer07``): hidden state ``index``, 0 the input
     embedding."""
-    return f"layer{int(index):02d}"
+    return f"layer{index:02d}"
 
 
 def layer_index(layer: str) -> int | None:

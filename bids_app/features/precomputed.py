@@ -277,7 +277,7 @@ def _datasets(fh: Any) -> list[tuple[str, Any]]:
 
 def _layer_name(name: str) -> str:
     found = _LAYER.match(name)
-    return layer_name(found.group(1)) if found else re.sub(r"\W", "", name) or "vectors"
+    return layer_name(int(found.group(1))) if found else re.sub(r"\W", "", name) or "vectors"
 
 
 def _natural(name: str) -> list:

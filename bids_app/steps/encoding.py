@@ -181,9 +181,8 @@ class LayerEncoder:
             ``significant`` and, in TRF mode, ``peak_lag`` (s)) and the result of each layer,
             with its cross-validated predictions memory-mapped.
         """
-        by_name = dict(spaces)
         keys = {}
-        for name, sets in by_name.items():
+        for name, sets in spaces.items():
             space_key = stage_key(self.base_key, [fs.meta for fs in sets])
             keys[name] = {layer: stage_key(space_key, layer) for layer in sets[0].layer_names}
             self.keys += keys[name].values()
@@ -196,26 +195,26 @@ class LayerEncoder:
                 return *saved, time.perf_counter() - start, True
             with self._null_lock:  # built once, not by the first layers at once
                 shifts = self.shifts
-            result, table = self._fit(by_name[name], layer, shifts)
+            result, table = self._fit(spaces[name], layer, shifts)
             result = self.store.save_result(stage, keys[name][layer], result, table)
-            for feature_set in by_name[name]:  # bounded memory: the next layer reads its own
+            for feature_set in spaces[name]:  # bounded memory: the next layer reads its own
                 release_pages(feature_set.layers[layer])
             return result, table, time.perf_counter() - start, False
 
-        jobs = sorted(((name, layer) for name, sets in by_name.items()
+        jobs = sorted(((name, layer) for name, sets in spaces.items()
                        for layer in sets[0].layer_names),
-                      key=lambda job: -np.prod(by_name[job[0]][0].layers[job[1]].shape[1:]))
+                      key=lambda job: -np.prod(spaces[job[0]][0].layers[job[1]].shape[1:]))
         done: dict[tuple[str, str], tuple[EncodingResult, pd.DataFrame]] = {}
         for (name, layer), (result, table, seconds, reused) in self._map(run, jobs):
             done[name, layer] = result, table
-            layers = by_name[name][0].layer_names
+            layers = spaces[name][0].layer_names
             self.progress.step(f"{name} layer {layers.index(layer) + 1}/{len(layers)} "
                                f"({layer})", seconds, reused=reused,
                                detail=f"max r {np.nanmax(result.r):.3f}")
         return {name: (pd.concat([done[name, layer][1] for layer in sets[0].layer_names],
                                  ignore_index=True),
                        {layer: done[name, layer][0] for layer in sets[0].layer_names})
-                for name, sets in by_name.items()}
+                for name, sets in spaces.items()}
 
     def _map(self, run: Callable, jobs: list) -> Iterator[tuple[Any, Any]]:
         """``(job, run(job))`` as each finishes: ``--nprocs`` layers at a time on the CPU.
