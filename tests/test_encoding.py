@@ -344,6 +344,39 @@ def test_score_sums_match_two_pass_scores_in_chunks_and_for_near_constant_predic
         np.testing.assert_allclose(r2, expected_r2, rtol=1e-10)
 
 
+@pytest.mark.parametrize("design", ["fold-invariant", "per-fold"])
+@pytest.mark.parametrize("dtype,alphas,atol", [
+    ("float64", ALPHAS, 1e-9),
+    ("float64", [1e9], 1e-9),  # predictions that barely leave their intercepts
+    # float32 products: the zero-padded edges of a block 5000 sd from zero cost 4e-5 of r
+    ("float32", ALPHAS, 1e-4),
+])
+def test_scores_from_test_fold_statistics_equal_scores_of_the_predictions(design, dtype,
+                                                                          alphas, atol):
+    """Each fold's r and R², computed from its Gram statistics without predicting it, equal
+    the scores of its predictions: for banded subsets of a union, with features far from
+    zero, and for a penalty so large that the predictions barely leave their intercepts
+    (where float32 predictions would round their variation away)."""
+    from bids_app.encoding import cross_validate_subsets
+    from bids_app.encoding.result import fold_scores
+
+    X, Y, _ = planted(noise=3.0, n_targets=6)
+    Y = Y.astype(dtype)  # the engine's targets (float32 high gamma, in the app)
+    rng = np.random.default_rng(3)
+    blocks = [X.astype(dtype), (rng.standard_normal((len(X), 3)) + 5000.0).astype(dtype)]
+    segments = np.repeat([0, -1, 1, 2, 3, 4, 5], [100, 20, 80, 100, 100, 100, 100])
+    config = EncodingConfig(alphas=alphas, dtype=dtype, chunk_size=64)
+    results = cross_validate_subsets(
+        blocks if design == "fold-invariant" else (lambda k: blocks), Y, [[0], [1], [0, 1]],
+        lags=[0, 1, 2], segments=segments, config=config, banded=True)
+    for result in results:
+        for k, test in enumerate(result.test_folds):
+            r, r2 = fold_scores(Y[test], result.predictions[test].astype(float))
+            assert np.isfinite(result.r_folds[k]).all()
+            np.testing.assert_allclose(result.r_folds[k], r, atol=atol)
+            np.testing.assert_allclose(result.r2_folds[k], r2, atol=atol)
+
+
 def test_scores_of_constant_predictions_are_nan_not_infinite():
     """A constant prediction (a huge penalty) has no correlation: NaN. (Scored chunk by
     chunk, one that varied by rounding only gave ±inf, whose mean over folds warned; seen

@@ -15,8 +15,9 @@ the comparisons' union models and their subsets, :class:`~bids_app.encoding.TRFE
    other outer folds as inner folds, the training set without folds ``j`` and ``k`` serves
    both outer fold ``k`` (validated on ``j``) and outer fold ``j`` (validated on ``k``): one
    ``eigh`` for the two;
-4. every outer training set is fitted with its chosen alphas and its test fold predicted and
-   scored, a chunk of rows at a time.
+4. every outer training set is fitted with its chosen alphas and scored on its test fold's
+   statistics; the test fold is predicted, a chunk of rows at a time, only where the
+   predictions are kept.
 
 Banded ridge gives every feature set (band) its own penalty. Ridge with penalty ``alpha / g_b²``
 on band ``b`` equals ridge with penalty ``alpha`` after scaling band ``b`` by ``g_b``; so each
@@ -46,8 +47,14 @@ from bids_app.encoding.folds import (
 )
 from bids_app.encoding.gram import GramStats, lag_array, lagged_design, lagged_stats
 from bids_app.encoding.reduce import ReducedDesign
-from bids_app.encoding.result import EncodingResult, ScoreSums
-from bids_app.encoding.ridge import Standardized, fit, standardize, validation_errors
+from bids_app.encoding.result import EncodingResult
+from bids_app.encoding.ridge import (
+    Standardized,
+    fit,
+    standardize,
+    test_scores,
+    validation_errors,
+)
 from bids_app.errors import BadDataError
 
 logger = logging.getLogger("ssl_ieeg")
@@ -246,10 +253,10 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     statistics of each fold are computed once for all outer folds, which then share their
     inner training sets' decompositions (:func:`_inner_plan`).
 
-    A subset's model is fitted on the slices of the union's statistics, and predicts with
-    the union's design and zero weights on the other blocks, so no subset copies the design.
-    Each test fold is scored as it is predicted; ``keep[m]`` says whether subset ``m``'s
-    predictions are kept (of the first ``keep_targets`` targets).
+    A subset's model is fitted on the slices of the union's statistics and scored on the
+    test fold's (:func:`~bids_app.encoding.ridge.test_scores`); ``keep[m]`` says whether
+    subset ``m`` also predicts its test folds (the first ``keep_targets`` targets), with the
+    union's design and zero weights on the other blocks, so no subset copies the design.
     """
     if None in subsets and len(subsets) > 1:  # its outer fit consumes the union's statistics
         raise ValueError("the whole design (None) can only be fitted alone")
@@ -278,8 +285,9 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                 X, widths = reduced(k)
                 Xb = engine.asarray(X, config.dtype)
                 centers = engine.asarray(mean_over(X, pieces), config.dtype), y_center
+                # every fold, the test fold too: it is scored from its statistics
                 stats = {j: lagged_stats(Xb, Yb, f, lags, engine, config.chunk_size, *centers)
-                         for j, f in enumerate(folds) if invariant or j != k}
+                         for j, f in enumerate(folds)}
                 logger.debug("Gram statistics of %d folds computed (p = %d)", len(stats),
                              X.shape[1] * len(lags))
             train = _total([stats[j] for j in range(n_folds) if j != k])
@@ -310,17 +318,17 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                         carried[(m, j)] = carried.get((m, j), 0.0) + found[1]
                 alphas, error, sub_weights, intercept = _fit_outer(
                     sub_train, errors, scalings, config, engine)
+                scores[m].append(test_scores(_slice(stats[k], cols), sub_weights, intercept,
+                                             engine))
                 weights = sub_weights
                 if cols is not None:  # zero weights on the blocks outside the subset
                     weights = engine.zeros((n_columns, Y.shape[1]), "float64")
                     weights[cols] = sub_weights
-                sums = ScoreSums()  # scored a chunk of rows at a time: no (fold x targets) copy
-                for rows, predicted in fold_predictions(Xb, fold, lags, centers[0], weights,
-                                                        intercept, config, engine):
-                    sums.add(Y[rows] - y_offset, predicted)
-                    if keep[m]:
-                        predictions[m][rows] = predicted[:, :kept] + y_offset[:kept]
-                scores[m].append(sums.scores())
+                if keep[m]:  # of the first `kept` targets only
+                    for rows, predicted in fold_predictions(
+                            Xb, fold, lags, centers[0], weights[:, :kept], intercept[:kept],
+                            config, engine):
+                        predictions[m][rows] = predicted + y_offset[:kept]
                 chosen[m].append(alphas)
                 inner[m].append(error)
                 if return_weights:  # averaged in the design's basis when folds share it

@@ -172,3 +172,39 @@ def fit(system: Standardized, target_alphas: np.ndarray, backend: Backend, dtype
     weights = backend.asarray(weights, "float64") / system.scale[:, None]
     intercept = system.ymean - system.mean @ weights
     return weights, intercept
+
+
+def test_scores(test: GramStats, weights: Any, intercept: Any,
+                backend: Backend) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r and R² of the predictions ``Z W + intercept`` of a test set, from its
+    statistics (``p² t`` flops, instead of predicting its ``n`` samples: ``n p t``).
+
+    Moments are centred on the test set's own means in float64, as in :func:`standardize`.
+    r is NaN where the predictions are constant (zero weights).
+
+    Parameters
+    ----------
+    test : GramStats
+        The test set's statistics, of the design the weights apply to.
+    weights : array, shape (p, n_targets)
+        Coefficients of the raw design (:func:`fit`).
+    intercept : array, shape (n_targets,)
+    backend : Backend
+
+    Returns
+    -------
+    r, r2 : ndarray, shape (n_targets,)
+    """
+    n = test.n
+    mean, ymean = test.sx / n, test.sy / n
+    xx = test.xx - n * mean[:, None] * mean[None, :]
+    xy = test.xy - n * mean[:, None] * ymean[None, :]
+    spp = backend.to_numpy((weights * (xx @ weights)).sum(0)).clip(0)
+    syp = backend.to_numpy((weights * xy).sum(0))
+    syy = backend.to_numpy(test.yy - n * ymean * ymean)
+    bias = backend.to_numpy(ymean - mean @ weights - intercept)  # mean error
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.sqrt(syy * spp)
+        r = np.where(scale > 0, np.clip(syp / scale, -1, 1), np.nan)
+        r2 = 1 - (syy - 2 * syp + spp + n * bias * bias) / syy
+    return r, r2
