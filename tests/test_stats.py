@@ -29,19 +29,22 @@ def smooth_noise(rng, shape, width=5):
 
 def test_shift_null_matches_a_loop_and_serves_every_model_of_the_data():
     """Each null value is the fold mean of r with the predictions rotated (float32 FFTs, to
-    1e-5); one ShiftNull, built once, gives every model's null as a fresh one would."""
+    1e-5), on a fold of a fast FFT length and on folds of prime length (correlated at a
+    longer fast length, then folded); one ShiftNull, built once, gives every model's null as
+    a fresh one would."""
     rng = np.random.default_rng(0)
     y = rng.standard_normal((120, 3)) + 5.0
-    folds = [np.arange(0, 50), np.arange(50, 120)]
+    folds = [np.arange(0, 50), np.arange(50, 103), np.arange(103, 120)]
     null = ShiftNull(y, folds, n_permutations=20, seed=3, cross_fit_correction=False)
+    assert [size for _, size, *_ in null.folds] == [50, 108, 36]  # 53 and 17 are prime
     for model in range(2):
         pred = rng.standard_normal((120, 3)) + model
         fast = null(pred)
         slow = np.zeros_like(fast)
-        for fold, (_, _, _, shifts) in zip(folds, null.folds, strict=True):
+        for fold, (*_, shifts) in zip(folds, null.folds, strict=True):
             for i, shift in enumerate(shifts):
                 rolled = np.roll(pred[fold], shift, axis=0)
-                slow[i] += [np.corrcoef(y[fold, j], rolled[:, j])[0, 1] / 2 for j in range(3)]
+                slow[i] += [np.corrcoef(y[fold, j], rolled[:, j])[0, 1] / 3 for j in range(3)]
         np.testing.assert_allclose(fast, slow, atol=1e-5)
         fresh = ShiftNull(y, folds, n_permutations=20, seed=3, cross_fit_correction=False)
         np.testing.assert_array_equal(fresh(pred), fast)

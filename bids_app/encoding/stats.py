@@ -127,8 +127,9 @@ class ShiftNull:
         self.folds = []
         by_target = Y.T
         for index in test_folds:
-            spectrum, norm = _spectrum(by_target[:, index])
-            self.folds.append((index, spectrum, norm,
+            size = fft_size(len(index))
+            spectrum, norm = _spectrum(by_target[:, index], size)
+            self.folds.append((index, size, spectrum, norm,
                                circular_shifts(len(index), n_permutations, rng)))
 
     def fits(self, test_folds: Sequence[np.ndarray], n_permutations: int, seed: int) -> bool:
@@ -142,21 +143,49 @@ class ShiftNull:
         """The null fold-mean r of ``predictions`` (shaped as ``Y``), (n_permutations, n)."""
         by_target = predictions.reshape(len(predictions), -1).T
         null = np.zeros((self.n_permutations, by_target.shape[0]))
-        for index, spectrum, norm, shifts in self.folds:
-            pred_spectrum, pred_norm = _spectrum(by_target[:, index])
-            cross = scipy.fft.irfft(spectrum * np.conj(pred_spectrum), n=len(index))
+        for index, size, spectrum, norm, shifts in self.folds:
+            pred_spectrum, pred_norm = _spectrum(by_target[:, index], size)
+            cross = circular_cross(spectrum, pred_spectrum, len(index), size, shifts)
             with np.errstate(invalid="ignore", divide="ignore"):
-                null += (cross[:, shifts] / (norm * pred_norm)[:, None]).T
+                null += (cross / (norm * pred_norm)[:, None]).T
         return null * self.scale
 
 
-def _spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The float32 spectrum of each centred row of ``x`` (n_targets, n_samples), along which
-    FFTs are several times faster than along columns, and the row's norm."""
-    centred = np.asarray(x, dtype=np.float32) - x.mean(1, dtype=np.float64)[:, None].astype(
-        np.float32)
+def fft_size(n: int) -> int:
+    """The FFT length of a circular correlation of ``n`` samples: ``n`` itself when it is a
+    fast length, else a fast length of at least ``2n - 1`` (the linear correlation, folded).
+
+    A fold length with a large prime factor (a stimulus of arbitrary length) makes a
+    length-``n`` FFT about ten times slower than a fast one of twice the length.
+    """
+    return n if scipy.fft.next_fast_len(n, real=True) == n else scipy.fft.next_fast_len(
+        2 * n - 1, real=True)
+
+
+def circular_cross(x_spectrum: np.ndarray, y_spectrum: np.ndarray, n: int, size: int,
+                   shifts: np.ndarray) -> np.ndarray:
+    """``Σ_t x[(t + s) mod n] · y[t]`` of every row at the ``shifts``, from the rows' spectra
+    at FFT length ``size`` (:func:`fft_size`).
+
+    At a longer, zero-padded length the correlation is linear; its circular value at shift
+    ``s > 0`` adds the linear one at ``s - n``, stored at index ``size + s - n``.
+    """
+    cross = scipy.fft.irfft(x_spectrum * np.conj(y_spectrum), n=size)
+    if size == n:
+        return cross[:, shifts]
+    return cross[:, shifts] + np.where(shifts > 0, cross[:, (size + shifts - n) % size], 0)
+
+
+def _spectrum(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 spectrum at FFT length ``size`` of each centred row of ``x`` (n_targets,
+    n_samples), along which FFTs are several times faster than along columns, and the row's
+    norm."""
+    padded = np.zeros((x.shape[0], size), dtype=np.float32)  # no copy by the FFT to pad
+    centred = padded[:, :x.shape[1]]
+    np.subtract(x, x.mean(1, dtype=np.float64)[:, None].astype(np.float32), out=centred,
+                casting="same_kind")
     norm = np.sqrt(np.einsum("ij,ij->i", centred, centred, dtype=np.float64))
-    return scipy.fft.rfft(centred), norm
+    return scipy.fft.rfft(padded), norm
 
 
 def max_t_p_values(results: Sequence[EncodingResult], Y: np.ndarray,
