@@ -279,7 +279,7 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     with engine.threads():
         Yb = engine.asarray(Y, config.dtype)
         y_center = engine.asarray(mean_over(Y, pieces), config.dtype)
-        y_offset = engine.to_numpy(y_center).astype(np.float64)
+        y_offset = engine.asarray(y_center, "float64")  # added back to the predictions
         for k, fold in enumerate(folds):
             if k == 0 or not invariant:
                 X, widths = reduced(k)
@@ -324,11 +324,12 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                 if cols is not None:  # zero weights on the blocks outside the subset
                     weights = engine.zeros((n_columns, Y.shape[1]), "float64")
                     weights[cols] = sub_weights
-                if keep[m]:  # of the first `kept` targets only
+                if keep[m]:  # of the first `kept` targets only, in the data's units
                     for rows, predicted in fold_predictions(
-                            Xb, fold, lags, centers[0], weights[:, :kept], intercept[:kept],
+                            Xb, fold, lags, centers[0], weights[:, :kept],
+                            intercept[:kept] + y_offset[:kept],
                             config, engine):
-                        predictions[m][rows] = predicted + y_offset[:kept]
+                        predictions[m][rows] = predicted
                 chosen[m].append(alphas)
                 inner[m].append(error)
                 if return_weights:  # averaged in the design's basis when folds share it
@@ -479,7 +480,7 @@ def _scaled(system: Standardized, g: Any) -> Standardized:
 
 def predict_fold(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, weights: Any,
                  intercept: Any, config: EncodingConfig, engine: Backend) -> np.ndarray:
-    """Predictions on the samples of ``fold`` (float64), in the order of ``piece_indices``."""
+    """Predictions on the samples of ``fold``, in the order of ``piece_indices``."""
     return np.concatenate([pred for _, pred in fold_predictions(
         X, fold, lags, center, weights, intercept, config, engine)])
 
@@ -489,16 +490,24 @@ def fold_predictions(X: Any, fold: list[Piece], lags: np.ndarray, center: Any, w
                      ) -> Iterator[tuple[slice, np.ndarray]]:
     """``(rows, predictions)`` on the samples of ``fold``, ``config.chunk_size`` rows at a time.
 
+    Each chunk is computed target by target (``Wᵀ Zᵀ``) in the working dtype and returned as
+    its transposed view, so that target-major storage takes it without a strided copy.
     ``Z @ w`` is computed as ``(Z - center) @ w`` plus, for each lag that reads inside the
-    segment, ``center @ w_lag`` in float64, so large feature offsets cost no precision.
+    segment, ``center @ w_lag``; that offset and the intercept, which nearly cancel, are
+    summed in float64, so large feature offsets cost no precision.
     """
     n_base = X.shape[1]
     offset = (engine.asarray(center, "float64")[None, :, None]
               * weights.reshape(len(lags), n_base, -1)).sum(1)  # (n_lags, n_targets)
-    weights = engine.asarray(weights, config.dtype)
+    every_lag = engine.asarray(offset.sum(0) + intercept, config.dtype)[:, None]
+    weights = engine.asarray(weights, config.dtype).T
     for piece in fold:
         for start in range(piece.start, piece.stop, config.chunk_size):
             rows = piece._replace(start=start, stop=min(start + config.chunk_size, piece.stop))
             Z, valid = lagged_design(X, rows, lags, engine, config.dtype, center)
-            pred = engine.asarray(Z @ weights, "float64") + valid @ offset + intercept
-            yield slice(rows.start, rows.stop), engine.to_numpy(pred)
+            pred = weights @ Z.T  # (n_targets, n_rows)
+            if bool((valid == 1).all()):
+                pred += every_lag
+            else:  # rows where some lag reads outside the segment
+                pred += engine.asarray((valid @ offset + intercept).T, config.dtype)
+            yield slice(rows.start, rows.stop), engine.to_numpy(pred).T
