@@ -33,12 +33,12 @@ def test_frames_and_word_impulses_land_at_the_right_samples():
                         layers={"env": np.arange(201, dtype=np.float32)[:, None]})
     design = align_features([frames], [stimulus], "env", n_times=400, sfreq=100.0)
     assert design[99, 0] == 0 and design[100, 0] == 0 and design[150, 0] == 50
-    assert design[300, 0] == 200 and design[301, 0] == 0
-    words = FeatureSet("lm", "language", times=np.array([0.5, 1.25]),
-                       layers={"l0": np.array([[1.0], [2.0]], dtype=np.float32)},
-                       offsets=np.array([0.9, 1.5]))
+    assert design[300, 0] == 200 and not design[:100].any() and not design[301:].any()
+    words = FeatureSet("lm", "language", times=np.array([0.5, 1.25, 1.252]),
+                       layers={"l0": np.array([[1.0], [2.0], [4.0]], dtype=np.float32)},
+                       offsets=np.array([0.9, 1.25, 1.5]))
     impulses = align_features([words], [stimulus], "l0", n_times=400, sfreq=100.0)
-    assert impulses[150, 0] == 1.0 and impulses[225, 0] == 2.0
+    assert impulses[150, 0] == 1.0 and impulses[225, 0] == 6.0  # two words on one sample
     assert np.count_nonzero(impulses) == 2
     segments = stimulus_segments([stimulus], 400, 100.0)
     assert segments[99] == -1 and segments[100] == 0 and segments[300] == 0

@@ -60,20 +60,37 @@ def align_features(features: Sequence[FeatureSet], stimuli: Sequence[Stimulus], 
     X : ndarray, shape (n_times, n_dims), float32
     """
     n_dims = features[0].layers[layer].shape[1]
-    design = np.zeros((n_times, n_dims), dtype=np.float32)
+    word_level = features[0].is_word_level
+    # frame-level rows are written inside the stimuli and zeroed outside: no full memset
+    design = (np.zeros if word_level else np.empty)((n_times, n_dims), dtype=np.float32)
+    covered = np.zeros(n_times, dtype=bool)
     times = np.arange(n_times) / sfreq
     for feature_set, stimulus in zip(features, stimuli, strict=True):
         values = np.asarray(feature_set.layers[layer])  # one read of a memory-mapped layer
-        if feature_set.is_word_level:
+        if word_level:
             samples = np.round((stimulus.onset + feature_set.times) * sfreq).astype(int)
             keep = (samples >= 0) & (samples < n_times)
-            np.add.at(design, samples[keep], values[keep])
+            add_rows(design, samples[keep], values[keep])
             continue
         start = np.searchsorted(times, stimulus.onset, side="left")
         stop = np.searchsorted(times, stimulus.onset + stimulus.duration, side="right")
         interpolate_rows(feature_set.times, values, times[start:stop] - stimulus.onset,
                          out=design[start:stop])
+        covered[start:stop] = True
+    if not word_level:
+        design[~covered] = 0.0
     return design
+
+
+def add_rows(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """``out[rows] += values`` where rows may repeat (their values add), like ``np.add.at``
+    but one vectorised sum per distinct row."""
+    if not len(rows):
+        return
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(rows) > 0])
+    out[rows[starts]] += np.add.reduceat(np.asarray(values)[order], starts, axis=0)
 
 
 #: Bytes of aligned designs :class:`Designs` keeps for reuse (the comparisons' layers).
@@ -173,12 +190,12 @@ def interpolate_rows(times: np.ndarray, values: np.ndarray, at: np.ndarray,
     weight = weight.astype(np.float32)[:, None]
     for start in range(0, len(at), chunk_size):
         rows = slice(start, start + chunk_size)
-        low = np.asarray(values[left[rows]], dtype=np.float32)
+        low = out[rows]
+        low[:] = values[left[rows]]
         high = np.asarray(values[left[rows] + 1], dtype=np.float32)
         high -= low  # in place: one temporary chunk, not four
         high *= weight[rows]
-        out[rows] = low
-        out[rows] += high
+        low += high
     return out
 
 
