@@ -219,7 +219,10 @@ def check_arrays(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _finite(a: np.ndarray, chunk_size: int = 8192) -> bool:
-    """Whether every value is finite, a chunk of rows at a time (no full-size mask)."""
+    """Whether every value is finite: one sum (NaN and infinity propagate), or, where the sum
+    is not finite (a bad value, or finite ones that overflow it), a chunk of rows at a time."""
+    if a.size == 0 or np.isfinite(a.sum()):
+        return True
     return all(np.isfinite(a[start:start + chunk_size]).all()
                for start in range(0, len(a), chunk_size))
 

@@ -180,11 +180,12 @@ def _spectrum(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The float32 spectrum at FFT length ``size`` of each centred row of ``x`` (n_targets,
     n_samples), along which FFTs are several times faster than along columns, and the row's
     norm."""
-    padded = np.zeros((x.shape[0], size), dtype=np.float32)  # no copy by the FFT to pad
+    x = np.asarray(x, dtype=np.float32)
+    padded = np.empty((x.shape[0], size), dtype=np.float32)  # no copy by the FFT to pad
+    padded[:, x.shape[1]:] = 0.0
     centred = padded[:, :x.shape[1]]
-    np.subtract(x, x.mean(1, dtype=np.float64)[:, None].astype(np.float32), out=centred,
-                casting="same_kind")
-    norm = np.sqrt(np.einsum("ij,ij->i", centred, centred, dtype=np.float64))
+    np.subtract(x, x.mean(1)[:, None], out=centred)  # pairwise float32 sums along rows
+    norm = np.sqrt(np.square(centred).sum(1), dtype=np.float64)
     return scipy.fft.rfft(padded), norm
 
 
