@@ -39,6 +39,10 @@ FLOPS_PER_CORE = 6e10
 #: Seconds per input sample and channel of the high-gamma step, per core (measured 19 s for
 #: 235 channels x 30 min at 512 Hz with 2 cores in the participant benchmark, 6 Dec 2026).
 HIGHGAMMA_SECONDS = 1.8e-7
+#: Neural samples per word of a story (about 2.5 words per second at 100 Hz).
+SAMPLES_PER_WORD = 40
+#: Feature kinds whose layers are word-level (their PCA is fitted on the words).
+WORD_LEVEL_KINDS = ("language", "static")
 #: Seconds per sample and target of the circular-shift permutation test (one core; float32
 #: FFTs of the predictions against the data's spectra, computed once per recording: 0.5 s
 #: for 180,000 samples x 235 channels, 7 Dec 2026).
@@ -331,15 +335,17 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
     targets = n_ch * (len(enc.word_lags_samples(sfreq)) if enc.mode == "word" else 1)
     n_rows = n_model
     if enc.mode == "word":
-        n_rows = max(n_model // 40, 1)  # about 2.5 words per second at 100 Hz
+        n_rows = max(n_model // SAMPLES_PER_WORD, 1)
 
     def layer_cost(width: int, union: bool = False, targets: int = targets,
-                   permutations: bool = True) -> tuple[float, float, float, int]:
+                   permutations: bool = True, word_level: bool = False
+                   ) -> tuple[float, float, float, int]:
         """Memory, seconds of passes over the data, seconds of fits, and design width.
 
         ``union``: ``width`` is the sum of already reduced sets, whose design changes with
         the fold (the comparisons' union models). ``targets``: columns fitted at once;
-        ``permutations``: the circular-shift test runs on them.
+        ``permutations``: the circular-shift test runs on them. ``word_level``: the layer's
+        PCA is fitted on, and applied to, its word rows (one per word, not per sample).
         """
         base = width if enc.layer_pca is None or union else min(width, enc.layer_pca)
         # a design per fold: in-fold PCAs, or a union (priced per fold, as the partition's
@@ -354,8 +360,10 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         passes = folds if per_fold else 1
         fits = folds * (inner + 1) if per_fold else folds * (folds - 1) / 2 + folds
         pca_fits = folds if enc.layer_pca_fit == "in_fold" else 1
-        # the covariance on every k-th sample (PCA_SAMPLES), the transform of every sample
-        pca_flops = (2 * width * (n_rows / pca_stride(n_rows) * width + n_rows * pca_fits * base)
+        # the covariance on every k-th sample (PCA_SAMPLES), the transform of every sample;
+        # a word-level layer's, on its words
+        rows = min(n_rows, n_model / SAMPLES_PER_WORD) if word_level else n_rows
+        pca_flops = (2 * width * (rows / pca_stride(rows) * width + rows * pca_fits * base)
                      if width > base and not union else 0.0)
         data = ((passes * (gram_flops + 2 * n_rows * p * targets) + pca_flops) / flops
                 + permutations * PERMUTATION_SECONDS * n_rows * targets / max(1, n_jobs))
@@ -387,7 +395,7 @@ def estimate_cost(recording: Recording, stimuli: Sequence[Stimulus], config: App
         widest_raw = max(widest_raw, width)
         kinds[spec.name] = spec.kind
         n_layers_total += n_layers + n_scalars
-        memory, data, fit, p = layer_cost(width)
+        memory, data, fit, p = layer_cost(width, word_level=spec.kind in WORD_LEVEL_KINDS)
         if enc.mode == "trf":
             weights_bytes += 4 * n_lags * n_ch * (width * n_layers + n_scalars)
             memory += 12 * n_lags * width * n_ch  # the raw weights, float64 and float32
@@ -526,7 +534,7 @@ def _cca_seconds(size: ComparisonSize, speech: str, language: str) -> float:
     the held-out check on 3/4 of its words), priced at every raw dimension kept (an upper
     bound: ``pca_variance`` keeps fewer)."""
     comp = size.config.comparison
-    n_words = size.n_rows / 40  # about 2.5 words per second at 100 Hz
+    n_words = size.n_rows / SAMPLES_PER_WORD
     fits = 1 + (size.config.encoding.n_folds if comp.cca_fit == "in_fold" else 0)
     speech_rows = size.n_rows if comp.cca_level == "frame" else fits * n_words
     widths = size.raw_widths[speech] ** 2, size.raw_widths[language] ** 2

@@ -31,6 +31,19 @@ def test_default_design_fits_a_podcast_participant_and_the_unreduced_one_does_no
     check_memory(default, parse_memory("8GB"), "sub-03")
 
 
+def test_a_word_level_layer_fits_its_pca_on_its_words(podcast_sized):
+    """GPT-2's layers (word-level) cost less than wav2vec2's of the same width and depth:
+    their PCA sees one row per word, not every sample."""
+    recording, stimuli, config, paths = podcast_sized
+    spec = {s.name: s for s in config.features}
+
+    def encoding(name: str) -> float:
+        alone = dataclasses.replace(config, features=[spec[name], spec["envelope"]])
+        return estimate_cost(recording, stimuli, alone, paths).stages[1].seconds
+
+    assert encoding("gpt2") < 0.95 * encoding("wav2vec2")
+
+
 def test_high_gamma_blocks_are_sized_to_mem(podcast_sized):
     recording, stimuli, config, paths = podcast_sized
     roomy = estimate_cost(recording, stimuli, config, paths, mem_bytes=parse_memory("16G"))
