@@ -377,6 +377,27 @@ def test_scores_from_test_fold_statistics_equal_scores_of_the_predictions(design
             np.testing.assert_allclose(result.r2_folds[k], r2, atol=atol)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_targets_flat_over_a_test_fold_score_as_from_the_predictions(dtype):
+    """A target constant throughout, or over one test fold, has no r there (NaN) and no
+    finite R² (-inf, NaN where the intercept predicts it exactly), as scored from the
+    predictions: the statistics' rounding residue of a zero variance must not pass for a
+    variance (it gave R² of +inf or 3e7)."""
+    from bids_app.encoding.result import fold_scores
+
+    X, Y, _ = planted(n=2000, noise=3.0, n_targets=3)
+    Y[:, 1] = 7.25
+    Y[:400, 2] = Y[0, 2]
+    result = cross_validate(X.astype(dtype), Y.astype(dtype), lags=[0, 1, 2],
+                            config=EncodingConfig(alphas=ALPHAS, dtype=dtype))
+    flat = result.test_folds[0]
+    assert np.isnan(result.r_folds[:, 1]).all() and not np.isfinite(result.r2_folds[:, 1]).any()
+    assert np.isnan(result.r_folds[0, 2]) and np.isneginf(result.r2_folds[0, 2])
+    assert np.isfinite(result.r_folds[1:, 2]).all() and np.isfinite(result.r2_folds[1:, 2]).all()
+    r, r2 = fold_scores(Y[flat].astype(float), result.predictions[flat].astype(float))
+    assert np.isnan(r[1:]).all() and np.isneginf(r2[2])
+
+
 def test_scores_of_constant_predictions_are_nan_not_infinite():
     """A constant prediction (a huge penalty) has no correlation: NaN. (Scored chunk by
     chunk, one that varied by rounding only gave ±inf, whose mean over folds warned; seen

@@ -180,7 +180,10 @@ def test_scores(test: GramStats, weights: Any, intercept: Any,
     statistics (``p² t`` flops, instead of predicting its ``n`` samples: ``n p t``).
 
     Moments are centred on the test set's own means in float64, as in :func:`standardize`.
-    r is NaN where the predictions are constant (zero weights).
+    A variance below 1e-12 of its uncentred second moment is the rounding residue of a
+    constant (a flat target or prediction over the test set) and counts as zero: r is then
+    NaN, and R² of a flat target -inf (NaN where the predictions are exact), as scored from
+    the predictions.
 
     Parameters
     ----------
@@ -199,12 +202,18 @@ def test_scores(test: GramStats, weights: Any, intercept: Any,
     mean, ymean = test.sx / n, test.sy / n
     xx = test.xx - n * mean[:, None] * mean[None, :]
     xy = test.xy - n * mean[:, None] * ymean[None, :]
-    spp = backend.to_numpy((weights * (xx @ weights)).sum(0)).clip(0)
+    spp = _variance(backend.to_numpy((weights * (xx @ weights)).sum(0)),
+                    backend.to_numpy((weights * (test.xx @ weights)).sum(0)))
     syp = backend.to_numpy((weights * xy).sum(0))
-    syy = backend.to_numpy(test.yy - n * ymean * ymean)
+    syy = _variance(backend.to_numpy(test.yy - n * ymean * ymean), backend.to_numpy(test.yy))
     bias = backend.to_numpy(ymean - mean @ weights - intercept)  # mean error
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.sqrt(syy * spp)
         r = np.where(scale > 0, np.clip(syp / scale, -1, 1), np.nan)
         r2 = 1 - (syy - 2 * syp + spp + n * bias * bias) / syy
     return r, r2
+
+
+def _variance(centred: np.ndarray, uncentred: np.ndarray) -> np.ndarray:
+    """Centred sums of squares, zero where they are the rounding residue of a constant."""
+    return np.where(centred > 1e-12 * uncentred, centred, 0.0)

@@ -184,7 +184,8 @@ def _spectrum(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     padded = np.empty((x.shape[0], size), dtype=np.float32)  # no copy by the FFT to pad
     padded[:, x.shape[1]:] = 0.0
     centred = padded[:, :x.shape[1]]
-    np.subtract(x, x.mean(1)[:, None], out=centred)  # pairwise float32 sums along rows
+    # a float32 mean: the centred data side makes its error second order in r
+    np.subtract(x, x.mean(1)[:, None], out=centred)
     norm = np.sqrt(np.square(centred).sum(1), dtype=np.float64)
     return scipy.fft.rfft(padded), norm
 
