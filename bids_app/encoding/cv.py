@@ -51,8 +51,8 @@ from bids_app.encoding.result import EncodingResult
 from bids_app.encoding.ridge import (
     Standardized,
     fit,
+    scores_from_stats,
     standardize,
-    test_scores,
     validation_errors,
 )
 from bids_app.errors import BadDataError
@@ -257,7 +257,7 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
     inner training sets' decompositions (:func:`_inner_plan`).
 
     A subset's model is fitted on the slices of the union's statistics and scored on the
-    test fold's (:func:`~bids_app.encoding.ridge.test_scores`); ``keep[m]`` says whether
+    test fold's (:func:`~bids_app.encoding.ridge.scores_from_stats`); ``keep[m]`` says whether
     subset ``m`` also predicts its test folds (the first ``keep_targets`` targets), with the
     union's design and zero weights on the other blocks, so no subset copies the design.
     """
@@ -321,8 +321,8 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                         carried[(m, j)] = carried.get((m, j), 0.0) + found[1]
                 alphas, error, sub_weights, intercept = _fit_outer(
                     sub_train, errors, scalings, config, engine)
-                scores[m].append(test_scores(_slice(stats[k], cols), sub_weights, intercept,
-                                             engine))
+                scores[m].append(scores_from_stats(_slice(stats[k], cols), sub_weights,
+                                                   intercept, engine))
                 weights = sub_weights
                 if cols is not None:  # zero weights on the blocks outside the subset
                     weights = engine.zeros((n_columns, Y.shape[1]), "float64")

@@ -174,7 +174,7 @@ def fit(system: Standardized, target_alphas: np.ndarray, backend: Backend, dtype
     return weights, intercept
 
 
-def test_scores(test: GramStats, weights: Any, intercept: Any,
+def scores_from_stats(test: GramStats, weights: Any, intercept: Any,
                 backend: Backend) -> tuple[np.ndarray, np.ndarray]:
     """Pearson r and R² of the predictions ``Z W + intercept`` of a test set, from its
     statistics (``p² t`` flops, instead of predicting its ``n`` samples: ``n p t``).
