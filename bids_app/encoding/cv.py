@@ -323,20 +323,19 @@ def _nested_cv(reduced: ReducedDesign, Y: np.ndarray, folds: list[list[Piece]],
                     sub_train, errors, scalings, config, engine)
                 scores[m].append(scores_from_stats(_slice(stats[k], cols), sub_weights,
                                                    intercept, engine))
-                weights = sub_weights
-                if cols is not None:  # zero weights on the blocks outside the subset
-                    weights = engine.zeros((n_columns, Y.shape[1]), "float64")
-                    weights[cols] = sub_weights
                 if keep[m]:  # of the first `kept` targets only, in the data's units
+                    weights = sub_weights[:, :kept]
+                    if cols is not None:  # zero weights on the blocks outside the subset
+                        weights = engine.zeros((n_columns, kept), "float64")
+                        weights[cols] = sub_weights[:, :kept]
                     for rows, predicted in fold_predictions(
-                            Xb, fold, lags, centers[0], weights[:, :kept],
-                            intercept[:kept] + y_offset[:kept],
-                            config, engine):
+                            Xb, fold, lags, centers[0], weights,
+                            intercept[:kept] + y_offset[:kept], config, engine):
                         predictions[m][rows] = predicted
                 chosen[m].append(alphas)
                 inner[m].append(error)
-                if return_weights:  # averaged in the design's basis when folds share it
-                    w = engine.to_numpy(weights)
+                if return_weights:  # the whole design; averaged in its basis when folds share it
+                    w = engine.to_numpy(sub_weights)
                     mean_weights = mean_weights + (
                         w if invariant else reduced.raw_weights(k, w)) / n_folds
             del train, validations

@@ -202,11 +202,12 @@ def scores_from_stats(test: GramStats, weights: Any, intercept: Any,
     mean, ymean = test.sx / n, test.sy / n
     xx = test.xx - n * mean[:, None] * mean[None, :]
     xy = test.xy - n * mean[:, None] * ymean[None, :]
-    spp = _variance(backend.to_numpy((weights * (xx @ weights)).sum(0)),
-                    backend.to_numpy((weights * (test.xx @ weights)).sum(0)))
+    pmean = backend.to_numpy(mean @ weights)  # the predictions' mean, less the intercept
+    spp = backend.to_numpy((weights * (xx @ weights)).sum(0))
+    spp = _variance(spp, spp + n * pmean * pmean)
     syp = backend.to_numpy((weights * xy).sum(0))
     syy = _variance(backend.to_numpy(test.yy - n * ymean * ymean), backend.to_numpy(test.yy))
-    bias = backend.to_numpy(ymean - mean @ weights - intercept)  # mean error
+    bias = backend.to_numpy(ymean - intercept) - pmean  # mean error
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.sqrt(syy * spp)
         r = np.where(scale > 0, np.clip(syp / scale, -1, 1), np.nan)
